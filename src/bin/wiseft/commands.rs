@@ -1,0 +1,244 @@
+//! One function per subcommand: library calls and printing, nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::json;
+use wiseft::checkpoint::Checkpoint;
+use wiseft::clip::config::ConfigSource;
+use wiseft::clip::head::argmax;
+use wiseft::clip::preprocess;
+use wiseft::clip::templates;
+use wiseft::clip::tokenizer::{Tokenizer, CONTEXT_LENGTH};
+use wiseft::engine::DeviceChoice;
+use wiseft::error::{Error, Result};
+use wiseft::hub::{self, download::{resolve_checkpoint, Cache}};
+use wiseft::merge::MergeReport;
+use wiseft::pipeline::{ModelPair, WiseFt};
+
+use crate::progress::CliProgress;
+use crate::{ClassifyArgs, Device, InspectArgs, MergeArgs, TokenizeArgs};
+
+/// A local path, URL or hub id → a local file or folder (downloading into the cache when needed).
+fn resolve(source: &str) -> Result<PathBuf> {
+    let source = hub::parse_source(source);
+    let cache = Cache::default_location();
+    resolve_checkpoint(&source, &cache, &mut CliProgress::new())
+}
+
+fn load(source: &str) -> Result<Checkpoint> {
+    let path = resolve(source)?;
+    let ckpt = Checkpoint::open(&path)?;
+    if let ConfigSource::Inferred { assumptions } = &ckpt.config_source {
+        eprintln!("note: {}: no config.json, configuration inferred from tensor shapes", ckpt.name);
+        for a in assumptions {
+            eprintln!("  assumed {a}");
+        }
+    }
+    Ok(ckpt)
+}
+
+fn print_report(report: &MergeReport) {
+    eprintln!(
+        "merge: {} tensors interpolated ({} parameters), {} kept from the zero-shot model ({} parameters)",
+        report.interpolated.len(),
+        report.interpolated_parameters,
+        report.kept.len(),
+        report.kept_parameters
+    );
+    if !report.extra.is_empty() {
+        eprintln!("merge: {} tensors only in the fine-tuned model, ignored: {}", report.extra.len(), report.extra.join(", "));
+    }
+}
+
+fn device_choice(device: Device) -> Result<DeviceChoice> {
+    match device {
+        Device::Cpu | Device::Auto => Ok(DeviceChoice::Cpu),
+        Device::Gpu => Err(Error::Invalid("--device gpu: this build has no GPU back end yet; use --device cpu".into())),
+    }
+}
+
+fn labels(args: &ClassifyArgs) -> Result<Vec<String>> {
+    let raw = match (&args.labels, &args.labels_file) {
+        (Some(l), _) => l.split(',').map(str::to_string).collect::<Vec<_>>(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?.lines().map(str::to_string).collect(),
+        (None, None) => Vec::new(),
+    };
+    let labels: Vec<String> = raw.into_iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if labels.is_empty() {
+        return Err(Error::Invalid("no labels: give --labels \"a,b,c\" or --labels-file with one label per line".into()));
+    }
+    Ok(labels)
+}
+
+fn template_list(args: &ClassifyArgs) -> Result<Vec<String>> {
+    let mut list: Vec<String> = args.template.clone();
+    if let Some(set) = &args.templates {
+        let builtin = templates::builtin(set)
+            .ok_or_else(|| Error::Invalid(format!("--templates {set}: unknown set (single, imagenet80)")))?;
+        list.extend(builtin.iter().map(|s| s.to_string()));
+    }
+    if list.is_empty() {
+        list.extend(templates::SINGLE.iter().map(|s| s.to_string()));
+    }
+    Ok(list)
+}
+
+pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
+    let alpha = match (&args.fine_tuned, args.alpha) {
+        (Some(_), a) => a.unwrap_or(0.5),
+        (None, None) => 0.0,
+        (None, Some(_)) => return Err(Error::Invalid("--alpha needs --fine-tuned".into())),
+    };
+    let labels = labels(&args)?;
+    let templates = template_list(&args)?;
+    let device = device_choice(args.device)?;
+
+    let zero_shot = load(&args.zero_shot)?;
+    let fine_tuned = args.fine_tuned.as_deref().map(load).transpose()?;
+    let pair = ModelPair::new(zero_shot, fine_tuned)?;
+    if pair.fine_tuned.is_some() {
+        print_report(&pair.plan.report);
+    }
+    let prep = pair.preprocess();
+    let mut wiseft = WiseFt::new(pair, alpha, device)?;
+    eprintln!("device: {}", wiseft.engine().describe());
+
+    // A photo that cannot be read is reported and skipped; the others are still classified.
+    let mut pixels = Vec::new();
+    let mut failures = Vec::new();
+    for path in &args.images {
+        let name = path.display().to_string();
+        let result = std::fs::read(path)
+            .map_err(|e| Error::io(path, e))
+            .and_then(|bytes| preprocess::preprocess(&bytes, &name, &prep));
+        match result {
+            Ok(p) => pixels.push((name, p)),
+            Err(e) => failures.push((name, e.to_string())),
+        }
+    }
+    let images: Vec<Vec<f32>> = pixels.iter().map(|(_, p)| p.clone()).collect();
+    let probs = wiseft.classify(&images, &labels, &templates)?;
+
+    if args.json {
+        let mut results: Vec<serde_json::Value> = pixels
+            .iter()
+            .zip(&probs)
+            .map(|((name, _), p)| json!({"image": name, "probs": p, "top": labels[argmax(p)]}))
+            .collect();
+        results.extend(failures.iter().map(|(name, e)| json!({"image": name, "error": e})));
+        println!("{}", json!({"alpha": alpha, "labels": labels, "results": results}));
+    } else {
+        for ((name, _), p) in pixels.iter().zip(&probs) {
+            println!("{name}");
+            let mut order: Vec<usize> = (0..labels.len()).collect();
+            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+            for &i in order.iter().take(5) {
+                println!("  {:6.2}%  {}", p[i] * 100.0, labels[i]);
+            }
+        }
+    }
+    for (name, e) in &failures {
+        eprintln!("error: {name}: {e}");
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+pub fn merge(args: MergeArgs) -> Result<ExitCode> {
+    wiseft::merge::check_alpha(args.alpha)?;
+    let zero_shot = load(&args.zero_shot)?;
+    let fine_tuned = load(&args.fine_tuned)?;
+    let plan = wiseft::merge::MergePlan::new(&zero_shot, Some(&fine_tuned))?;
+    print_report(&plan.report);
+    let merged = plan.merge(&zero_shot, Some(&fine_tuned), args.alpha)?;
+    let bytes = wiseft::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t)))?;
+
+    let output = if args.output.is_dir() { args.output.join("model.safetensors") } else { args.output.clone() };
+    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::write(&output, &bytes).map_err(|e| Error::io(&output, e))?;
+    eprintln!("wrote {} ({:.1} MB)", output.display(), bytes.len() as f64 / 1e6);
+    for (file, text) in [("config.json", &zero_shot.config_json), ("preprocessor_config.json", &zero_shot.preprocessor_json)] {
+        match text {
+            Some(text) => {
+                let path = dir.join(file);
+                std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+                eprintln!("wrote {}", path.display());
+            }
+            None if file == "config.json" => eprintln!("note: the zero-shot checkpoint has no config.json; none written"),
+            None => {}
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn tokenize(args: TokenizeArgs) -> Result<ExitCode> {
+    let tokenizer = Tokenizer::shared();
+    let rows: Vec<(String, Vec<u32>)> = args.text.iter().map(|t| (t.clone(), tokenizer.tokenize(t, CONTEXT_LENGTH))).collect();
+    if args.json {
+        let list: Vec<_> = rows.iter().map(|(t, ids)| json!({"text": t, "ids": ids})).collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for (text, ids) in rows {
+            let end = ids.iter().position(|&i| i == tokenizer.end_of_text()).map_or(ids.len(), |p| p + 1);
+            let shown: Vec<String> = ids[..end].iter().map(|i| i.to_string()).collect();
+            println!("{text:?}: {}", shown.join(" "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
+    let ckpt = load(&args.path)?;
+    println!("file:        {}", ckpt.name);
+    println!("format:      {:?}", ckpt.format);
+    println!("layout:      {}", ckpt.layout.class_name());
+    let dtypes: Vec<String> = ckpt.dtypes().iter().map(|(d, n)| format!("{d} ({n} tensors)")).collect();
+    println!("dtypes:      {}", dtypes.join(", "));
+    println!("tensors:     {}", ckpt.tensors.len());
+    println!("parameters:  {} ({:.1} M)", ckpt.parameter_count(), ckpt.parameter_count() as f64 / 1e6);
+    match &ckpt.config_source {
+        ConfigSource::File(f) => println!("config:      {f}"),
+        ConfigSource::Inferred { assumptions } => println!("config:      inferred from shapes; assumed {}", assumptions.join("; ")),
+    }
+    if let Some(v) = &ckpt.config.vision {
+        let e = &v.encoder;
+        println!(
+            "vision:      {} px, patch {}, width {}, {} layers, {} heads, mlp {}, {}",
+            v.image_size, v.patch_size, e.hidden_size, e.num_hidden_layers, e.num_attention_heads, e.intermediate_size, e.hidden_act.name()
+        );
+    }
+    if let Some(t) = &ckpt.config.text {
+        let e = &t.encoder;
+        println!(
+            "text:        vocab {}, context {}, width {}, {} layers, {} heads, mlp {}, {}",
+            t.vocab_size, t.max_position_embeddings, e.hidden_size, e.num_hidden_layers, e.num_attention_heads, e.intermediate_size, e.hidden_act.name()
+        );
+    }
+    if let Some(p) = ckpt.config.projection_dim {
+        println!("projection:  {p}");
+    }
+    if let Some(s) = ckpt.logit_scale() {
+        println!("logit_scale: {s} (temperature {:.2})", s.exp());
+    }
+    let count = |prefix: &str| ckpt.tensors.keys().filter(|n| n.starts_with(prefix)).count();
+    let (vision, text) = (count("vision_model.") + count("visual_projection"), count("text_model.") + count("text_projection"));
+    println!("as a zero-shot model: {}", if ckpt.config.vision.is_some() && ckpt.config.text.is_some() {
+        "usable (both towers)".to_string()
+    } else {
+        format!("not usable alone ({} has one tower)", ckpt.layout.class_name())
+    });
+    println!(
+        "as a fine-tuned model: a merge with a same-architecture CLIPModel would interpolate {vision} vision and {text} text tensors{}",
+        match (vision, text) {
+            (_, 0) => "; the text tower and anything else absent would be kept from the zero-shot model",
+            (0, _) => "; the vision tower would be kept from the zero-shot model",
+            _ => "",
+        }
+    );
+    let known = vision + text + count("logit_scale");
+    if known < ckpt.tensors.len() {
+        println!("               {} other tensors (e.g. a classification head) would be reported as extra", ckpt.tensors.len() - known);
+    }
+    Ok(ExitCode::SUCCESS)
+}

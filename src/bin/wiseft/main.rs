@@ -1,0 +1,111 @@
+//! `wiseft`: the command line over the library. It parses arguments, calls the library and prints.
+
+mod commands;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "wiseft", version, about = "WiSE-FT: merge a zero-shot and a fine-tuned CLIP and classify images zero-shot")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify images zero-shot with the model merged at α.
+    Classify(ClassifyArgs),
+    /// Write the merged checkpoint θ(α) = (1−α)·θ_zero-shot + α·θ_fine-tuned as safetensors.
+    Merge(MergeArgs),
+    /// Print CLIP token ids (open_clip's tokenize, context 77).
+    Tokenize(TokenizeArgs),
+    /// Describe a checkpoint: layout, dtypes, parameters, config, and what a merge with it would do.
+    Inspect(InspectArgs),
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+pub enum Device {
+    /// The GPU when an adapter exists, else the CPU.
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// Zero-shot CLIPModel: a folder, a weights file, an http(s) URL or a hub id (openai/clip-vit-base-patch32).
+    #[arg(long, value_name = "PATH")]
+    pub zero_shot: String,
+    /// Fine-tuned checkpoint of the same architecture (may be vision-only).
+    #[arg(long, value_name = "PATH")]
+    pub fine_tuned: Option<String>,
+    /// Mixing weight α in [0, 1]; 0.5 by default when --fine-tuned is given.
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Comma-separated class names.
+    #[arg(long, conflicts_with = "labels_file", required_unless_present = "labels_file")]
+    pub labels: Option<String>,
+    /// A file with one class name per line.
+    #[arg(long, value_name = "F")]
+    pub labels_file: Option<std::path::PathBuf>,
+    /// A prompt template with {} for the class name; repeat for an ensemble. Default "a photo of a {}.".
+    #[arg(long = "template", value_name = "T")]
+    pub template: Vec<String>,
+    /// A built-in template set: single or imagenet80 (CLIP's 80 ImageNet templates).
+    #[arg(long, value_name = "SET")]
+    pub templates: Option<String>,
+    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub device: Device,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Images to classify (PNG, JPEG, GIF, BMP, WebP).
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    #[arg(long, value_name = "PATH")]
+    pub zero_shot: String,
+    #[arg(long, value_name = "PATH")]
+    pub fine_tuned: String,
+    #[arg(long)]
+    pub alpha: f64,
+    /// Output .safetensors file (config.json is written beside it), or a folder.
+    #[arg(long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+}
+
+#[derive(Args)]
+pub struct TokenizeArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[arg(required = true)]
+    pub text: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    pub path: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify(args) => commands::classify(args),
+        Command::Merge(args) => commands::merge(args),
+        Command::Tokenize(args) => commands::tokenize(args),
+        Command::Inspect(args) => commands::inspect(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Reading and writing the safetensors format.
+//!
+//! The header is parsed here rather than by the `safetensors` crate so that (a) it can be read
+//! from the first bytes of a download before the rest arrives, and (b) every fault names the file
+//! and the tensor: a truncated download and a corrupt header need different advice.
+//! Writing goes through the `safetensors` crate.
+
+use std::collections::BTreeMap;
+
+use super::tensor::{FileDtype, HostTensor};
+use crate::error::{Error, Result};
+
+/// safetensors caps headers at 100 MB; a larger length means the file is not safetensors.
+const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// One entry of the header: where a tensor's bytes lie, relative to the start of the data section.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub dtype: FileDtype,
+    pub shape: Vec<usize>,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Entries sorted by their position in the file.
+    pub entries: Vec<Entry>,
+    /// Offset of the data section from the start of the file (8 + header length).
+    pub data_start: usize,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Header {
+    /// Number of bytes the file must have for every tensor to be present.
+    pub fn file_len(&self) -> usize {
+        self.data_start + self.entries.last().map_or(0, |e| e.end)
+    }
+}
+
+fn checkpoint_err(file: &str, msg: impl Into<String>) -> Error {
+    Error::Checkpoint { file: file.to_string(), msg: msg.into() }
+}
+
+fn tensor_err(file: &str, tensor: &str, msg: impl Into<String>) -> Error {
+    Error::Tensor { file: file.to_string(), tensor: tensor.to_string(), msg: msg.into() }
+}
+
+/// Length of the header as announced by the first 8 bytes, checked against the file size when known.
+pub fn header_len(prefix: &[u8], file: &str, file_len: Option<u64>) -> Result<usize> {
+    let Some(len_bytes) = prefix.get(..8) else {
+        return Err(checkpoint_err(
+            file,
+            format!(
+                "truncated: {} bytes, but a safetensors file starts with an 8-byte header length",
+                prefix.len()
+            ),
+        ));
+    };
+    let n = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
+    if n > MAX_HEADER_LEN {
+        return Err(checkpoint_err(
+            file,
+            format!("header length {n} is implausible (limit {MAX_HEADER_LEN}): not a safetensors file?"),
+        ));
+    }
+    if let Some(total) = file_len {
+        if 8 + n > total {
+            return Err(checkpoint_err(
+                file,
+                format!("header length {n} runs past the end of the file ({total} bytes): truncated or not a safetensors file"),
+            ));
+        }
+    }
+    Ok(n as usize)
+}
+
+/// Parses the header from the first bytes of a file. `file_len`, when known, lets the
+/// data offsets be checked against the real size.
+pub fn parse_header(prefix: &[u8], file: &str, file_len: Option<u64>) -> Result<Header> {
+    let n = header_len(prefix, file, file_len)?;
+    let Some(json) = prefix.get(8..8 + n) else {
+        return Err(checkpoint_err(
+            file,
+            format!("header length {n} runs past the end of the file ({} bytes): truncated", prefix.len()),
+        ));
+    };
+    let text = std::str::from_utf8(json)
+        .map_err(|e| checkpoint_err(file, format!("header is not UTF-8 text ({e}): not a safetensors file?")))?;
+    let raw: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text.trim_end_matches(' '))
+        .map_err(|e| checkpoint_err(file, format!("header is not valid JSON ({e})")))?;
+
+    let mut entries = Vec::with_capacity(raw.len());
+    let mut metadata = BTreeMap::new();
+    for (name, value) in raw {
+        if name == "__metadata__" {
+            if let Some(map) = value.as_object() {
+                for (k, v) in map {
+                    metadata.insert(k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                }
+            }
+            continue;
+        }
+        entries.push(parse_entry(file, name, &value)?);
+    }
+    entries.sort_by_key(|e| (e.start, e.end));
+    for pair in entries.windows(2) {
+        if pair[1].start < pair[0].end {
+            return Err(tensor_err(
+                file,
+                &pair[1].name,
+                format!(
+                    "data_offsets [{}, {}] overlap tensor `{}` at [{}, {}]",
+                    pair[1].start, pair[1].end, pair[0].name, pair[0].start, pair[0].end
+                ),
+            ));
+        }
+    }
+    let header = Header { entries, data_start: 8 + n, metadata };
+    if let Some(total) = file_len {
+        let data_len = total as usize - header.data_start;
+        if let Some(e) = header.entries.iter().find(|e| e.end > data_len) {
+            return Err(tensor_err(
+                file,
+                &e.name,
+                format!(
+                    "data_offsets [{}, {}] run past the end of the data section ({data_len} bytes): the file is truncated (an interrupted download?)",
+                    e.start, e.end
+                ),
+            ));
+        }
+    }
+    Ok(header)
+}
+
+fn parse_entry(file: &str, name: String, value: &serde_json::Value) -> Result<Entry> {
+    let bad = |msg: String| tensor_err(file, &name, msg);
+    let obj = value.as_object().ok_or_else(|| bad(format!("header entry is not an object: {value}")))?;
+    let dtype_name = obj
+        .get("dtype")
+        .and_then(|d| d.as_str())
+        .ok_or_else(|| bad("header entry has no \"dtype\"".into()))?;
+    let dtype = FileDtype::from_safetensors(dtype_name).ok_or_else(|| {
+        bad(format!(
+            "unknown or unsupported dtype `{dtype_name}` (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)"
+        ))
+    })?;
+    let shape = obj
+        .get("shape")
+        .and_then(|s| s.as_array())
+        .and_then(|dims| dims.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>())
+        .ok_or_else(|| bad("header entry has no valid \"shape\" (a list of non-negative integers)".into()))?;
+    let offsets = obj
+        .get("data_offsets")
+        .and_then(|s| s.as_array())
+        .and_then(|o| o.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>())
+        .filter(|o| o.len() == 2)
+        .ok_or_else(|| bad("header entry has no valid \"data_offsets\" ([start, end])".into()))?;
+    let (start, end) = (offsets[0], offsets[1]);
+    if end < start {
+        return Err(bad(format!("data_offsets [{start}, {end}] end before they start")));
+    }
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+    let need = numel
+        .checked_mul(dtype.size_in_bytes())
+        .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+    if end - start != need {
+        return Err(bad(format!(
+            "data_offsets [{start}, {end}] hold {} bytes, but shape {shape:?} of {dtype} needs {need}",
+            end - start
+        )));
+    }
+    Ok(Entry { name, dtype, shape, start, end })
+}
+
+/// Reads every tensor of a whole safetensors file held in memory.
+pub fn read(bytes: &[u8], file: &str) -> Result<(Vec<(String, HostTensor)>, BTreeMap<String, String>)> {
+    let header = parse_header(bytes, file, Some(bytes.len() as u64))?;
+    let data = &bytes[header.data_start..];
+    let tensors = header
+        .entries
+        .into_iter()
+        .map(|e| {
+            let t = HostTensor::from_le_bytes(e.shape, e.dtype, &data[e.start..e.end]);
+            (e.name, t)
+        })
+        .collect();
+    Ok((tensors, header.metadata))
+}
+
+/// Serialises tensors (f32 or i64, as held on the host) with `{"format": "pt"}` metadata, which
+/// transformers requires. Output is deterministic: the same tensors give the same bytes.
+pub fn write<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a HostTensor)>) -> Result<Vec<u8>> {
+    use safetensors::tensor::TensorView;
+    use safetensors::Dtype;
+    let bytes: Vec<(&str, &HostTensor, Vec<u8>)> =
+        tensors.into_iter().map(|(n, t)| (n, t, t.to_le_bytes())).collect();
+    let views = bytes
+        .iter()
+        .map(|(name, t, data)| {
+            let dtype = if t.is_float() { Dtype::F32 } else { Dtype::I64 };
+            TensorView::new(dtype, t.shape.clone(), data)
+                .map(|v| (name.to_string(), v))
+                .map_err(|e| Error::Tensor { file: "output".into(), tensor: name.to_string(), msg: e.to_string() })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
+    safetensors::serialize(views, metadata)
+        .map_err(|e| Error::Checkpoint { file: "output".into(), msg: format!("cannot serialise: {e}") })
+}

@@ -1,0 +1,329 @@
+//! CLIP hyper-parameters: read from a Hugging Face config.json, or inferred from tensor shapes when a
+//! bare .safetensors file comes without one, and always checked against the tensors.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::checkpoint::tensor::{shape_str, HostTensor};
+use crate::error::{Error, Result};
+
+/// The MLP non-linearity; HF's `hidden_act`, read per tower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// x·σ(1.702x), the original CLIP's.
+    QuickGelu,
+    /// The exact, erf-based GELU (HF "gelu").
+    Gelu,
+    /// The tanh approximation (HF "gelu_new" / "gelu_pytorch_tanh").
+    GeluTanh,
+}
+
+impl Activation {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "quick_gelu" => Self::QuickGelu,
+            "gelu" => Self::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QuickGelu => "quick_gelu",
+            Self::Gelu => "gelu",
+            Self::GeluTanh => "gelu_pytorch_tanh",
+        }
+    }
+}
+
+/// What both towers share: a stack of pre-norm transformer layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_attention_heads: usize,
+    pub num_hidden_layers: usize,
+    pub hidden_act: Activation,
+    pub layer_norm_eps: f64,
+}
+
+impl EncoderConfig {
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisionConfig {
+    pub encoder: EncoderConfig,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub num_channels: usize,
+}
+
+impl VisionConfig {
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+    pub fn num_positions(&self) -> usize {
+        self.grid() * self.grid() + 1
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextConfig {
+    pub encoder: EncoderConfig,
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+    /// Token whose position is pooled. HF's legacy value 2 means "the largest id" (argmax),
+    /// which is the end-of-text token of the real CLIP vocabulary.
+    pub eos_token_id: u32,
+}
+
+/// The configuration of a checkpoint; a tower is `None` when the checkpoint has no such tower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipConfig {
+    pub vision: Option<VisionConfig>,
+    pub text: Option<TextConfig>,
+    pub projection_dim: Option<usize>,
+}
+
+/// Where a configuration came from; the CLI reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    File(String),
+    Inferred { assumptions: Vec<String> },
+}
+
+fn cfg_err(file: &str, msg: impl Into<String>) -> Error {
+    Error::Config { file: file.to_string(), msg: msg.into() }
+}
+
+fn get_usize(obj: &Value, key: &str, default: usize, file: &str) -> Result<usize> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .map(|v| v as usize)
+            .ok_or_else(|| cfg_err(file, format!("`{key}` should be a non-negative integer, found {v}"))),
+    }
+}
+
+fn get_act(obj: &Value, file: &str) -> Result<Activation> {
+    match obj.get("hidden_act").and_then(Value::as_str) {
+        None => Ok(Activation::QuickGelu),
+        Some(s) => Activation::parse(s)
+            .ok_or_else(|| cfg_err(file, format!("hidden_act `{s}` is not supported (quick_gelu, gelu, gelu_new)"))),
+    }
+}
+
+fn encoder_from_json(obj: &Value, defaults: [usize; 4], file: &str) -> Result<EncoderConfig> {
+    let enc = EncoderConfig {
+        hidden_size: get_usize(obj, "hidden_size", defaults[0], file)?,
+        intermediate_size: get_usize(obj, "intermediate_size", defaults[1], file)?,
+        num_attention_heads: get_usize(obj, "num_attention_heads", defaults[2], file)?,
+        num_hidden_layers: get_usize(obj, "num_hidden_layers", defaults[3], file)?,
+        hidden_act: get_act(obj, file)?,
+        layer_norm_eps: obj.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-5),
+    };
+    if enc.num_attention_heads == 0 || enc.hidden_size % enc.num_attention_heads != 0 {
+        return Err(cfg_err(
+            file,
+            format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                enc.hidden_size, enc.num_attention_heads
+            ),
+        ));
+    }
+    Ok(enc)
+}
+
+// Defaults are those of transformers' CLIPVisionConfig / CLIPTextConfig (ViT-B/32).
+fn vision_from_json(obj: &Value, file: &str) -> Result<VisionConfig> {
+    Ok(VisionConfig {
+        encoder: encoder_from_json(obj, [768, 3072, 12, 12], file)?,
+        image_size: get_usize(obj, "image_size", 224, file)?,
+        patch_size: get_usize(obj, "patch_size", 32, file)?,
+        num_channels: get_usize(obj, "num_channels", 3, file)?,
+    })
+}
+
+fn text_from_json(obj: &Value, file: &str) -> Result<TextConfig> {
+    Ok(TextConfig {
+        encoder: encoder_from_json(obj, [512, 2048, 8, 12], file)?,
+        vocab_size: get_usize(obj, "vocab_size", 49408, file)?,
+        max_position_embeddings: get_usize(obj, "max_position_embeddings", 77, file)?,
+        eos_token_id: get_usize(obj, "eos_token_id", 2, file)? as u32,
+    })
+}
+
+impl ClipConfig {
+    /// Parses a config.json of `CLIPModel`, `CLIPVisionModel(WithProjection)` or `CLIPTextModel(WithProjection)`.
+    pub fn from_json(text: &str, file: &str) -> Result<Self> {
+        let root: Value =
+            serde_json::from_str(text).map_err(|e| cfg_err(file, format!("not valid JSON ({e})")))?;
+        let model_type = root.get("model_type").and_then(Value::as_str).unwrap_or("clip");
+        let projection_dim = root.get("projection_dim").and_then(Value::as_u64).map(|v| v as usize);
+        // Old configs spell the towers `*_config_dict`.
+        let tower = |key: &str| root.get(key).or_else(|| root.get(&format!("{key}_dict"))).filter(|v| v.is_object());
+        match model_type {
+            "clip" => Ok(Self {
+                vision: Some(vision_from_json(tower("vision_config").unwrap_or(&Value::Null), file)?),
+                text: Some(text_from_json(tower("text_config").unwrap_or(&Value::Null), file)?),
+                projection_dim: Some(projection_dim.unwrap_or(512)),
+            }),
+            "clip_vision_model" => Ok(Self { vision: Some(vision_from_json(&root, file)?), text: None, projection_dim }),
+            "clip_text_model" => Ok(Self { vision: None, text: Some(text_from_json(&root, file)?), projection_dim }),
+            other => Err(cfg_err(file, format!("model_type `{other}` is not a CLIP model"))),
+        }
+    }
+
+    /// Infers the configuration from tensor shapes. Shapes do not tell the number of attention heads
+    /// nor the activation: heads are taken as hidden/64 and the activation as quick_gelu, as in every
+    /// OpenAI CLIP; the returned assumptions say so.
+    pub fn infer(tensors: &BTreeMap<String, HostTensor>, file: &str) -> Result<(Self, Vec<String>)> {
+        let shape = |name: &str| tensors.get(name).map(|t| t.shape.as_slice());
+        let mut assumptions = Vec::new();
+        let layers = |prefix: &str| {
+            (0..).take_while(|i| tensors.contains_key(&format!("{prefix}.encoder.layers.{i}.layer_norm1.weight"))).count()
+        };
+        let mut encoder = |prefix: &str, hidden: usize| -> Result<EncoderConfig> {
+            let fc1 = shape(&format!("{prefix}.encoder.layers.0.mlp.fc1.weight"))
+                .ok_or_else(|| cfg_err(file, format!("cannot infer the config: no `{prefix}.encoder.layers.0.mlp.fc1.weight`")))?;
+            if hidden % 64 != 0 {
+                return Err(cfg_err(
+                    file,
+                    format!("cannot infer the number of attention heads of `{prefix}` (width {hidden} is not a multiple of 64); add a config.json beside the weights"),
+                ));
+            }
+            assumptions.push(format!("{prefix}: {} attention heads (width/64), hidden_act quick_gelu, layer_norm_eps 1e-5", hidden / 64));
+            Ok(EncoderConfig {
+                hidden_size: hidden,
+                intermediate_size: fc1[0],
+                num_attention_heads: hidden / 64,
+                num_hidden_layers: layers(prefix),
+                hidden_act: Activation::QuickGelu,
+                layer_norm_eps: 1e-5,
+            })
+        };
+        let vision = match shape("vision_model.embeddings.patch_embedding.weight") {
+            Some(&[hidden, channels, patch, _]) => {
+                let positions = shape("vision_model.embeddings.position_embedding.weight")
+                    .map(|s| s[0])
+                    .ok_or_else(|| cfg_err(file, "cannot infer the config: no vision position embedding"))?;
+                let grid = ((positions - 1) as f64).sqrt().round() as usize;
+                Some(VisionConfig {
+                    encoder: encoder("vision_model", hidden)?,
+                    image_size: grid * patch,
+                    patch_size: patch,
+                    num_channels: channels,
+                })
+            }
+            _ => None,
+        };
+        let text = match shape("text_model.embeddings.token_embedding.weight") {
+            Some(&[vocab, hidden]) => {
+                let positions = shape("text_model.embeddings.position_embedding.weight")
+                    .map(|s| s[0])
+                    .ok_or_else(|| cfg_err(file, "cannot infer the config: no text position embedding"))?;
+                Some(TextConfig {
+                    encoder: encoder("text_model", hidden)?,
+                    vocab_size: vocab,
+                    max_position_embeddings: positions,
+                    eos_token_id: 2,
+                })
+            }
+            _ => None,
+        };
+        if vision.is_none() && text.is_none() {
+            return Err(cfg_err(file, "cannot infer a CLIP config: neither `vision_model.*` nor `text_model.*` tensors found"));
+        }
+        let projection_dim = shape("visual_projection.weight").or_else(|| shape("text_projection.weight")).map(|s| s[0]);
+        Ok((Self { vision, text, projection_dim }, assumptions))
+    }
+
+    /// Every tensor the forward needs, with its expected shape.
+    pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        fn encoder(out: &mut Vec<(String, Vec<usize>)>, prefix: &str, e: &EncoderConfig) {
+            let (h, i) = (e.hidden_size, e.intermediate_size);
+            for l in 0..e.num_hidden_layers {
+                let p = format!("{prefix}.encoder.layers.{l}");
+                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                    out.push((format!("{p}.self_attn.{proj}.weight"), vec![h, h]));
+                    out.push((format!("{p}.self_attn.{proj}.bias"), vec![h]));
+                }
+                for ln in ["layer_norm1", "layer_norm2"] {
+                    out.push((format!("{p}.{ln}.weight"), vec![h]));
+                    out.push((format!("{p}.{ln}.bias"), vec![h]));
+                }
+                out.push((format!("{p}.mlp.fc1.weight"), vec![i, h]));
+                out.push((format!("{p}.mlp.fc1.bias"), vec![i]));
+                out.push((format!("{p}.mlp.fc2.weight"), vec![h, i]));
+                out.push((format!("{p}.mlp.fc2.bias"), vec![h]));
+            }
+        }
+        if let Some(v) = &self.vision {
+            let h = v.encoder.hidden_size;
+            encoder(&mut out, "vision_model", &v.encoder);
+            out.push(("vision_model.embeddings.class_embedding".into(), vec![h]));
+            out.push(("vision_model.embeddings.patch_embedding.weight".into(), vec![h, v.num_channels, v.patch_size, v.patch_size]));
+            out.push(("vision_model.embeddings.position_embedding.weight".into(), vec![v.num_positions(), h]));
+            for ln in ["pre_layrnorm", "post_layernorm"] {
+                out.push((format!("vision_model.{ln}.weight"), vec![h]));
+                out.push((format!("vision_model.{ln}.bias"), vec![h]));
+            }
+        }
+        if let Some(t) = &self.text {
+            let h = t.encoder.hidden_size;
+            encoder(&mut out, "text_model", &t.encoder);
+            out.push(("text_model.embeddings.token_embedding.weight".into(), vec![t.vocab_size, h]));
+            out.push(("text_model.embeddings.position_embedding.weight".into(), vec![t.max_position_embeddings, h]));
+            out.push(("text_model.final_layer_norm.weight".into(), vec![h]));
+            out.push(("text_model.final_layer_norm.bias".into(), vec![h]));
+        }
+        out
+    }
+
+    /// Checks that every tensor the configuration implies exists with the right shape, plus the
+    /// projections when present. `file` names the checkpoint in errors.
+    pub fn check_tensors(&self, tensors: &BTreeMap<String, HostTensor>, file: &str, config_file: &str) -> Result<()> {
+        for (name, want) in self.expected_tensors() {
+            match tensors.get(&name) {
+                None => {
+                    return Err(Error::Tensor { file: file.into(), tensor: name, msg: "missing from the checkpoint".into() })
+                }
+                Some(t) if t.shape != want => {
+                    return Err(cfg_err(
+                        config_file,
+                        format!(
+                            "does not match the tensors: `{name}` is {} in the checkpoint but the config implies {}",
+                            shape_str(&t.shape),
+                            shape_str(&want)
+                        ),
+                    ))
+                }
+                Some(t) if !t.is_float() => {
+                    return Err(Error::Tensor { file: file.into(), tensor: name, msg: format!("has integer dtype {}", t.file_dtype) })
+                }
+                Some(_) => {}
+            }
+        }
+        for (proj, tower) in [
+            ("visual_projection.weight", self.vision.as_ref().map(|v| v.encoder.hidden_size)),
+            ("text_projection.weight", self.text.as_ref().map(|t| t.encoder.hidden_size)),
+        ] {
+            if let (Some(t), Some(h), Some(p)) = (tensors.get(proj), tower, self.projection_dim) {
+                if t.shape != [p, h] {
+                    return Err(cfg_err(
+                        config_file,
+                        format!("does not match the tensors: `{proj}` is {} but the config implies {}", shape_str(&t.shape), shape_str(&[p, h])),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

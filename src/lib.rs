@@ -1,0 +1,16 @@
+//! WiSE-FT in the browser: read a zero-shot and a fine-tuned CLIP, merge their weights
+//! θ(α) = (1−α)·θ₀ + α·θ₁, and classify photos zero-shot with the merged model.
+//!
+//! Data flows one way: checkpoint bytes → host tensors ([`checkpoint`]) → merge plan ([`merge`]) →
+//! engine at α ([`engine`]) → embeddings → zero-shot head ([`clip::head`]) → probabilities.
+//! [`pipeline::WiseFt`] ties these together for the CLI and the page.
+
+pub mod checkpoint;
+pub mod clip;
+pub mod engine;
+pub mod error;
+pub mod hub;
+pub mod merge;
+pub mod pipeline;
+
+pub use error::{Error, Result};

@@ -1,0 +1,136 @@
+//! The WiSE-FT merge: θ(α) = (1−α)·θ_zero-shot + α·θ_fine-tuned, tensor by tensor.
+//!
+//! Which tensors are interpolated is decided once, in a [`MergePlan`], when both checkpoints are
+//! loaded; moving α then only re-runs the arithmetic (here on the host; the GPU engine runs the
+//! same plan in a kernel).
+
+use std::collections::BTreeMap;
+
+use crate::checkpoint::tensor::{shape_str, HostTensor, Values};
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+
+/// What happens to one tensor of the zero-shot checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Present in both with the same shape: interpolated in f32.
+    Interpolate,
+    /// Absent from the fine-tuned checkpoint (e.g. the text tower of a vision-only fine-tune), or an
+    /// integer buffer: taken from the zero-shot checkpoint as is.
+    KeepZeroShot,
+}
+
+/// Counts and names, for the CLI and the page.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MergeReport {
+    pub interpolated: Vec<String>,
+    pub kept: Vec<String>,
+    /// Tensors only the fine-tuned checkpoint has (a classification head): not used.
+    pub extra: Vec<String>,
+    pub interpolated_parameters: usize,
+    pub kept_parameters: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct MergePlan {
+    /// One action per zero-shot tensor, in name order.
+    pub actions: BTreeMap<String, Action>,
+    pub report: MergeReport,
+}
+
+/// α must be a number in [0, 1].
+pub fn check_alpha(alpha: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&alpha) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("α must lie in [0, 1], got {alpha}")))
+    }
+}
+
+impl MergePlan {
+    /// Plans the merge of `zero_shot` with `fine_tuned`; without a fine-tuned checkpoint every
+    /// tensor is kept (α has no effect).
+    pub fn new(zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>) -> Result<Self> {
+        let mut actions = BTreeMap::new();
+        let mut report = MergeReport::default();
+        for (name, zs) in &zero_shot.tensors {
+            let action = match fine_tuned.and_then(|ft| ft.tensors.get(name)) {
+                None => Action::KeepZeroShot,
+                Some(ft) if ft.shape != zs.shape => {
+                    return Err(Error::Merge {
+                        tensor: name.clone(),
+                        msg: format!(
+                            "is {} in the zero-shot checkpoint but {} in the fine-tuned one: are both the same architecture?",
+                            shape_str(&zs.shape),
+                            shape_str(&ft.shape)
+                        ),
+                    })
+                }
+                Some(ft) if zs.is_float() && !ft.is_float() => {
+                    return Err(Error::Merge {
+                        tensor: name.clone(),
+                        msg: format!("is {} in the zero-shot checkpoint but {} in the fine-tuned one", zs.file_dtype, ft.file_dtype),
+                    })
+                }
+                Some(_) if !zs.is_float() => Action::KeepZeroShot,
+                Some(_) => Action::Interpolate,
+            };
+            match action {
+                Action::Interpolate => {
+                    report.interpolated.push(name.clone());
+                    report.interpolated_parameters += zs.numel();
+                }
+                Action::KeepZeroShot => {
+                    report.kept.push(name.clone());
+                    if zs.is_float() {
+                        report.kept_parameters += zs.numel();
+                    }
+                }
+            }
+            actions.insert(name.clone(), action);
+        }
+        if let Some(ft) = fine_tuned {
+            report.extra = ft.tensors.keys().filter(|n| !zero_shot.tensors.contains_key(*n)).cloned().collect();
+        }
+        Ok(Self { actions, report })
+    }
+
+    /// The merged value of one tensor. Kept tensors and the end points α = 0 and α = 1 are shared,
+    /// not copied, so they are the original weights bit for bit.
+    pub fn tensor(&self, name: &str, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: f64) -> Result<HostTensor> {
+        let missing = |file: &str| Error::Tensor { file: file.into(), tensor: name.into(), msg: "missing".into() };
+        let zs = zero_shot.tensors.get(name).ok_or_else(|| missing(&zero_shot.name))?;
+        match (self.actions.get(name), fine_tuned) {
+            (Some(Action::Interpolate), Some(ft_ckpt)) => {
+                let ft = ft_ckpt.tensors.get(name).ok_or_else(|| missing(&ft_ckpt.name))?;
+                Ok(if alpha == 0.0 {
+                    zs.clone()
+                } else if alpha == 1.0 {
+                    HostTensor { file_dtype: zs.file_dtype, ..ft.clone() }
+                } else {
+                    let (a, b) = (zs.as_f32().expect("planned as float"), ft.as_f32().expect("planned as float"));
+                    let mut out = vec![0f32; a.len()];
+                    lerp(a, b, alpha, &mut out);
+                    HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(out.into()) }
+                })
+            }
+            _ => Ok(zs.clone()),
+        }
+    }
+
+    /// Every tensor of the zero-shot checkpoint, merged at `alpha`.
+    pub fn merge(&self, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: f64) -> Result<BTreeMap<String, HostTensor>> {
+        check_alpha(alpha)?;
+        self.actions.keys().map(|name| Ok((name.clone(), self.tensor(name, zero_shot, fine_tuned, alpha)?))).collect()
+    }
+}
+
+/// out = (1−α)·a + α·b in f32, with the weights rounded to f32 first and the two products rounded
+/// before the sum — the order PyTorch and NumPy use for `(1 - alpha) * a + alpha * b`, so results
+/// agree bit for bit with the reference.
+pub fn lerp(a: &[f32], b: &[f32], alpha: f64, out: &mut [f32]) {
+    let (wa, wb) = ((1.0 - alpha) as f32, alpha as f32);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = wa * x + wb * y;
+    }
+}

@@ -1,0 +1,229 @@
+//! A small HTTP/1.1 file server on 127.0.0.1 for tests (Range, cut connections, fixed statuses),
+//! and a temporary folder. Bounded: every server stops when dropped or after 30 s.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// Test server
+
+/// Switches of the test server; they can be changed while it runs.
+#[derive(Clone, Default)]
+pub struct Switches {
+    /// Close the connection after this many body bytes, on the first request only.
+    pub cut_first_after: Option<usize>,
+    /// Close the connection after this many body bytes, on every request.
+    pub cut_every_after: Option<usize>,
+    /// Answer every request with this status and no file (404, 401, 503, …).
+    pub status: Option<u16>,
+    /// Answer Range requests with the whole file (200), like a server without range support.
+    pub ignore_range: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    pub range: Option<String>,
+}
+
+pub struct Shared {
+    pub root: PathBuf,
+    pub switches: Mutex<Switches>,
+    pub requests: Mutex<Vec<Request>>,
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    pub stop: Arc<AtomicBool>,
+    pub thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves the files under `root` (URL path = path below root, taken literally).
+    pub fn start(root: &Path, switches: Switches) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            root: root.to_path_buf(),
+            switches: Mutex::new(switches),
+            requests: Mutex::new(Vec::new()),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::spawn(move || {
+                // Bounded: stops when told to, or after 30 s whatever happens.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((sock, _)) => {
+                            let _ = handle(sock, &shared);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2))
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Server { addr, shared, stop, thread: Some(thread) }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Switches)) {
+        f(&mut self.shared.switches.lock().unwrap());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    sock.set_nonblocking(false)?;
+    sock.set_read_timeout(Some(Duration::from_secs(2)))?;
+    sock.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // Read the whole request head (GET has no body), so closing sends FIN, not RST.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = sock.read(&mut buf)?;
+        if n == 0 || head.len() > 16 * 1024 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let mut lines = head.split("\r\n");
+    let path = lines.next().unwrap_or("").split(' ').nth(1).unwrap_or("/").to_string();
+    let range = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("range"))
+        .map(|(_, v)| v.trim().to_string());
+
+    let index = {
+        let mut reqs = shared.requests.lock().unwrap();
+        reqs.push(Request { path: path.clone(), range: range.clone() });
+        reqs.len() - 1
+    };
+    let sw = shared.switches.lock().unwrap().clone();
+
+    let file = (!path.split('/').any(|s| s == ".."))
+        .then(|| shared.root.join(path.split(['?', '#']).next().unwrap_or("").trim_start_matches('/')))
+        .filter(|p| p.is_file());
+    let (status, body) = match (sw.status, file) {
+        (Some(s), _) => (s, Vec::new()),
+        (None, None) => (404, Vec::new()),
+        (None, Some(p)) => (200, std::fs::read(p)?),
+    };
+    let reason = match status {
+        200 => "OK",
+        206 => "Partial Content",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        _ => "Other",
+    };
+    if status != 200 {
+        let msg = "no such file";
+        write!(
+            sock,
+            "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
+            msg.len()
+        )?;
+        return Ok(());
+    }
+
+    let len = body.len();
+    let start = range
+        .as_deref()
+        .filter(|_| !sw.ignore_range)
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|r| r.parse::<usize>().ok());
+    let (head, part) = match start {
+        Some(s) if s >= len => {
+            write!(sock, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+            return Ok(());
+        }
+        Some(s) => (
+            format!(
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {s}-{}/{len}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                len - 1,
+                len - s
+            ),
+            &body[s..],
+        ),
+        None => (format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"), &body[..]),
+    };
+    let cut = sw.cut_every_after.or(sw.cut_first_after.filter(|_| index == 0));
+    sock.write_all(head.as_bytes())?;
+    match cut {
+        Some(n) if n < part.len() => {
+            sock.write_all(&part[..n])?;
+            sock.flush()?;
+            sock.shutdown(Shutdown::Both)?;
+        }
+        _ => sock.write_all(part)?,
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A temporary folder, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "wiseft-download-test-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn put(&self, rel: &str, bytes: &[u8]) {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
