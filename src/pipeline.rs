@@ -88,9 +88,9 @@ pub struct WiseFt {
 }
 
 impl WiseFt {
-    pub fn new(pair: ModelPair, alpha: f64, device: DeviceChoice) -> Result<Self> {
+    pub async fn new(pair: ModelPair, alpha: f64, device: DeviceChoice) -> Result<Self> {
         check_alpha(alpha)?;
-        let engine = Engine::new(device, &pair, alpha)?;
+        let engine = Engine::new(device, &pair, alpha).await?;
         let logit_scale = pair.logit_scale(alpha)?;
         Ok(Self { pair, engine, alpha, logit_scale, cache: None })
     }
@@ -114,17 +114,17 @@ impl WiseFt {
     }
 
     /// Text embeddings (projected, not normalised) of arbitrary prompts at the current α.
-    pub fn encode_prompts(&self, prompts: &[String]) -> Result<Vec<Vec<f32>>> {
+    pub async fn encode_prompts(&self, prompts: &[String]) -> Result<Vec<Vec<f32>>> {
         let text = self.pair.zero_shot.config.text.as_ref().expect("checked in ModelPair::new");
         let context = text.max_position_embeddings.min(CONTEXT_LENGTH);
         let tokenizer = Tokenizer::shared();
         let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tokenizer.tokenize(p, context)).collect();
         let pooled: Vec<usize> = ids.iter().map(|r| pooled_position(r, text.eos_token_id)).collect();
-        self.engine.encode_texts(&ids, &pooled)
+        self.engine.encode_texts(&ids, &pooled).await
     }
 
     /// Class embeddings for `labels` with prompt ensembling over `templates`; cached.
-    pub fn classes(&mut self, labels: &[String], templates: &[String]) -> Result<ClassEmbeddings> {
+    pub async fn classes(&mut self, labels: &[String], templates: &[String]) -> Result<ClassEmbeddings> {
         if labels.is_empty() {
             return Err(Error::Invalid("no labels given".into()));
         }
@@ -139,25 +139,25 @@ impl WiseFt {
         }
         let prompts: Vec<String> =
             labels.iter().flat_map(|l| templates.iter().map(move |t| templates::fill(t, l))).collect();
-        let embeds = self.encode_prompts(&prompts)?;
+        let embeds = self.encode_prompts(&prompts).await?;
         let classes = ClassEmbeddings::from_prompts(labels, templates.len(), &embeds);
         self.cache = Some((labels.to_vec(), templates.to_vec(), self.alpha, classes.clone()));
         Ok(classes)
     }
 
     /// Image embeddings (projected, not normalised) of preprocessed images (CHW each).
-    pub fn encode_images(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+    pub async fn encode_images(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
         let flat: Vec<f32> = images.iter().flatten().copied().collect();
-        self.engine.encode_images(&flat, images.len())
+        self.engine.encode_images(&flat, images.len()).await
     }
 
     /// Probabilities over `labels` for each image, in label order.
-    pub fn classify(&mut self, images: &[Vec<f32>], labels: &[String], templates: &[String]) -> Result<Vec<Vec<f32>>> {
-        let classes = self.classes(labels, templates)?;
-        let embeds = self.encode_images(images)?;
+    pub async fn classify(&mut self, images: &[Vec<f32>], labels: &[String], templates: &[String]) -> Result<Vec<Vec<f32>>> {
+        let classes = self.classes(labels, templates).await?;
+        let embeds = self.encode_images(images).await?;
         Ok(embeds.iter().map(|e| classes.probabilities(e, self.logit_scale)).collect())
     }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use pollster::block_on;
 use wiseft::clip::preprocess;
 use wiseft::engine::DeviceChoice;
 use wiseft::pipeline::{ModelPair, WiseFt};
@@ -23,26 +24,26 @@ fn check_pair(name: &str) {
             preprocess::preprocess(&bytes, rel, &prep).unwrap()
         })
         .collect();
-    let mut wiseft = WiseFt::new(pair, 0.0, DeviceChoice::Cpu).unwrap();
+    let mut wiseft = block_on(WiseFt::new(pair, 0.0, DeviceChoice::Cpu)).unwrap();
 
     for case in &reference.by_alpha {
         wiseft.set_alpha(case.alpha).unwrap();
         assert!((wiseft.logit_scale() - case.logit_scale).abs() < 1e-6, "{name} α={}: logit_scale", case.alpha);
 
-        let embeds = wiseft.encode_images(&images).unwrap();
+        let embeds = block_on(wiseft.encode_images(&images)).unwrap();
         for (i, (got, want)) in embeds.iter().zip(&case.image_embeds).enumerate() {
             let c = cosine(got, want);
             assert!(c >= COSINE_MIN, "{name} α={} image {}: cosine {c}", case.alpha, reference.images[i]);
         }
         let prompts: Vec<String> = case.text_embeds.keys().cloned().collect();
-        let text = wiseft.encode_prompts(&prompts).unwrap();
+        let text = block_on(wiseft.encode_prompts(&prompts)).unwrap();
         for (prompt, got) in prompts.iter().zip(&text) {
             let c = cosine(got, &case.text_embeds[prompt]);
             assert!(c >= COSINE_MIN, "{name} α={} prompt {prompt:?}: cosine {c}", case.alpha);
         }
 
         for (set, want) in &case.probs {
-            let got = wiseft.classify(&images, &reference.labels, reference.template_set(set)).unwrap();
+            let got = block_on(wiseft.classify(&images, &reference.labels, reference.template_set(set))).unwrap();
             for (i, (g, w)) in got.iter().zip(want).enumerate() {
                 let d = max_abs_diff(g, w);
                 assert!(d <= PROB_TOL, "{name} α={} {set} image {}: probs differ by {d}\n got {g:?}\nwant {w:?}", case.alpha, reference.images[i]);

@@ -15,8 +15,11 @@ pub enum Engine {
     Cpu(cpu::CpuEngine),
 }
 
+// The methods are async because the GPU back end's device requests and read-backs are (in the
+// browser they must not block); the CPU back end simply finishes before returning.
+
 impl Engine {
-    pub fn new(choice: DeviceChoice, pair: &ModelPair, alpha: f64) -> Result<Self> {
+    pub async fn new(choice: DeviceChoice, pair: &ModelPair, alpha: f64) -> Result<Self> {
         match choice {
             DeviceChoice::Cpu => Ok(Self::Cpu(cpu::CpuEngine::new(pair, alpha)?)),
         }
@@ -35,13 +38,13 @@ impl Engine {
         }
     }
 
-    pub fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+    pub async fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
         match self {
             Self::Cpu(e) => e.encode_images(pixels, n),
         }
     }
 
-    pub fn encode_texts(&self, ids: &[Vec<u32>], pooled: &[usize]) -> Result<Vec<Vec<f32>>> {
+    pub async fn encode_texts(&self, ids: &[Vec<u32>], pooled: &[usize]) -> Result<Vec<Vec<f32>>> {
         match self {
             Self::Cpu(e) => e.encode_texts(ids, pooled),
         }

@@ -101,7 +101,7 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
         print_report(&pair.plan.report);
     }
     let prep = pair.preprocess();
-    let mut wiseft = WiseFt::new(pair, alpha, device)?;
+    let mut wiseft = pollster::block_on(WiseFt::new(pair, alpha, device))?;
     eprintln!("device: {}", wiseft.engine().describe());
 
     // A photo that cannot be read is reported and skipped; the others are still classified.
@@ -118,7 +118,7 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
         }
     }
     let images: Vec<Vec<f32>> = pixels.iter().map(|(_, p)| p.clone()).collect();
-    let probs = wiseft.classify(&images, &labels, &templates)?;
+    let probs = pollster::block_on(wiseft.classify(&images, &labels, &templates))?;
 
     if args.json {
         let mut results: Vec<serde_json::Value> = pixels

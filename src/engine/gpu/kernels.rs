@@ -1,0 +1,320 @@
+//! The compute kernels (one `.wgsl` file each, in `kernels/`), their parameter blocks, and
+//! [`Steps`]: a list of dispatches with their bind groups and parameters, built once and replayed.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::device::{gpu_error, Gpu, Role};
+use crate::clip::config::Activation;
+use crate::error::Result;
+
+const ACT_FNS: &str = include_str!("kernels/act_fns.wgsl");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    Lerp,
+    Im2col,
+    VisionEmbed,
+    TextEmbed,
+    GatherRows,
+    LayerNorm,
+    Matmul,
+    MatmulVec4,
+    Attention,
+    Activation,
+    Softmax,
+    L2Normalize,
+}
+
+impl Kernel {
+    const ALL: [Kernel; 12] = [
+        Kernel::Lerp,
+        Kernel::Im2col,
+        Kernel::VisionEmbed,
+        Kernel::TextEmbed,
+        Kernel::GatherRows,
+        Kernel::LayerNorm,
+        Kernel::Matmul,
+        Kernel::MatmulVec4,
+        Kernel::Attention,
+        Kernel::Activation,
+        Kernel::Softmax,
+        Kernel::L2Normalize,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kernel::Lerp => "lerp",
+            Kernel::Im2col => "im2col",
+            Kernel::VisionEmbed => "vision_embed",
+            Kernel::TextEmbed => "text_embed",
+            Kernel::GatherRows => "gather_rows",
+            Kernel::LayerNorm => "layer_norm",
+            Kernel::Matmul => "matmul",
+            Kernel::MatmulVec4 => "matmul_vec4",
+            Kernel::Attention => "attention",
+            Kernel::Activation => "activation",
+            Kernel::Softmax => "softmax",
+            Kernel::L2Normalize => "l2_normalize",
+        }
+    }
+
+    fn source(self) -> String {
+        match self {
+            Kernel::Lerp => include_str!("kernels/lerp.wgsl").into(),
+            Kernel::Im2col => include_str!("kernels/im2col.wgsl").into(),
+            Kernel::VisionEmbed => include_str!("kernels/vision_embed.wgsl").into(),
+            Kernel::TextEmbed => include_str!("kernels/text_embed.wgsl").into(),
+            Kernel::GatherRows => include_str!("kernels/gather_rows.wgsl").into(),
+            Kernel::LayerNorm => include_str!("kernels/layer_norm.wgsl").into(),
+            Kernel::Matmul => format!("{ACT_FNS}\n{}", include_str!("kernels/matmul.wgsl")),
+            Kernel::MatmulVec4 => format!("{ACT_FNS}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
+            Kernel::Attention => include_str!("kernels/attention.wgsl").into(),
+            Kernel::Activation => format!("{ACT_FNS}\n{}", include_str!("kernels/activation.wgsl")),
+            Kernel::Softmax => include_str!("kernels/softmax.wgsl").into(),
+            Kernel::L2Normalize => include_str!("kernels/l2_normalize.wgsl").into(),
+        }
+    }
+}
+
+/// The activation code the kernels take (act_fns.wgsl).
+pub(crate) fn act_code(act: Option<Activation>) -> u32 {
+    match act {
+        None => 0,
+        Some(Activation::QuickGelu) => 1,
+        Some(Activation::Gelu) => 2,
+        Some(Activation::GeluTanh) => 3,
+    }
+}
+
+// Parameter blocks, laid out as the WGSL `Params` structs (16-byte multiples).
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct LerpParams {
+    pub wa: f32,
+    pub wb: f32,
+    pub pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct Im2colParams {
+    pub batch: u32,
+    pub channels: u32,
+    pub size: u32,
+    pub patch: u32,
+    pub grid: u32,
+    pub pad: [u32; 3],
+}
+
+/// Vision and text embeddings and gather: three sizes and a pad.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct Dims3 {
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct LayerNormParams {
+    pub rows: u32,
+    pub width: u32,
+    pub eps: f32,
+    pub pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub flags: u32,
+}
+
+pub(crate) const MATMUL_BIAS: u32 = 4;
+pub(crate) const MATMUL_ACCUMULATE: u32 = 8;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct AttentionParams {
+    pub batch: u32,
+    pub seq: u32,
+    pub heads: u32,
+    pub head_dim: u32,
+    pub causal: u32,
+    pub scale: f32,
+    pub pad: [u32; 2],
+}
+
+/// attention.wgsl's workgroup arrays.
+pub(crate) const ATTENTION_MAX_SEQ: usize = 1024;
+pub(crate) const ATTENTION_MAX_DIM: usize = 256;
+
+/// The compiled pipelines, one per kernel, created once per engine.
+pub(crate) struct Kernels {
+    pipelines: Vec<wgpu::ComputePipeline>,
+}
+
+impl Kernels {
+    pub async fn new(gpu: &Gpu) -> Result<Self> {
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipelines = Kernel::ALL
+            .iter()
+            .map(|&k| {
+                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(k.name()),
+                    source: wgpu::ShaderSource::Wgsl(k.source().into()),
+                });
+                gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(k.name()),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        if let Some(e) = scope.pop().await {
+            return Err(gpu_error(format!("{}: a kernel does not compile: {e}", gpu.summary.name)));
+        }
+        Ok(Self { pipelines })
+    }
+
+    fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
+        &self.pipelines[Kernel::ALL.iter().position(|&x| x == k).expect("every kernel is compiled")]
+    }
+}
+
+/// Workgroup counts for `n` workgroups, folded into y past the per-dimension limit (the kernels
+/// index `wg.x + wg.y · num_workgroups.x`).
+pub(crate) fn fold(gpu: &Gpu, n: usize) -> [u32; 3] {
+    let max = gpu.limits.max_compute_workgroups_per_dimension.max(1) as usize;
+    let n = n.max(1);
+    let x = n.min(max);
+    [x as u32, n.div_ceil(x) as u32, 1]
+}
+
+/// Workgroups for an element-wise kernel of 256 threads over `n` elements.
+pub(crate) fn elementwise(gpu: &Gpu, n: usize) -> [u32; 3] {
+    fold(gpu, n.div_ceil(256))
+}
+
+/// Workgroups for a matmul y[m, n] (32×32 tiles).
+pub(crate) fn matmul_groups(m: usize, n: usize) -> [u32; 3] {
+    [n.div_ceil(32).max(1) as u32, m.div_ceil(32).max(1) as u32, 1]
+}
+
+struct Pending {
+    kernel: Kernel,
+    offset: u64,
+    size: u64,
+    buffers: Vec<wgpu::Buffer>,
+    groups: [u32; 3],
+}
+
+/// Dispatches being put together: each with its kernel, its parameter block (all blocks share one
+/// uniform buffer, at aligned offsets) and its storage buffers in binding order (1, 2, …).
+#[derive(Default)]
+pub(crate) struct StepsBuilder {
+    params: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+impl StepsBuilder {
+    pub fn push<P: Pod>(&mut self, gpu: &Gpu, kernel: Kernel, params: P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) {
+        let align = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+        let offset = self.params.len().div_ceil(align) * align;
+        self.params.resize(offset, 0);
+        self.params.extend_from_slice(bytemuck::bytes_of(&params));
+        self.pending.push(Pending {
+            kernel,
+            offset: offset as u64,
+            size: std::mem::size_of::<P>() as u64,
+            buffers: buffers.iter().map(|&b| b.clone()).collect(),
+            groups,
+        });
+    }
+
+    /// Creates the parameter buffer (each step its own block) and the bind groups.
+    pub fn build(self, gpu: &Gpu, kernels: &Kernels, label: &str) -> Result<Steps> {
+        let params = gpu.buffer_with(&format!("{label} parameters"), &self.params, Role::Uniform)?;
+        Ok(self.bind(gpu, kernels, params, false))
+    }
+
+    /// Like [`build`](Self::build), but every step binds one shared parameter block of `size`
+    /// bytes, left for the caller to write (the merge's (wa, wb), rewritten on each α change).
+    pub fn build_shared(self, gpu: &Gpu, kernels: &Kernels, label: &str, size: usize) -> Result<Steps> {
+        let params = gpu.buffer(&format!("{label} parameters"), size as u64, Role::Uniform)?;
+        Ok(self.bind(gpu, kernels, params, true))
+    }
+
+    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: wgpu::Buffer, shared: bool) -> Steps {
+        let steps = self
+            .pending
+            .into_iter()
+            .map(|p| {
+                let pipeline = kernels.pipeline(p.kernel);
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params,
+                        offset: if shared { 0 } else { p.offset },
+                        size: wgpu::BufferSize::new(p.size),
+                    }),
+                }];
+                entries.extend(
+                    p.buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+                );
+                let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(p.kernel.name()),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                Step { kernel: p.kernel, bind_group, groups: p.groups }
+            })
+            .collect();
+        Steps { steps, params }
+    }
+}
+
+pub(crate) struct Step {
+    kernel: Kernel,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+/// A recorded sequence of dispatches, replayed into one compute pass.
+pub(crate) struct Steps {
+    steps: Vec<Step>,
+    /// Owned so that it lives as long as the bind groups pointing into it.
+    params: wgpu::Buffer,
+}
+
+impl Steps {
+    pub fn params(&self) -> &wgpu::Buffer {
+        &self.params
+    }
+
+    pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder, label: &str) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+        let mut current = None;
+        for s in &self.steps {
+            if current != Some(s.kernel) {
+                pass.set_pipeline(kernels.pipeline(s.kernel));
+                current = Some(s.kernel);
+            }
+            pass.set_bind_group(0, &s.bind_group, &[]);
+            let [x, y, z] = s.groups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+}

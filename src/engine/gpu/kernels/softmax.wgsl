@@ -1,0 +1,59 @@
+// Row softmax, one workgroup per row: max, then Σ exp(x − max), then exp(x − max)/Σ.
+
+struct Params {
+    rows: u32,
+    width: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wg.x + wg.y * nwg.x;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.width;
+    var m = -3.4028235e38;
+    for (var c = li; c < p.width; c += WG) {
+        m = max(m, x[base + c]);
+    }
+    red[li] = m;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (li < s) {
+            red[li] = max(red[li], red[li + s]);
+        }
+        workgroupBarrier();
+    }
+    m = red[0];
+    workgroupBarrier();
+    var sum = 0.0;
+    for (var c = li; c < p.width; c += WG) {
+        sum += exp(x[base + c] - m);
+    }
+    red[li] = sum;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (li < s) {
+            red[li] = red[li] + red[li + s];
+        }
+        workgroupBarrier();
+    }
+    let inv = 1.0 / red[0];
+    for (var c = li; c < p.width; c += WG) {
+        out[base + c] = exp(x[base + c] - m) * inv;
+    }
+}

@@ -1,0 +1,259 @@
+//! The GPU back end: both CLIP towers and the WiSE-FT merge as WGSL compute shaders on wgpu —
+//! Vulkan, Metal or DX12 natively, WebGPU in the browser, from the same code.
+//!
+//! - `device`: adapter, limits, buffers with accounting, errors and device loss, read-back.
+//! - `kernels`: the pipelines (`kernels/*.wgsl`) and replayable dispatch lists.
+//! - `weights`: both checkpoints on the device and the lerp that merges them in place.
+//! - `forward`: the towers as dispatch lists, one plan per (tower, batch, length), cached.
+//! - [`ops`]: each kernel alone on host data, for tests and benchmarks.
+//!
+//! The API is `async` because the browser's adapter, device and buffer mapping are; natively the
+//! `*_blocking` wrappers run them with `pollster`.
+
+mod device;
+mod forward;
+mod kernels;
+pub mod ops;
+mod weights;
+
+use std::sync::{Arc, Mutex};
+
+pub use device::{probe, AdapterSummary, GpuStats};
+use device::{gpu_error, Counters, Gpu, Role};
+use forward::{text_plan, vision_plan, Plan, Shape, Tower};
+use kernels::Kernels;
+use weights::Weights;
+
+use crate::clip::config::{TextConfig, VisionConfig};
+use crate::error::{Error, Result};
+use crate::merge::check_alpha;
+use crate::pipeline::ModelPair;
+
+/// Plans kept per engine (tower × batch × length); the least recently used goes first.
+const PLAN_CACHE: usize = 8;
+/// Most images / prompts in one forward.
+const MAX_IMAGE_BATCH: usize = 32;
+const MAX_TEXT_BATCH: usize = 64;
+/// Largest activation buffer a batch may need.
+const ACTIVATION_BUDGET: u64 = 64 << 20;
+
+pub struct GpuEngine {
+    gpu: Gpu,
+    kernels: Kernels,
+    weights: Weights,
+    vision: VisionConfig,
+    text: TextConfig,
+    plans: Mutex<Vec<Arc<Plan>>>,
+    /// The read-back buffer, reused across calls (taken while a call reads it).
+    staging: Mutex<Option<wgpu::Buffer>>,
+}
+
+impl GpuEngine {
+    /// Opens the device, uploads both checkpoints once, compiles the kernels and merges at `alpha`.
+    pub async fn new(pair: &ModelPair, alpha: f64) -> Result<Self> {
+        check_alpha(alpha)?;
+        let cfg = &pair.zero_shot.config;
+        let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
+        let vision = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
+        let text = cfg.text.clone().ok_or_else(|| need("text tower"))?;
+        let gpu = Gpu::new().await?;
+        let kernels = Kernels::new(&gpu).await?;
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let weights = Weights::upload(&gpu, &kernels, pair)?;
+        if let Some(e) = scope.pop().await {
+            return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
+        }
+        let engine = Self { gpu, kernels, weights, vision, text, plans: Mutex::new(Vec::new()), staging: Mutex::new(None) };
+        engine.weights.merge(&engine.gpu, &engine.kernels, alpha)?;
+        engine.gpu.check()?;
+        Ok(engine)
+    }
+
+    /// Re-merges on the device: the lerp kernel rewrites the merged weights from the two uploaded
+    /// checkpoints. Nothing is uploaded but α itself, nothing waits for the device.
+    pub fn set_alpha(&mut self, _pair: &ModelPair, alpha: f64) -> Result<()> {
+        self.gpu.check()?;
+        self.weights.merge(&self.gpu, &self.kernels, alpha)
+    }
+
+    /// "GPU: <adapter> (<backend>)", or the software renderer said as such.
+    pub fn describe(&self) -> String {
+        self.gpu.summary.describe()
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.gpu.summary
+    }
+
+    /// What the engine did to the device so far.
+    pub fn stats(&self) -> GpuStats {
+        self.gpu.stats()
+    }
+
+    /// How many tensors the merge rewrites on each α change.
+    pub fn merged_tensors(&self) -> usize {
+        self.weights.merged_count()
+    }
+
+    /// `pixels`: `n` images, each channels × size × size (the model's image size), concatenated.
+    pub async fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        let (c, s) = (self.vision.num_channels, self.vision.image_size);
+        let per = c * s * s;
+        if pixels.len() != n * per {
+            return Err(Error::Invalid(format!(
+                "{} pixel values for {n} images: the model takes {c}×{s}×{s} = {per} per image",
+                pixels.len()
+            )));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let tokens = self.vision.num_positions();
+        let e = &self.vision.encoder;
+        let widest = (tokens * e.hidden_size.max(e.intermediate_size)).max(per) as u64 * 4;
+        let batch = self.batch_for(widest, MAX_IMAGE_BATCH);
+        let chunks: Vec<(usize, usize)> = (0..n).step_by(batch).map(|i| (i, batch.min(n - i))).collect();
+        let mut jobs = Vec::new();
+        for &(start, b) in &chunks {
+            let plan = self.plan(Shape { tower: Tower::Vision, batch: b, seq: tokens })?;
+            jobs.push((plan, start, b, bytemuck::cast_slice(&pixels[start * per..(start + b) * per]).to_vec()));
+        }
+        self.run(jobs, n).await
+    }
+
+    /// Token id rows and the position to pool in each (the end-of-text token, found on the host).
+    /// Only positions up to the last pooled one are run: under the causal mask nothing after it
+    /// changes the pooled token.
+    pub async fn encode_texts(&self, ids: &[Vec<u32>], pooled: &[usize]) -> Result<Vec<Vec<f32>>> {
+        if ids.len() != pooled.len() {
+            return Err(Error::Invalid(format!("{} token rows but {} pooled positions", ids.len(), pooled.len())));
+        }
+        let n = ids.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let seq = pooled.iter().max().map_or(1, |p| p + 1);
+        let max_pos = self.text.max_position_embeddings;
+        if seq > max_pos {
+            return Err(Error::Invalid(format!("pooled position {} is past the model's {max_pos} positions", seq - 1)));
+        }
+        let vocab = self.text.vocab_size as u32;
+        for (row, (r, &p)) in ids.iter().zip(pooled).enumerate() {
+            if p >= r.len() {
+                return Err(Error::Invalid(format!("prompt {row}: pooled position {p} is past its {} tokens", r.len())));
+            }
+            if let Some(bad) = r.iter().take(seq).find(|&&t| t >= vocab) {
+                return Err(Error::Invalid(format!("prompt {row}: token id {bad} is outside the vocabulary of {vocab}")));
+            }
+        }
+        let e = &self.text.encoder;
+        let widest = (seq * e.hidden_size.max(e.intermediate_size)) as u64 * 4;
+        let batch = self.batch_for(widest, MAX_TEXT_BATCH);
+        let mut jobs = Vec::new();
+        for start in (0..n).step_by(batch) {
+            let b = batch.min(n - start);
+            let plan = self.plan(Shape { tower: Tower::Text, batch: b, seq })?;
+            // ids [b·seq] (rows shorter than seq padded with 0: they sit after the pooled token),
+            // then the pooled rows, as one byte string split when written.
+            let mut flat = Vec::with_capacity(b * seq + b);
+            for r in &ids[start..start + b] {
+                flat.extend((0..seq).map(|t| r.get(t).copied().unwrap_or(0)));
+            }
+            flat.extend(pooled[start..start + b].iter().enumerate().map(|(i, &p)| (i * seq + p) as u32));
+            jobs.push((plan, start, b, bytemuck::cast_slice(&flat).to_vec()));
+        }
+        self.run(jobs, n).await
+    }
+
+    /// Runs each (plan, first row, rows, input bytes) as one command encoder, copies each output to
+    /// its place in one staging buffer, and reads it back once.
+    async fn run(&self, jobs: Vec<(Arc<Plan>, usize, usize, Vec<u8>)>, n: usize) -> Result<Vec<Vec<f32>>> {
+        let width = jobs.first().map_or(0, |j| j.0.out_width);
+        let bytes = (n * width * 4) as u64;
+        let staging = self.take_staging(bytes)?;
+        for (plan, start, b, input) in &jobs {
+            match plan.shape.tower {
+                Tower::Vision => self.gpu.write(&plan.input, input, Role::Input),
+                Tower::Text => {
+                    let split = plan.shape.batch * plan.shape.seq * 4;
+                    self.gpu.write(&plan.input, &input[..split], Role::Input);
+                    self.gpu.write(&plan.index, &input[split..], Role::Input);
+                }
+            }
+            let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+            plan.record(&self.kernels, &mut encoder);
+            encoder.copy_buffer_to_buffer(&plan.out, 0, &staging, (start * width * 4) as u64, Some((b * width * 4) as u64));
+            self.gpu.submit(encoder);
+            Counters::add(&self.gpu.counters.forwards, 1);
+        }
+        let result = self.gpu.read(&staging, n * width).await;
+        if let Ok(mut s) = self.staging.lock() {
+            if s.as_ref().is_none_or(|old| old.size() < staging.size()) {
+                *s = Some(staging);
+            }
+        }
+        Ok(result?.chunks(width).map(<[f32]>::to_vec).collect())
+    }
+
+    fn take_staging(&self, bytes: u64) -> Result<wgpu::Buffer> {
+        let cached = self.staging.lock().ok().and_then(|mut s| s.take());
+        match cached {
+            Some(b) if b.size() >= bytes => Ok(b),
+            _ => self.gpu.buffer("read-back", bytes.max(1 << 16), Role::Staging),
+        }
+    }
+
+    /// The largest batch whose widest activation stays within budget and the binding limit.
+    fn batch_for(&self, bytes_per_item: u64, max: usize) -> usize {
+        let budget = ACTIVATION_BUDGET.min(self.gpu.limits.max_storage_buffer_binding_size);
+        ((budget / bytes_per_item.max(1)) as usize).clamp(1, max)
+    }
+
+    fn plan(&self, shape: Shape) -> Result<Arc<Plan>> {
+        let mut plans = self.plans.lock().map_err(|_| gpu_error("plan cache poisoned"))?;
+        if let Some(i) = plans.iter().position(|p| p.shape == shape) {
+            let plan = plans.remove(i);
+            plans.push(plan.clone());
+            return Ok(plan);
+        }
+        let plan = Arc::new(match shape.tower {
+            Tower::Vision => vision_plan(&self.gpu, &self.kernels, &self.weights, &self.vision, shape.batch)?,
+            Tower::Text => text_plan(&self.gpu, &self.kernels, &self.weights, &self.text, shape.batch, shape.seq)?,
+        });
+        if plans.len() >= PLAN_CACHE {
+            plans.remove(0);
+        }
+        plans.push(plan.clone());
+        Ok(plan)
+    }
+
+    /// Dispatches per forward of each cached plan (tower, batch, length, dispatches), for reports.
+    pub fn plan_summary(&self) -> Vec<(String, usize, usize, usize)> {
+        self.plans
+            .lock()
+            .map(|p| p.iter().map(|p| (format!("{:?}", p.shape.tower), p.shape.batch, p.shape.seq, p.dispatches())).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Native entry points: the async API run to completion on this thread.
+#[cfg(not(target_arch = "wasm32"))]
+impl GpuEngine {
+    pub fn new_blocking(pair: &ModelPair, alpha: f64) -> Result<Self> {
+        pollster::block_on(Self::new(pair, alpha))
+    }
+
+    pub fn encode_images_blocking(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.encode_images(pixels, n))
+    }
+
+    pub fn encode_texts_blocking(&self, ids: &[Vec<u32>], pooled: &[usize]) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.encode_texts(ids, pooled))
+    }
+}
+
+/// The adapter `--device auto` would use, natively; `None` without one.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn probe_blocking() -> Option<AdapterSummary> {
+    pollster::block_on(probe())
+}

@@ -1,0 +1,88 @@
+//! Both checkpoints on the device and the merge between them. Every float tensor of the zero-shot
+//! checkpoint is uploaded once; for each tensor the plan interpolates, the fine-tuned one too, plus a
+//! merged buffer that the lerp kernel rewrites on every α change. The forward binds the merged
+//! buffer of interpolated tensors and the zero-shot buffer of kept ones (no copy).
+
+use std::collections::BTreeMap;
+
+use super::device::{gpu_error, Counters, Gpu, Role};
+use super::kernels::{elementwise, Kernel, Kernels, LerpParams, Steps, StepsBuilder};
+use crate::error::{Error, Result};
+use crate::merge::{check_alpha, Action};
+use crate::pipeline::ModelPair;
+
+pub(crate) struct Weights {
+    zero_shot: BTreeMap<String, wgpu::Buffer>,
+    merged: BTreeMap<String, wgpu::Buffer>,
+    shapes: BTreeMap<String, Vec<usize>>,
+    /// Kept alive for the lerp bind groups.
+    _fine_tuned: Vec<wgpu::Buffer>,
+    /// The lerp dispatches, one per interpolated tensor, sharing one parameter block (wa, wb).
+    lerp: Option<Steps>,
+}
+
+impl Weights {
+    pub fn upload(gpu: &Gpu, kernels: &Kernels, pair: &ModelPair) -> Result<Self> {
+        let mut zero_shot = BTreeMap::new();
+        let mut merged = BTreeMap::new();
+        let mut shapes = BTreeMap::new();
+        let mut fine_tuned = Vec::new();
+        let mut lerp = StepsBuilder::default();
+        for (name, action) in &pair.plan.actions {
+            let zs = &pair.zero_shot.tensors[name];
+            // Integer buffers (position_ids of old checkpoints) are not used by the forward.
+            let Some(values) = zs.as_f32() else { continue };
+            let zs_buf = gpu.buffer_with(name, bytemuck::cast_slice(values), Role::Weight)?;
+            let ft = pair.fine_tuned.as_ref().and_then(|f| f.tensors.get(name)).and_then(|t| t.as_f32());
+            if let (Action::Interpolate, Some(ft)) = (action, ft) {
+                let ft_buf = gpu.buffer_with(&format!("{name} (fine-tuned)"), bytemuck::cast_slice(ft), Role::Weight)?;
+                let out = gpu.buffer(&format!("{name} (merged)"), (values.len() * 4) as u64, Role::Work)?;
+                let vec4s = out.size() as usize / 16;
+                lerp.push(gpu, Kernel::Lerp, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[&zs_buf, &ft_buf, &out], elementwise(gpu, vec4s));
+                merged.insert(name.clone(), out);
+                fine_tuned.push(ft_buf);
+            }
+            shapes.insert(name.clone(), zs.shape.clone());
+            zero_shot.insert(name.clone(), zs_buf);
+        }
+        let lerp = if merged.is_empty() { None } else { Some(lerp.build_shared(gpu, kernels, "merge", std::mem::size_of::<LerpParams>())?) };
+        Ok(Self { zero_shot, merged, shapes, _fine_tuned: fine_tuned, lerp })
+    }
+
+    /// Rewrites every merged tensor at `alpha` on the device: one uniform write (wa, wb) and one
+    /// compute pass; nothing else crosses the bus.
+    pub fn merge(&self, gpu: &Gpu, kernels: &Kernels, alpha: f64) -> Result<()> {
+        check_alpha(alpha)?;
+        let Some(steps) = &self.lerp else { return Ok(()) };
+        // The weights as `merge::lerp` rounds them: (1 − α) in f64, then both to f32.
+        let params = LerpParams { wa: (1.0 - alpha) as f32, wb: alpha as f32, pad: [0; 2] };
+        gpu.write(steps.params(), bytemuck::bytes_of(&params), Role::Uniform);
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("merge") });
+        steps.record(kernels, &mut encoder, "merge");
+        gpu.submit(encoder);
+        Counters::add(&gpu.counters.merges, 1);
+        Ok(())
+    }
+
+    /// The buffer the forward binds for `name`: merged if interpolated, else the zero-shot one.
+    pub fn get(&self, name: &str) -> Result<&wgpu::Buffer> {
+        self.merged.get(name).or_else(|| self.zero_shot.get(name)).ok_or_else(|| Error::Tensor {
+            file: "GPU weights".into(),
+            tensor: name.into(),
+            msg: "missing (not a float tensor of the zero-shot checkpoint)".into(),
+        })
+    }
+
+    pub fn shape(&self, name: &str) -> Result<&[usize]> {
+        self.shapes.get(name).map(Vec::as_slice).ok_or_else(|| gpu_error(format!("no tensor `{name}`")))
+    }
+
+    /// Whether `name` is bound from the merged buffer (interpolated) rather than the zero-shot one.
+    pub fn is_merged(&self, name: &str) -> bool {
+        self.merged.contains_key(name)
+    }
+
+    pub fn merged_count(&self) -> usize {
+        self.merged.len()
+    }
+}
