@@ -38,6 +38,7 @@ from fixtures.images import write_images  # noqa: E402
 from fixtures.merge_check import run_merge_check  # noqa: E402
 from fixtures.models import write_models  # noqa: E402
 from fixtures.pixels import write_pixels  # noqa: E402
+from fixtures.preprocess_refs import write_pixel_values  # noqa: E402
 from fixtures.reference import write_references  # noqa: E402
 from fixtures.tokens import write_tokens  # noqa: E402
 
@@ -69,6 +70,7 @@ def main() -> None:
     write_images()
     print("pixels ...")
     write_pixels()
+    write_pixel_values()
     print("tokens ...")
     write_tokens()
     print("models ...")

@@ -47,10 +47,10 @@ pub(super) fn decode(data: &[u8], limits: &Limits) -> DecodeResult<Decoded> {
 /// Zigzag position → natural (row-major) position; the 16 extra entries are libjpeg's guard
 /// against corrupt run lengths pushing the index past 63.
 const NATURAL_ORDER: [usize; 80] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
-    20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58,
-    59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63,
-    63, 63, 63, 63, 63, 63, 63, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    63, 63, 63, 63, 63, 63,
 ];
 
 #[derive(Default)]
@@ -136,7 +136,7 @@ impl Decoder {
                 .ok_or("unexpected end of data in a JPEG header")?;
             pos += len.max(2);
             match marker {
-                0xC0 | 0xC1 | 0xC2 => self.read_frame(seg, marker == 0xC2, limits)?,
+                0xC0..=0xC2 => self.read_frame(seg, marker == 0xC2, limits)?,
                 0xC3 | 0xC5..=0xC7 | 0xCB | 0xCD..=0xCF => {
                     return Err("unsupported JPEG (lossless or hierarchical)".into())
                 }
@@ -206,7 +206,9 @@ impl Decoder {
         }
         let precision = *seg.first().ok_or("truncated frame header")?;
         if precision != 8 {
-            return Err(format!("unsupported JPEG sample precision {precision} (only 8-bit)"));
+            return Err(format!(
+                "unsupported JPEG sample precision {precision} (only 8-bit)"
+            ));
         }
         let height = be16(seg, 1)?;
         let width = be16(seg, 3)?;
@@ -225,7 +227,9 @@ impl Decoder {
         }
         let mut comps = Vec::with_capacity(n);
         for c in 0..n {
-            let b = seg.get(6 + 3 * c..9 + 3 * c).ok_or("truncated frame header")?;
+            let b = seg
+                .get(6 + 3 * c..9 + 3 * c)
+                .ok_or("truncated frame header")?;
             let (h, v) = (usize::from(b[1] >> 4), usize::from(b[1] & 15));
             if !(1..=4).contains(&h) || !(1..=4).contains(&v) {
                 return Err("bad JPEG sampling factors".into());
@@ -262,7 +266,16 @@ impl Decoder {
             c.used_h = c.height.div_ceil(8);
             c.coefs = vec![0; c.blocks_w * c.blocks_h * 64];
         }
-        self.frame = Some(Frame { width, height, progressive, comps, hmax, vmax, mcus_x, mcus_y });
+        self.frame = Some(Frame {
+            width,
+            height,
+            progressive,
+            comps,
+            hmax,
+            vmax,
+            mcus_x,
+            mcus_y,
+        });
         Ok(())
     }
 
@@ -282,7 +295,10 @@ impl Decoder {
                 comp.quant = Some(table.ok_or("JPEG quantisation table not defined")?);
             }
         }
-        let tables = ScanTables { dc: &self.dc_tables, ac: &self.ac_tables };
+        let tables = ScanTables {
+            dc: &self.dc_tables,
+            ac: &self.ac_tables,
+        };
         let mut state = ScanState::new(&scan, segments, self.restart_interval);
         if scan.comps.len() == 1 {
             let ci = scan.comps[0];
@@ -329,7 +345,9 @@ impl Decoder {
         let mut dc = Vec::with_capacity(n);
         let mut ac = Vec::with_capacity(n);
         for k in 0..n {
-            let b = seg.get(1 + 2 * k..3 + 2 * k).ok_or("truncated scan header")?;
+            let b = seg
+                .get(1 + 2 * k..3 + 2 * k)
+                .ok_or("truncated scan header")?;
             let ci = frame
                 .comps
                 .iter()
@@ -339,9 +357,14 @@ impl Decoder {
             dc.push(usize::from(b[1] >> 4) & 3);
             ac.push(usize::from(b[1] & 15) & 3);
         }
-        let p = seg.get(1 + 2 * n..4 + 2 * n).ok_or("truncated scan header")?;
+        let p = seg
+            .get(1 + 2 * n..4 + 2 * n)
+            .ok_or("truncated scan header")?;
         let (ss, se, ah, al) = (usize::from(p[0]), usize::from(p[1]), p[2] >> 4, p[2] & 15);
-        let blocks: usize = comps.iter().map(|&c| frame.comps[c].h * frame.comps[c].v).sum();
+        let blocks: usize = comps
+            .iter()
+            .map(|&c| frame.comps[c].h * frame.comps[c].v)
+            .sum();
         if n > 1 && blocks > 10 {
             return Err("too many blocks per JPEG MCU".into());
         }
@@ -357,13 +380,25 @@ impl Decoder {
         } else {
             (0, 63, 0, 0) // libjpeg only warns about other values in sequential scans
         };
-        Ok(Scan { comps, dc, ac, ss, se, ah, al, progressive: frame.progressive })
+        Ok(Scan {
+            comps,
+            dc,
+            ac,
+            ss,
+            se,
+            ah,
+            al,
+            progressive: frame.progressive,
+        })
     }
 
     fn finish(mut self) -> DecodeResult<Decoded> {
         let frame = self.frame.take().ok_or("JPEG without a frame header")?;
         if !self.saw_eoi {
             return Err("truncated JPEG".into());
+        }
+        if self.scans == 0 {
+            return Err("JPEG without image data (no scan)".into());
         }
         let planes: Vec<Vec<u8>> = frame
             .comps
@@ -378,7 +413,12 @@ impl Decoder {
             _ if self.is_ycck() => Pixels::Cmyk(ycck_to_cmyk(&planes)),
             _ => Pixels::Cmyk(interleave(&planes)),
         };
-        Ok(Decoded { width: w as u32, height: h as u32, pixels, exif: self.exif.take() })
+        Ok(Decoded {
+            width: w as u32,
+            height: h as u32,
+            pixels,
+            exif: self.exif.take(),
+        })
     }
 
     /// `default_decompress_parms` of libjpeg-turbo's jdapimin.c for 3 components.
@@ -407,7 +447,10 @@ fn check_memory(
     height: usize,
     limits: &Limits,
 ) -> DecodeResult<()> {
-    let blocks: u64 = comps.iter().map(|c| (mcus_x * c.h * mcus_y * c.v) as u64).sum();
+    let blocks: u64 = comps
+        .iter()
+        .map(|c| (mcus_x * c.h * mcus_y * c.v) as u64)
+        .sum();
     let pixels = (width * height) as u64;
     // coefficients (128 B/block) + IDCT planes (64 B/block) + upsampled planes + output
     let need = blocks * 192 + pixels * comps.len() as u64 * 2;
@@ -427,8 +470,12 @@ fn check_memory(
 fn next_marker(data: &[u8], mut pos: usize) -> DecodeResult<(u8, usize)> {
     // libjpeg skips garbage before a marker with a warning ("extraneous bytes"), as does this.
     loop {
-        let b = *data.get(pos).ok_or("truncated JPEG: no end-of-image marker")?;
-        let next = *data.get(pos + 1).ok_or("truncated JPEG: no end-of-image marker")?;
+        let b = *data
+            .get(pos)
+            .ok_or("truncated JPEG: no end-of-image marker")?;
+        let next = *data
+            .get(pos + 1)
+            .ok_or("truncated JPEG: no end-of-image marker")?;
         if b == 0xFF && next != 0xFF && next != 0x00 {
             return Ok((next, pos + 2));
         }
@@ -544,8 +591,16 @@ impl<'a> ScanState<'a> {
         k: usize,
         block: &mut [i16],
     ) -> DecodeResult<()> {
-        let dc = || tables.dc[scan.dc[k]].as_ref().ok_or("missing Huffman table");
-        let ac = || tables.ac[scan.ac[k]].as_ref().ok_or("missing Huffman table");
+        let dc = || {
+            tables.dc[scan.dc[k]]
+                .as_ref()
+                .ok_or("missing Huffman table")
+        };
+        let ac = || {
+            tables.ac[scan.ac[k]]
+                .as_ref()
+                .ok_or("missing Huffman table")
+        };
         if !scan.progressive {
             self.decode_sequential(dc()?, ac()?, k, block);
         } else if scan.ss == 0 {
@@ -680,7 +735,11 @@ impl<'a> ScanState<'a> {
     /// Correction bit for an already non-zero coefficient.
     fn refine(&mut self, coef: &mut i16, p1: i16, m1: i16) {
         if self.reader.bits(1) != 0 && (*coef & p1) == 0 {
-            *coef = if *coef >= 0 { coef.wrapping_add(p1) } else { coef.wrapping_add(m1) };
+            *coef = if *coef >= 0 {
+                coef.wrapping_add(p1)
+            } else {
+                coef.wrapping_add(m1)
+            };
         }
     }
 }
@@ -742,7 +801,12 @@ impl Huffman {
             code <<= 1;
         }
         maxcode[17] = i32::MAX;
-        Ok(Huffman { fast, maxcode, valoffset, symbols: symbols.to_vec() })
+        Ok(Huffman {
+            fast,
+            maxcode,
+            valoffset,
+            symbols: symbols.to_vec(),
+        })
     }
 }
 
@@ -760,7 +824,14 @@ struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8]) -> Self {
-        BitReader { data, pos: 0, acc: 0, count: 0, fake: 0, insufficient: false }
+        BitReader {
+            data,
+            pos: 0,
+            acc: 0,
+            count: 0,
+            fake: 0,
+            insufficient: false,
+        }
     }
 
     fn fill(&mut self) {
@@ -951,7 +1022,12 @@ fn idct_islow(coefs: &[i16], q: &[i64; 64], out: &mut [u8], stride: usize) {
 /// The component at full image size, as libjpeg-turbo's upsampler produces it.
 fn upsample(plane: &[u8], c: &Component, f: &Frame) -> DecodeResult<Vec<u8>> {
     let (hx, vx) = (f.hmax / c.h, f.vmax / c.v);
-    let src = Plane { data: plane, stride: c.blocks_w * 8, width: c.width, height: c.height };
+    let src = Plane {
+        data: plane,
+        stride: c.blocks_w * 8,
+        width: c.width,
+        height: c.height,
+    };
     let (w, h) = (f.width, f.height);
     let mut out = vec![0u8; w * h];
     let fancy_h = c.width > 2;
@@ -1029,7 +1105,7 @@ fn h2v1_fancy(input: &[u8], n: usize, out: &mut [u8]) {
 /// whether the next-nearest is the row above.
 fn v2_rows<'a>(src: &'a Plane, y: usize) -> (&'a [u8], &'a [u8], bool) {
     let r = (y / 2) as isize;
-    let above = y % 2 == 0;
+    let above = y.is_multiple_of(2);
     let far = if above { r - 1 } else { r + 1 };
     (src.context_row(r), src.context_row(far), above)
 }
@@ -1085,7 +1161,12 @@ fn fix(x: f64) -> i32 {
 
 impl YccTables {
     fn new() -> Self {
-        let mut t = YccTables { cr_r: [0; 256], cb_b: [0; 256], cr_g: [0; 256], cb_g: [0; 256] };
+        let mut t = YccTables {
+            cr_r: [0; 256],
+            cb_b: [0; 256],
+            cr_g: [0; 256],
+            cb_g: [0; 256],
+        };
         for i in 0..256 {
             let x = i as i32 - 128;
             t.cr_r[i] = (fix(1.40200) * x + ONE_HALF) >> SCALEBITS;
