@@ -5,6 +5,7 @@
 //! engine at α ([`engine`]) → embeddings → zero-shot head ([`clip::head`]) → probabilities.
 //! [`pipeline::WiseFt`] ties these together for the CLI and the page.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod clip;
 pub mod engine;

@@ -34,7 +34,16 @@ impl ModelPair {
             }
         }
         let plan = MergePlan::new(&zero_shot, fine_tuned.as_ref())?;
-        Ok(Self { zero_shot, fine_tuned, plan })
+        let pair = Self { zero_shot, fine_tuned, plan };
+        let side = pair.zero_shot.config.vision.as_ref().map_or(0, |v| v.image_size) as u32;
+        let out = pair.preprocess().output_size();
+        if out != (side, side) {
+            return Err(Error::Config {
+                file: format!("{} (preprocessor_config.json)", pair.zero_shot.name),
+                msg: format!("crops images to {}×{} but the vision tower takes {side}×{side}", out.0, out.1),
+            });
+        }
+        Ok(pair)
     }
 
     /// The image preprocessing: the zero-shot checkpoint's preprocessor_config.json, else the

@@ -244,6 +244,54 @@ impl ClipConfig {
         Ok((Self { vision, text, projection_dim }, assumptions))
     }
 
+    /// A transformers config.json for this configuration (used when a merged checkpoint's zero-shot
+    /// model came without one, so that the output still loads in transformers).
+    pub fn to_hf_json(&self) -> Value {
+        use serde_json::json;
+        let encoder = |e: &EncoderConfig| {
+            json!({
+                "hidden_size": e.hidden_size,
+                "intermediate_size": e.intermediate_size,
+                "num_attention_heads": e.num_attention_heads,
+                "num_hidden_layers": e.num_hidden_layers,
+                "hidden_act": e.hidden_act.name(),
+                "layer_norm_eps": e.layer_norm_eps,
+            })
+        };
+        let vision = self.vision.as_ref().map(|v| {
+            let mut j = encoder(&v.encoder);
+            j["image_size"] = json!(v.image_size);
+            j["patch_size"] = json!(v.patch_size);
+            j["num_channels"] = json!(v.num_channels);
+            j
+        });
+        let text = self.text.as_ref().map(|t| {
+            let mut j = encoder(&t.encoder);
+            j["vocab_size"] = json!(t.vocab_size);
+            j["max_position_embeddings"] = json!(t.max_position_embeddings);
+            j["eos_token_id"] = json!(t.eos_token_id);
+            j
+        });
+        let mut root = match (vision, text) {
+            (Some(v), Some(t)) => json!({"architectures": ["CLIPModel"], "model_type": "clip", "vision_config": v, "text_config": t}),
+            (Some(mut v), None) => {
+                v["architectures"] = json!(["CLIPVisionModel"]);
+                v["model_type"] = json!("clip_vision_model");
+                v
+            }
+            (None, Some(mut t)) => {
+                t["architectures"] = json!(["CLIPTextModel"]);
+                t["model_type"] = json!("clip_text_model");
+                t
+            }
+            (None, None) => json!({"model_type": "clip"}),
+        };
+        if let Some(p) = self.projection_dim {
+            root["projection_dim"] = json!(p);
+        }
+        root
+    }
+
     /// Every tensor the forward needs, with its expected shape.
     pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let mut out = Vec::new();
@@ -325,5 +373,40 @@ impl ClipConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_json_round_trips() {
+        let enc = |h, heads, act| EncoderConfig {
+            hidden_size: h,
+            intermediate_size: 3 * h,
+            num_attention_heads: heads,
+            num_hidden_layers: 2,
+            hidden_act: act,
+            layer_norm_eps: 1e-6,
+        };
+        let config = ClipConfig {
+            vision: Some(VisionConfig { encoder: enc(30, 5, Activation::Gelu), image_size: 30, patch_size: 6, num_channels: 3 }),
+            text: Some(TextConfig { encoder: enc(18, 3, Activation::QuickGelu), vocab_size: 49408, max_position_embeddings: 77, eos_token_id: 49407 }),
+            projection_dim: Some(20),
+        };
+        let text = config.to_hf_json().to_string();
+        assert_eq!(ClipConfig::from_json(&text, "x").unwrap(), config);
+        let vision_only = ClipConfig { text: None, ..config.clone() };
+        assert_eq!(ClipConfig::from_json(&vision_only.to_hf_json().to_string(), "x").unwrap(), vision_only);
+    }
+
+    #[test]
+    fn unknown_activation_and_bad_heads_are_config_errors() {
+        let bad = r#"{"model_type": "clip_vision_model", "hidden_act": "swish"}"#;
+        assert!(matches!(ClipConfig::from_json(bad, "c.json"), Err(Error::Config { .. })));
+        let bad = r#"{"model_type": "clip_vision_model", "hidden_size": 30, "num_attention_heads": 4}"#;
+        let msg = ClipConfig::from_json(bad, "c.json").unwrap_err().to_string();
+        assert!(msg.contains("c.json") && msg.contains("not divisible"), "{msg}");
     }
 }

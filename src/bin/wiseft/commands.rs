@@ -17,7 +17,7 @@ use wiseft::merge::MergeReport;
 use wiseft::pipeline::{ModelPair, WiseFt};
 
 use crate::progress::CliProgress;
-use crate::{ClassifyArgs, Device, InspectArgs, MergeArgs, TokenizeArgs};
+use crate::{BenchArgs, ClassifyArgs, Device, InspectArgs, MergeArgs, TokenizeArgs};
 
 /// A local path, URL or hub id → a local file or folder (downloading into the cache when needed).
 fn resolve(source: &str) -> Result<PathBuf> {
@@ -158,15 +158,18 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     std::fs::write(&output, &bytes).map_err(|e| Error::io(&output, e))?;
     eprintln!("wrote {} ({:.1} MB)", output.display(), bytes.len() as f64 / 1e6);
-    for (file, text) in [("config.json", &zero_shot.config_json), ("preprocessor_config.json", &zero_shot.preprocessor_json)] {
-        match text {
-            Some(text) => {
-                let path = dir.join(file);
-                std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-                eprintln!("wrote {}", path.display());
-            }
-            None if file == "config.json" => eprintln!("note: the zero-shot checkpoint has no config.json; none written"),
-            None => {}
+    // The zero-shot configuration goes beside the weights so that transformers loads the result;
+    // an inferred one is written out too.
+    let config_json = zero_shot.config_json.clone().unwrap_or_else(|| {
+        eprintln!("note: the zero-shot checkpoint has no config.json; writing the inferred configuration");
+        serde_json::to_string_pretty(&zero_shot.config.to_hf_json()).expect("serialisable")
+    });
+    let side = [("config.json", Some(config_json)), ("preprocessor_config.json", zero_shot.preprocessor_json.clone())];
+    for (file, text) in side {
+        if let Some(text) = text {
+            let path = dir.join(file);
+            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+            eprintln!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -239,6 +242,35 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let known = vision + text + count("logit_scale");
     if known < ckpt.tensors.len() {
         println!("               {} other tensors (e.g. a classification head) would be reported as extra", ckpt.tensors.len() - known);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let devices = match args.device.as_str() {
+        "cpu" | "all" => vec![DeviceChoice::Cpu],
+        other => return Err(Error::Invalid(format!("--device {other}: no such back end in this build (cpu, all)"))),
+    };
+    let mut reports = Vec::new();
+    for device in devices {
+        eprintln!("bench: {device:?}: random ViT-B/32 pair, {} runs per step …", args.runs.max(1));
+        let report = pollster::block_on(wiseft::bench::run(device, args.runs.max(1)))?;
+        if !args.json {
+            println!("{}", report.backend);
+            println!("  checkpoints        {:8.1} MB, parsed at {:.0} MB/s", report.checkpoint_mb, report.parse_mb_per_s);
+            println!("  load (merge+setup) {:8.3} s", report.load_s);
+            println!("  merge (α change)   {:8.3} s", report.merge_s);
+            println!("  image, batch 1     {:8.3} s", report.image_batch1_s);
+            println!("  image, batch 8     {:8.3} s  ({:.1} GFLOP/s)", report.image_batch8_s, report.image_gflops_per_s);
+            println!("  text, 10×80 prompts{:8.3} s  ({:.1} GFLOP/s)", report.text_800_prompts_s, report.text_gflops_per_s);
+            if let Some(mb) = report.peak_memory_mb {
+                println!("  peak memory        {mb:8.0} MB (process, so far)");
+            }
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
     }
     Ok(ExitCode::SUCCESS)
 }

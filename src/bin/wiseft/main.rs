@@ -24,6 +24,8 @@ enum Command {
     Tokenize(TokenizeArgs),
     /// Describe a checkpoint: layout, dtypes, parameters, config, and what a merge with it would do.
     Inspect(InspectArgs),
+    /// Time a ViT-B/32-shaped pair with random weights on each back end.
+    Bench(BenchArgs),
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -89,6 +91,18 @@ pub struct TokenizeArgs {
 }
 
 #[derive(Args)]
+pub struct BenchArgs {
+    /// Back ends to time: cpu, gpu, or all that are available.
+    #[arg(long, default_value = "all")]
+    pub device: String,
+    /// Timed repetitions of each step (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct InspectArgs {
     pub path: String,
 }
@@ -100,6 +114,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => commands::merge(args),
         Command::Tokenize(args) => commands::tokenize(args),
         Command::Inspect(args) => commands::inspect(args),
+        Command::Bench(args) => commands::bench(args),
     };
     match result {
         Ok(code) => code,

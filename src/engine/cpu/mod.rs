@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint::tensor::Values;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pipeline::ModelPair;
 use model::{to_rows, ClipModel, Weights};
 
@@ -34,14 +34,20 @@ impl CpuEngine {
 
     /// `pixels`: `n` images, each channels × size × size, concatenated.
     pub fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
-        let cfg = &self.model.vision;
-        let per_image = pixels.len() / n.max(1);
-        let side = ((per_image / 3) as f64).sqrt() as usize;
+        let vision = &self.model.vision;
+        let (channels, side) = (vision.cfg.num_channels, vision.cfg.image_size);
+        let per_image = channels * side * side;
+        if pixels.len() != n * per_image {
+            return Err(Error::Invalid(format!(
+                "{} pixel values for {n} images of {channels}×{side}×{side}",
+                pixels.len()
+            )));
+        }
         let mut out = Vec::with_capacity(n);
         for chunk in pixels.chunks(per_image * BATCH) {
             let b = chunk.len() / per_image;
-            let x = Tensor::from_slice(chunk, (b, 3, side, side), &self.device)?;
-            out.extend(to_rows(&cfg.forward(&x)?)?);
+            let x = Tensor::from_slice(chunk, (b, channels, side, side), &self.device)?;
+            out.extend(to_rows(&vision.forward(&x)?)?);
         }
         Ok(out)
     }

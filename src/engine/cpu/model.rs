@@ -124,7 +124,7 @@ pub struct VisionTower {
     encoder: Encoder,
     post_layernorm: LayerNorm,
     projection: Tensor,
-    cfg: VisionConfig,
+    pub cfg: VisionConfig,
 }
 
 impl VisionTower {
