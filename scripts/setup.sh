@@ -17,3 +17,29 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   echo "setup: rustup target add wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
+
+# The web page: trunk builds it, wasm-bindgen-cli must equal the wasm-bindgen crate's version
+# (trunk then uses it from PATH and downloads nothing); the end-to-end tests drive Debian's
+# chromium through playwright-core (npm; it never downloads a browser).
+if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
+  echo "setup: cargo install trunk 0.21.14"
+  cargo install trunk --version 0.21.14 --locked
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
+  echo "setup: cargo install wasm-bindgen-cli 0.2.130"
+  cargo install wasm-bindgen-cli --version 0.2.130 --force
+fi
+need_apt=()
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
+if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -d "$root/node_modules/playwright-core" ]; then
+  echo "setup: npm ci (playwright-core)"
+  (cd "$root" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --lib --target wasm32-unknown-unknown
 cargo test --all-targets
+# The web page end to end: trunk build --release, then headless Chromium against the CLI (tests/e2e/).
+scripts/e2e.sh

@@ -29,6 +29,10 @@ pub enum Error {
     #[error("download {url}: {msg}")]
     Download { url: String, msg: String },
 
+    /// The GPU back end: no adapter, a limit exceeded, a lost device, a failed kernel.
+    #[error("GPU engine: {0}")]
+    Gpu(String),
+
     /// A wrong argument from the caller (α out of range, no labels, …).
     #[error("{0}")]
     Invalid(String),

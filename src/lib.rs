@@ -13,5 +13,7 @@ pub mod error;
 pub mod hub;
 pub mod merge;
 pub mod pipeline;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};

@@ -89,6 +89,8 @@ pub fn pooled_position(ids: &[u32], eos_token_id: u32) -> usize {
 pub struct WiseFt {
     pub pair: ModelPair,
     engine: Engine,
+    /// Why `DeviceChoice::Auto` fell back to the CPU, when it did.
+    fallback_reason: Option<String>,
     alpha: f64,
     logit_scale: f32,
     /// Class embeddings of the last (labels, templates), valid at `cached_alpha` or at any α when the
@@ -99,9 +101,9 @@ pub struct WiseFt {
 impl WiseFt {
     pub async fn new(pair: ModelPair, alpha: f64, device: DeviceChoice) -> Result<Self> {
         check_alpha(alpha)?;
-        let engine = Engine::new(device, &pair, alpha).await?;
+        let (engine, fallback_reason) = Engine::new_explained(device, &pair, alpha).await?;
         let logit_scale = pair.logit_scale(alpha)?;
-        Ok(Self { pair, engine, alpha, logit_scale, cache: None })
+        Ok(Self { pair, engine, fallback_reason, alpha, logit_scale, cache: None })
     }
 
     pub fn alpha(&self) -> f64 {
@@ -110,6 +112,11 @@ impl WiseFt {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Why the automatic device choice fell back to the CPU, if it did.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
     }
 
     pub fn set_alpha(&mut self, alpha: f64) -> Result<()> {

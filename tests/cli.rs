@@ -33,7 +33,7 @@ fn json_of(out: &Output) -> Value {
 
 /// `classify --json` for every α and template set of a reference pair, with `zero_shot` in place
 /// of the reference's zero-shot folder (the same weights in another format).
-fn check_classify(pair: &str, zero_shot: Option<&str>) {
+fn check_classify(pair: &str, zero_shot: Option<&str>, device: &str) {
     let reference = PairReference::load(pair);
     let labels = reference.labels.join(",");
     for case in &reference.by_alpha {
@@ -50,7 +50,7 @@ fn check_classify(pair: &str, zero_shot: Option<&str>) {
                 "--labels",
                 &labels,
                 "--device",
-                "cpu",
+                device,
                 "--json",
             ];
             for t in reference.template_set(set) {
@@ -76,17 +76,23 @@ fn check_classify(pair: &str, zero_shot: Option<&str>) {
 
 #[test]
 fn classify_json_matches_reference_pair_a() {
-    check_classify("pair_a", None);
+    check_classify("pair_a", None, "cpu");
 }
 
 #[test]
 fn classify_json_matches_reference_pair_b() {
-    check_classify("pair_b", None);
+    check_classify("pair_b", None, "cpu");
+}
+
+/// The GPU engine (lavapipe in CI) through the CLI.
+#[test]
+fn classify_on_the_gpu_matches_reference() {
+    check_classify("pair_b", None, "gpu");
 }
 
 #[test]
 fn classify_reads_pytorch_bin_zero_shot() {
-    check_classify("pair_b", Some("models/b_zs_bin"));
+    check_classify("pair_b", Some("models/b_zs_bin"), "cpu");
 }
 
 #[test]

@@ -10,9 +10,8 @@ use wiseft::engine::gpu::ops::{KernelRunner, MatmulKernel};
 fn runner() -> &'static KernelRunner {
     static RUNNER: OnceLock<KernelRunner> = OnceLock::new();
     RUNNER.get_or_init(|| {
-        pollster::block_on(KernelRunner::new()).unwrap_or_else(|e| {
-            panic!("{e}\nThe GPU tests need a wgpu adapter; without a GPU install Mesa's software Vulkan driver: apt-get install mesa-vulkan-drivers")
-        })
+        // Without any adapter the error says to install mesa-vulkan-drivers.
+        pollster::block_on(KernelRunner::new()).unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
@@ -183,6 +182,7 @@ fn l2_normalize_rows() {
     assert_close(&got, &want, 1e-6, "l2_normalize");
 }
 
+#[allow(clippy::too_many_arguments)]
 fn attention_ref(q: &[f32], k: &[f32], v: &[f32], batch: usize, seq: usize, heads: usize, d: usize, causal: bool) -> Vec<f64> {
     let width = heads * d;
     let mut out = vec![0.0; batch * seq * width];
@@ -290,5 +290,44 @@ fn adapter_is_described() {
     if a.name.to_lowercase().contains("llvmpipe") {
         assert!(a.software && text.contains("software renderer"), "{text}");
     }
-    eprintln!("adapter: {text}");
+    eprintln!("adapter: {text}; {a:?}");
+}
+
+fn f16_round(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect()
+}
+
+#[test]
+fn matmul_with_f16_weights() {
+    if !runner().has_f16() {
+        eprintln!("{}: no shader-f16, the f16 kernels are not used on this adapter", runner().adapter().name);
+        return;
+    }
+    for &(m, n, k) in &[(1, 1, 4), (7, 13, 8), (33, 65, 36), (130, 30, 64), (50, 77, 192)] {
+        let x = values(m * k, 5, 1.0);
+        let w = values(n * k, 6, 1.0);
+        let b = values(n, 7, 0.5);
+        let got = block(runner().matmul(&x, &w, Some(&b), None, (m, n, k), Some(Activation::QuickGelu), MatmulKernel::F16));
+        // The same product with the weights the device holds (rounded to f16), in f64.
+        let want = matmul_ref(&x, &f16_round(&w), Some(&b), None, m, n, k, Some(Activation::QuickGelu));
+        assert_close(&got, &want, 2e-6 * (k as f64).sqrt(), &format!("f16 matmul {m}×{n}×{k}"));
+    }
+}
+
+#[test]
+fn lerp_f16_rounds_once() {
+    if !runner().has_f16() {
+        eprintln!("{}: no shader-f16, the f16 kernels are not used on this adapter", runner().adapter().name);
+        return;
+    }
+    let n = 1001;
+    let (a, b) = (f16_round(&values(n, 1, 0.2)), f16_round(&values(n, 2, 0.2)));
+    for alpha in [0.35, 0.0, 1.0] {
+        let got = block(runner().lerp_f16(&a, &b, alpha));
+        let mut merged = vec![0f32; n];
+        wiseft::merge::lerp(&a, &b, alpha, &mut merged);
+        let want = f16_round(&merged);
+        let diff = got.iter().zip(&want).filter(|(g, w)| g.to_bits() != w.to_bits()).count();
+        assert_eq!(diff, 0, "α={alpha}: {diff} of {n} values differ from f16(merge::lerp)");
+    }
 }

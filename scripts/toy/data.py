@@ -1,9 +1,11 @@
-"""Data sets drawn from the world, as tensors ready for training.
+"""Data sets drawn from the world.
 
 Every set has its own seed, so the pre-training, fine-tuning, evaluation and
 sample sets never share a random stream (held out by construction).
-Pictures are kept as the processor's 32x32 bicubic resize (uint8), which is
-exactly what a shipped 64x64 PNG becomes in `CLIPImageProcessor`.
+Training sets keep each picture as the processor's 32x32 bicubic resize
+(uint8, see model.resized_u8), which is exactly what the 64x64 picture
+becomes in `CLIPImageProcessor`; evaluation sets keep the 64x64 pictures and
+go through the processor itself.
 """
 
 from __future__ import annotations
@@ -12,16 +14,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from . import world
 from .model import resized_u8, tokenize
 
-CAPTION_TOKENS = 20  # longest caption is < 20 tokens; see model.tokenize
+CAPTION_TOKENS = 20  # every caption is shorter; see model.tokenize
+
+
+@dataclass
+class Drawn:
+    scenes: list[world.Scene]
+    images: list[Image.Image]  # 64x64 RGB
+    captions: list[str]
 
 
 @dataclass
 class Pictures:
-    u8: torch.Tensor  # [n, 32, 32, 3] uint8
+    u8: torch.Tensor  # [n, 32, 32, 3] uint8, resized as the processor does
     labels: torch.Tensor  # [n] int64, index into world.SHAPES
     styles: torch.Tensor  # [n] int64, index into world.STYLES
     captions: list[str]
@@ -30,25 +40,33 @@ class Pictures:
         return len(self.labels)
 
 
-def draw(seed: int, styles: list[str], weights: list[float], n: int, balanced: bool = False) -> Pictures:
-    """n scenes; styles drawn with the given weights, shapes uniform (or cycled if balanced)."""
+def draw(seed: int, styles: list[str], n: int, weights: list[float] | None = None, balanced: bool = False) -> Drawn:
+    """n scenes; styles drawn with `weights` (uniform by default) or, if
+    `balanced`, cycled together with the shapes so every (shape, style) pair
+    is equally frequent."""
     rng = np.random.default_rng(seed)
-    p = np.asarray(weights, dtype=np.float64)
-    p = p / p.sum()
-    images, labels, style_ids, captions = [], [], [], []
+    p = None if weights is None else np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    scenes, images, captions = [], [], []
     for i in range(n):
-        style = styles[rng.choice(len(styles), p=p)]
-        shape = world.SHAPES[i % len(world.SHAPES)] if balanced else None
+        if balanced:
+            shape = world.SHAPES[i % len(world.SHAPES)]
+            style = styles[(i // len(world.SHAPES)) % len(styles)]
+        else:
+            shape = None
+            style = styles[rng.choice(len(styles), p=p)]
         scene, image, text = world.sample(rng, style, shape)
+        scenes.append(scene)
         images.append(image)
-        labels.append(scene.label)
-        style_ids.append(world.STYLES.index(style))
         captions.append(text)
+    return Drawn(scenes, images, captions)
+
+
+def pictures(drawn: Drawn) -> Pictures:
     return Pictures(
-        u8=torch.from_numpy(resized_u8(images)),
-        labels=torch.tensor(labels, dtype=torch.int64),
-        styles=torch.tensor(style_ids, dtype=torch.int64),
-        captions=captions,
+        u8=torch.from_numpy(resized_u8(drawn.images)),
+        labels=torch.tensor([s.label for s in drawn.scenes], dtype=torch.int64),
+        styles=torch.tensor([world.STYLES.index(s.style) for s in drawn.scenes], dtype=torch.int64),
+        captions=drawn.captions,
     )
 
 

@@ -1,21 +1,28 @@
-"""Zero-shot classification and the WiSE-FT sweep, as the Rust tool does it.
+"""Zero-shot classification and the WiSE-FT sweep, computed as the Rust tool does.
 
+Pictures go PNG bytes -> `transformers.image_utils.load_image` ->
+`CLIPImageProcessorPil` (the zero-shot folder's preprocessor_config.json).
 Class embeddings: per label, each template's text embedding L2-normalised,
-averaged, L2-normalised again. Image embeddings L2-normalised; the prediction
+averaged, L2-normalised again; image embeddings L2-normalised; the prediction
 is the argmax of the cosine (the logit scale does not change it).
 The merge is tensor by tensor on the weights as stored (f16 widened to f32):
-f32(1 - a) * zs + f32(a) * ft for every tensor the fine-tune has, the rest
-(text tower, projections, logit_scale) from the zero-shot file.
+f32(1 - a) * zs + f32(a) * ft for every tensor the fine-tune has, everything
+else (text tower, projections, logit_scale) from the zero-shot file.
 """
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import CLIPModel
+from PIL import Image
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+from transformers.image_utils import load_image
 
-from .model import normalise, prompts, tokenize
+from .model import load_f32, prompts, tokenize
 
 
 @torch.no_grad()
@@ -27,17 +34,39 @@ def class_embeddings(model: CLIPModel, labels: list[str], templates: list[str]) 
 
 
 @torch.no_grad()
-def image_embeddings(model: CLIPModel, u8: torch.Tensor, batch: int = 500) -> torch.Tensor:
+def image_embeddings(model: CLIPModel, pixel_values: torch.Tensor, batch: int = 500) -> torch.Tensor:
     out = []
-    for i in range(0, len(u8), batch):
-        feats = model.get_image_features(pixel_values=normalise(u8[i : i + batch])).pooler_output
+    for i in range(0, len(pixel_values), batch):
+        feats = model.get_image_features(pixel_values=pixel_values[i : i + batch]).pooler_output
         out.append(F.normalize(feats.float(), dim=-1))
     return torch.cat(out)
 
 
-@torch.no_grad()
-def predict(model: CLIPModel, u8: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    return (image_embeddings(model, u8) @ classes.T).argmax(dim=1)
+def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((pred == labels).double().mean())
+
+
+# ------------------------------------------------------------------ pictures
+
+
+def png_roundtrip(image: Image.Image) -> Image.Image:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return load_image(Image.open(io.BytesIO(buf.getvalue())))
+
+
+def pixel_values(folder: Path, images: list[Image.Image]) -> torch.Tensor:
+    """What the processor of `folder` makes of already loaded pictures."""
+    processor = CLIPImageProcessorPil.from_pretrained(str(folder))
+    out = [processor(images=images[i : i + 500], return_tensors="pt")["pixel_values"] for i in range(0, len(images), 500)]
+    return torch.cat(out).float()
+
+
+def pixel_values_of_files(folder: Path, files: list[Path]) -> torch.Tensor:
+    return pixel_values(folder, [load_image(str(f)) for f in files])
+
+
+# ------------------------------------------------------------------ WiSE-FT
 
 
 def merge(zs: dict[str, torch.Tensor], ft: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
@@ -51,9 +80,29 @@ def merge(zs: dict[str, torch.Tensor], ft: dict[str, torch.Tensor], alpha: float
         elif alpha == 1.0:
             out[name] = f
         else:
+            if f.shape != z.shape:
+                raise ValueError(f"{name}: {tuple(f.shape)} vs {tuple(z.shape)}")
             out[name] = torch.from_numpy(b * z.numpy() + a * f.numpy())
     return out
 
 
-def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((pred == labels).double().mean())
+class Pair:
+    """The shipped zero-shot / fine-tuned files, merged at any alpha."""
+
+    def __init__(self, zs_folder: Path, ft_folder: Path, labels: list[str], templates: list[str]):
+        self.config = CLIPConfig.from_pretrained(str(zs_folder))
+        self.zs = load_f32(zs_folder / "model.safetensors")
+        self.ft = load_f32(ft_folder / "model.safetensors")
+        assert set(self.ft) <= set(self.zs)
+        # The text tower is never merged: one set of class embeddings for every alpha.
+        self.classes = class_embeddings(self.model(0.0), labels, templates)
+
+    def model(self, alpha: float) -> CLIPModel:
+        model = CLIPModel(self.config).float().eval()
+        model.load_state_dict(merge(self.zs, self.ft, alpha), strict=True)
+        return model
+
+    @torch.no_grad()
+    def scores(self, alpha: float, pixels: torch.Tensor) -> torch.Tensor:
+        """[n, labels] cosines between images and class embeddings."""
+        return image_embeddings(self.model(alpha), pixels) @ self.classes.T

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 CANVAS = 64  # rendered (and shipped) image size; the model sees it resized to 32
 
-SHAPES = ["circle", "square", "triangle", "star", "cross", "heart", "hexagon", "moon"]
+SHAPES = ["circle", "square", "triangle", "star", "cross", "heart", "ring", "moon"]
 PLURALS = {s: s + "es" if s == "cross" else s + "s" for s in SHAPES}
 
 COLOURS = {
@@ -115,6 +115,8 @@ def _star() -> np.ndarray:
     return np.stack([r * np.cos(t), r * np.sin(t) + 0.1], axis=1)
 
 
+RING_HOLE = 0.55  # inner radius of a ring, as a fraction of the outer one
+
 UNIT_SHAPES = {
     "circle": _regular(40, 1.0, 0.0),
     "square": _regular(4, 1.2, math.pi / 4),
@@ -122,9 +124,14 @@ UNIT_SHAPES = {
     "star": _star(),
     "cross": _cross(),
     "heart": _heart(),
-    "hexagon": _regular(6, 1.1, math.pi / 6),
+    "ring": _regular(40, 1.1, 0.0),
     "moon": _moon(),
 }
+
+
+def _ring_hole(cx: float, cy: float, r: float) -> list[float]:
+    h = RING_HOLE * r * 1.1
+    return [cx - h, cy - h, cx + h, cy + h]
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -147,20 +154,32 @@ def random_scene(rng: np.random.Generator, style: str, shape: str | None = None)
     )
 
 
+# Where the copies sit (64x64 canvas): one in the middle, two side by side,
+# three in a triangle. A from-scratch ViT this small learns shapes at fixed
+# places quickly but barely learns them anywhere on the canvas (see
+# docs/TOY_WORLD.md), so positions only jitter a little.
+ANCHORS = {
+    1: [(32.0, 32.0)],
+    2: [(17.0, 32.0), (47.0, 32.0)],
+    3: [(17.0, 19.0), (47.0, 19.0), (32.0, 46.0)],
+}
+RADII = {  # (count, size) -> radius range in pixels
+    (1, "small"): (11.0, 14.0), (1, "large"): (18.0, 22.0),
+    (2, "small"): (8.0, 10.0), (2, "large"): (11.5, 13.5),
+    (3, "small"): (7.0, 8.5), (3, "large"): (9.5, 11.0),
+}
+JITTER = 3.0  # pixels, each way
+MAX_TILT = 0.3  # radians, each way
+
+
 def _layout(rng: np.random.Generator, scene: Scene) -> list[tuple[float, float, float, float]]:
-    """(cx, cy, radius, angle) per copy, mostly without overlaps."""
-    lo, hi = (9.0, 11.5) if scene.size == "small" else (15.0, 20.0)
-    if scene.count > 1:
-        lo, hi = (lo, hi) if scene.size == "small" else ((12.5, 14.0) if scene.count == 2 else (11.5, 13.0))
-    placed: list[tuple[float, float, float, float]] = []
-    for _ in range(scene.count):
-        r = rng.uniform(lo, hi)
-        for _attempt in range(60):
-            cx, cy = rng.uniform(r + 1, CANVAS - r - 1, size=2)
-            if all(math.hypot(cx - x, cy - y) > r + q + 1 for x, y, q, _ in placed):
-                break
-        placed.append((cx, cy, r, rng.uniform(-0.35, 0.35)))
-    return placed
+    """(cx, cy, radius, angle) per copy."""
+    lo, hi = RADII[(scene.count, scene.size)]
+    out = []
+    for ax, ay in ANCHORS[scene.count]:
+        cx, cy = np.array([ax, ay]) + rng.uniform(-JITTER, JITTER, 2)
+        out.append((float(cx), float(cy), float(rng.uniform(lo, hi)), float(rng.uniform(-MAX_TILT, MAX_TILT))))
+    return out
 
 
 def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
@@ -186,6 +205,8 @@ def _mask(scene: Scene, layout) -> Image.Image:
     draw = ImageDraw.Draw(mask)
     for cx, cy, r, angle in layout:
         draw.polygon(_polygon(scene.shape, cx, cy, r, angle), fill=255)
+        if scene.shape == "ring":
+            draw.ellipse(_ring_hole(cx, cy, r), fill=0)
     return mask
 
 
@@ -207,6 +228,10 @@ def _sketch(rng: np.random.Generator, scene: Scene, layout) -> np.ndarray:
         pts = pts + rng.normal(0, 0.6, pts.shape)
         pts = [tuple(p) for p in pts]
         draw.line(pts + [pts[0]], fill=ink, width=width, joint="curve")
+        if scene.shape == "ring":
+            hole = np.array(_polygon("circle", cx, cy, r * RING_HOLE * 1.1, angle))
+            hole = [tuple(p) for p in hole + rng.normal(0, 0.6, hole.shape)]
+            draw.line(hole + [hole[0]], fill=ink, width=width, joint="curve")
     return np.asarray(img, dtype=np.float64)
 
 

@@ -51,10 +51,11 @@ fn print_report(report: &MergeReport) {
     }
 }
 
-fn device_choice(device: Device) -> Result<DeviceChoice> {
+fn device_choice(device: Device) -> DeviceChoice {
     match device {
-        Device::Cpu | Device::Auto => Ok(DeviceChoice::Cpu),
-        Device::Gpu => Err(Error::Invalid("--device gpu: this build has no GPU back end yet; use --device cpu".into())),
+        Device::Cpu => DeviceChoice::Cpu,
+        Device::Gpu => DeviceChoice::Gpu,
+        Device::Auto => DeviceChoice::Auto,
     }
 }
 
@@ -92,7 +93,7 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     };
     let labels = labels(&args)?;
     let templates = template_list(&args)?;
-    let device = device_choice(args.device)?;
+    let device = device_choice(args.device);
 
     let zero_shot = load(&args.zero_shot)?;
     let fine_tuned = args.fine_tuned.as_deref().map(load).transpose()?;
@@ -102,7 +103,10 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     }
     let prep = pair.preprocess();
     let mut wiseft = pollster::block_on(WiseFt::new(pair, alpha, device))?;
-    eprintln!("device: {}", wiseft.engine().describe());
+    match wiseft.fallback_reason() {
+        Some(why) => eprintln!("device: {} ({why})", wiseft.engine().describe()),
+        None => eprintln!("device: {}", wiseft.engine().describe()),
+    }
 
     // A photo that cannot be read is reported and skipped; the others are still classified.
     let mut pixels = Vec::new();
@@ -248,8 +252,16 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
     let devices = match args.device.as_str() {
-        "cpu" | "all" => vec![DeviceChoice::Cpu],
-        other => return Err(Error::Invalid(format!("--device {other}: no such back end in this build (cpu, all)"))),
+        "cpu" => vec![DeviceChoice::Cpu],
+        "gpu" => vec![DeviceChoice::Gpu],
+        "all" => match wiseft::engine::gpu::probe_blocking() {
+            Some(_) => vec![DeviceChoice::Cpu, DeviceChoice::Gpu],
+            None => {
+                eprintln!("bench: no GPU adapter found; timing the CPU only");
+                vec![DeviceChoice::Cpu]
+            }
+        },
+        other => return Err(Error::Invalid(format!("--device {other}: cpu, gpu or all"))),
     };
     let mut reports = Vec::new();
     for device in devices {

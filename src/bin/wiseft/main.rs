@@ -30,7 +30,7 @@ enum Command {
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
 pub enum Device {
-    /// The GPU when an adapter exists, else the CPU.
+    /// The GPU on a hardware adapter, else the CPU (a software rasteriser is slower than the CPU).
     Auto,
     Cpu,
     Gpu,

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 /// Every GPU failure becomes this error, so that it says where it came from.
 pub(crate) fn gpu_error(msg: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("GPU engine: {msg}"))
+    Error::Gpu(msg.to_string())
 }
 
 /// What the adapter is, for the CLI's `--device auto` and for messages.
@@ -169,6 +169,8 @@ pub(crate) struct Gpu {
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
     pub limits: wgpu::Limits,
+    /// The device has `shader-f16` (requested when the caller wants f16 weights and the adapter has it).
+    pub f16: bool,
     pub counters: Counters,
     lost: Arc<Mutex<Option<String>>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -176,8 +178,9 @@ pub(crate) struct Gpu {
 
 impl Gpu {
     /// Opens the best adapter with the limits a model needs: storage bindings and buffers as large as
-    /// the adapter allows (a CLIP token embedding alone is ≈ 101 MB in f32).
-    pub async fn new() -> Result<Self> {
+    /// the adapter allows (a CLIP token embedding alone is ≈ 101 MB in f32); with `shader-f16` when
+    /// `want_f16` and the adapter has it.
+    pub async fn new(want_f16: bool) -> Result<Self> {
         let instance = instance();
         let adapter = adapter(&instance).await.ok_or_else(|| {
             gpu_error(if cfg!(target_arch = "wasm32") {
@@ -200,10 +203,11 @@ impl Gpu {
             ..base
         }
         .using_alignment(have.clone());
+        let f16 = want_f16 && summary.shader_f16;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wiseft"),
-                required_features: wgpu::Features::empty(),
+                required_features: if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() },
                 required_limits: limits.clone(),
                 memory_hints: wgpu::MemoryHints::Performance,
                 ..Default::default()
@@ -217,7 +221,7 @@ impl Gpu {
             let lost = lost.clone();
             device.set_device_lost_callback(move |reason, message| {
                 if let Ok(mut l) = lost.lock() {
-                    l.get_or_insert_with(|| format!("{reason:?}: {message}"));
+                    l.get_or_insert_with(|| if message.is_empty() { format!("{reason:?}") } else { format!("{reason:?}: {message}") });
                 }
             });
             let errors = errors.clone();
@@ -228,7 +232,7 @@ impl Gpu {
                 }
             }));
         }
-        Ok(Self { device, queue, summary, limits, counters: Counters::default(), lost, errors })
+        Ok(Self { device, queue, summary, limits, f16, counters: Counters::default(), lost, errors })
     }
 
     pub fn stats(&self) -> GpuStats {
@@ -289,7 +293,7 @@ impl Gpu {
             self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: role.usage(), mapped_at_creation: true });
         {
             let mut view = buffer.get_mapped_range_mut(..).map_err(|e| gpu_error(format!("`{label}`: {e}")))?;
-            view[..data.len()].copy_from_slice(data);
+            view.slice(..data.len()).copy_from_slice(data);
         }
         buffer.unmap();
         Ok(buffer)
@@ -311,15 +315,33 @@ impl Gpu {
         self.queue.submit([encoder.finish()]);
     }
 
+    /// Resolves once all work submitted so far has finished (for timing, and before teardown).
+    pub async fn wait(&self) -> Result<()> {
+        let (send, receive) = oneshot();
+        self.queue.on_submitted_work_done(move || send(()));
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| gpu_error(format!("{}: waiting for the device: {e}", self.summary.name)))?;
+        receive.await;
+        self.check()
+    }
+
     /// The first `floats` f32 of a staging buffer, once the work submitted before has finished.
-    /// Natively this blocks in `poll`; on the web it awaits the browser's callback.
     pub async fn read(&self, staging: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
-        let bytes = (floats * 4) as u64;
+        let bytes = self.read_bytes(staging, floats * 4).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// The first `bytes` (a multiple of 4) of a staging buffer, once the work submitted before has
+    /// finished. Natively this blocks in `poll`; on the web it awaits the browser's callback.
+    pub async fn read_bytes(&self, staging: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+        let bytes = bytes as u64;
         if bytes == 0 {
             return Ok(Vec::new());
         }
         let (send, receive) = oneshot();
-        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| send(r));
+        staging.map_async(wgpu::MapMode::Read, ..bytes, send);
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
@@ -329,7 +351,7 @@ impl Gpu {
         mapped.map_err(|e| gpu_error(format!("{}: reading the result back: {e}", self.summary.name)))?;
         let out = {
             let view = staging.get_mapped_range(..bytes).map_err(|e| gpu_error(format!("reading the result back: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            view.to_vec()
         };
         staging.unmap();
         Counters::add(&self.counters.bytes_read_back, bytes);

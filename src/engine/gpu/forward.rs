@@ -105,7 +105,13 @@ impl<'a> Builder<'a> {
             None => self.none.clone(),
         };
         let flags = act_code(act) | if bias.is_some() { MATMUL_BIAS } else { 0 } | if accumulate { MATMUL_ACCUMULATE } else { 0 };
-        let kernel = if k % 4 == 0 { Kernel::MatmulVec4 } else { Kernel::Matmul };
+        let kernel = if self.weights.is_half(weight) {
+            Kernel::MatmulF16
+        } else if k % 4 == 0 {
+            Kernel::MatmulVec4
+        } else {
+            Kernel::Matmul
+        };
         let params = MatmulParams { m: m as u32, n: n as u32, k: k as u32, flags };
         self.steps.push(self.gpu, kernel, params, &[x, &w, &b, y], matmul_groups(m, n));
         Ok(())
@@ -223,7 +229,8 @@ pub(crate) fn text_plan(gpu: &Gpu, kernels: &Kernels, weights: &Weights, cfg: &T
     let tok = b.w("text_model.embeddings.token_embedding.weight")?;
     let pos = b.w("text_model.embeddings.position_embedding.weight")?;
     let dims = Dims3 { a: rows as u32, b: seq as u32, c: h as u32, pad: 0 };
-    b.steps.push(gpu, Kernel::TextEmbed, dims, &[&input, &tok, &pos, &x], elementwise(gpu, rows * h));
+    let kernel = if weights.is_half("text_model.embeddings.token_embedding.weight") { Kernel::TextEmbedF16 } else { Kernel::TextEmbed };
+    b.steps.push(gpu, kernel, dims, &[&input, &tok, &pos, &x], elementwise(gpu, rows * h));
     b.encoder("text_model", &cfg.encoder, &x, batch, seq, true)?;
 
     let pooled = b.activation("pooled", batch * h)?;

@@ -23,10 +23,13 @@ pub(crate) enum Kernel {
     Activation,
     Softmax,
     L2Normalize,
+    LerpF16,
+    TextEmbedF16,
+    MatmulF16,
 }
 
 impl Kernel {
-    const ALL: [Kernel; 12] = [
+    const ALL: [Kernel; 15] = [
         Kernel::Lerp,
         Kernel::Im2col,
         Kernel::VisionEmbed,
@@ -39,7 +42,15 @@ impl Kernel {
         Kernel::Activation,
         Kernel::Softmax,
         Kernel::L2Normalize,
+        Kernel::LerpF16,
+        Kernel::TextEmbedF16,
+        Kernel::MatmulF16,
     ];
+
+    /// Kernels reading f16 weights: compiled only on devices with `shader-f16`.
+    fn needs_f16(self) -> bool {
+        matches!(self, Kernel::LerpF16 | Kernel::TextEmbedF16 | Kernel::MatmulF16)
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -55,6 +66,9 @@ impl Kernel {
             Kernel::Activation => "activation",
             Kernel::Softmax => "softmax",
             Kernel::L2Normalize => "l2_normalize",
+            Kernel::LerpF16 => "lerp_f16",
+            Kernel::TextEmbedF16 => "text_embed_f16",
+            Kernel::MatmulF16 => "matmul_f16",
         }
     }
 
@@ -72,6 +86,9 @@ impl Kernel {
             Kernel::Activation => format!("{ACT_FNS}\n{}", include_str!("kernels/activation.wgsl")),
             Kernel::Softmax => include_str!("kernels/softmax.wgsl").into(),
             Kernel::L2Normalize => include_str!("kernels/l2_normalize.wgsl").into(),
+            Kernel::LerpF16 => format!("enable f16;\n{}", include_str!("kernels/lerp_f16.wgsl")),
+            Kernel::TextEmbedF16 => format!("enable f16;\n{}", include_str!("kernels/text_embed_f16.wgsl")),
+            Kernel::MatmulF16 => format!("enable f16;\n{ACT_FNS}\n{}", include_str!("kernels/matmul_f16.wgsl")),
         }
     }
 }
@@ -154,9 +171,10 @@ pub(crate) struct AttentionParams {
 pub(crate) const ATTENTION_MAX_SEQ: usize = 1024;
 pub(crate) const ATTENTION_MAX_DIM: usize = 256;
 
-/// The compiled pipelines, one per kernel, created once per engine.
+/// The compiled pipelines, one per kernel, created once per engine (the f16 ones only on devices
+/// with `shader-f16`).
 pub(crate) struct Kernels {
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipelines: Vec<Option<wgpu::ComputePipeline>>,
 }
 
 impl Kernels {
@@ -165,18 +183,21 @@ impl Kernels {
         let pipelines = Kernel::ALL
             .iter()
             .map(|&k| {
+                if k.needs_f16() && !gpu.f16 {
+                    return None;
+                }
                 let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(k.name()),
                     source: wgpu::ShaderSource::Wgsl(k.source().into()),
                 });
-                gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                Some(gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(k.name()),
                     layout: None,
                     module: &module,
                     entry_point: Some("main"),
                     compilation_options: Default::default(),
                     cache: None,
-                })
+                }))
             })
             .collect();
         if let Some(e) = scope.pop().await {
@@ -186,7 +207,9 @@ impl Kernels {
     }
 
     fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[Kernel::ALL.iter().position(|&x| x == k).expect("every kernel is compiled")]
+        self.pipelines[Kernel::ALL.iter().position(|&x| x == k).expect("every kernel is listed")]
+            .as_ref()
+            .expect("f16 kernels are only used on devices with shader-f16")
     }
 }
 

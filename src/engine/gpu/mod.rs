@@ -37,6 +37,15 @@ const MAX_TEXT_BATCH: usize = 64;
 /// Largest activation buffer a batch may need.
 const ACTIVATION_BUDGET: u64 = 64 << 20;
 
+/// How the engine stores the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// Store the weight matrices as f16 (half the memory and bandwidth, f32 accumulation) when the
+    /// adapter has `shader-f16`; ignored otherwise. Off by default: f16 weights move probabilities
+    /// by more than the 1e-4 the reference tests allow.
+    pub f16_weights: bool,
+}
+
 pub struct GpuEngine {
     gpu: Gpu,
     kernels: Kernels,
@@ -51,15 +60,19 @@ pub struct GpuEngine {
 impl GpuEngine {
     /// Opens the device, uploads both checkpoints once, compiles the kernels and merges at `alpha`.
     pub async fn new(pair: &ModelPair, alpha: f64) -> Result<Self> {
+        Self::with_options(pair, alpha, GpuOptions::default()).await
+    }
+
+    pub async fn with_options(pair: &ModelPair, alpha: f64, options: GpuOptions) -> Result<Self> {
         check_alpha(alpha)?;
         let cfg = &pair.zero_shot.config;
         let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
         let vision = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
         let text = cfg.text.clone().ok_or_else(|| need("text tower"))?;
-        let gpu = Gpu::new().await?;
+        let gpu = Gpu::new(options.f16_weights).await?;
         let kernels = Kernels::new(&gpu).await?;
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let weights = Weights::upload(&gpu, &kernels, pair)?;
+        let weights = Weights::upload(&gpu, &kernels, pair, gpu.f16)?;
         if let Some(e) = scope.pop().await {
             return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
         }
@@ -76,9 +89,20 @@ impl GpuEngine {
         self.weights.merge(&self.gpu, &self.kernels, alpha)
     }
 
+    /// Resolves when the device has finished everything submitted (a merge, say): for timing.
+    pub async fn finish(&self) -> Result<()> {
+        self.gpu.wait().await
+    }
+
     /// "GPU: <adapter> (<backend>)", or the software renderer said as such.
     pub fn describe(&self) -> String {
-        self.gpu.summary.describe()
+        let half = if self.weights.half_count() > 0 { " (f16 weights)" } else { "" };
+        format!("{}{half}", self.gpu.summary.describe())
+    }
+
+    /// Whether the weight matrices are stored as f16.
+    pub fn f16_weights(&self) -> bool {
+        self.weights.half_count() > 0
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -112,10 +136,11 @@ impl GpuEngine {
         let e = &self.vision.encoder;
         let widest = (tokens * e.hidden_size.max(e.intermediate_size)).max(per) as u64 * 4;
         let batch = self.batch_for(widest, MAX_IMAGE_BATCH);
-        let chunks: Vec<(usize, usize)> = (0..n).step_by(batch).map(|i| (i, batch.min(n - i))).collect();
         let mut jobs = Vec::new();
-        for &(start, b) in &chunks {
-            let plan = self.plan(Shape { tower: Tower::Vision, batch: b, seq: tokens })?;
+        for start in (0..n).step_by(batch) {
+            let b = batch.min(n - start);
+            // Rows past `b` in a bucketed plan hold stale pixels; their outputs are not read.
+            let plan = self.plan(Shape { tower: Tower::Vision, batch: bucket(b, batch), seq: tokens })?;
             jobs.push((plan, start, b, bytemuck::cast_slice(&pixels[start * per..(start + b) * per]).to_vec()));
         }
         self.run(jobs, n).await
@@ -132,11 +157,14 @@ impl GpuEngine {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let seq = pooled.iter().max().map_or(1, |p| p + 1);
+        let needed = pooled.iter().max().map_or(1, |p| p + 1);
         let max_pos = self.text.max_position_embeddings;
-        if seq > max_pos {
-            return Err(Error::Invalid(format!("pooled position {} is past the model's {max_pos} positions", seq - 1)));
+        if needed > max_pos {
+            return Err(Error::Invalid(format!("pooled position {} is past the model's {max_pos} positions", needed - 1)));
         }
+        // Lengths rounded up to a multiple of 8 so that prompt sets share plans; the extra
+        // positions come after every pooled token, so the causal mask keeps them out.
+        let seq = needed.div_ceil(8).saturating_mul(8).min(max_pos);
         let vocab = self.text.vocab_size as u32;
         for (row, (r, &p)) in ids.iter().zip(pooled).enumerate() {
             if p >= r.len() {
@@ -152,14 +180,16 @@ impl GpuEngine {
         let mut jobs = Vec::new();
         for start in (0..n).step_by(batch) {
             let b = batch.min(n - start);
-            let plan = self.plan(Shape { tower: Tower::Text, batch: b, seq })?;
-            // ids [b·seq] (rows shorter than seq padded with 0: they sit after the pooled token),
-            // then the pooled rows, as one byte string split when written.
-            let mut flat = Vec::with_capacity(b * seq + b);
-            for r in &ids[start..start + b] {
-                flat.extend((0..seq).map(|t| r.get(t).copied().unwrap_or(0)));
+            let rows = bucket(b, batch);
+            let plan = self.plan(Shape { tower: Tower::Text, batch: rows, seq })?;
+            // ids [rows·seq] (positions past a row's end and the padding rows of a bucketed plan
+            // are 0), then the pooled rows, as one byte string split when written.
+            let mut flat = vec![0u32; rows * seq + rows];
+            for (i, r) in ids[start..start + b].iter().enumerate() {
+                let n = r.len().min(seq);
+                flat[i * seq..i * seq + n].copy_from_slice(&r[..n]);
+                flat[rows * seq + i] = (i * seq + pooled[start + i]) as u32;
             }
-            flat.extend(pooled[start..start + b].iter().enumerate().map(|(i, &p)| (i * seq + p) as u32));
             jobs.push((plan, start, b, bytemuck::cast_slice(&flat).to_vec()));
         }
         self.run(jobs, n).await
@@ -227,6 +257,13 @@ impl GpuEngine {
         Ok(plan)
     }
 
+    /// Destroys the device as a driver reset would, so that tests can check that what follows is an
+    /// error, not a panic. The engine is unusable afterwards.
+    #[doc(hidden)]
+    pub fn lose_device(&self) {
+        self.gpu.device.destroy();
+    }
+
     /// Dispatches per forward of each cached plan (tower, batch, length, dispatches), for reports.
     pub fn plan_summary(&self) -> Vec<(String, usize, usize, usize)> {
         self.plans
@@ -234,6 +271,12 @@ impl GpuEngine {
             .map(|p| p.iter().map(|p| (format!("{:?}", p.shape.tower), p.shape.batch, p.shape.seq, p.dispatches())).collect())
             .unwrap_or_default()
     }
+}
+
+/// The plan batch for `b` items: the next power of two (at most `max`), so that any number of
+/// inputs needs only a handful of plan shapes.
+fn bucket(b: usize, max: usize) -> usize {
+    b.next_power_of_two().min(max).max(b)
 }
 
 /// Native entry points: the async API run to completion on this thread.

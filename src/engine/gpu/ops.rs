@@ -17,6 +17,8 @@ pub enum MatmulKernel {
     Auto,
     Scalar,
     Vec4,
+    /// The weight rounded to f16 on the host and read as f16 (K divisible by 4; needs `shader-f16`).
+    F16,
 }
 
 /// A device with the kernels compiled.
@@ -35,7 +37,8 @@ fn check(what: &str, got: usize, want: usize) -> Result<()> {
 
 impl KernelRunner {
     pub async fn new() -> Result<Self> {
-        let gpu = Gpu::new().await?;
+        // With shader-f16 where the adapter has it, so that the f16 kernels can be tried too.
+        let gpu = Gpu::new(true).await?;
         let kernels = Kernels::new(&gpu).await?;
         Ok(Self { gpu, kernels })
     }
@@ -46,6 +49,16 @@ impl KernelRunner {
 
     pub fn stats(&self) -> GpuStats {
         self.gpu.stats()
+    }
+
+    /// Whether the f16 kernels are available (the adapter has `shader-f16`).
+    pub fn has_f16(&self) -> bool {
+        self.gpu.f16
+    }
+
+    fn input_f16(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+        let halves: Vec<u16> = data.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+        self.gpu.buffer_with(label, bytemuck::cast_slice(&halves), Role::Input)
     }
 
     fn input(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
@@ -65,15 +78,28 @@ impl KernelRunner {
 
     /// One dispatch, then `floats` values of `out` read back.
     async fn run(&self, steps: StepsBuilder, out: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.run_bytes(steps, out, floats * 4).await?))
+    }
+
+    async fn run_bytes(&self, steps: StepsBuilder, out: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+        let bytes = bytes.div_ceil(4) * 4;
         let steps = steps.build(&self.gpu, &self.kernels, "op")?;
-        let staging = self.gpu.buffer("read-back", (floats * 4) as u64, Role::Staging)?;
+        let staging = self.gpu.buffer("read-back", bytes as u64, Role::Staging)?;
         let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op") });
         steps.record(&self.kernels, &mut encoder, "op");
-        encoder.copy_buffer_to_buffer(out, 0, &staging, 0, Some((floats * 4).max(4) as u64));
+        encoder.copy_buffer_to_buffer(out, 0, &staging, 0, Some(bytes.max(4) as u64));
         self.gpu.submit(encoder);
-        let out = self.gpu.read(&staging, floats).await?;
+        let out = self.gpu.read_bytes(&staging, bytes).await?;
         self.gpu.check()?;
         Ok(out)
+    }
+
+    fn need_f16(&self) -> Result<()> {
+        if self.gpu.f16 {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!("{} has no shader-f16", self.gpu.summary.name)))
+        }
     }
 
     /// y[m, n] = act(x[m, k] · w[n, k]ᵀ + bias) (+ residual).
@@ -96,19 +122,25 @@ impl KernelRunner {
         if let Some(r) = residual {
             check("matmul residual", r.len(), m * n)?;
         }
-        let vec4 = match kernel {
-            MatmulKernel::Auto => k % 4 == 0,
-            MatmulKernel::Scalar => false,
-            MatmulKernel::Vec4 if k % 4 != 0 => return Err(Error::Invalid(format!("vec4 matmul needs K divisible by 4, got {k}"))),
-            MatmulKernel::Vec4 => true,
+        let kernel = match kernel {
+            MatmulKernel::Auto if k % 4 == 0 => Kernel::MatmulVec4,
+            MatmulKernel::Auto | MatmulKernel::Scalar => Kernel::Matmul,
+            MatmulKernel::Vec4 | MatmulKernel::F16 if k % 4 != 0 => {
+                return Err(Error::Invalid(format!("vec4 loads need K divisible by 4, got {k}")))
+            }
+            MatmulKernel::Vec4 => Kernel::MatmulVec4,
+            MatmulKernel::F16 => {
+                self.need_f16()?;
+                Kernel::MatmulF16
+            }
         };
-        let (xb, wb) = (self.input("x", x)?, self.input("w", w)?);
+        let xb = self.input("x", x)?;
+        let wb = if kernel == Kernel::MatmulF16 { self.input_f16("w", w)? } else { self.input("w", w)? };
         let bb = self.input("bias", bias.unwrap_or(&[0.0]))?;
         let y = self.output(m * n, residual)?;
         let flags = act_code(act) | if bias.is_some() { MATMUL_BIAS } else { 0 } | if residual.is_some() { MATMUL_ACCUMULATE } else { 0 };
         let mut steps = StepsBuilder::default();
         let params = MatmulParams { m: m as u32, n: n as u32, k: k as u32, flags };
-        let kernel = if vec4 { Kernel::MatmulVec4 } else { Kernel::Matmul };
         steps.push(&self.gpu, kernel, params, &[&xb, &wb, &bb, &y], matmul_groups(m, n));
         self.run(steps, &y, m * n).await
     }
@@ -197,6 +229,21 @@ impl KernelRunner {
         let params = LerpParams { wa: (1.0 - alpha) as f32, wb: alpha as f32, pad: [0; 2] };
         steps.push(&self.gpu, Kernel::Lerp, params, &[&ab, &bb, &y], elementwise(&self.gpu, (y.size() / 16) as usize));
         self.run(steps, &y, a.len()).await
+    }
+
+    /// The f16 merge kernel: `a` and `b` rounded to f16 on the host, merged in f32 on the device
+    /// and stored as f16; returned widened to f32.
+    pub async fn lerp_f16(&self, a: &[f32], b: &[f32], alpha: f64) -> Result<Vec<f32>> {
+        self.need_f16()?;
+        check("lerp b", b.len(), a.len())?;
+        let (ab, bb) = (self.input_f16("a", a)?, self.input_f16("b", b)?);
+        let y = self.gpu.buffer("output", (a.len() * 2) as u64, Role::Work)?;
+        let mut steps = StepsBuilder::default();
+        let params = LerpParams { wa: (1.0 - alpha) as f32, wb: alpha as f32, pad: [0; 2] };
+        steps.push(&self.gpu, Kernel::LerpF16, params, &[&ab, &bb, &y], elementwise(&self.gpu, (y.size() / 8) as usize));
+        let bytes = self.run_bytes(steps, &y, a.len() * 2).await?;
+        let halves: Vec<u16> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(halves[..a.len()].iter().map(|&h| half::f16::from_bits(h).to_f32()).collect())
     }
 
     /// Patches [batch·grid², channels·patch²] of images [batch, channels, size, size].

@@ -11,8 +11,23 @@ use crate::error::{Error, Result};
 use crate::merge::{check_alpha, Action};
 use crate::pipeline::ModelPair;
 
+/// Whether `name` is stored as f16 when f16 weights are on: the matrices (every Linear weight, the
+/// patch embedding, the projections, the token embedding) — all but a fraction of a percent of the
+/// bytes — when their rows are a whole number of vec4 (the f16 matmul loads vec4). Biases, layer
+/// norms, class and position embeddings stay f32.
+fn half_storage(name: &str, shape: &[usize]) -> bool {
+    let rows = shape.first().copied().unwrap_or(0);
+    shape.len() >= 2 && rows > 0 && !name.contains("position_embedding") && (shape.iter().product::<usize>() / rows) % 4 == 0
+}
+
+fn halves(values: &[f32]) -> Vec<u16> {
+    values.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect()
+}
+
 pub(crate) struct Weights {
     zero_shot: BTreeMap<String, wgpu::Buffer>,
+    /// Tensors stored as f16 (zero-shot, fine-tuned and merged alike).
+    half: std::collections::BTreeSet<String>,
     merged: BTreeMap<String, wgpu::Buffer>,
     shapes: BTreeMap<String, Vec<usize>>,
     /// Kept alive for the lerp bind groups.
@@ -22,7 +37,9 @@ pub(crate) struct Weights {
 }
 
 impl Weights {
-    pub fn upload(gpu: &Gpu, kernels: &Kernels, pair: &ModelPair) -> Result<Self> {
+    /// `f16`: store the matrices as f16 (the device must have `shader-f16`).
+    pub fn upload(gpu: &Gpu, kernels: &Kernels, pair: &ModelPair, f16: bool) -> Result<Self> {
+        let mut half = std::collections::BTreeSet::new();
         let mut zero_shot = BTreeMap::new();
         let mut merged = BTreeMap::new();
         let mut shapes = BTreeMap::new();
@@ -32,21 +49,34 @@ impl Weights {
             let zs = &pair.zero_shot.tensors[name];
             // Integer buffers (position_ids of old checkpoints) are not used by the forward.
             let Some(values) = zs.as_f32() else { continue };
-            let zs_buf = gpu.buffer_with(name, bytemuck::cast_slice(values), Role::Weight)?;
+            let is_half = f16 && half_storage(name, &zs.shape);
+            let upload = |label: &str, v: &[f32]| {
+                if is_half {
+                    gpu.buffer_with(label, bytemuck::cast_slice(&halves(v)), Role::Weight)
+                } else {
+                    gpu.buffer_with(label, bytemuck::cast_slice(v), Role::Weight)
+                }
+            };
+            let zs_buf = upload(name, values)?;
             let ft = pair.fine_tuned.as_ref().and_then(|f| f.tensors.get(name)).and_then(|t| t.as_f32());
             if let (Action::Interpolate, Some(ft)) = (action, ft) {
-                let ft_buf = gpu.buffer_with(&format!("{name} (fine-tuned)"), bytemuck::cast_slice(ft), Role::Weight)?;
-                let out = gpu.buffer(&format!("{name} (merged)"), (values.len() * 4) as u64, Role::Work)?;
-                let vec4s = out.size() as usize / 16;
-                lerp.push(gpu, Kernel::Lerp, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[&zs_buf, &ft_buf, &out], elementwise(gpu, vec4s));
+                let ft_buf = upload(&format!("{name} (fine-tuned)"), ft)?;
+                let width = if is_half { 2 } else { 4 };
+                let out = gpu.buffer(&format!("{name} (merged)"), (values.len() * width) as u64, Role::Work)?;
+                // Buffers are padded to 16 bytes: whole vec4<f32> (16 bytes) or vec4<f16> (8 bytes).
+                let (kernel, vec4s) = if is_half { (Kernel::LerpF16, out.size() as usize / 8) } else { (Kernel::Lerp, out.size() as usize / 16) };
+                lerp.push(gpu, kernel, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[&zs_buf, &ft_buf, &out], elementwise(gpu, vec4s));
                 merged.insert(name.clone(), out);
                 fine_tuned.push(ft_buf);
+            }
+            if is_half {
+                half.insert(name.clone());
             }
             shapes.insert(name.clone(), zs.shape.clone());
             zero_shot.insert(name.clone(), zs_buf);
         }
         let lerp = if merged.is_empty() { None } else { Some(lerp.build_shared(gpu, kernels, "merge", std::mem::size_of::<LerpParams>())?) };
-        Ok(Self { zero_shot, merged, shapes, _fine_tuned: fine_tuned, lerp })
+        Ok(Self { zero_shot, half, merged, shapes, _fine_tuned: fine_tuned, lerp })
     }
 
     /// Rewrites every merged tensor at `alpha` on the device: one uniform write (wa, wb) and one
@@ -77,9 +107,14 @@ impl Weights {
         self.shapes.get(name).map(Vec::as_slice).ok_or_else(|| gpu_error(format!("no tensor `{name}`")))
     }
 
-    /// Whether `name` is bound from the merged buffer (interpolated) rather than the zero-shot one.
-    pub fn is_merged(&self, name: &str) -> bool {
-        self.merged.contains_key(name)
+    /// Whether `name` is stored as f16.
+    pub fn is_half(&self, name: &str) -> bool {
+        self.half.contains(name)
+    }
+
+    /// How many tensors are stored as f16.
+    pub fn half_count(&self) -> usize {
+        self.half.len()
     }
 
     pub fn merged_count(&self) -> usize {

@@ -7,7 +7,7 @@ struct Params {
     batch: u32,
     channels: u32,
     size: u32,
-    patch: u32,
+    patch_size: u32,
     grid: u32,
     _pad0: u32,
     _pad1: u32,
@@ -25,7 +25,7 @@ fn main(
     @builtin(local_invocation_index) li: u32,
 ) {
     let e = (wg.x + wg.y * nwg.x) * 256u + li;
-    let pp = p.patch * p.patch;
+    let pp = p.patch_size * p.patch_size;
     let cols = p.channels * pp;
     let g2 = p.grid * p.grid;
     if (e >= p.batch * g2 * cols) {
@@ -37,9 +37,9 @@ fn main(
     let gy = (row % g2) / p.grid;
     let gx = row % p.grid;
     let ch = col / pp;
-    let py = (col % pp) / p.patch;
-    let px = col % p.patch;
-    let y = gy * p.patch + py;
-    let x = gx * p.patch + px;
+    let py = (col % pp) / p.patch_size;
+    let px = col % p.patch_size;
+    let y = gy * p.patch_size + py;
+    let x = gx * p.patch_size + px;
     patches[e] = pixels[((b * p.channels + ch) * p.size + y) * p.size + x];
 }

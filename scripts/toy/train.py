@@ -1,0 +1,245 @@
+#!/usr/bin/env python
+"""Regenerate the offline default models: world, training, checkpoints, eval, samples, docs.
+
+Writes (from the repository root; everything deterministic for a given
+machine, thread count and package versions):
+
+  www/models/toy/zs/          zero-shot CLIPModel, f16, + preprocessor_config.json
+  www/models/toy/ft/          vision-only fine-tune on the task style (CLIPVisionModel layout), f16
+  www/models/toy/eval.json    task / shift accuracy of the WiSE-FT merge for alpha = 0, 0.05, ..., 1
+  www/models/toy/samples_expected.json   accuracy on the shipped samples at alpha 0, 0.5, 1
+  www/samples/toy/{task,shift}/<label>/*.png   held-out sample pictures
+  docs/TOY_WORLD.md           the world, the recipe and the measured numbers
+
+Usage (packages of scripts/requirements-fixtures.txt):
+
+    python scripts/toy/train.py [--threads 2]
+
+or scripts/train_toy.sh. Takes about 20 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep scripts/ free of __pycache__
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from toy import world  # noqa: E402
+from toy.data import draw, pictures  # noqa: E402
+from toy.evaluate import Pair, accuracy, png_roundtrip, pixel_values, pixel_values_of_files  # noqa: E402
+from toy.finetune import finetune  # noqa: E402
+from toy.model import check_fast_path, config, f16_rounded, save_vision, save_zero_shot  # noqa: E402
+from toy.pretrain import pretrain  # noqa: E402
+from toy.report import write_doc, write_json  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "www" / "models" / "toy"
+SAMPLES = REPO / "www" / "samples" / "toy"
+DOC = REPO / "docs" / "TOY_WORLD.md"
+
+TEMPLATES = ["a photo of a {}."]  # the Rust CLI's default prompt
+TASK_STYLE = "sketch"
+SHIFT_STYLES = [s for s in world.STYLES if s != TASK_STYLE]
+ALPHAS = [round(0.05 * i, 2) for i in range(21)]
+SAMPLE_ALPHAS = [0.0, 0.5, 1.0]
+
+RECIPE = {
+    "pretrain": {
+        "images": 60000, "styles": "all, equally often", "steps": 3000, "batch": 256,
+        "lr": 1e-3, "weight_decay": 0.1, "warmup": 100, "schedule": "cosine", "seed": 0,
+    },
+    "finetune": {
+        "style": TASK_STYLE, "images": 8000, "epochs": 20, "batch": 128,
+        "lr": 1e-3, "weight_decay": 0.1, "warmup": 50, "schedule": "cosine", "seed": 1,
+        "trained": "vision_model.* (head: frozen zero-shot text embeddings)",
+    },
+    "eval": {"task_images": 800, "shift_images_per_style": 400},
+    "samples": {"task_per_label": 6, "shift_per_label": len(SHIFT_STYLES)},
+}
+# One seed per data set, so no two sets share a random stream.
+DATA_SEEDS = {"pretrain": 1, "finetune": 2, "eval_task": 3, "eval_shift": 4, "samples_task": 5, "samples_shift": 6}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def make_models() -> None:
+    cfg = config()
+    log("world: pre-training pictures ...")
+    pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
+    check_fast_path(pre.images[:200])
+    pre = pictures(pre)
+    p = RECIPE["pretrain"]
+    log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
+    model = pretrain(
+        pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
+        warmup=p["warmup"], seed=p["seed"], log=log,
+    )
+    del pre
+    # Ship f16; fine-tune from the f16 weights exactly as shipped.
+    model.load_state_dict(f16_rounded(model.state_dict()))
+    save_zero_shot(model, MODELS / "zs")
+
+    f = RECIPE["finetune"]
+    log(f"world: {f['images']} {TASK_STYLE} pictures for fine-tuning ...")
+    task = pictures(draw(DATA_SEEDS["finetune"], [TASK_STYLE], f["images"], balanced=True))
+    log(f"fine-tuning on {TASK_STYLE} ({f['epochs']} epochs) ...")
+    vision = finetune(
+        model, task, world.SHAPES, TEMPLATES, epochs=f["epochs"], batch=f["batch"], lr=f["lr"],
+        weight_decay=f["weight_decay"], warmup=f["warmup"], seed=f["seed"], log=log,
+    )
+    save_vision(vision, cfg, MODELS / "ft")
+
+
+def evaluate_sweep(pair: Pair) -> dict:
+    e = RECIPE["eval"]
+    log("world: evaluation pictures ...")
+    task = draw(DATA_SEEDS["eval_task"], [TASK_STYLE], e["task_images"], balanced=True)
+    shift = draw(DATA_SEEDS["eval_shift"], SHIFT_STYLES, e["shift_images_per_style"] * len(SHIFT_STYLES), balanced=True)
+    sets = {"task": task, "shift": shift}
+    pixels = {k: pixel_values(MODELS / "zs", [png_roundtrip(im) for im in d.images]) for k, d in sets.items()}
+    labels = {k: torch.tensor([s.label for s in d.scenes]) for k, d in sets.items()}
+    shift_styles = np.array([s.style for s in shift.scenes])
+
+    out = {"task_accuracy": [], "shift_accuracy": [], "style_accuracy": {s: [] for s in world.STYLES}}
+    for alpha in ALPHAS:
+        pred = {k: pair.scores(alpha, pixels[k]).argmax(dim=1) for k in sets}
+        correct = pred["shift"] == labels["shift"]
+        per_style = {s: float(correct[torch.from_numpy(shift_styles == s)].double().mean()) for s in SHIFT_STYLES}
+        out["task_accuracy"].append(accuracy(pred["task"], labels["task"]))
+        # The shift sets are equally large, so this is also the mean over shift styles.
+        out["shift_accuracy"].append(accuracy(pred["shift"], labels["shift"]))
+        out["style_accuracy"][TASK_STYLE].append(out["task_accuracy"][-1])
+        for s, acc in per_style.items():
+            out["style_accuracy"][s].append(acc)
+        log(f"  alpha {alpha:.2f}  task {out['task_accuracy'][-1]:.3f}  shift {out['shift_accuracy'][-1]:.3f}")
+    return out
+
+
+def write_samples() -> dict[str, list[Path]]:
+    """PNG pictures per set and label, drawn from their own seeds (never trained on)."""
+    s = RECIPE["samples"]
+    n_labels = len(world.SHAPES)
+    sets = {
+        "task": draw(DATA_SEEDS["samples_task"], [TASK_STYLE], s["task_per_label"] * n_labels, balanced=True),
+        "shift": draw(DATA_SEEDS["samples_shift"], SHIFT_STYLES, s["shift_per_label"] * n_labels, balanced=True),
+    }
+    if SAMPLES.exists():
+        import shutil
+
+        shutil.rmtree(SAMPLES)
+    files: dict[str, list[Path]] = {}
+    for name, drawn in sets.items():
+        counter: dict[tuple[str, str], int] = {}
+        files[name] = []
+        for scene, image in zip(drawn.scenes, drawn.images):
+            key = (scene.shape, scene.style)
+            i = counter.get(key, 0)
+            counter[key] = i + 1
+            path = SAMPLES / name / scene.shape / f"{scene.style}-{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, format="PNG", optimize=True)
+            files[name].append(path)
+        files[name].sort()
+    return files
+
+
+def evaluate_samples(pair: Pair, files: dict[str, list[Path]]) -> dict:
+    """Accuracy on the shipped sample files (label = folder name), for the Rust CLI to match."""
+    out = {
+        "alpha": SAMPLE_ALPHAS,
+        "labels": world.SHAPES,
+        "templates": TEMPLATES,
+        "zero_shot": "www/models/toy/zs",
+        "fine_tuned": "www/models/toy/ft",
+    }
+    for name, paths in files.items():
+        pixels = pixel_values_of_files(MODELS / "zs", paths)
+        labels = torch.tensor([world.SHAPES.index(p.parent.name) for p in paths])
+        acc, per_image = [], {str(p.relative_to(REPO)): {"top": [], "margin": []} for p in paths}
+        for alpha in SAMPLE_ALPHAS:
+            scores = pair.scores(alpha, pixels)
+            top2 = scores.topk(2, dim=1)
+            acc.append(accuracy(top2.indices[:, 0], labels))
+            for p, idx, val in zip(paths, top2.indices, top2.values):
+                entry = per_image[str(p.relative_to(REPO))]
+                entry["top"].append(world.SHAPES[int(idx[0])])
+                entry["margin"].append(round(float(val[0] - val[1]), 6))
+        out[name] = {"folder": f"www/samples/toy/{name}", "images": len(paths), "accuracy": acc, "per_image": per_image}
+    return out
+
+
+def check_transformers_load(pair: Pair) -> None:
+    """The shipped folders load in transformers and give the features the sweep used."""
+    from transformers import CLIPModel, CLIPVisionModel
+
+    rng = np.random.default_rng(99)
+    images = [world.sample(rng, s)[1] for s in world.STYLES for _ in range(4)]
+    pixels = pixel_values(MODELS / "zs", images)
+    zs = CLIPModel.from_pretrained(str(MODELS / "zs"), dtype=torch.float32).eval()
+    vision = CLIPVisionModel.from_pretrained(str(MODELS / "ft"), dtype=torch.float32).eval()
+    with torch.no_grad():
+        ref0 = pair.model(0.0).get_image_features(pixel_values=pixels).pooler_output
+        ref1 = pair.model(1.0).get_image_features(pixel_values=pixels).pooler_output
+        got0 = zs.get_image_features(pixel_values=pixels).pooler_output
+        got1 = zs.visual_projection(vision(pixel_values=pixels).pooler_output)
+    assert torch.equal(ref0, got0), "CLIPModel.from_pretrained(zs) differs from the sweep's alpha=0 model"
+    assert torch.equal(ref1, got1), "CLIPVisionModel.from_pretrained(ft) differs from the sweep's alpha=1 model"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--eval-only", action="store_true", help="keep the checkpoints, redo eval/samples/docs")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    start = time.time()
+
+    if not args.eval_only:
+        make_models()
+    log(f"models done at {time.time() - start:.0f}s")
+
+    pair = Pair(MODELS / "zs", MODELS / "ft", world.SHAPES, TEMPLATES)
+    check_transformers_load(pair)
+    sweep = evaluate_sweep(pair)
+    counts = RECIPE["eval"]
+    result = {
+        "alpha": ALPHAS,
+        "task_accuracy": sweep["task_accuracy"],
+        "shift_accuracy": sweep["shift_accuracy"],
+        "labels": world.SHAPES,
+        "templates": TEMPLATES,
+        "task_style": TASK_STYLE,
+        "shift_styles": SHIFT_STYLES,
+        "style_accuracy": sweep["style_accuracy"],
+        "images": {"task": counts["task_images"], "shift": counts["shift_images_per_style"] * len(SHIFT_STYLES),
+                   "shift_per_style": counts["shift_images_per_style"]},
+        "recipe": RECIPE,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
+    write_json(MODELS / "eval.json", result)
+
+    log("samples ...")
+    files = write_samples()
+    expected = evaluate_samples(pair, files)
+    write_json(MODELS / "samples_expected.json", expected)
+    write_doc(DOC, result, expected, config())
+    log(f"done in {time.time() - start:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

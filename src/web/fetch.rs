@@ -1,0 +1,451 @@
+//! Getting checkpoint files into the worker: streamed `fetch` with progress, retries that resume
+//! with a `Range` request, cancellation through an `AbortController`, the Cache Storage API (a
+//! reload reads from it instead of the network), and local `File`s.
+//!
+//! Requests are plain GETs without custom headers, so a cross-origin host (the Hugging Face hub)
+//! needs no CORS preflight. Only a retry after a cut connection adds `Range: bytes=N-`, a
+//! CORS-safelisted header for a single range.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit, WorkerGlobalScope};
+
+use super::protocol::Event;
+
+/// The Cache Storage bucket of downloaded checkpoint files (bump the suffix if the stored format changes).
+pub const CACHE_NAME: &str = "wiseft-models-v1";
+/// Header on a stored entry that records "this side file does not exist" (so a reload asks nobody).
+const ABSENT_HEADER: &str = "x-wiseft-absent";
+const MAX_ATTEMPTS: u32 = 3;
+const PROGRESS_EVERY_MS: f64 = 100.0;
+
+/// Where the bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Network,
+    Cache,
+    Local,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Network => "network",
+            Origin::Cache => "cache",
+            Origin::Local => "local",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum FetchError {
+    /// The person pressed cancel.
+    Cancelled,
+    /// HTTP 404 or 410: no file at this address.
+    NotFound { url: String, status: u16 },
+    /// Anything else, with a message that says what failed and what to do.
+    Failed(String),
+}
+
+/// Which file a progress report is about.
+#[derive(Clone, Copy)]
+struct Tag<'a> {
+    role: &'static str,
+    file: &'a str,
+    url: &'a str,
+    origin: Origin,
+}
+
+pub struct Got {
+    pub bytes: Vec<u8>,
+    pub origin: Origin,
+}
+
+/// One download session (one `load`): shares the abort signal and the cache.
+pub struct Fetcher {
+    scope: WorkerGlobalScope,
+    cache: Option<Cache>,
+    signal: AbortSignal,
+    cancelled: Rc<Cell<bool>>,
+    post: Rc<dyn Fn(Event)>,
+}
+
+pub fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn js_message(e: &JsValue) -> String {
+    if let Some(s) = e.as_string() {
+        return s;
+    }
+    let name = Reflect::get(e, &"name".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+    let msg = Reflect::get(e, &"message".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+    match (name.is_empty(), msg.is_empty()) {
+        (false, false) => format!("{name}: {msg}"),
+        (true, false) => msg,
+        (false, true) => name,
+        (true, true) => format!("{e:?}"),
+    }
+}
+
+fn js_error_name(e: &JsValue) -> String {
+    Reflect::get(e, &"name".into()).ok().and_then(|v| v.as_string()).unwrap_or_default()
+}
+
+/// Opens the model cache; `None` where Cache Storage is unavailable (a page not served over https
+/// or localhost, or storage disabled).
+pub async fn open_cache(scope: &WorkerGlobalScope) -> Option<Cache> {
+    let caches = scope.caches().ok()?;
+    JsFuture::from(caches.open(CACHE_NAME)).await.ok().map(JsCast::unchecked_into)
+}
+
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(scope: &WorkerGlobalScope, ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// (usage, quota) in bytes from `navigator.storage.estimate()`.
+pub async fn storage_estimate(scope: &WorkerGlobalScope) -> Option<(f64, f64)> {
+    let nav = Reflect::get(scope, &"navigator".into()).ok()?;
+    let storage = Reflect::get(&nav, &"storage".into()).ok().filter(|v| !v.is_undefined())?;
+    let storage: web_sys::StorageManager = storage.unchecked_into();
+    let est = JsFuture::from(storage.estimate().ok()?).await.ok()?;
+    let usage = Reflect::get(&est, &"usage".into()).ok()?.as_f64()?;
+    let quota = Reflect::get(&est, &"quota".into()).ok()?.as_f64()?;
+    Some((usage, quota))
+}
+
+/// Those of `urls` that are stored (as a file, not as "absent").
+pub async fn cached(scope: &WorkerGlobalScope, urls: &[String]) -> Vec<String> {
+    let Some(cache) = open_cache(scope).await else { return Vec::new() };
+    let mut out = Vec::new();
+    for url in urls {
+        if let Ok(found) = JsFuture::from(cache.match_with_str(url)).await {
+            if let Ok(resp) = found.dyn_into::<Response>() {
+                if resp.headers().get(ABSENT_HEADER).ok().flatten().is_none() {
+                    out.push(url.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Deletes the model cache; returns how many entries it held.
+pub async fn clear_cache(scope: &WorkerGlobalScope) -> Result<u32, String> {
+    let caches = scope.caches().map_err(|e| format!("Cache Storage is unavailable here: {}", js_message(&e)))?;
+    let entries = match JsFuture::from(caches.open(CACHE_NAME)).await {
+        Ok(cache) => {
+            let cache: Cache = cache.unchecked_into();
+            match JsFuture::from(cache.keys()).await {
+                Ok(keys) => Array::from(&keys).length(),
+                Err(_) => 0,
+            }
+        }
+        Err(_) => 0,
+    };
+    JsFuture::from(caches.delete(CACHE_NAME)).await.map_err(|e| js_message(&e))?;
+    Ok(entries)
+}
+
+/// Reads a stream to its end, appending to `into`, calling `on_chunk(total so far)` after each chunk.
+async fn read_stream(stream: ReadableStream, into: &mut Vec<u8>, mut on_chunk: impl FnMut(usize)) -> Result<(), JsValue> {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    loop {
+        let step = JsFuture::from(reader.read()).await?;
+        if Reflect::get(&step, &"done".into())?.as_bool().unwrap_or(false) {
+            return Ok(());
+        }
+        let chunk: Uint8Array = Reflect::get(&step, &"value".into())?.unchecked_into();
+        let start = into.len();
+        into.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut into[start..]);
+        on_chunk(into.len());
+    }
+}
+
+impl Fetcher {
+    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Rc<Cell<bool>>, post: Rc<dyn Fn(Event)>) -> Self {
+        Self { scope, cache, signal, cancelled, post }
+    }
+
+    pub fn has_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    fn check_cancel(&self) -> Result<(), FetchError> {
+        if self.cancelled.get() {
+            Err(FetchError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A progress reporter for one file that posts at most every 100 ms (and always the last).
+    fn progress<'a>(&'a self, tag: Tag<'a>, total: Option<u64>, attempt: u32, started: f64) -> impl FnMut(usize, bool) + 'a {
+        let mut last = f64::NEG_INFINITY;
+        move |loaded: usize, done: bool| {
+            let now = js_sys::Date::now();
+            if done || now - last >= PROGRESS_EVERY_MS {
+                last = now;
+                (self.post)(Event::Progress {
+                    role: tag.role,
+                    file: tag.file.to_string(),
+                    url: tag.url.to_string(),
+                    origin: tag.origin.as_str(),
+                    loaded: loaded as u64,
+                    total,
+                    elapsed_ms: now - started,
+                    attempt,
+                    done,
+                });
+            }
+        }
+    }
+
+    /// The file at `url`: from the cache when stored there, else downloaded. `Ok(None)`: the file
+    /// does not exist (HTTP 404/410, or remembered as absent).
+    pub async fn get(&self, url: &str, role: &'static str, file: &str) -> Result<Option<Got>, FetchError> {
+        self.check_cancel()?;
+        if let Some(cached) = self.read_cached(url, role, file).await? {
+            return Ok(cached);
+        }
+        match self.download(url, role, file).await {
+            Ok(bytes) => Ok(Some(Got { bytes, origin: Origin::Network })),
+            Err(FetchError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`get`](Self::get), but a missing file is an error that names the status.
+    pub async fn get_required(&self, url: &str, role: &'static str, file: &str) -> Result<Got, FetchError> {
+        self.check_cancel()?;
+        if let Some(Some(got)) = self.read_cached(url, role, file).await? {
+            return Ok(got);
+        }
+        self.download(url, role, file).await.map(|bytes| Got { bytes, origin: Origin::Network })
+    }
+
+    /// `Some(Some(bytes))` stored, `Some(None)` stored as absent, `None` not in the cache.
+    async fn read_cached(&self, url: &str, role: &'static str, file: &str) -> Result<Option<Option<Got>>, FetchError> {
+        let Some(cache) = &self.cache else { return Ok(None) };
+        let Ok(found) = JsFuture::from(cache.match_with_str(url)).await else { return Ok(None) };
+        if found.is_undefined() || found.is_null() {
+            return Ok(None);
+        }
+        let resp: Response = found.unchecked_into();
+        if resp.headers().get(ABSENT_HEADER).ok().flatten().is_some() {
+            return Ok(Some(None));
+        }
+        let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+        let Some(body) = resp.body() else { return Ok(None) };
+        let mut bytes = Vec::new();
+        if let Some(t) = total {
+            bytes.reserve_exact(t as usize);
+        }
+        let started = js_sys::Date::now();
+        let mut report = self.progress(Tag { role, file, url, origin: Origin::Cache }, total, 1, started);
+        match read_stream(body, &mut bytes, |n| report(n, false)).await {
+            Ok(()) if total.is_none_or(|t| t == bytes.len() as u64) => {
+                report(bytes.len(), true);
+                Ok(Some(Some(Got { bytes, origin: Origin::Cache })))
+            }
+            _ => {
+                self.check_cancel()?;
+                // A damaged entry: forget it and download again.
+                self.forget(url).await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes `url` from the cache (a stored file that turned out unusable).
+    pub async fn forget(&self, url: &str) {
+        if let Some(cache) = &self.cache {
+            let _ = JsFuture::from(cache.delete_with_str(url)).await;
+        }
+    }
+
+    async fn request(&self, url: &str, offset: usize) -> Result<Response, JsValue> {
+        let init = web_sys::RequestInit::new();
+        init.set_method("GET");
+        init.set_mode(web_sys::RequestMode::Cors);
+        init.set_signal(Some(&self.signal));
+        if offset > 0 {
+            let headers = Headers::new()?;
+            headers.set("Range", &format!("bytes={offset}-"))?;
+            init.set_headers(&headers);
+        }
+        let resp = JsFuture::from(self.scope.fetch_with_str_and_init(url, &init)).await?;
+        Ok(resp.unchecked_into())
+    }
+
+    /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection
+    /// resumes where it stopped when the server honours `Range`.
+    async fn download(&self, url: &str, role: &'static str, file: &str) -> Result<Vec<u8>, FetchError> {
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut last_problem = String::new();
+        let mut network_error = false;
+        let started = js_sys::Date::now();
+        for attempt in 1..=MAX_ATTEMPTS {
+            if attempt > 1 {
+                (self.post)(Event::Notice {
+                    level: "warn",
+                    text: format!("{file} ({url}): {last_problem}; retrying (attempt {attempt} of {MAX_ATTEMPTS})"),
+                    key: Some(format!("retry {url}")),
+                });
+                sleep(&self.scope, 500 * (attempt as i32 - 1)).await;
+                self.check_cancel()?;
+            }
+            let offset = bytes.len();
+            let resp = match self.request(url, offset).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.check_cancel()?;
+                    network_error = true;
+                    last_problem = format!("the request failed ({})", js_message(&e));
+                    continue;
+                }
+            };
+            network_error = false;
+            let status = resp.status();
+            let length = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+            let total = match status {
+                200 => {
+                    bytes.clear();
+                    length
+                }
+                206 if offset > 0 => length.map(|l| l + offset as u64),
+                404 | 410 => return Err(FetchError::NotFound { url: url.to_string(), status }),
+                401 | 403 => {
+                    return Err(FetchError::Failed(format!(
+                        "{url}: HTTP {status} {}: access denied. A gated or private Hugging Face repository needs a login the page cannot do: download the file yourself and open it with \"Local files\".",
+                        resp.status_text()
+                    )))
+                }
+                408 | 429 | 500..=599 => {
+                    last_problem = format!("HTTP {status} {}", resp.status_text());
+                    continue;
+                }
+                _ => {
+                    return Err(FetchError::Failed(format!(
+                        "{url}: HTTP {status} {}: the server did not send the file. Check the address, or download the file and open it with \"Local files\".",
+                        resp.status_text()
+                    )))
+                }
+            };
+            if let Some(t) = total {
+                bytes.reserve_exact((t as usize).saturating_sub(bytes.len()));
+            }
+            let Some(body) = resp.body() else {
+                last_problem = "the response had no body".into();
+                continue;
+            };
+            let mut report = self.progress(Tag { role, file, url, origin: Origin::Network }, total, attempt, started);
+            let read = read_stream(body, &mut bytes, |n| report(n, false)).await;
+            self.check_cancel()?;
+            match (read, total) {
+                (Ok(()), Some(t)) if (bytes.len() as u64) < t => {
+                    last_problem = format!("the download was cut after {} of {}", mb(bytes.len() as u64), mb(t));
+                }
+                (Ok(()), _) => {
+                    report(bytes.len(), true);
+                    return Ok(bytes);
+                }
+                (Err(e), _) => {
+                    last_problem = format!(
+                        "the connection broke after {}{} ({})",
+                        mb(bytes.len() as u64),
+                        total.map(|t| format!(" of {}", mb(t))).unwrap_or_default(),
+                        js_message(&e)
+                    );
+                }
+            }
+        }
+        let advice = if network_error {
+            "The network request itself failed: you may be offline, or the server does not allow this page to read the file (CORS: it must send Access-Control-Allow-Origin). Open the address in a new tab to check it; if it downloads there, save the file and open it with \"Local files\"."
+        } else {
+            "Check the connection and press Load again (the cache keeps nothing of a broken download), or download the file with another tool and open it with \"Local files\"."
+        };
+        Err(FetchError::Failed(format!("{url}: {last_problem} — gave up after {MAX_ATTEMPTS} attempts. {advice}")))
+    }
+
+    /// Stores a downloaded file; `Err` carries a message for a notice (quota exceeded, …).
+    pub async fn store(&self, url: &str, bytes: &[u8]) -> Result<(), String> {
+        let Some(cache) = &self.cache else { return Ok(()) };
+        let bag = BlobPropertyBag::new();
+        bag.set_type("application/octet-stream");
+        // SAFETY: the view is consumed by the Blob constructor (which copies) before anything can
+        // allocate in wasm memory and move it.
+        let view = unsafe { Uint8Array::view(bytes) };
+        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&view), &bag).map_err(|e| js_message(&e))?;
+        let headers = Headers::new().map_err(|e| js_message(&e))?;
+        let _ = headers.set("content-length", &bytes.len().to_string());
+        let _ = headers.set("content-type", "application/octet-stream");
+        let init = ResponseInit::new();
+        init.set_headers(&headers);
+        let resp = Response::new_with_opt_blob_and_init(Some(&blob), &init).map_err(|e| js_message(&e))?;
+        self.put(cache, url, &resp, bytes.len() as u64).await
+    }
+
+    /// Remembers that `url` does not exist.
+    pub async fn store_absent(&self, url: &str) {
+        let Some(cache) = &self.cache else { return };
+        let Ok(headers) = Headers::new() else { return };
+        let _ = headers.set(ABSENT_HEADER, "1");
+        let init = ResponseInit::new();
+        init.set_headers(&headers);
+        if let Ok(resp) = Response::new_with_opt_str_and_init(Some(""), &init) {
+            let _ = self.put(cache, url, &resp, 0).await;
+        }
+    }
+
+    async fn put(&self, cache: &Cache, url: &str, resp: &Response, size: u64) -> Result<(), String> {
+        match JsFuture::from(cache.put_with_str(url, resp)).await {
+            Ok(_) => Ok(()),
+            Err(e) if js_error_name(&e) == "QuotaExceededError" => {
+                let room = match storage_estimate(&self.scope).await {
+                    Some((usage, quota)) => format!(" ({} used of {} allowed)", mb(usage as u64), mb(quota as u64)),
+                    None => String::new(),
+                };
+                Err(format!(
+                    "{url} was not kept for next time: the browser's storage quota is exceeded{room} and the file needs {}. Press \"Clear downloaded models\" or free disk space; everything still works, but a reload downloads it again.",
+                    mb(size)
+                ))
+            }
+            Err(e) => Err(format!("{url} was not kept for next time: {}", js_message(&e))),
+        }
+    }
+
+    /// Reads a local file (a `File` from the picker or a drop) with progress.
+    pub async fn read_file(&self, file: &web_sys::File, role: &'static str) -> Result<Got, FetchError> {
+        self.check_cancel()?;
+        let name = file.name();
+        let total = file.size() as u64;
+        let mut bytes = Vec::with_capacity(total as usize);
+        let started = js_sys::Date::now();
+        let mut report = self.progress(Tag { role, file: &name, url: &name, origin: Origin::Local }, Some(total), 1, started);
+        read_stream(file.stream(), &mut bytes, |n| report(n, false))
+            .await
+            .map_err(|e| FetchError::Failed(format!("{name}: could not read the local file ({})", js_message(&e))))?;
+        report(bytes.len(), true);
+        Ok(Got { bytes, origin: Origin::Local })
+    }
+}
+
+/// Reads a whole `Blob` (a photo) into memory.
+pub async fn read_blob(blob: &Blob) -> Result<Vec<u8>, String> {
+    let buf = JsFuture::from(blob.array_buffer()).await.map_err(|e| js_message(&e))?;
+    Ok(Uint8Array::new(&buf).to_vec())
+}
+
+pub fn error_text(e: &JsValue) -> String {
+    js_message(e)
+}

@@ -1,0 +1,16 @@
+//! The web page's engine side (wasm32 only): a Web Worker that downloads and caches the
+//! checkpoints, merges them and classifies photos, driven by typed messages from the page.
+//!
+//! * [`protocol`] — the messages (page → worker [`protocol::Request`], worker → page [`protocol::Event`]).
+//! * [`fetch`] — streamed downloads with progress, retries, cancellation, Cache Storage, local files.
+//! * [`backend`] — which back end runs and why (WebGPU adapter probe).
+//! * [`worker`] — the worker's state and request loop around [`crate::pipeline::WiseFt`].
+//!
+//! The page itself (`index.html`, `www/app.js`, `www/style.css`) only draws and posts messages.
+
+pub mod backend;
+pub mod fetch;
+pub mod protocol;
+pub mod worker;
+
+pub use worker::start as start_worker;

@@ -1,0 +1,560 @@
+//! The Web Worker: owns the downloads, the Cache Storage, the [`WiseFt`] and the photos; answers
+//! the page's [`Request`]s one at a time (in order), so the page's main thread never computes.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent, WorkerGlobalScope};
+
+use super::backend::{self, GpuProbe};
+use super::fetch::{self, FetchError, Fetcher, Origin};
+use super::protocol::*;
+use crate::checkpoint::{Checkpoint, SideFiles};
+use crate::clip::config::ConfigSource;
+use crate::clip::preprocess::{self, PreprocessConfig};
+use crate::clip::templates;
+use crate::hub;
+use crate::pipeline::{ModelPair, WiseFt};
+
+/// Photos are encoded this many at a time, so results appear progressively.
+const IMAGE_CHUNK: usize = 4;
+
+struct Photo {
+    id: u32,
+    name: String,
+    bytes: Vec<u8>,
+    /// Preprocessed for the loaded model; `None` before a model is loaded or when it failed.
+    pixels: Option<Vec<f32>>,
+}
+
+struct Loaded {
+    wiseft: WiseFt,
+    prep: PreprocessConfig,
+    has_fine_tuned: bool,
+}
+
+#[derive(Default)]
+struct State {
+    model: Option<Loaded>,
+    photos: Vec<Photo>,
+    labels: Vec<String>,
+    templates: Vec<String>,
+    alpha: f64,
+    /// Probabilities per α (as bits) per photo, for the current model, labels and templates.
+    scores: HashMap<u64, HashMap<u32, Vec<f32>>>,
+}
+
+struct Worker {
+    scope: DedicatedWorkerGlobalScope,
+    queue: RefCell<VecDeque<Request>>,
+    running: Cell<bool>,
+    cancelled: Rc<Cell<bool>>,
+    abort: RefCell<Option<AbortController>>,
+    /// Taken by the request loop while it runs.
+    state: RefCell<State>,
+    /// What `navigator.gpu` offers (probed once at start).
+    probe: RefCell<Option<GpuProbe>>,
+}
+
+/// Starts the worker: installs the message handler and says hello.
+pub fn start() {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    install_panic_hook(scope.clone());
+    let worker = Rc::new(Worker {
+        scope: scope.clone(),
+        queue: RefCell::new(VecDeque::new()),
+        running: Cell::new(false),
+        cancelled: Rc::new(Cell::new(false)),
+        abort: RefCell::new(None),
+        probe: RefCell::new(None),
+        state: RefCell::new(State { templates: templates::SINGLE.iter().map(|s| s.to_string()).collect(), ..State::default() }),
+    });
+    let w = worker.clone();
+    let onmessage = Closure::<dyn Fn(MessageEvent)>::new(move |ev: MessageEvent| w.clone().receive(ev.data()));
+    scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+
+    spawn_local(async move {
+        let probe = backend::probe(&worker.scope).await;
+        let cache_available = fetch::open_cache(worker.scope.unchecked_ref()).await.is_some();
+        worker.post(Event::Hello {
+            version: env!("CARGO_PKG_VERSION"),
+            adapter: probe.adapter.clone(),
+            gpu_note: probe.note.clone(),
+            cache_available,
+        });
+        *worker.probe.borrow_mut() = Some(probe);
+    });
+}
+
+/// A panic in the worker reaches the page (and the console) instead of silently stopping it.
+fn install_panic_hook(scope: DedicatedWorkerGlobalScope) {
+    std::panic::set_hook(Box::new(move |info| {
+        console_error_panic_hook::hook(info);
+        let event = Event::Failed { seq: 0, what: "crash", message: format!("the engine crashed: {info}. Reload the page."), cancelled: false };
+        let _ = scope.post_message(&event.to_js());
+    }));
+}
+
+impl Worker {
+    fn post(&self, event: Event) {
+        if let Err(e) = self.scope.post_message(&event.to_js()) {
+            web_sys::console::error_2(&"wiseft worker: postMessage failed".into(), &e);
+        }
+    }
+
+    fn status(&self, text: impl Into<String>) {
+        self.post(Event::Status { text: text.into() });
+    }
+
+    fn notice(&self, level: &'static str, text: impl Into<String>) {
+        self.post(Event::Notice { level, text: text.into(), key: None });
+    }
+
+    fn receive(self: Rc<Self>, data: JsValue) {
+        let request = match Request::from_js(data) {
+            Ok(r) => r,
+            Err(e) => {
+                self.post(Event::Failed { seq: 0, what: "message", message: e, cancelled: false });
+                return;
+            }
+        };
+        if let Request::Cancel = request {
+            self.cancelled.set(true);
+            if let Some(ctl) = self.abort.borrow().as_ref() {
+                ctl.abort();
+            }
+            return;
+        }
+        self.queue.borrow_mut().push_back(request);
+        if !self.running.get() {
+            self.running.set(true);
+            spawn_local(async move { self.run().await });
+        }
+    }
+
+    /// Processes queued requests in order; a `set_alpha` or `set_labels` followed by another of
+    /// the same kind is skipped (only the latest matters while a slider moves).
+    async fn run(self: Rc<Self>) {
+        let mut st = self.state.take();
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(request) = next else { break };
+            let superseded = {
+                let q = self.queue.borrow();
+                match &request {
+                    Request::SetAlpha(_) => q.iter().any(|r| matches!(r, Request::SetAlpha(_))),
+                    Request::SetLabels(_) => q.iter().any(|r| matches!(r, Request::SetLabels(_))),
+                    _ => false,
+                }
+            };
+            let seq = request.seq().unwrap_or(0);
+            if !superseded {
+                self.handle(&mut st, request).await;
+            }
+            self.post(Event::Done { seq });
+        }
+        *self.state.borrow_mut() = st;
+        self.running.set(false);
+    }
+
+    async fn handle(&self, st: &mut State, request: Request) {
+        match request {
+            Request::Load(r) => {
+                let seq = r.seq;
+                if let Err(e) = self.load(st, r).await {
+                    let (message, cancelled) = match e {
+                        FetchError::Cancelled => ("Loading cancelled.".to_string(), true),
+                        FetchError::NotFound { url, status } => (not_found_message(&url, status), false),
+                        FetchError::Failed(m) => (m, false),
+                    };
+                    self.post(Event::Failed { seq, what: "load", message, cancelled });
+                }
+                *self.abort.borrow_mut() = None;
+            }
+            Request::SetAlpha(r) => {
+                if let Err(e) = crate::merge::check_alpha(r.alpha) {
+                    self.post(Event::Failed { seq: r.seq, what: "alpha", message: e.to_string(), cancelled: false });
+                    return;
+                }
+                st.alpha = r.alpha;
+                let keep = [0f64.to_bits(), 1f64.to_bits(), r.alpha.to_bits()];
+                st.scores.retain(|a, _| keep.contains(a));
+                self.refresh(st, None, r.seq, true).await;
+            }
+            Request::SetLabels(r) => {
+                let list = match r.templates.set.as_str() {
+                    "custom" => r.templates.list.clone(),
+                    name => match templates::builtin(name) {
+                        Some(t) => t.iter().map(|s| s.to_string()).collect(),
+                        None => {
+                            let message = format!("unknown template set `{name}` (single, imagenet80, custom)");
+                            self.post(Event::Failed { seq: r.seq, what: "labels", message, cancelled: false });
+                            return;
+                        }
+                    },
+                };
+                let labels: Vec<String> = r.labels.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+                let templates: Vec<String> = list.into_iter().filter(|t| !t.trim().is_empty()).collect();
+                if labels != st.labels || templates != st.templates {
+                    st.labels = labels;
+                    st.templates = if templates.is_empty() { templates::SINGLE.iter().map(|s| s.to_string()).collect() } else { templates };
+                    st.scores.clear();
+                }
+                self.refresh(st, None, r.seq, false).await;
+            }
+            Request::AddImages(r) => {
+                let mut ids = Vec::new();
+                for input in r.images {
+                    let bytes = match fetch::read_blob(&input.blob).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            self.post(Event::ImageError { image: input.id, message: format!("could not read the file: {e}") });
+                            continue;
+                        }
+                    };
+                    let mut photo = Photo { id: input.id, name: input.name, bytes, pixels: None };
+                    if let Some(model) = &st.model {
+                        match preprocess::preprocess(&photo.bytes, &photo.name, &model.prep) {
+                            Ok(p) => photo.pixels = Some(p),
+                            Err(e) => self.post(Event::ImageError { image: photo.id, message: e.to_string() }),
+                        }
+                    }
+                    ids.push(photo.id);
+                    st.photos.retain(|p| p.id != photo.id);
+                    st.photos.push(photo);
+                }
+                self.refresh(st, Some(&ids), r.seq, false).await;
+            }
+            Request::RemoveImage(r) => {
+                match r.id {
+                    Some(id) => st.photos.retain(|p| p.id != id),
+                    None => st.photos.clear(),
+                }
+                let alive: Vec<u32> = st.photos.iter().map(|p| p.id).collect();
+                for per_alpha in st.scores.values_mut() {
+                    per_alpha.retain(|id, _| alive.contains(id));
+                }
+            }
+            Request::ClearCache(r) => {
+                let before = fetch::storage_estimate(&self.scope).await.map(|e| e.0);
+                match fetch::clear_cache(&self.scope).await {
+                    Ok(entries) => {
+                        let after = fetch::storage_estimate(&self.scope).await.map(|e| e.0);
+                        self.post(Event::CacheCleared { entries, usage_before: before, usage_after: after });
+                    }
+                    Err(message) => self.post(Event::Failed { seq: r.seq, what: "cache", message, cancelled: false }),
+                }
+            }
+            Request::ProbeCache(r) => {
+                let urls = fetch::cached(&self.scope, &r.urls).await;
+                self.post(Event::Cached { urls });
+            }
+            Request::Cancel => {}
+        }
+    }
+
+    async fn load(&self, st: &mut State, r: LoadRequest) -> Result<(), FetchError> {
+        // Free the old models first: two CLIPs are large for wasm's 4 GB.
+        st.model = None;
+        st.scores.clear();
+        for p in &mut st.photos {
+            p.pixels = None;
+        }
+        self.cancelled.set(false);
+        let controller = AbortController::new().map_err(|e| FetchError::Failed(fetch::error_text(&e)))?;
+        let signal = controller.signal();
+        *self.abort.borrow_mut() = Some(controller);
+        let scope: WorkerGlobalScope = self.scope.clone().unchecked_into();
+        let cache = fetch::open_cache(&scope).await;
+        let post_scope = self.scope.clone();
+        let post: Rc<dyn Fn(Event)> = Rc::new(move |e: Event| {
+            let _ = post_scope.post_message(&e.to_js());
+        });
+        let fetcher = Fetcher::new(scope, cache, signal, self.cancelled.clone(), post);
+        if !fetcher.has_cache() {
+            self.notice("info", "Cache Storage is unavailable here (the page needs https or localhost), so a reload downloads the models again.");
+        }
+
+        let (zero_shot, zs_info) = self.checkpoint(&fetcher, &r.zero_shot, "zero-shot").await?;
+        let fine_tuned = match &r.fine_tuned {
+            Some(src) if !src.urls.is_empty() || !src.local_files().is_empty() => Some(self.checkpoint(&fetcher, src, "fine-tuned").await?),
+            _ => None,
+        };
+        let (fine_tuned, ft_info) = match fine_tuned {
+            Some((c, i)) => (Some(c), Some(i)),
+            None => (None, None),
+        };
+        self.status("Planning the merge …");
+        let pair = ModelPair::new(zero_shot, fine_tuned).map_err(|e| FetchError::Failed(e.to_string()))?;
+        let has_fine_tuned = pair.fine_tuned.is_some();
+        let report = has_fine_tuned.then(|| pair.plan.report.clone());
+        let prep = pair.preprocess();
+        let image_size = prep.output_size().0;
+
+        let known = self.probe.borrow().clone();
+        let probe = match known {
+            Some(p) => p,
+            None => {
+                let p = backend::probe(&self.scope).await;
+                *self.probe.borrow_mut() = Some(p.clone());
+                p
+            }
+        };
+        let (device, reason) = backend::choose(&probe, r.backend.as_deref());
+        self.status(format!("Building the merged model at α = {} …", st.alpha));
+        let alpha = if has_fine_tuned { st.alpha } else { 0.0 };
+        let wiseft = WiseFt::new(pair, alpha, device).await.map_err(|e| FetchError::Failed(e.to_string()))?;
+        let reason = wiseft.fallback_reason().map_or(reason, |why| format!("CPU fallback: {why}"));
+        let backend = backend::report(wiseft.engine(), reason, &probe);
+        let mut models = vec![zs_info];
+        models.extend(ft_info);
+        self.post(Event::Loaded { backend, report, models, image_size, alpha: st.alpha });
+
+        for photo in &mut st.photos {
+            match preprocess::preprocess(&photo.bytes, &photo.name, &prep) {
+                Ok(p) => photo.pixels = Some(p),
+                Err(e) => self.post(Event::ImageError { image: photo.id, message: e.to_string() }),
+            }
+        }
+        st.model = Some(Loaded { wiseft, prep, has_fine_tuned });
+        self.refresh(st, None, r.seq, false).await;
+        Ok(())
+    }
+
+    /// One checkpoint from URLs (first that exists; side files from beside it) or local files.
+    async fn checkpoint(&self, fetcher: &Fetcher, src: &ModelSource, role: &'static str) -> Result<(Checkpoint, ModelInfo), FetchError> {
+        let files = src.local_files();
+        if !files.is_empty() {
+            return self.local_checkpoint(fetcher, &files, role).await;
+        }
+        let mut tried = Vec::new();
+        for (i, url) in src.urls.iter().enumerate() {
+            self.status(format!("Fetching the {role} checkpoint …"));
+            let got = fetcher.get(url, role, "weights").await?;
+            let Some(got) = got else {
+                tried.push(url.clone());
+                if let Some(next) = src.urls.get(i + 1) {
+                    self.notice("info", format!("{role}: no file at {url} (HTTP 404); trying {next}"));
+                }
+                continue;
+            };
+            let mut side = SideFiles::default();
+            let mut side_origin = Vec::new();
+            for file in hub::SIDE_FILES {
+                let side_url = hub::sibling_url(url, file);
+                let got = fetcher.get(&side_url, role, file).await?;
+                let text = match got {
+                    Some(g) => {
+                        side_origin.push((side_url.clone(), Some(g.bytes.clone()), g.origin));
+                        Some((side_url.clone(), String::from_utf8_lossy(&g.bytes).into_owned()))
+                    }
+                    None => {
+                        side_origin.push((side_url.clone(), None, Origin::Network));
+                        None
+                    }
+                };
+                match file {
+                    "config.json" => side.config = text,
+                    _ => side.preprocessor = text,
+                }
+            }
+            self.status(format!("Reading the {role} checkpoint ({}) …", fetch::mb(got.bytes.len() as u64)));
+            let ckpt = match Checkpoint::from_bytes(&got.bytes, url, side) {
+                Ok(c) => c,
+                Err(e) => {
+                    if got.origin == Origin::Cache {
+                        fetcher.forget(url).await;
+                    }
+                    let hint = match e {
+                        crate::Error::Checkpoint { .. } | crate::Error::Tensor { .. } => format!(
+                            " The {role} file at this address is not a usable CLIP checkpoint (cut short, or not a safetensors / PyTorch file); it was not stored. Check the address, or use another copy of the file."
+                        ),
+                        _ => String::new(),
+                    };
+                    return Err(FetchError::Failed(format!("{e}.{hint}")));
+                }
+            };
+            if got.origin == Origin::Network {
+                self.status(format!("Storing the {role} checkpoint for next time …"));
+                if let Err(msg) = fetcher.store(url, &got.bytes).await {
+                    self.notice("warn", msg);
+                }
+            }
+            for (side_url, bytes, origin) in side_origin {
+                match (bytes, origin) {
+                    (Some(b), Origin::Network) => {
+                        let _ = fetcher.store(&side_url, &b).await;
+                    }
+                    (None, _) => fetcher.store_absent(&side_url).await,
+                    _ => {}
+                }
+            }
+            let info = self.model_info(&ckpt, role, got.origin, got.bytes.len() as u64);
+            return Ok((ckpt, info));
+        }
+        match tried.len() {
+            0 => Err(FetchError::Failed(format!("no address given for the {role} checkpoint"))),
+            1 => Err(FetchError::NotFound { url: tried[0].clone(), status: 404 }),
+            _ => Err(FetchError::Failed(format!(
+                "{role}: no file at any of {} (HTTP 404 each). Check the repository name, revision and file name, or open the file with \"Local files\".",
+                tried.join(", ")
+            ))),
+        }
+    }
+
+    async fn local_checkpoint(&self, fetcher: &Fetcher, files: &[web_sys::File], role: &'static str) -> Result<(Checkpoint, ModelInfo), FetchError> {
+        let is_side = |n: &str| n.ends_with(".json");
+        let weights: Vec<&web_sys::File> = files.iter().filter(|f| !is_side(&f.name())).collect();
+        let weights = match weights.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(FetchError::Failed(format!(
+                    "{role}: no weights file among the local files (choose model.safetensors or pytorch_model.bin, optionally with config.json and preprocessor_config.json)"
+                )))
+            }
+            many => {
+                let names: Vec<String> = many.iter().map(|f| f.name()).collect();
+                return Err(FetchError::Failed(format!("{role}: choose one weights file, not {}", names.join(", "))));
+            }
+        };
+        let mut side = SideFiles::default();
+        for f in files.iter().filter(|f| is_side(&f.name())) {
+            let got = fetcher.read_file(f, role).await?;
+            let text = Some((f.name(), String::from_utf8_lossy(&got.bytes).into_owned()));
+            if f.name().contains("preprocessor") {
+                side.preprocessor = text;
+            } else {
+                side.config = text;
+            }
+        }
+        self.status(format!("Reading the {role} file {} …", weights.name()));
+        let got = fetcher.read_file(weights, role).await?;
+        let ckpt = Checkpoint::from_bytes(&got.bytes, &weights.name(), side).map_err(|e| FetchError::Failed(e.to_string()))?;
+        let info = self.model_info(&ckpt, role, Origin::Local, got.bytes.len() as u64);
+        Ok((ckpt, info))
+    }
+
+    fn model_info(&self, c: &Checkpoint, role: &'static str, origin: Origin, bytes: u64) -> ModelInfo {
+        let (config_file, assumptions) = match &c.config_source {
+            ConfigSource::File(f) => (Some(f.clone()), Vec::new()),
+            ConfigSource::Inferred { assumptions } => {
+                self.notice(
+                    "info",
+                    format!("{role}: no config.json beside {}; the configuration was inferred from the tensor shapes ({})", c.name, assumptions.join("; ")),
+                );
+                (None, assumptions.clone())
+            }
+        };
+        ModelInfo {
+            role,
+            name: c.name.clone(),
+            format: match c.format {
+                crate::checkpoint::Format::Safetensors => "safetensors",
+                crate::checkpoint::Format::PyTorch => "PyTorch zip",
+            },
+            layout: c.layout.class_name(),
+            parameters: c.parameter_count(),
+            tensors: c.tensors.len(),
+            dtypes: c.dtypes().iter().map(|(d, n)| format!("{d:?} ×{n}")).collect(),
+            config_file,
+            assumptions,
+            origin: origin.as_str(),
+            bytes,
+        }
+    }
+
+    /// Sends the scores of the given photos (all when `None`) for the three models, computing what
+    /// is missing. `merged_only`: after an α change only the merged model's column is sent.
+    async fn refresh(&self, st: &mut State, ids: Option<&[u32]>, seq: u32, merged_only: bool) {
+        let Some(model) = st.model.as_mut() else { return };
+        if st.labels.is_empty() {
+            return;
+        }
+        let targets: Vec<u32> =
+            st.photos.iter().filter(|p| p.pixels.is_some() && ids.is_none_or(|ids| ids.contains(&p.id))).map(|p| p.id).collect();
+        if targets.is_empty() {
+            return;
+        }
+        // (α, the models it stands for)
+        let mut groups: Vec<(f64, Vec<&'static str>)> = Vec::new();
+        let mut add = |a: f64, m: &'static str| match groups.iter_mut().find(|(x, _)| *x == a) {
+            Some((_, ms)) => ms.push(m),
+            None => groups.push((a, vec![m])),
+        };
+        if model.has_fine_tuned {
+            if !merged_only {
+                add(0.0, "zero-shot");
+                add(1.0, "fine-tuned");
+            }
+            add(st.alpha, "merged");
+        } else {
+            add(0.0, "zero-shot");
+        }
+        // Start at the engine's current α (no re-merge), then the others.
+        let current = model.wiseft.alpha();
+        groups.sort_by_key(|(a, _)| *a != current);
+
+        let prompts = st.labels.len() * st.templates.len();
+        for (alpha, kinds) in groups {
+            let have = st.scores.entry(alpha.to_bits()).or_default();
+            let missing: Vec<u32> = targets.iter().copied().filter(|id| !have.contains_key(id)).collect();
+            if !missing.is_empty() {
+                if model.wiseft.alpha() != alpha {
+                    self.status(format!("Merging at α = {alpha} …"));
+                    if let Err(e) = model.wiseft.set_alpha(alpha) {
+                        self.post(Event::Failed { seq, what: "merge", message: e.to_string(), cancelled: false });
+                        return;
+                    }
+                }
+                self.status(format!("Encoding {prompts} prompts ({} labels × {} templates) at α = {alpha} …", st.labels.len(), st.templates.len()));
+                if let Err(e) = model.wiseft.classes(&st.labels, &st.templates).await {
+                    self.post(Event::Failed { seq, what: "labels", message: e.to_string(), cancelled: false });
+                    return;
+                }
+                for chunk in missing.chunks(IMAGE_CHUNK) {
+                    self.status(format!("Classifying {} photo(s) at α = {alpha} …", chunk.len()));
+                    let pixels: Vec<Vec<f32>> = chunk
+                        .iter()
+                        .filter_map(|id| st.photos.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone()))
+                        .collect();
+                    match model.wiseft.classify(&pixels, &st.labels, &st.templates).await {
+                        Ok(probs) => {
+                            for (id, p) in chunk.iter().zip(probs) {
+                                have.insert(*id, p);
+                            }
+                            self.send_scores(have, chunk, alpha, &kinds, &st.labels, st.templates.len());
+                        }
+                        Err(e) => {
+                            self.post(Event::Failed { seq, what: "classify", message: e.to_string(), cancelled: false });
+                            return;
+                        }
+                    }
+                }
+            }
+            let cached: Vec<u32> = targets.iter().copied().filter(|id| !missing.contains(id)).collect();
+            if !cached.is_empty() {
+                self.send_scores(have, &cached, alpha, &kinds, &st.labels, st.templates.len());
+            }
+        }
+    }
+
+    fn send_scores(&self, have: &HashMap<u32, Vec<f32>>, ids: &[u32], alpha: f64, kinds: &[&'static str], labels: &[String], templates: usize) {
+        let scores = ids
+            .iter()
+            .filter_map(|id| have.get(id).map(|p| (id, p)))
+            .flat_map(|(id, p)| kinds.iter().map(move |k| Scores { image: *id, model: k, alpha, probs: p.clone() }))
+            .collect();
+        self.post(Event::Results { labels: labels.to_vec(), templates, scores });
+    }
+}
+
+fn not_found_message(url: &str, status: u16) -> String {
+    format!(
+        "{url}: HTTP {status} Not Found — there is no file at this address. Check the repository name, the revision and the file name (hub files are at https://huggingface.co/OWNER/NAME/resolve/REVISION/model.safetensors), or open the file with \"Local files\"."
+    )
+}

@@ -1,0 +1,272 @@
+//! The GPU engine against the CPU engine (random pixels and token ids, any shape) and against
+//! transformers (tests/fixtures/reference/pair_*.json), for both fixture pairs at α ∈ {0, 0.35, 1};
+//! and the merge on the device: moving α re-merges without creating or uploading anything.
+//! Runs natively on whatever adapter wgpu finds (CI: Mesa's lavapipe); no adapter is a failure.
+
+mod common;
+
+use common::*;
+use pollster::block_on;
+use wiseft::clip::head::ClassEmbeddings;
+use wiseft::clip::preprocess;
+use wiseft::clip::templates;
+use wiseft::clip::tokenizer::{Tokenizer, CONTEXT_LENGTH};
+use wiseft::engine::cpu::CpuEngine;
+use wiseft::engine::gpu::GpuEngine;
+use wiseft::pipeline::{pooled_position, ModelPair};
+
+const PROB_TOL: f32 = 1e-4;
+const COSINE_MIN: f64 = 0.9999;
+/// Against the CPU engine on the same inputs the two f32 forwards differ only in summation order.
+const CPU_COSINE_MIN: f64 = 0.99999;
+
+fn pair(name: &str) -> ModelPair {
+    let reference = PairReference::load(name);
+    ModelPair::new(open(&reference.zero_shot), Some(open(&reference.fine_tuned))).unwrap()
+}
+
+fn gpu(pair: &ModelPair, alpha: f64) -> GpuEngine {
+    // Without any adapter the error says to install mesa-vulkan-drivers.
+    block_on(GpuEngine::new(pair, alpha)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Deterministic values (xorshift) in [lo, hi).
+fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * ((s >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect()
+}
+
+/// Random token rows: start token, random ids, end token at a random position, zero padding.
+fn random_prompts(n: usize, seed: u64) -> (Vec<Vec<u32>>, Vec<usize>) {
+    let r = values(n * 80, seed, 0.0, 1.0);
+    let mut ids = Vec::new();
+    let mut pooled = Vec::new();
+    for i in 0..n {
+        let row = &r[i * 80..(i + 1) * 80];
+        let end = 1 + (row[0] * 40.0) as usize;
+        let mut t = vec![0u32; CONTEXT_LENGTH];
+        t[0] = 49406;
+        for p in 1..end {
+            t[p] = (row[p] * 49000.0) as u32;
+        }
+        t[end] = 49407;
+        ids.push(t);
+        pooled.push(end);
+    }
+    (ids, pooled)
+}
+
+fn assert_rows_close(got: &[Vec<f32>], want: &[Vec<f32>], min_cos: f64, what: &str) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: row count");
+    let mut worst = 1.0f64;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.len(), w.len(), "{what} row {i}: width");
+        let c = cosine(g, w);
+        worst = worst.min(c);
+        assert!(c >= min_cos, "{what} row {i}: cosine {c}\n got {g:?}\nwant {w:?}");
+    }
+    worst
+}
+
+fn check_against_cpu(name: &str) {
+    let pair = pair(name);
+    let vision = pair.zero_shot.config.vision.clone().unwrap();
+    let per = vision.num_channels * vision.image_size * vision.image_size;
+    let mut engine = gpu(&pair, 0.0);
+    eprintln!("{name}: {}", engine.describe());
+    // 37 images and 70 prompts: more than one batch of each (32 images, 64 prompts per forward).
+    let pixels = values(37 * per, 1, -1.8, 2.2);
+    let (ids, pooled) = random_prompts(70, 2);
+    for alpha in [0.0, 0.35, 1.0] {
+        engine.set_alpha(&pair, alpha).unwrap();
+        let cpu = CpuEngine::new(&pair, alpha).unwrap();
+        for n in [1, 3, 37] {
+            let got = block_on(engine.encode_images(&pixels[..n * per], n)).unwrap();
+            let want = cpu.encode_images(&pixels[..n * per], n).unwrap();
+            let worst = assert_rows_close(&got, &want, CPU_COSINE_MIN, &format!("{name} α={alpha} {n} images"));
+            eprintln!("{name} α={alpha}: {n} images, worst cosine to CPU {worst:.9}");
+        }
+        for n in [1, 5, 70] {
+            let got = block_on(engine.encode_texts(&ids[..n], &pooled[..n])).unwrap();
+            let want = cpu.encode_texts(&ids[..n], &pooled[..n]).unwrap();
+            let worst = assert_rows_close(&got, &want, CPU_COSINE_MIN, &format!("{name} α={alpha} {n} prompts"));
+            eprintln!("{name} α={alpha}: {n} prompts, worst cosine to CPU {worst:.9}");
+        }
+    }
+}
+
+#[test]
+fn pair_a_matches_the_cpu_engine() {
+    check_against_cpu("pair_a");
+}
+
+#[test]
+fn pair_b_matches_the_cpu_engine() {
+    check_against_cpu("pair_b");
+}
+
+/// The pipeline's path (tokenizer, pooled positions, head) with the GPU engine, against transformers.
+fn check_against_reference(name: &str) {
+    let reference = PairReference::load(name);
+    let pair = ModelPair::new(open(&reference.zero_shot), Some(open(&reference.fine_tuned))).unwrap();
+    let prep = pair.preprocess();
+    let images: Vec<f32> = reference
+        .images
+        .iter()
+        .flat_map(|rel| {
+            let bytes = std::fs::read(fixture(rel)).unwrap();
+            preprocess::preprocess(&bytes, rel, &prep).unwrap()
+        })
+        .collect();
+    let n_images = reference.images.len();
+    let text = pair.zero_shot.config.text.clone().unwrap();
+    let tokenizer = Tokenizer::shared();
+    let encode_prompts = |engine: &GpuEngine, prompts: &[String]| {
+        let context = text.max_position_embeddings.min(CONTEXT_LENGTH);
+        let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tokenizer.tokenize(p, context)).collect();
+        let pooled: Vec<usize> = ids.iter().map(|r| pooled_position(r, text.eos_token_id)).collect();
+        block_on(engine.encode_texts(&ids, &pooled)).unwrap()
+    };
+    let mut engine = gpu(&pair, 0.0);
+    let (mut worst_image, mut worst_text, mut worst_prob) = (1.0f64, 1.0f64, 0.0f32);
+    for case in &reference.by_alpha {
+        engine.set_alpha(&pair, case.alpha).unwrap();
+        let logit_scale = pair.logit_scale(case.alpha).unwrap();
+        let embeds = block_on(engine.encode_images(&images, n_images)).unwrap();
+        worst_image = worst_image.min(assert_rows_close(&embeds, &case.image_embeds, COSINE_MIN, &format!("{name} α={} images", case.alpha)));
+        let prompts: Vec<String> = case.text_embeds.keys().cloned().collect();
+        let got = encode_prompts(&engine, &prompts);
+        let want: Vec<Vec<f32>> = prompts.iter().map(|p| case.text_embeds[p].clone()).collect();
+        worst_text = worst_text.min(assert_rows_close(&got, &want, COSINE_MIN, &format!("{name} α={} prompts", case.alpha)));
+
+        for (set, want) in &case.probs {
+            let set_templates = reference.template_set(set);
+            let prompts: Vec<String> =
+                reference.labels.iter().flat_map(|l| set_templates.iter().map(move |t| templates::fill(t, l))).collect();
+            let classes = ClassEmbeddings::from_prompts(&reference.labels, set_templates.len(), &encode_prompts(&engine, &prompts));
+            for (i, (e, w)) in embeds.iter().zip(want).enumerate() {
+                let g = classes.probabilities(e, logit_scale);
+                let d = max_abs_diff(&g, w);
+                worst_prob = worst_prob.max(d);
+                assert!(d <= PROB_TOL, "{name} α={} {set} image {}: probs differ by {d}\n got {g:?}\nwant {w:?}", case.alpha, reference.images[i]);
+            }
+        }
+    }
+    eprintln!("{name} vs transformers: worst image cosine {worst_image:.9}, worst text cosine {worst_text:.9}, worst prob diff {worst_prob:e}");
+}
+
+#[test]
+fn pair_a_matches_transformers() {
+    check_against_reference("pair_a");
+}
+
+#[test]
+fn pair_b_matches_transformers() {
+    check_against_reference("pair_b");
+}
+
+#[test]
+fn set_alpha_merges_on_the_device_without_uploading() {
+    for name in ["pair_a", "pair_b"] {
+        let pair = pair(name);
+        let vision = pair.zero_shot.config.vision.clone().unwrap();
+        let per = vision.num_channels * vision.image_size * vision.image_size;
+        let pixels = values(2 * per, 7, -1.5, 1.5);
+        let (ids, pooled) = random_prompts(3, 8);
+        let mut engine = gpu(&pair, 0.0);
+        assert_eq!(engine.merged_tensors(), pair.plan.report.interpolated.len(), "{name}: one merged buffer per interpolated tensor");
+        // Warm the plans so that their (one-time) creation is not counted below.
+        let img0 = block_on(engine.encode_images(&pixels, 2)).unwrap();
+        let txt0 = block_on(engine.encode_texts(&ids, &pooled)).unwrap();
+        let before = engine.stats();
+
+        engine.set_alpha(&pair, 0.35).unwrap();
+        let img1 = block_on(engine.encode_images(&pixels, 2)).unwrap();
+        let txt1 = block_on(engine.encode_texts(&ids, &pooled)).unwrap();
+        let after = engine.stats();
+
+        assert_eq!(after.buffers_created, before.buffers_created, "{name}: set_alpha + forwards created buffers");
+        assert_eq!(after.weight_bytes_uploaded, before.weight_bytes_uploaded, "{name}: set_alpha re-uploaded weights");
+        assert_eq!(after.param_bytes_uploaded - before.param_bytes_uploaded, 16, "{name}: an α change uploads one 16-byte parameter block");
+        assert_eq!(after.merges, before.merges + 1, "{name}: one merge per α change");
+        assert_ne!(img0, img1, "{name}: α moved but the image embeddings did not");
+        if name == "pair_a" {
+            // A vision-only fine-tune: the text tower is the zero-shot one at every α, bound from
+            // the zero-shot buffers.
+            assert_eq!(txt0, txt1, "{name}: the text tower moved with α");
+        } else {
+            assert_ne!(txt0, txt1, "{name}: α moved but the text embeddings did not");
+        }
+        // The merge matches the CPU engine at the new α.
+        let cpu = CpuEngine::new(&pair, 0.35).unwrap();
+        assert_rows_close(&img1, &cpu.encode_images(&pixels, 2).unwrap(), CPU_COSINE_MIN, name);
+        eprintln!("{name}: {:?}; plans {:?}", after, engine.plan_summary());
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let pair = pair("pair_a");
+    let engine = gpu(&pair, 0.5);
+    let err = block_on(engine.encode_images(&[0.0; 10], 1)).unwrap_err().to_string();
+    assert!(err.contains("per image"), "{err}");
+    let err = block_on(engine.encode_texts(&[vec![49406, 60000, 49407]], &[2])).unwrap_err().to_string();
+    assert!(err.contains("vocabulary"), "{err}");
+    let err = block_on(engine.encode_texts(&[vec![49406, 49407]], &[5])).unwrap_err().to_string();
+    assert!(err.contains("past"), "{err}");
+    assert!(block_on(engine.encode_images(&[], 0)).unwrap().is_empty());
+    assert!(block_on(engine.encode_texts(&[], &[])).unwrap().is_empty());
+}
+
+#[test]
+fn a_lost_device_is_an_error() {
+    let pair = pair("pair_b");
+    let mut engine = gpu(&pair, 0.5);
+    let (ids, pooled) = random_prompts(2, 3);
+    block_on(engine.encode_texts(&ids, &pooled)).unwrap();
+    engine.lose_device();
+    let err = block_on(engine.encode_texts(&ids, &pooled)).unwrap_err().to_string();
+    assert!(err.contains("lost"), "{err}");
+    eprintln!("after device loss: {err}");
+    let err = engine.set_alpha(&pair, 0.7).unwrap_err().to_string();
+    assert!(err.contains("lost"), "{err}");
+}
+
+#[test]
+fn f16_weights_stay_close_to_f32() {
+    use wiseft::engine::gpu::GpuOptions;
+    for name in ["pair_a", "pair_b"] {
+        let pair = pair(name);
+        let engine = block_on(GpuEngine::with_options(&pair, 0.35, GpuOptions { f16_weights: true })).unwrap();
+        if !engine.adapter().shader_f16 {
+            assert!(!engine.f16_weights());
+            eprintln!("{}: no shader-f16, f16 weights not tried", engine.adapter().name);
+            return;
+        }
+        assert!(engine.f16_weights(), "{}", engine.describe());
+        let f32_engine = gpu(&pair, 0.35);
+        assert!(engine.stats().weight_bytes_uploaded < f32_engine.stats().weight_bytes_uploaded);
+        let vision = pair.zero_shot.config.vision.clone().unwrap();
+        let per = vision.num_channels * vision.image_size * vision.image_size;
+        let pixels = values(5 * per, 11, -1.8, 2.2);
+        let (ids, pooled) = random_prompts(9, 12);
+        let cpu = CpuEngine::new(&pair, 0.35).unwrap();
+        let images = block_on(engine.encode_images(&pixels, 5)).unwrap();
+        let wi = assert_rows_close(&images, &cpu.encode_images(&pixels, 5).unwrap(), 0.999, &format!("{name} f16 images"));
+        let texts = block_on(engine.encode_texts(&ids, &pooled)).unwrap();
+        let wt = assert_rows_close(&texts, &cpu.encode_texts(&ids, &pooled).unwrap(), 0.999, &format!("{name} f16 prompts"));
+        eprintln!(
+            "{name}: {}; weights {} → {} bytes; worst cosine to the f32 CPU engine: images {wi:.7}, prompts {wt:.7}",
+            engine.describe(),
+            f32_engine.stats().weight_bytes_uploaded,
+            engine.stats().weight_bytes_uploaded
+        );
+    }
+}
