@@ -100,6 +100,11 @@ pub fn report(engine: &Engine, reason: String, probe: &GpuProbe) -> Backend {
         Kind::Cpu => "cpu",
         Kind::Gpu => "gpu",
     };
-    let name = if kind == "cpu" { format!("{name} · WebAssembly SIMD, one thread") } else { name };
+    let name = match (kind, &probe.adapter) {
+        ("cpu", _) => format!("{name} · WebAssembly SIMD, one thread"),
+        // The browser names the adapter better than wgpu can from inside WebGPU.
+        (_, Some(a)) => format!("GPU engine (WebGPU) on {}", describe_adapter(a)),
+        _ => name,
+    };
     Backend { kind, name, reason, adapter: probe.adapter.clone() }
 }

@@ -52,7 +52,8 @@ fn main(
     workgroupBarrier();
 
     let keys = select(p.seq, i + 1u, p.causal != 0u);
-    var m = -3.4028235e38;
+    // The lowest finite f32, spelled as bits: Tint rejects the rounded decimal literal.
+    var m = bitcast<f32>(0xff7fffffu);
     for (var j = li; j < keys; j += WG) {
         let kb = (b * p.seq + j) * width + col;
         var s = 0.0;

@@ -26,7 +26,8 @@ fn main(
         return;
     }
     let base = row * p.width;
-    var m = -3.4028235e38;
+    // The lowest finite f32, spelled as bits: Tint rejects the rounded decimal literal.
+    var m = bitcast<f32>(0xff7fffffu);
     for (var c = li; c < p.width; c += WG) {
         m = max(m, x[base + c]);
     }
