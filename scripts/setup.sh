@@ -2,11 +2,15 @@
 # Installs what building and testing need on a fresh machine (Debian, Rust via rustup).
 # Idempotent: each step is skipped when its tool is already there.
 set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
+# Debian packages: Mesa's lavapipe (Vulkan on the CPU) for native wgpu without a GPU; Chromium and
+# npm for the end-to-end tests.
 need_apt=()
-# Native wgpu without a GPU runs on Mesa's lavapipe (Vulkan on the CPU).
-[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || need_apt+=(mesa-vulkan-drivers)
-if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -18,9 +22,8 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# The web page: trunk builds it, wasm-bindgen-cli must equal the wasm-bindgen crate's version
-# (trunk then uses it from PATH and downloads nothing); the end-to-end tests drive Debian's
-# chromium through playwright-core (npm; it never downloads a browser).
+# trunk builds the page; wasm-bindgen-cli must equal the wasm-bindgen crate's version (trunk then
+# uses it from PATH and downloads nothing).
 if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then
   echo "setup: cargo install trunk 0.21.14"
   cargo install trunk --version 0.21.14 --locked
@@ -29,16 +32,8 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
   echo "setup: cargo install wasm-bindgen-cli 0.2.130"
   cargo install wasm-bindgen-cli --version 0.2.130 --force
 fi
-need_apt=()
-[ -x /usr/bin/chromium ] || need_apt+=(chromium)
-command -v npm >/dev/null || need_apt+=(nodejs npm)
-if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null; then
-  echo "setup: apt-get install ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# playwright-core drives Debian's Chromium; it never downloads a browser.
 if [ ! -d "$root/node_modules/playwright-core" ]; then
   echo "setup: npm ci (playwright-core)"
   (cd "$root" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
