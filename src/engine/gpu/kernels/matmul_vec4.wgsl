@@ -1,5 +1,7 @@
 // matmul.wgsl with vec4 global loads, for K divisible by 4 (every real CLIP width). Same tiles,
-// same epilogue: y[M, N] = act(x[M, K] · w[N, K]ᵀ + bias) (+ y). Prefixed with act_fns.wgsl.
+// same epilogue: y[M, N] = act(x[M, K] · w[N, K]ᵀ + bias) (+ y). Prefixed with act_fns.wgsl and the
+// weight storage type `weight` (f32, or f16 widened to f32 as it is staged: half the memory and
+// bandwidth, still f32 accumulation).
 
 struct Params {
     m: u32,
@@ -18,7 +20,7 @@ const S: u32 = 9u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<weight>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -51,7 +53,7 @@ fn main(
             xs[r * S + kq] = xv;
             var wv = vec4<f32>(0.0);
             if (col0 + r < p.n && gq < k4) {
-                wv = w[(col0 + r) * k4 + gq];
+                wv = vec4<f32>(w[(col0 + r) * k4 + gq]);
             }
             ws[r * S + kq] = wv;
         }

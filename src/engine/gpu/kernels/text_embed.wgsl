@@ -1,4 +1,5 @@
-// Text embeddings: the token embedding row of each id plus the position embedding.
+// Text embeddings: the token embedding row of each id plus the position embedding. The token
+// embedding is stored as `weight` (f32 or f16, prefixed by kernels.rs) and widened on read.
 // ids [batch·seq] (checked against the vocabulary on the host), out [batch·seq, hidden].
 
 struct Params {
@@ -10,7 +11,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
-@group(0) @binding(2) var<storage, read> tokens: array<f32>;     // [vocab, hidden]
+@group(0) @binding(2) var<storage, read> tokens: array<weight>;     // [vocab, hidden]
 @group(0) @binding(3) var<storage, read> positions: array<f32>;  // [max_positions, hidden]
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -27,5 +28,5 @@ fn main(
     let c = e % p.hidden;
     let row = e / p.hidden;
     let t = row % p.seq;
-    out[e] = tokens[ids[row] * p.hidden + c] + positions[t * p.hidden + c];
+    out[e] = f32(tokens[ids[row] * p.hidden + c]) + positions[t * p.hidden + c];
 }
