@@ -1,4 +1,5 @@
-//! The CPU back end: candle on the host. Moving α re-merges on the host and rebuilds the towers.
+//! The CPU back end: candle on the host. Moving α re-merges the interpolated tensors on the host and
+//! rebuilds the towers; tensors kept from the zero-shot model are made into candle tensors once.
 
 mod model;
 
@@ -6,13 +7,16 @@ use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
 
-use crate::checkpoint::tensor::Values;
+use crate::checkpoint::tensor::{HostTensor, Values};
+use crate::merge::Action;
 use crate::error::{Error, Result};
 use crate::pipeline::ModelPair;
 use model::{to_rows, ClipModel, Weights};
 
 pub struct CpuEngine {
     model: ClipModel,
+    /// Tensors that do not depend on α (kept from the zero-shot model), converted once.
+    kept: BTreeMap<String, Tensor>,
     device: Device,
 }
 
@@ -23,12 +27,20 @@ const BATCH: usize = 32;
 impl CpuEngine {
     pub fn new(pair: &ModelPair, alpha: f64) -> Result<Self> {
         let device = Device::Cpu;
-        let model = build(pair, alpha, &device)?;
-        Ok(Self { model, device })
+        let mut kept = BTreeMap::new();
+        for (name, action) in &pair.plan.actions {
+            if *action == Action::KeepZeroShot {
+                if let Some(t) = to_candle(&pair.zero_shot.tensors[name], &device)? {
+                    kept.insert(name.clone(), t);
+                }
+            }
+        }
+        let model = build(pair, alpha, &kept, &device)?;
+        Ok(Self { model, kept, device })
     }
 
     pub fn set_alpha(&mut self, pair: &ModelPair, alpha: f64) -> Result<()> {
-        self.model = build(pair, alpha, &self.device)?;
+        self.model = build(pair, alpha, &self.kept, &self.device)?;
         Ok(())
     }
 
@@ -66,12 +78,22 @@ impl CpuEngine {
     }
 }
 
-fn build(pair: &ModelPair, alpha: f64, device: &Device) -> Result<ClipModel> {
-    let mut tensors = BTreeMap::new();
-    for name in pair.plan.actions.keys() {
-        let t = pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), alpha)?;
-        if let Values::F32(v) = &t.values {
-            tensors.insert(name.clone(), Tensor::from_slice(v, t.shape.as_slice(), device)?);
+fn to_candle(t: &HostTensor, device: &Device) -> Result<Option<Tensor>> {
+    Ok(match &t.values {
+        Values::F32(v) => Some(Tensor::from_slice(v, t.shape.as_slice(), device)?),
+        Values::I64(_) => None,
+    })
+}
+
+/// The towers at α: the interpolated tensors merged now, the kept ones shared.
+fn build(pair: &ModelPair, alpha: f64, kept: &BTreeMap<String, Tensor>, device: &Device) -> Result<ClipModel> {
+    let mut tensors = kept.clone();
+    for (name, action) in &pair.plan.actions {
+        if *action == Action::Interpolate {
+            let t = pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), alpha)?;
+            if let Some(t) = to_candle(&t, device)? {
+                tensors.insert(name.clone(), t);
+            }
         }
     }
     ClipModel::new(&pair.zero_shot.config, &Weights { tensors })
