@@ -188,6 +188,7 @@ function onEvent(ev) {
       setModelStatus(ui.idleStatus, 'ok');
       $('downloads').classList.add('compact');
       for (const p of ui.photos.values()) renderPhoto(p);
+      renderExplainModels(ev);
       break;
     case 'results':
       for (const s of ev.scores) {
@@ -219,6 +220,15 @@ function onEvent(ev) {
       setLoadLabel(p.zs.length > 0 && has(p.zs) && has(p.ft));
       break;
     }
+    case 'sweep_progress':
+      onSweepProgress(ev);
+      break;
+    case 'sweep':
+      onSweep(ev);
+      break;
+    case 'merged':
+      onMerged(ev);
+      break;
     case 'cache_cleared': {
       probePreset();
       const freed = ev.usage_before != null && ev.usage_after != null ? ` (${mb(Math.max(0, ev.usage_before - ev.usage_after))} freed)` : '';
@@ -234,6 +244,16 @@ function onFailed(ev) {
   if (ev.what === 'crash') {
     engineFailed(ev.message);
     return;
+  }
+  if (ev.what === 'sweep') {
+    ui.sweepRunning = false;
+    sweepButtons();
+    $('sweep-status').textContent = ev.cancelled ? 'Sweep cancelled.' : `Sweep failed: ${ev.message}`;
+    $('lecture').dataset.sweep = ev.cancelled ? 'cancelled' : 'failed';
+    if (ev.cancelled) {
+      updateState();
+      return;
+    }
   }
   if (ev.what === 'load') {
     if (ev.cancelled) {
@@ -264,6 +284,10 @@ function onDone(seq) {
     if (!ui.loadError && !ui.loaded) setModelStatus($('model-status').textContent || 'Not loaded.');
   }
   if (ui.pending.size === 0 && ui.loaded && !ui.loadError) setModelStatus(ui.idleStatus, 'ok');
+  if (type === 'sweep') {
+    ui.sweepRunning = false;
+    sweepButtons();
+  }
   if (type === 'set_alpha') {
     ui.alphaInFlight = false;
     if (ui.alphaSent !== ui.alpha) sendAlpha();
@@ -382,14 +406,21 @@ function renderReport(ev) {
 
 // ---------------------------------------------------------------- photos and results
 
-function addPhotos(files) {
+function addPhotos(files, { set = 'other', folders = false } = {}) {
   const images = [];
+  const unmatched = new Set();
   for (const file of files) {
     const id = ++ui.photoSeq;
     let name = file.name || `pasted-${id}.png`;
     const taken = new Set([...ui.photos.values()].map((p) => p.name));
     for (let i = 2; taken.has(name); i++) name = `${file.name || 'photo'} (${i})`;
-    const photo = { id, name, url: URL.createObjectURL(file), card: null, error: null, scores: {} };
+    const photo = { id, name, url: URL.createObjectURL(file), card: null, error: null, scores: {}, set, truth: null, source: null, folder: null };
+    if (folders) {
+      const parts = (file.webkitRelativePath || '').split('/');
+      if (parts.length >= 2) photo.folder = parts[parts.length - 2];
+    }
+    assignTruth(photo);
+    if (photo.folder && !photo.truth) unmatched.add(photo.folder);
     ui.photos.set(id, photo);
     if (file.size > MAX_PHOTO_BYTES) {
       photo.error = `too large (${mb(file.size)}; the limit is ${mb(MAX_PHOTO_BYTES)}): scale it down first`;
@@ -399,6 +430,10 @@ function addPhotos(files) {
     renderPhoto(photo);
   }
   if (images.length) send({ type: 'add_images', images });
+  if (unmatched.size) {
+    showMessage('warn', `Folder name(s) not among the labels: ${[...unmatched].join(', ')}. Add them to the labels (step 2) or pick a label on each photo.`);
+  }
+  updateSetCounts();
   updateState();
 }
 
@@ -423,6 +458,7 @@ function removePhoto(id) {
   URL.revokeObjectURL(p.url);
   ui.photos.delete(id);
   send({ type: 'remove_image', id });
+  updateSetCounts();
   updateState();
 }
 
@@ -433,14 +469,16 @@ function renderPhoto(photo) {
     const remove = el('button', { class: 'close', type: 'button', 'aria-label': `Remove ${photo.name}`, text: '×' });
     remove.onclick = () => removePhoto(photo.id);
     photo.body = el('div', { class: 'cols' });
+    photo.meta = el('div', { class: 'truth-row' });
     photo.card = el(
       'article',
       { class: 'photo', 'data-image': photo.name },
-      el('figure', {}, img, el('figcaption', { title: photo.name, text: photo.name })),
+      el('figure', {}, img, el('figcaption', { title: photo.name, text: photo.name }), photo.meta),
       photo.body,
       remove,
     );
     $('results').append(photo.card);
+    renderMeta(photo);
   }
   const body = photo.body;
   body.replaceChildren();
@@ -480,7 +518,7 @@ function renderPhoto(photo) {
               'data-alpha': String(s.alpha),
               title: `${label}: ${(p * 100).toFixed(3)}%`,
             },
-            el('span', { class: 'label', text: label }),
+            el('span', { class: 'label', text: label, title: `${label}: ${(p * 100).toFixed(3)}% · in lecture mode, click to make it the true label` }),
             el('span', { class: 'track' }, fill),
             el('span', { class: 'pct', text: pct(p) }),
           ),
@@ -568,6 +606,11 @@ function readLabels() {
 
 function sendLabels() {
   ui.labels = readLabels();
+  for (const p of ui.photos.values()) {
+    assignTruth(p);
+    renderMeta(p);
+  }
+  updateSetCounts();
   if (!ui.labels.length) showMessage('warn', 'Enter at least one label (one class name per line).', { key: 'no-labels' });
   for (const p of ui.photos.values()) {
     p.scores = {};
@@ -588,6 +631,8 @@ function setAlpha(a) {
   $('alpha-out').value = fmtAlpha(ui.alpha);
   $('alpha').setAttribute('aria-valuetext', `α = ${fmtAlpha(ui.alpha)}: ${Math.round(ui.alpha * 100)}% fine-tuned`);
   document.documentElement.style.setProperty('--alpha', String(ui.alpha));
+  if ($('export-alpha')) $('export-alpha').textContent = fmtAlpha(ui.alpha);
+  if (ui.sweep) drawPlots();
 }
 
 function onAlphaInput() {
@@ -691,6 +736,7 @@ function updateUrl() {
   }
   q.set('alpha', fmtAlpha(ui.alpha));
   if (ui.backend) q.set('backend', ui.backend);
+  if (ui.lecture) q.set('lecture', '1');
   const labels = readLabels();
   if (!preset || labels.join('\n') !== (preset.labels || []).join('\n')) q.set('labels', labels.join(','));
   const t = $('templates').value;
@@ -724,6 +770,7 @@ function wire() {
     });
   }
   $('alpha').addEventListener('input', onAlphaInput);
+  wireLecture();
   $('photos').addEventListener('change', (e) => {
     addPhotos(e.target.files);
     e.target.value = '';
@@ -822,6 +869,8 @@ async function main() {
       setAlpha(a);
     }
   }
+  if (q.get('lecture') === '1') setLecture(true);
+  if (q.get('presenter') === '1') setPresenter(true);
   ui.autoLoad = q.has('zs') || q.has('preset');
   if (!ui.autoLoad) setModelStatus('Press Load models to download the pair (once; later visits read it from the browser).');
   ui.initDone = true;
@@ -838,6 +887,614 @@ function begin() {
   sendAlpha();
   if (ui.autoLoad) startLoad();
   else probePreset();
+}
+
+// ---------------------------------------------------------------- lecture mode: labelled sets, α sweep, plots, export
+
+const SETS = { task: 'fine-tuning task', other: 'everything else' };
+const SET_COLORS = { task: '#e0761b', other: '#2f6fdb', avg: '#6b7280' };
+const SWEEP_ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
+
+const norm = (s) => s.toLowerCase().replace(/[_\-]+/g, ' ').replace(/\s+/g, ' ').trim();
+const bare = (s) => s.replace(/^(a|an|the) /, '');
+
+/** The label (from the current list) a folder name or a file-name prefix stands for, or null. */
+function matchLabel(text, { prefix = false } = {}) {
+  const t = norm(text);
+  let best = null;
+  for (const label of ui.labels) {
+    for (const form of new Set([norm(label), bare(norm(label))])) {
+      if (!form) continue;
+      const hit = prefix ? t.startsWith(form) && (t.length === form.length || /[\s\d.]/.test(t[form.length])) : t === form;
+      if (hit && (!best || form.length > best[1])) best = [label, form.length];
+    }
+  }
+  return best ? best[0] : null;
+}
+
+/** Keeps a photo's true label in step with the labels: a click wins, then the folder, then the name. */
+function assignTruth(photo) {
+  if (photo.source === 'click' && ui.labels.includes(photo.truth)) return;
+  const byFolder = photo.folder ? matchLabel(photo.folder) : null;
+  const byName = matchLabel(photo.name.replace(/\.[^.]*$/, ''), { prefix: true });
+  photo.truth = byFolder || byName || null;
+  photo.source = byFolder ? 'folder' : byName ? 'name' : null;
+}
+
+function renderMeta(photo) {
+  if (!photo.meta) return;
+  const card = photo.card;
+  card.dataset.set = photo.set;
+  card.dataset.truth = photo.truth || '';
+  const select = el('select', { class: 'truth', 'aria-label': `True label of ${photo.name}` });
+  select.append(el('option', { value: '', text: 'no true label' }), ...ui.labels.map((l) => el('option', { value: l, text: l })));
+  select.value = photo.truth || '';
+  select.onchange = () => setTruth(photo, select.value || null);
+  const toggle = el('button', {
+    type: 'button',
+    class: `set-toggle ${photo.set}`,
+    text: SETS[photo.set],
+    title: 'Which set this photo counts in (click to move it)',
+    'aria-label': `${photo.name} is in the set ${SETS[photo.set]}; move it`,
+  });
+  toggle.onclick = () => {
+    photo.set = photo.set === 'task' ? 'other' : 'task';
+    renderMeta(photo);
+    updateSetCounts();
+  };
+  const src = photo.source ? el('small', { class: 'hint', text: photo.source === 'click' ? 'picked' : `from ${photo.source}` }) : null;
+  photo.meta.replaceChildren(select, toggle, src || '');
+}
+
+function setTruth(photo, label) {
+  photo.truth = label;
+  photo.source = label ? 'click' : null;
+  renderMeta(photo);
+  updateSetCounts();
+}
+
+function labelledPhotos() {
+  return [...ui.photos.values()].filter((p) => p.truth && !p.error && ui.labels.includes(p.truth));
+}
+
+function updateSetCounts() {
+  const list = labelledPhotos();
+  const n = (set) => list.filter((p) => p.set === set).length;
+  $('set-counts').textContent = `Labelled photos: ${n('task')} in “${SETS.task}”, ${n('other')} in “${SETS.other}” · ${ui.photos.size - list.length} without a true label.`;
+}
+
+function setLecture(on) {
+  ui.lecture = on;
+  $('lecture').hidden = !on;
+  document.body.classList.toggle('lecture', on);
+  $('lecture-toggle').setAttribute('aria-pressed', String(on));
+  if (on) {
+    updateSetCounts();
+    drawPlots();
+  }
+  if (ui.initDone) updateUrl();
+}
+
+function setPresenter(on) {
+  document.body.classList.toggle('presenter', on);
+  $('presenter').setAttribute('aria-pressed', String(on));
+  if (on && !ui.lecture) setLecture(true);
+  drawPlots();
+}
+
+function sweepButtons() {
+  $('sweep').disabled = !!ui.sweepRunning;
+  // visibility, not display: the row does not move when the button comes and goes
+  $('sweep-cancel').style.visibility = ui.sweepRunning ? 'visible' : 'hidden';
+}
+
+function startSweep() {
+  const list = labelledPhotos();
+  if (!ui.loaded) {
+    $('sweep-status').textContent = 'Load the models first.';
+    return;
+  }
+  if (!list.length) {
+    $('sweep-status').textContent = 'No photo has a true label yet.';
+    return;
+  }
+  ui.sweepRunning = true;
+  ui.sweepPhotos = list.map((p) => ({ id: p.id, name: p.name, set: p.set, truth: p.truth }));
+  $('sweep-progress').value = 0;
+  $('sweep-progress').max = SWEEP_ALPHAS.length;
+  $('sweep-status').textContent = `Sweeping α over ${list.length} photo(s) …`;
+  $('lecture').dataset.sweep = 'running';
+  sweepButtons();
+  send({ type: 'sweep', alphas: SWEEP_ALPHAS, photos: list.map((p) => ({ id: p.id, label: ui.labels.indexOf(p.truth) })) });
+}
+
+function onSweepProgress(ev) {
+  $('sweep-progress').max = ev.n;
+  $('sweep-progress').value = ev.k;
+  $('sweep-status').textContent = `α = ${fmtAlpha(ev.alpha)} done (${ev.k} of ${ev.n})`;
+}
+
+/** Per set and α: {alpha, correct, n, accuracy}; per photo: [{alpha, p, predicted}]. */
+function summarise(ev, photos) {
+  const byId = new Map(photos.map((p) => [p.id, p]));
+  const sets = { task: [], other: [] };
+  const perPhoto = new Map(photos.map((p) => [p.id, []]));
+  for (const point of ev.points) {
+    const count = { task: [0, 0], other: [0, 0] };
+    for (const s of point.scores) {
+      const p = byId.get(s.image);
+      if (!p) continue;
+      count[p.set][1]++;
+      if (s.predicted === p.truth) count[p.set][0]++;
+      perPhoto.get(p.id).push({ alpha: point.alpha, p: s.p_true, predicted: s.predicted });
+    }
+    for (const set of Object.keys(sets)) {
+      const [correct, n] = count[set];
+      if (n) sets[set].push({ alpha: point.alpha, correct, n, accuracy: correct / n });
+    }
+  }
+  return { sets, perPhoto, photos };
+}
+
+function onSweep(ev) {
+  ui.sweepRunning = false;
+  sweepButtons();
+  ui.sweep = summarise(ev, ui.sweepPhotos || []);
+  $('sweep-status').textContent = `Sweep done: ${ev.points.length} α values.`;
+  $('export-csv').disabled = false;
+  const lec = $('lecture');
+  lec.dataset.sweep = 'done';
+  lec.dataset.points = JSON.stringify({ task: ui.sweep.sets.task.length, other: ui.sweep.sets.other.length });
+  drawPlots();
+  describeBest();
+}
+
+function bestOf(points, value) {
+  if (!points.length) return null;
+  const top = Math.max(...points.map(value));
+  const at = points.filter((p) => Math.abs(value(p) - top) < 1e-12).map((p) => p.alpha);
+  return { top, at };
+}
+
+function alphaList(at) {
+  if (at.length === 1) return `α = ${fmtAlpha(at[0])}`;
+  const contiguous = at.every((a, i) => i === 0 || Math.abs(a - at[i - 1] - 0.05) < 1e-9);
+  if (contiguous) return `α from ${fmtAlpha(at[0])} to ${fmtAlpha(at[at.length - 1])}`;
+  return `α = ${at.slice(0, 6).map(fmtAlpha).join(', ')}${at.length > 6 ? ', …' : ''}`;
+}
+
+function averageSeries() {
+  const { task, other } = ui.sweep.sets;
+  if (!task.length || !other.length) return [];
+  return task.map((t, i) => ({ alpha: t.alpha, accuracy: (t.accuracy + other[i].accuracy) / 2 }));
+}
+
+function describeBest() {
+  const parts = [];
+  const measured = [];
+  for (const set of ['task', 'other']) {
+    const pts = ui.sweep.sets[set];
+    const b = bestOf(pts, (p) => p.accuracy);
+    if (!b) continue;
+    const zs = pts[0];
+    const ft = pts[pts.length - 1];
+    const mid = pts.find((p) => p.alpha === 0.5);
+    const who = set === 'task' ? 'the fine-tuning task' : 'everything else';
+    parts.push(`Best α for ${who} (${zs.n} photos): ${alphaList(b.at)}, ${(b.top * 100).toFixed(1)}% accuracy.`);
+    measured.push([SETS[set], zs, ft, mid, zs.n]);
+  }
+  const avg = averageSeries();
+  const b = bestOf(avg, (p) => p.accuracy);
+  if (b) parts.push(`Best α for their average: ${alphaList(b.at)}, ${(b.top * 100).toFixed(1)}%.`);
+  $('best').textContent = parts.join(' ');
+  const table = el('table', {}, el('thead', {}, el('tr', {}, el('th'), el('th', { text: 'zero-shot' }), el('th', { text: 'fine-tuned' }), el('th', { text: 'α=0.5' }))));
+  const body = el('tbody');
+  const f = (p) => (p ? `${(p.accuracy * 100).toFixed(1)} (${p.correct}/${p.n})` : '—');
+  for (const [name, zs, ft, mid] of measured) body.append(el('tr', {}, el('th', { text: name }), el('td', { text: f(zs) }), el('td', { text: f(ft) }), el('td', { text: f(mid) })));
+  table.append(body);
+  $('measured').replaceChildren(table, el('p', { class: 'hint', text: 'Accuracy in % (correct/photos) on the photos on this page.' }));
+}
+
+function renderExplainModels(ev) {
+  const box = $('explain-models');
+  box.replaceChildren();
+  const params = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : `${(n / 1e3).toFixed(1)} k`);
+  const list = el('ul');
+  for (const m of ev.models) {
+    const which = m.role === 'zero-shot' ? 'θ₀ (zero-shot)' : 'θ₁ (fine-tuned)';
+    list.append(el('li', {}, el('strong', { text: `${which}: ` }), `${shortName(m.name)} · ${m.layout} · ${params(m.parameters)} parameters in ${m.tensors} tensors`));
+  }
+  box.append(list);
+  const r = ev.report;
+  box.append(
+    el('p', {
+      text: r
+        ? `Interpolated: ${r.interpolated.length} tensors (${params(r.interpolated_parameters)} parameters) · kept from θ₀: ${r.kept.length} (${params(r.kept_parameters)})` +
+          (r.extra.length ? ` · ignored (fine-tuned only): ${r.extra.length}` : '')
+        : 'Only a zero-shot checkpoint: α has no effect.',
+    }),
+  );
+}
+
+// ---- drawing
+
+function canvasCtx(id) {
+  const c = $(id);
+  const ctx = c.getContext('2d');
+  const big = document.body.classList.contains('presenter');
+  const W = 800;
+  const scale = c.width / W;
+  const H = c.height / scale;
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, W, H);
+  ctx.font = `${big ? 17 : 15}px system-ui, sans-serif`;
+  return { c, ctx, W, H, big };
+}
+
+function noData(ctx, W, H, text) {
+  ctx.fillStyle = '#5f6b7f';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(text, W / 2, H / 2);
+}
+
+function title(ctx, text) {
+  const base = ctx.font;
+  ctx.fillStyle = '#1d2433';
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  ctx.font = `600 ${base}`;
+  ctx.fillText(text, 16, 10);
+  ctx.font = base;
+}
+
+/** Axes with ticks and labels; returns the mapping to pixels. */
+function axes(ctx, box, { x0, x1, y0, y1, xTicks, yTicks, xFmt, yFmt, xLabel, yLabel }) {
+  const { l, t, r, b } = box;
+  const X = (v) => l + ((v - x0) / (x1 - x0)) * (r - l);
+  const Y = (v) => b - ((v - y0) / (y1 - y0)) * (b - t);
+  ctx.strokeStyle = '#e1e5ec';
+  ctx.lineWidth = 1;
+  ctx.fillStyle = '#1d2433';
+  ctx.textBaseline = 'top';
+  ctx.textAlign = 'center';
+  for (const v of xTicks) {
+    ctx.beginPath();
+    ctx.moveTo(X(v), t);
+    ctx.lineTo(X(v), b);
+    ctx.stroke();
+    ctx.fillText(xFmt(v), X(v), b + 6);
+  }
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (const v of yTicks) {
+    ctx.beginPath();
+    ctx.moveTo(l, Y(v));
+    ctx.lineTo(r, Y(v));
+    ctx.stroke();
+    ctx.fillText(yFmt(v), l - 8, Y(v));
+  }
+  ctx.strokeStyle = '#1d2433';
+  ctx.beginPath();
+  ctx.moveTo(l, t);
+  ctx.lineTo(l, b);
+  ctx.lineTo(r, b);
+  ctx.stroke();
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'bottom';
+  ctx.fillText(xLabel, (l + r) / 2, b + 50);
+  ctx.save();
+  ctx.translate(l - 64, (t + b) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textBaseline = 'top';
+  ctx.fillText(yLabel, 0, 0);
+  ctx.restore();
+  return { X, Y };
+}
+
+/** Draws a legend row from (x, y), wrapping before `maxX`; returns the y below it. */
+function legend(ctx, x, y, items, maxX = 790) {
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'middle';
+  const x0 = x;
+  for (const it of items) {
+    const w = 32 + ctx.measureText(it.label).width;
+    if (x > x0 && x + w > maxX) {
+      x = x0;
+      y += 24;
+    }
+    ctx.strokeStyle = it.color;
+    ctx.fillStyle = it.color;
+    ctx.lineWidth = 3;
+    ctx.setLineDash(it.dash || []);
+    if (it.marker) marker(ctx, it.marker, x + 12, y, it.color);
+    else {
+      ctx.beginPath();
+      ctx.moveTo(x, y);
+      ctx.lineTo(x + 24, y);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    ctx.fillStyle = '#1d2433';
+    ctx.fillText(it.label, x + 32, y);
+    x += w + 22;
+  }
+  return y + 16;
+}
+
+function marker(ctx, kind, x, y, color, size = 7) {
+  ctx.fillStyle = color;
+  ctx.strokeStyle = '#1d2433';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  if (kind === 'square') ctx.rect(x - size, y - size, 2 * size, 2 * size);
+  else if (kind === 'triangle') {
+    ctx.moveTo(x, y - size * 1.2);
+    ctx.lineTo(x + size * 1.1, y + size * 0.8);
+    ctx.lineTo(x - size * 1.1, y + size * 0.8);
+    ctx.closePath();
+  } else if (kind === 'star') {
+    for (let i = 0; i < 10; i++) {
+      const r = i % 2 ? size * 0.5 : size * 1.3;
+      const a = (Math.PI / 5) * i - Math.PI / 2;
+      ctx.lineTo(x + r * Math.cos(a), y + r * Math.sin(a));
+    }
+    ctx.closePath();
+  } else ctx.arc(x, y, size * 0.55, 0, 2 * Math.PI);
+  ctx.fill();
+  ctx.stroke();
+}
+
+function line(ctx, pts, X, Y, color, { dash = [], width = 3 } = {}) {
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  ctx.setLineDash(dash);
+  ctx.beginPath();
+  pts.forEach(([x, y], i) => (i ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y))));
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
+
+const tenths = Array.from({ length: 11 }, (_, i) => i / 10);
+const pctTick = (v) => `${Math.round(v * 100)}%`;
+
+function drawAccuracy() {
+  const { ctx, W, H } = canvasCtx('plot-acc');
+  const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
+  title(ctx, 'Accuracy vs α');
+  if (!ui.sweep) return noData(ctx, W, H, 'Run the α sweep to draw this plot.');
+  const items = [];
+  for (const set of ['task', 'other']) {
+    const pts = ui.sweep.sets[set];
+    if (pts.length) items.push({ label: `${SETS[set]} (n=${pts[0].n})`, color: SET_COLORS[set] });
+  }
+  const avg = averageSeries();
+  if (avg.length) items.push({ label: 'average of the two', color: SET_COLORS.avg, dash: [8, 6] });
+  items.push({ label: `current α = ${fmtAlpha(ui.alpha)}`, color: '#4f46e5', dash: [4, 4] });
+  box.t = legend(ctx, box.l, 42, items) + 10;
+  const { X, Y } = axes(ctx, box, {
+    x0: 0, x1: 1, y0: 0, y1: 1, xTicks: tenths, yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
+    xFmt: (v) => v.toFixed(1), yFmt: pctTick, xLabel: 'α  (0 = zero-shot, 1 = fine-tuned)', yLabel: 'accuracy',
+  });
+  ctx.strokeStyle = '#4f46e5';
+  ctx.setLineDash([4, 4]);
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  ctx.moveTo(X(ui.alpha), box.t);
+  ctx.lineTo(X(ui.alpha), box.b);
+  ctx.stroke();
+  ctx.setLineDash([]);
+  for (const set of ['task', 'other']) {
+    const pts = ui.sweep.sets[set];
+    if (!pts.length) continue;
+    line(ctx, pts.map((p) => [p.alpha, p.accuracy]), X, Y, SET_COLORS[set]);
+    for (const p of pts) marker(ctx, 'dot', X(p.alpha), Y(p.accuracy), SET_COLORS[set], 6);
+  }
+  if (avg.length) line(ctx, avg.map((p) => [p.alpha, p.accuracy]), X, Y, SET_COLORS.avg, { dash: [8, 6], width: 2 });
+}
+
+function niceRange(values) {
+  let lo = Math.min(...values);
+  let hi = Math.max(...values);
+  lo = Math.max(0, Math.floor((lo - 0.05) * 10) / 10);
+  hi = Math.min(1, Math.ceil((hi + 0.05) * 10) / 10);
+  if (hi - lo < 0.2) {
+    const mid = (hi + lo) / 2;
+    lo = Math.max(0, mid - 0.1);
+    hi = Math.min(1, lo + 0.2);
+    lo = hi - 0.2;
+  }
+  const step = hi - lo > 0.5 ? 0.2 : 0.1;
+  const ticks = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + 1e-9; v += step) ticks.push(Math.round(v * 100) / 100);
+  return { lo, hi, ticks };
+}
+
+function drawPareto() {
+  const { ctx, W, H } = canvasCtx('plot-pareto');
+  const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
+  title(ctx, 'Fine-tuning task vs everything else along the α path');
+  if (!ui.sweep) return noData(ctx, W, H, 'Run the α sweep to draw this plot.');
+  const { task, other } = ui.sweep.sets;
+  if (!task.length || !other.length) return noData(ctx, W, H, 'This plot needs labelled photos in both sets.');
+  const marks = [
+    ['square', 0, SET_COLORS.other, 'zero-shot (α=0)'],
+    ['triangle', 1, SET_COLORS.task, 'fine-tuned (α=1)'],
+    ['star', 0.5, '#16a34a', 'WiSE-FT (α=0.5)'],
+  ];
+  box.t =
+    legend(ctx, box.l, 42, [
+      { label: 'α path (0 → 1, steps of 0.05)', color: '#7c3aed' },
+      ...marks.map(([kind, , color, label]) => ({ label, color, marker: kind })),
+      { label: `current α = ${fmtAlpha(ui.alpha)}`, color: '#4f46e5', marker: 'dot' },
+    ]) + 14;
+  const xr = niceRange(task.map((p) => p.accuracy));
+  const yr = niceRange(other.map((p) => p.accuracy));
+  // a little room beyond the ticks so markers on the edges stay clear of the axes
+  const px = (xr.hi - xr.lo) * 0.04;
+  const py = (yr.hi - yr.lo) * 0.05;
+  const { X, Y } = axes(ctx, box, {
+    x0: xr.lo - px, x1: xr.hi + px, y0: yr.lo - py, y1: yr.hi + py, xTicks: xr.ticks, yTicks: yr.ticks, xFmt: pctTick, yFmt: pctTick,
+    xLabel: `accuracy on the ${SETS.task} (n=${task[0].n})`, yLabel: `accuracy on ${SETS.other} (n=${other[0].n})`,
+  });
+  const path = task.map((t, i) => [t.accuracy, other[i].accuracy]);
+  line(ctx, path, X, Y, '#7c3aed', { width: 2.5 });
+  for (const [x, y] of path) marker(ctx, 'dot', X(x), Y(y), '#7c3aed', 5);
+  const at = (a) => task.findIndex((t) => Math.abs(t.alpha - a) < 1e-9);
+  const cur = task.reduce((b, t, i) => (Math.abs(t.alpha - ui.alpha) < Math.abs(task[b].alpha - ui.alpha) ? i : b), 0);
+  marker(ctx, 'dot', X(path[cur][0]), Y(path[cur][1]), '#4f46e5', 14);
+  for (const [kind, a, color] of marks) {
+    const i = at(a);
+    if (i >= 0) marker(ctx, kind, X(path[i][0]), Y(path[i][1]), color, 9);
+  }
+}
+
+function drawPhotos() {
+  const c = $('plot-photos');
+  const photos = ui.sweep ? ui.sweep.photos : [];
+  const cols = 4;
+  const rows = Math.max(1, Math.ceil(photos.length / cols));
+  const cellH = 170;
+  const top = 62;
+  const want = Math.round((top + rows * cellH) * (c.width / 800));
+  if (c.height !== want) c.height = want;
+  const { ctx, W } = canvasCtx('plot-photos');
+  title(ctx, 'Probability of the true label vs α, per photo');
+  if (!photos.length) return noData(ctx, W, top + cellH / 2, 'Run the α sweep to draw this plot.');
+  legend(ctx, 16, 42, [
+    { label: SETS.task, color: SET_COLORS.task },
+    { label: SETS.other, color: SET_COLORS.other },
+  ]);
+  ctx.fillStyle = '#5f6b7f';
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  ctx.font = '14px system-ui, sans-serif';
+  ctx.fillText('filled dot: top label right · hollow: wrong', W - 12, 42);
+  const cellW = (W - 16) / cols;
+  ctx.font = '12px system-ui, sans-serif';
+  photos.forEach((p, i) => {
+    const cx = 8 + (i % cols) * cellW;
+    const cy = top + Math.floor(i / cols) * cellH;
+    const box = { l: cx + 40, t: cy + 22, r: cx + cellW - 10, b: cy + cellH - 34 };
+    ctx.fillStyle = '#1d2433';
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'top';
+    const full = `${p.name} — ${p.truth}`;
+    let text = full;
+    while (ctx.measureText(`${text}…`).width > cellW - 16 && text.length > 4) text = text.slice(0, -1);
+    ctx.fillText(text === full ? full : `${text}…`, cx + 6, cy + 4);
+    const X = (v) => box.l + v * (box.r - box.l);
+    const Y = (v) => box.b - v * (box.b - box.t);
+    ctx.strokeStyle = '#e1e5ec';
+    ctx.lineWidth = 1;
+    ctx.textBaseline = 'middle';
+    ctx.textAlign = 'right';
+    for (const v of [0, 0.5, 1]) {
+      ctx.beginPath();
+      ctx.moveTo(box.l, Y(v));
+      ctx.lineTo(box.r, Y(v));
+      ctx.stroke();
+      ctx.fillText(v.toFixed(1), box.l - 5, Y(v));
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    for (const v of [0, 0.5, 1]) ctx.fillText(`α ${v}`, X(v), box.b + 4);
+    const series = ui.sweep.perPhoto.get(p.id) || [];
+    line(ctx, series.map((s) => [s.alpha, s.p]), X, Y, SET_COLORS[p.set], { width: 2 });
+    for (const s of series) {
+      ctx.beginPath();
+      ctx.arc(X(s.alpha), Y(s.p), 2.6, 0, 2 * Math.PI);
+      ctx.fillStyle = s.predicted === p.truth ? SET_COLORS[p.set] : '#ffffff';
+      ctx.strokeStyle = SET_COLORS[p.set];
+      ctx.fill();
+      ctx.stroke();
+    }
+  });
+}
+
+function drawPlots() {
+  if (!ui.lecture) return;
+  drawAccuracy();
+  drawPareto();
+  drawPhotos();
+}
+
+// ---- export
+
+function download(blob, name) {
+  const a = el('a', { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+}
+
+function sweepCsv() {
+  const q = (v) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const rows = [['kind', 'alpha', 'set', 'accuracy', 'correct', 'n', 'photo', 'true_label', 'predicted', 'p_true']];
+  for (const set of ['task', 'other']) {
+    for (const p of ui.sweep.sets[set]) rows.push(['set', p.alpha, SETS[set], p.accuracy, p.correct, p.n, '', '', '', '']);
+  }
+  for (const p of ui.sweep.photos) {
+    for (const s of ui.sweep.perPhoto.get(p.id) || []) rows.push(['photo', s.alpha, SETS[p.set], '', '', '', p.name, p.truth, s.predicted, s.p]);
+  }
+  return rows.map((r) => r.map(q).join(',')).join('\n') + '\n';
+}
+
+function onMerged(ev) {
+  ui.mergedConfig = ev.config;
+  $('export-config').hidden = !ev.config;
+  $('export-status').textContent = `${mb(ev.bytes.byteLength)} written at α = ${fmtAlpha(ev.alpha)}; put config.json beside it for transformers.`;
+  download(new Blob([ev.bytes], { type: 'application/octet-stream' }), `wiseft-merged-alpha-${fmtAlpha(ev.alpha)}.safetensors`);
+}
+
+function wireLecture() {
+  $('lecture-toggle').onclick = () => setLecture(!ui.lecture);
+  $('presenter').onclick = () => setPresenter(!document.body.classList.contains('presenter'));
+  $('folder-button').onclick = () => {
+    // Detached, like the checkpoint picker: the page keeps exactly one <input type=file>.
+    const input = el('input', { type: 'file', multiple: true });
+    input.webkitdirectory = true;
+    input.onchange = () =>
+      addPhotos([...input.files].filter((f) => /\.(png|jpe?g|gif|bmp|webp)$/i.test(f.name)), { set: $('folder-set').value, folders: true });
+    input.click();
+  };
+  $('sweep').onclick = startSweep;
+  $('sweep-cancel').onclick = () => ui.worker?.postMessage({ type: 'cancel' });
+  $('export-csv').onclick = () => ui.sweep && download(new Blob([sweepCsv()], { type: 'text/csv' }), 'wiseft-sweep.csv');
+  $('export-merged').onclick = () => {
+    if (!ui.loaded) {
+      $('export-status').textContent = 'Load the models first.';
+      return;
+    }
+    $('export-status').textContent = `Merging at α = ${fmtAlpha(ui.alpha)} …`;
+    send({ type: 'export_merged', alpha: ui.alpha });
+  };
+  $('export-config').onclick = () => ui.mergedConfig && download(new Blob([ui.mergedConfig], { type: 'application/json' }), 'config.json');
+  for (const b of document.querySelectorAll('[data-png]')) {
+    b.onclick = () => $(b.dataset.png).toBlob((blob) => download(blob, `wiseft-${b.dataset.png}.png`), 'image/png');
+  }
+  // In lecture mode a click on a result's label makes it the photo's true label.
+  $('results').addEventListener('click', (e) => {
+    const bar = e.target.closest?.('li.bar');
+    if (!bar || !ui.lecture) return;
+    const photo = [...ui.photos.values()].find((p) => p.name === bar.dataset.image);
+    if (photo) setTruth(photo, bar.dataset.label);
+  });
+  // ← / → move α by 0.05 unless a text field has the focus.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    const t = e.target;
+    const texty = t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || (t.tagName === 'INPUT' && !['range', 'checkbox', 'radio', 'button', 'file'].includes(t.type));
+    // The slider itself keeps its own fine steps (0.01); elsewhere an arrow is a 0.05 step.
+    if (texty || t.id === 'alpha') return;
+    e.preventDefault();
+    const a = Math.min(1, Math.max(0, Math.round((ui.alpha + (e.key === 'ArrowRight' ? 0.05 : -0.05)) * 20) / 20));
+    $('alpha').value = String(a);
+    onAlphaInput();
+  });
 }
 
 main();

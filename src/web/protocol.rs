@@ -94,6 +94,45 @@ pub struct ProbeRequest {
     pub urls: Vec<String>,
 }
 
+/// A photo of an α sweep with its true label (an index into the current labels).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SweepPhoto {
+    pub id: u32,
+    pub label: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SweepRequest {
+    pub seq: u32,
+    /// The α values to evaluate, e.g. 0, 0.05, …, 1.
+    pub alphas: Vec<f64>,
+    pub photos: Vec<SweepPhoto>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportRequest {
+    pub seq: u32,
+    pub alpha: f64,
+}
+
+/// One photo at one α of a sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepScore {
+    pub image: u32,
+    /// The top label.
+    pub predicted: String,
+    /// Index of the top label.
+    pub top: usize,
+    /// Probability of the photo's true label.
+    pub p_true: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    pub alpha: f64,
+    pub scores: Vec<SweepScore>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SeqOnly {
     pub seq: u32,
@@ -114,6 +153,10 @@ pub enum Request {
     ClearCache(SeqOnly),
     /// Which of these URLs are stored in Cache Storage (answered with [`Event::Cached`]).
     ProbeCache(ProbeRequest),
+    /// Classify the labelled photos at every α of a list (progress events; honours `cancel`).
+    Sweep(SweepRequest),
+    /// The merged checkpoint at α as safetensors bytes (answered with a `merged` message).
+    ExportMerged(ExportRequest),
     /// Abort the running download (handled at once, not queued).
     Cancel,
 }
@@ -128,6 +171,8 @@ impl Request {
             Request::RemoveImage(r) => Some(r.seq),
             Request::ClearCache(r) => Some(r.seq),
             Request::ProbeCache(r) => Some(r.seq),
+            Request::Sweep(r) => Some(r.seq),
+            Request::ExportMerged(r) => Some(r.seq),
             Request::Cancel => None,
         }
     }
@@ -149,6 +194,8 @@ impl Request {
             "remove_image" => Request::RemoveImage(de(&kind, data)?),
             "clear_cache" => Request::ClearCache(de(&kind, data)?),
             "probe_cache" => Request::ProbeCache(de(&kind, data)?),
+            "sweep" => Request::Sweep(de(&kind, data)?),
+            "export_merged" => Request::ExportMerged(de(&kind, data)?),
             "cancel" => Request::Cancel,
             other => return Err(format!("unknown message type `{other}`")),
         })
@@ -242,6 +289,10 @@ pub enum Event {
     /// A request that failed as a whole (`what`: load, labels, …) with what to do about it.
     /// `cancelled`: the person pressed cancel (not an error to show as one).
     Failed { seq: u32, what: &'static str, message: String, cancelled: bool },
+    /// A sweep step finished: `k` of `n` α values done.
+    SweepProgress { seq: u32, k: u32, n: u32, alpha: f64 },
+    /// The whole sweep (only sent when it was not cancelled).
+    Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint> },
     /// A request is finished.
     Done { seq: u32 },
     /// The URLs of a `probe_cache` that are stored.

@@ -254,7 +254,148 @@ impl Worker {
                 let urls = fetch::cached(&self.scope, &r.urls).await;
                 self.post(Event::Cached { urls });
             }
+            Request::Sweep(r) => self.sweep(st, r).await,
+            Request::ExportMerged(r) => self.export_merged(st, r),
             Request::Cancel => {}
+        }
+    }
+
+    /// Classifies the given photos at every α (reusing scores already computed), posting progress;
+    /// the engine is put back at the page's α afterwards.
+    async fn sweep(&self, st: &mut State, r: SweepRequest) {
+        self.cancelled.set(false);
+        let seq = r.seq;
+        let fail = |message: String| Event::Failed { seq, what: "sweep", message, cancelled: false };
+        let Some(model) = st.model.as_mut() else {
+            self.post(fail("load the models first".into()));
+            return;
+        };
+        if !model.has_fine_tuned {
+            self.post(fail("a sweep needs a fine-tuned checkpoint (α has no effect without one)".into()));
+            return;
+        }
+        if st.labels.is_empty() {
+            self.post(fail("no labels".into()));
+            return;
+        }
+        for a in &r.alphas {
+            if let Err(e) = crate::merge::check_alpha(*a) {
+                self.post(fail(e.to_string()));
+                return;
+            }
+        }
+        let photos: Vec<SweepPhoto> = r
+            .photos
+            .iter()
+            .filter(|p| p.label < st.labels.len() && st.photos.iter().any(|q| q.id == p.id && q.pixels.is_some()))
+            .cloned()
+            .collect();
+        if photos.is_empty() {
+            self.post(fail("no photo with a true label among the current labels".into()));
+            return;
+        }
+        let n = r.alphas.len() as u32;
+        let mut points = Vec::new();
+        let mut failed = None;
+        for (k, &alpha) in r.alphas.iter().enumerate() {
+            if self.cancelled.get() {
+                break;
+            }
+            let have = st.scores.entry(alpha.to_bits()).or_default();
+            let missing: Vec<u32> = photos.iter().map(|p| p.id).filter(|id| !have.contains_key(id)).collect();
+            if !missing.is_empty() {
+                self.status(format!("Sweep: α = {alpha} ({} of {n}) …", k + 1));
+                if let Err(e) = model.wiseft.set_alpha(alpha) {
+                    failed = Some(e.to_string());
+                    break;
+                }
+                for chunk in missing.chunks(IMAGE_CHUNK) {
+                    let pixels: Vec<Vec<f32>> = chunk
+                        .iter()
+                        .filter_map(|id| st.photos.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone()))
+                        .collect();
+                    match model.wiseft.classify(&pixels, &st.labels, &st.templates).await {
+                        Ok(probs) => {
+                            for (id, p) in chunk.iter().zip(probs) {
+                                have.insert(*id, p);
+                            }
+                        }
+                        Err(e) => {
+                            failed = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                if failed.is_some() {
+                    break;
+                }
+            }
+            let scores = photos
+                .iter()
+                .filter_map(|p| {
+                    let probs = have.get(&p.id)?;
+                    let top = argmax(probs);
+                    Some(SweepScore { image: p.id, predicted: st.labels[top].clone(), top, p_true: probs[p.label] })
+                })
+                .collect();
+            points.push(SweepPoint { alpha, scores });
+            self.post(Event::SweepProgress { seq, k: k as u32 + 1, n, alpha });
+            // Let the cancel message in.
+            yield_now().await;
+        }
+        // Keep only what the page shows (0, 1, its α) so memory does not grow with sweeps.
+        let keep = [0f64.to_bits(), 1f64.to_bits(), st.alpha.to_bits()];
+        st.scores.retain(|a, _| keep.contains(a));
+        if let Err(e) = model.wiseft.set_alpha(st.alpha) {
+            failed.get_or_insert(e.to_string());
+        }
+        if let Some(message) = failed {
+            self.post(fail(message));
+        } else if self.cancelled.get() {
+            self.post(Event::Failed { seq, what: "sweep", message: "Sweep cancelled.".into(), cancelled: true });
+        } else {
+            self.post(Event::Sweep { seq, labels: st.labels.clone(), points });
+        }
+    }
+
+    /// The merged checkpoint at α, as `wiseft merge` writes it, posted as bytes (transferred).
+    fn export_merged(&self, st: &mut State, r: ExportRequest) {
+        let fail = |message: String| Event::Failed { seq: r.seq, what: "export", message, cancelled: false };
+        let Some(model) = st.model.as_ref() else {
+            self.post(fail("load the models first".into()));
+            return;
+        };
+        let pair = &model.wiseft.pair;
+        let Some(ft) = pair.fine_tuned.as_ref() else {
+            self.post(fail("no fine-tuned checkpoint is loaded: there is nothing to merge".into()));
+            return;
+        };
+        self.status(format!("Writing the merged checkpoint at α = {} …", r.alpha));
+        let bytes = crate::merge::check_alpha(r.alpha)
+            .and_then(|_| pair.plan.merge(&pair.zero_shot, Some(ft), r.alpha))
+            .and_then(|merged| crate::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t))));
+        match bytes {
+            Ok(bytes) => {
+                let array = js_sys::Uint8Array::from(bytes.as_slice());
+                drop(bytes);
+                let msg = js_sys::Object::new();
+                let set = |k: &str, v: &JsValue| {
+                    let _ = js_sys::Reflect::set(&msg, &JsValue::from_str(k), v);
+                };
+                set("type", &"merged".into());
+                set("seq", &JsValue::from(r.seq));
+                set("alpha", &JsValue::from(r.alpha));
+                set("bytes", &array);
+                let config = pair.zero_shot.config_json.clone().unwrap_or_else(|| {
+                    serde_json::to_string_pretty(&pair.zero_shot.config.to_hf_json()).unwrap_or_default()
+                });
+                set("config", &JsValue::from_str(&config));
+                let transfer = js_sys::Array::of1(&array.buffer());
+                if let Err(e) = self.scope.post_message_with_transfer(&msg, &transfer) {
+                    web_sys::console::error_2(&"wiseft worker: postMessage failed".into(), &e);
+                }
+            }
+            Err(e) => self.post(fail(e.to_string())),
         }
     }
 
@@ -551,6 +692,19 @@ impl Worker {
             .collect();
         self.post(Event::Results { labels: labels.to_vec(), templates, scores });
     }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+}
+
+/// Gives the event loop a turn (so a `cancel` message is received between sweep steps).
+async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 fn not_found_message(url: &str, status: u16) -> String {

@@ -1,0 +1,227 @@
+// End-to-end tests of lecture mode (labelled sets, the α sweep, its plots and exports) in headless
+// Chromium on the fixture pair a. The sweep's accuracies are checked against the CLI
+// (`wiseft classify --json` at each α, counted the same way: top label == true label), and the
+// merged-checkpoint download against `wiseft merge`. Run by scripts/e2e.sh after `trunk build`.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+import { serve } from './server.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = process.env.E2E_DIST || path.join(ROOT, 'dist');
+const FIXTURES = path.join(ROOT, 'tests/fixtures');
+const OUT = path.join(ROOT, 'target/e2e');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WISEFT =
+  process.env.WISEFT_BIN ||
+  [path.join(ROOT, 'target/debug/wiseft'), path.join(ROOT, 'target/release/wiseft')].find((p) => fs.existsSync(p));
+const TIMEOUT = Number(process.env.E2E_READY_TIMEOUT_MS || 120000);
+const LABELS = ['cat', 'dog', 'red car', 'tree', 'the ocean'];
+const ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
+const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
+const NO_WEBGPU_ARGS = ['--disable-features=WebGPU,Vulkan', '--disable-gpu'];
+
+// The "fine-tuning task" set comes as a folder upload (folder = label); "everything else" as
+// single photos whose file names carry the label as a prefix.
+const FOLDER = { cat: ['photo.png', 'rgba.png'], dog: ['gray.png'], 'red car': ['wide.png'], tree: ['exif_rotated.jpg'] };
+const PREFIXED = { 'the ocean_01.jpg': 'photo.jpg', 'cat_02.jpg': 'tall.jpg', 'red car_03.png': 'palette.png', 'Tree-04.png': 'tiny.png' };
+
+let site;
+let models;
+let tmp;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `no built site at ${DIST}: run \`trunk build --release\` first`);
+  assert.ok(WISEFT, 'the wiseft CLI is not built: run `cargo build --bin wiseft`');
+  fs.mkdirSync(OUT, { recursive: true });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wiseft-lecture-'));
+  for (const [label, files] of Object.entries(FOLDER)) {
+    fs.mkdirSync(path.join(tmp, 'task', label), { recursive: true });
+    for (const f of files) fs.copyFileSync(path.join(FIXTURES, 'images', f), path.join(tmp, 'task', label, f));
+  }
+  fs.mkdirSync(path.join(tmp, 'other'));
+  for (const [name, f] of Object.entries(PREFIXED)) fs.copyFileSync(path.join(FIXTURES, 'images', f), path.join(tmp, 'other', name));
+  site = await serve({ root: DIST });
+  models = await serve({ root: FIXTURES, cors: true });
+});
+
+after(async () => {
+  await site?.close();
+  await models?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** [{file, truth, set}] of every photo of the test. */
+function photoList() {
+  const list = [];
+  for (const [label, files] of Object.entries(FOLDER)) for (const f of files) list.push({ name: f, file: path.join(tmp, 'task', label, f), truth: label, set: 'task' });
+  for (const name of Object.keys(PREFIXED)) {
+    const truth = LABELS.find((l) => name.toLowerCase().replace(/[-_]/g, ' ').startsWith(l));
+    list.push({ name, file: path.join(tmp, 'other', name), truth, set: 'other' });
+  }
+  return list;
+}
+
+/** {task: [{alpha, correct, n}], other: […]} from the CLI at each α. */
+function cliAccuracies(photos) {
+  const out = { task: [], other: [] };
+  for (const alpha of ALPHAS) {
+    const json = JSON.parse(
+      execFileSync(
+        WISEFT,
+        ['classify', '--json', '--zero-shot', path.join(FIXTURES, 'models/a_zs'), '--fine-tuned', path.join(FIXTURES, 'models/a_ft'), '--alpha', String(alpha), '--labels', LABELS.join(','), ...photos.map((p) => p.file)],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    const count = { task: [0, 0], other: [0, 0] };
+    json.results.forEach((r, i) => {
+      assert.ok(r.probs, `CLI could not classify ${r.image}`);
+      const top = r.probs.indexOf(Math.max(...r.probs));
+      const p = photos[i];
+      count[p.set][1]++;
+      if (json.labels[top] === p.truth) count[p.set][0]++;
+    });
+    for (const set of ['task', 'other']) out[set].push({ alpha, correct: count[set][0], n: count[set][1] });
+  }
+  return out;
+}
+
+async function downloadBytes(page, click) {
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: TIMEOUT }), click()]);
+  const file = await dl.path();
+  return { name: dl.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
+
+async function waitReady(page, log, what) {
+  try {
+    await page.waitForFunction(
+      () => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error',
+      null,
+      { timeout: TIMEOUT, polling: 100 },
+    );
+  } catch {}
+  const state = await page.evaluate(() => document.body.dataset.state);
+  assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.join('\n')}`);
+}
+
+for (const webgpu of [false, true]) {
+test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled folder, α sweep = CLI, CSV, PNGs, merged checkpoint = wiseft merge, ← / →`, { timeout: 600000 }, async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : NO_WEBGPU_ARGS)] });
+  const shot = (name) => path.join(OUT, `lecture-${webgpu ? 'gpu-' : ''}${name}.png`);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  try {
+    const q = `zs=${encodeURIComponent(`${models.url}/models/a_zs/model.safetensors`)}&ft=${encodeURIComponent(`${models.url}/models/a_ft/model.safetensors`)}&labels=${encodeURIComponent(LABELS.join(','))}&alpha=0.5&lecture=1${webgpu ? '&backend=gpu' : ''}`;
+    await page.goto(`${site.url}/index.html?${q}`);
+    await waitReady(page, log, 'loading pair a');
+    if (webgpu) assert.match(await page.locator('#backend').textContent(), /^GPU|WebGPU/, 'the GPU engine runs');
+    assert.ok(await page.locator('#lecture').isVisible(), 'lecture=1 opens lecture mode');
+    assert.match(await page.locator('#explain').textContent(), /86\.8/, 'the explain panel has the paper numbers');
+    assert.match(await page.locator('#explain-models').textContent(), /parameters/, 'the explain panel names the checkpoints');
+
+    // A folder upload into the task set: labels from the folder names.
+    await page.locator('#folder-set').selectOption('task');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('#folder-button').click()]);
+    await chooser.setFiles(path.join(tmp, 'task'));
+    // Single photos (default set: everything else): labels from the file-name prefixes.
+    await page.setInputFiles('#photos', Object.keys(PREFIXED).map((n) => path.join(tmp, 'other', n)));
+    const photos = photoList();
+    for (const p of photos) {
+      const card = page.locator(`article.photo[data-image="${p.name}"]`);
+      await card.waitFor({ timeout: TIMEOUT });
+      assert.equal(await card.getAttribute('data-truth'), p.truth, `${p.name}: true label`);
+      assert.equal(await card.getAttribute('data-set'), p.set, `${p.name}: set`);
+    }
+    await waitReady(page, log, 'classifying the photos');
+
+    // A sweep cancelled right away stops early and leaves the page usable.
+    await page.evaluate(() => {
+      document.querySelector('#sweep').click();
+      document.querySelector('#sweep-cancel').click();
+    });
+    await page.waitForFunction(() => ['done', 'cancelled', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: TIMEOUT, polling: 100 });
+    assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'cancelled', `cancel: ${await page.locator('#sweep-status').textContent()}`);
+    const stoppedAt = await page.locator('#sweep-progress').evaluate((e) => e.value);
+    assert.ok(stoppedAt < 21, `the cancelled sweep stopped early (at ${stoppedAt} of 21)`);
+    await waitReady(page, log, 'after a cancelled sweep');
+
+    // The sweep.
+    await page.locator('#sweep').click();
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: TIMEOUT * 3, polling: 200 });
+    assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'done', `sweep: ${await page.locator('#sweep-status').textContent()}`);
+    assert.deepEqual(JSON.parse(await page.locator('#lecture').getAttribute('data-points')), { task: 21, other: 21 }, '21 points per set');
+    assert.equal(await page.locator('#sweep-progress').evaluate((e) => e.value), 21);
+    assert.match(await page.locator('#best').textContent(), /fine-tuning task.*everything else.*average/s);
+
+    // The CSV holds the sweep; its accuracies equal the CLI's.
+    const csv = (await downloadBytes(page, () => page.locator('#export-csv').click())).bytes.toString('utf8');
+    const rows = csv.trim().split('\n').map((l) => l.split(','));
+    const head = rows[0];
+    const col = (r, name) => r[head.indexOf(name)];
+    const setRows = rows.filter((r) => r[0] === 'set');
+    assert.equal(setRows.length, 42, '21 α × 2 sets');
+    const want = cliAccuracies(photos);
+    const names = { task: 'fine-tuning task', other: 'everything else' };
+    for (const set of ['task', 'other']) {
+      for (const w of want[set]) {
+        const r = setRows.find((x) => Number(col(x, 'alpha')) === w.alpha && col(x, 'set') === names[set]);
+        assert.ok(r, `CSV row for ${set} at α = ${w.alpha}`);
+        assert.equal(Number(col(r, 'n')), w.n, `${set} α = ${w.alpha}: n`);
+        assert.equal(Number(col(r, 'correct')), w.correct, `${set} α = ${w.alpha}: correct (page vs CLI)`);
+        assert.ok(Math.abs(Number(col(r, 'accuracy')) - w.correct / w.n) < 1e-12, `${set} α = ${w.alpha}: accuracy`);
+      }
+    }
+    assert.equal(rows.filter((r) => r[0] === 'photo').length, 21 * photos.length, 'per-photo rows');
+    console.log(`# CLI accuracies: task ${want.task.map((w) => w.correct).join(' ')} / ${want.task[0].n}; other ${want.other.map((w) => w.correct).join(' ')} / ${want.other[0].n}`);
+
+    // Plots: screenshots for a person, and the PNG export.
+    for (const id of ['plot-acc', 'plot-pareto', 'plot-photos']) {
+      await page.locator(`#${id}`).screenshot({ path: shot(id) });
+    }
+    await page.locator('#explain').screenshot({ path: shot('explain') });
+    await page.locator('article.photo').first().screenshot({ path: shot('photo-card') });
+    const png = await downloadBytes(page, () => page.locator('[data-png="plot-acc"]').click());
+    assert.deepEqual([...png.bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'the plot PNG is a PNG');
+
+    // ← / → move α by 0.05 (not while typing in a text field).
+    await page.locator('#lecture-h').click();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.locator('#alpha-out').textContent(), '0.55');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.locator('#alpha-out').textContent(), '0.45');
+    await page.locator('#labels').focus();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.locator('#alpha-out').textContent(), '0.45', 'arrows in the labels text field do not move α');
+    assert.equal(await page.evaluate(() => document.querySelectorAll('input[type=file]').length), 1, 'still one <input type=file>');
+    await page.locator('#lecture-h').click();
+    await waitReady(page, log, 'after moving α');
+
+    // The merged checkpoint at α = 0.45 equals `wiseft merge`'s.
+    const merged = await downloadBytes(page, () => page.locator('#export-merged').click());
+    assert.match(merged.name, /0\.45\.safetensors$/);
+    const ref = path.join(tmp, `merged-${webgpu}`, 'model.safetensors');
+    execFileSync(WISEFT, ['merge', '--zero-shot', path.join(FIXTURES, 'models/a_zs'), '--fine-tuned', path.join(FIXTURES, 'models/a_ft'), '--alpha', '0.45', '--output', ref], { stdio: ['ignore', 'ignore', 'pipe'] });
+    assert.ok(Buffer.compare(merged.bytes, fs.readFileSync(ref)) === 0, `the download (${merged.bytes.length} B) is byte-identical to wiseft merge (${fs.statSync(ref).size} B)`);
+
+    await page.locator('#presenter').click();
+    await page.screenshot({ path: shot('presenter') });
+  } catch (e) {
+    await page.screenshot({ path: shot('failure') }).catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+  }
+});
+}
