@@ -406,7 +406,7 @@ function renderReport(ev) {
 
 // ---------------------------------------------------------------- photos and results
 
-function addPhotos(files, { set = 'other', folders = false } = {}) {
+function addPhotos(files, { set = 'other', folders = false, folderOf = null } = {}) {
   const images = [];
   const unmatched = new Set();
   for (const file of files) {
@@ -415,7 +415,9 @@ function addPhotos(files, { set = 'other', folders = false } = {}) {
     const taken = new Set([...ui.photos.values()].map((p) => p.name));
     for (let i = 2; taken.has(name); i++) name = `${file.name || 'photo'} (${i})`;
     const photo = { id, name, url: URL.createObjectURL(file), card: null, error: null, scores: {}, set, truth: null, source: null, folder: null };
-    if (folders) {
+    if (folderOf) {
+      photo.folder = folderOf(file);
+    } else if (folders) {
       const parts = (file.webkitRelativePath || '').split('/');
       if (parts.length >= 2) photo.folder = parts[parts.length - 2];
     }
@@ -437,18 +439,31 @@ function addPhotos(files, { set = 'other', folders = false } = {}) {
   updateState();
 }
 
+// Shipped samples laid out as …/<task|shift>/<label>/<file> arrive labelled and in their set
+// (task: the fine-tuning task; shift: everything else), ready for the lecture sweep.
 async function addSamples() {
-  const files = [];
+  const groups = { task: [], other: [], plain: [] };
+  const folders = new Map();
   for (const u of ui.preset?.samples || []) {
     try {
       const r = await fetch(resolveUrl(u));
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      files.push(new File([await r.blob()], decodeURIComponent(u.split('/').pop()), { type: r.headers.get('content-type') || '' }));
+      const parts = u.split('/');
+      const file = new File([await r.blob()], decodeURIComponent(parts[parts.length - 1]), { type: r.headers.get('content-type') || '' });
+      const setDir = parts[parts.length - 3];
+      if (setDir === 'task' || setDir === 'shift') {
+        folders.set(file, decodeURIComponent(parts[parts.length - 2]));
+        groups[setDir === 'task' ? 'task' : 'other'].push(file);
+      } else {
+        groups.plain.push(file);
+      }
     } catch (e) {
       showMessage('warn', `Sample ${u} could not be read (${e.message}).`);
     }
   }
-  addPhotos(files);
+  if (groups.task.length) addPhotos(groups.task, { set: 'task', folderOf: (f) => folders.get(f) });
+  if (groups.other.length) addPhotos(groups.other, { set: 'other', folderOf: (f) => folders.get(f) });
+  if (groups.plain.length) addPhotos(groups.plain);
 }
 
 function removePhoto(id) {
@@ -680,8 +695,9 @@ function applyPreset(id, { fillLabels = true } = {}) {
   $('ft-url').value = ft?.urls?.[0] ? resolveUrl(ft.urls[0]) : '';
   ui.local = { 'zero-shot': null, 'fine-tuned': null };
   renderLocal();
-  const size = (zs?.size_mb || 0) + (ft?.size_mb || 0);
-  note.textContent = `${p.about || ''} ${zs?.name || ''} + ${ft?.name || ''}${size ? ` · about ${size} MB to download once, then kept in the browser` : ''}`.trim();
+  const size = Math.round((zs?.size_mb || 0) + (ft?.size_mb || 0));
+  const where = p.offline ? ' · served by this site, no network needed' : size ? ` · about ${size} MB to download once, then kept in the browser` : '';
+  note.textContent = `${p.about || ''} ${zs?.name || ''} + ${ft?.name || ''}${where}`.trim();
   task.disabled = !p.templates?.length;
   task.textContent = `The task's templates (${p.templates?.length || 0})`;
   if (fillLabels) {
@@ -871,7 +887,9 @@ async function main() {
   }
   if (q.get('lecture') === '1') setLecture(true);
   if (q.get('presenter') === '1') setPresenter(true);
-  ui.autoLoad = q.has('zs') || q.has('preset');
+  // A link that names models loads them at once; a bare visit loads an offline default preset (served
+  // by this site, no download), so the page works at once.
+  ui.autoLoad = q.has('zs') || q.has('preset') || (Boolean(ui.preset?.offline) && !location.search);
   if (!ui.autoLoad) setModelStatus('Press Load models to download the pair (once; later visits read it from the browser).');
   ui.initDone = true;
   begin();

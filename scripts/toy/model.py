@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from transformers import CLIPConfig, CLIPModel, CLIPVisionModel
 
 IMAGE_SIZE = 32
-PATCH_SIZE = 4
+PATCH_SIZE = 8
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SPECIAL_TOKENS = dict(bos_token_id=49406, eos_token_id=49407, pad_token_id=1)
@@ -124,6 +124,7 @@ def save_zero_shot(model: CLIPModel, folder: Path) -> None:
     half.save_pretrained(str(folder))
     state = {k: v.contiguous() for k, v in half.state_dict().items()}
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "model.safetensors").chmod(0o644)
     processor().save_pretrained(str(folder))
 
 
@@ -140,6 +141,7 @@ def save_vision(vision_state: dict[str, torch.Tensor], cfg: CLIPConfig, folder: 
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in vision_state.items()}
     assert all(k.startswith(VISION_PREFIX) for k in state)
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "model.safetensors").chmod(0o644)
     config_path = folder / "config.json"
     conf = json.loads(config_path.read_text())
     conf["dtype"] = "float16"

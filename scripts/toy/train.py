@@ -13,9 +13,9 @@ machine, thread count and package versions):
 
 Usage (packages of scripts/requirements-fixtures.txt):
 
-    python scripts/toy/train.py [--threads 2]
+    python scripts/toy/train.py [--threads 1]
 
-or scripts/train_toy.sh. Takes about 20 minutes on 2 CPU cores.
+or scripts/train_toy.sh. Takes about 16 minutes on a 2-core machine (one thread).
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ from toy.pretrain import pretrain  # noqa: E402
 from toy.report import write_doc, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "www" / "models" / "toy"
-SAMPLES = REPO / "www" / "samples" / "toy"
-DOC = REPO / "docs" / "TOY_WORLD.md"
+# Output locations under the output root (the repository unless --out is given).
+ROOT = REPO
+MODELS = ROOT / "www" / "models" / "toy"
+SAMPLES = ROOT / "www" / "samples" / "toy"
+DOC = ROOT / "docs" / "TOY_WORLD.md"
 
 TEMPLATES = ["a photo of a {}."]  # the Rust CLI's default prompt
 TASK_STYLE = "sketch"
@@ -64,6 +66,11 @@ RECIPE = {
     },
     "eval": {"task_images": 800, "shift_images_per_style": 400},
     "samples": {"task_per_label": 6, "shift_per_label": len(SHIFT_STYLES)},
+}
+SMOKE = {  # --smoke: the whole pipeline in a minute, numbers meaningless
+    "pretrain": {"images": 2000, "steps": 20, "batch": 64},
+    "finetune": {"images": 256, "epochs": 1, "batch": 64},
+    "eval": {"task_images": 80, "shift_images_per_style": 16},
 }
 # One seed per data set, so no two sets share a random stream.
 DATA_SEEDS = {"pretrain": 1, "finetune": 2, "eval_task": 3, "eval_shift": 4, "samples_task": 5, "samples_shift": 6}
@@ -166,13 +173,13 @@ def evaluate_samples(pair: Pair, files: dict[str, list[Path]]) -> dict:
     for name, paths in files.items():
         pixels = pixel_values_of_files(MODELS / "zs", paths)
         labels = torch.tensor([world.SHAPES.index(p.parent.name) for p in paths])
-        acc, per_image = [], {str(p.relative_to(REPO)): {"top": [], "margin": []} for p in paths}
+        acc, per_image = [], {str(p.relative_to(ROOT)): {"top": [], "margin": []} for p in paths}
         for alpha in SAMPLE_ALPHAS:
             scores = pair.scores(alpha, pixels)
             top2 = scores.topk(2, dim=1)
             acc.append(accuracy(top2.indices[:, 0], labels))
             for p, idx, val in zip(paths, top2.indices, top2.values):
-                entry = per_image[str(p.relative_to(REPO))]
+                entry = per_image[str(p.relative_to(ROOT))]
                 entry["top"].append(world.SHAPES[int(idx[0])])
                 entry["margin"].append(round(float(val[0] - val[1]), 6))
         out[name] = {"folder": f"www/samples/toy/{name}", "images": len(paths), "accuracy": acc, "per_image": per_image}
@@ -199,9 +206,20 @@ def check_transformers_load(pair: Pair) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, see docs/TOY_WORLD.md)")
     parser.add_argument("--eval-only", action="store_true", help="keep the checkpoints, redo eval/samples/docs")
+    parser.add_argument("--out", type=Path, default=REPO, help="output root instead of the repository")
+    parser.add_argument("--smoke", action="store_true", help="tiny recipe to test the pipeline (needs --out)")
     args = parser.parse_args()
+    if args.smoke and args.out.resolve() == REPO:
+        parser.error("--smoke would overwrite the shipped models: give --out DIR")
+
+    global ROOT, MODELS, SAMPLES, DOC
+    ROOT = args.out.resolve()
+    MODELS, SAMPLES, DOC = ROOT / "www" / "models" / "toy", ROOT / "www" / "samples" / "toy", ROOT / "docs" / "TOY_WORLD.md"
+    if args.smoke:
+        for part, values in SMOKE.items():
+            RECIPE[part].update(values)
 
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
@@ -229,7 +247,7 @@ def main() -> None:
         "images": {"task": counts["task_images"], "shift": counts["shift_images_per_style"] * len(SHIFT_STYLES),
                    "shift_per_style": counts["shift_images_per_style"]},
         "recipe": RECIPE,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "threads": args.threads},
     }
     write_json(MODELS / "eval.json", result)
 

@@ -1,7 +1,8 @@
 """The generated world: coloured shapes drawn in several styles, with captions.
 
 A scene is one to three copies of one shape (the class label) in one colour
-and one size, placed at random on a 64x64 canvas, then rendered in a style:
+and one size, at fixed anchors (jittered and tilted a little) on a 64x64
+canvas, rendered in one style:
 
   photo        filled shapes on a plain background with a soft gradient
   noisy        a photo under heavy per-pixel noise

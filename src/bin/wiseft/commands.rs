@@ -86,17 +86,31 @@ fn template_list(args: &ClassifyArgs) -> Result<Vec<String>> {
 }
 
 pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
-    let alpha = match (&args.fine_tuned, args.alpha) {
+    let built_in = args.zero_shot.is_none();
+    let labels = if built_in && args.labels.is_none() && args.labels_file.is_none() {
+        crate::embedded::labels()?
+    } else {
+        labels(&args)?
+    };
+    let templates = template_list(&args)?;
+    let device = device_choice(args.device);
+
+    let (zero_shot, fine_tuned) = match &args.zero_shot {
+        Some(path) => (load(path)?, args.fine_tuned.as_deref().map(load).transpose()?),
+        None => {
+            eprintln!("note: no --zero-shot: using the built-in generated-world pair (www/models/toy)");
+            let fine_tuned = match &args.fine_tuned {
+                Some(path) => load(path)?,
+                None => crate::embedded::fine_tuned()?,
+            };
+            (crate::embedded::zero_shot()?, Some(fine_tuned))
+        }
+    };
+    let alpha = match (&fine_tuned, args.alpha) {
         (Some(_), a) => a.unwrap_or(0.5),
         (None, None) => 0.0,
         (None, Some(_)) => return Err(Error::Invalid("--alpha needs --fine-tuned".into())),
     };
-    let labels = labels(&args)?;
-    let templates = template_list(&args)?;
-    let device = device_choice(args.device);
-
-    let zero_shot = load(&args.zero_shot)?;
-    let fine_tuned = args.fine_tuned.as_deref().map(load).transpose()?;
     let pair = ModelPair::new(zero_shot, fine_tuned)?;
     if pair.fine_tuned.is_some() {
         print_report(&pair.plan.report);

@@ -1,6 +1,7 @@
 //! `wiseft`: the command line over the library. It parses arguments, calls the library and prints.
 
 mod commands;
+mod embedded;
 mod progress;
 
 use std::process::ExitCode;
@@ -39,8 +40,9 @@ pub enum Device {
 #[derive(Args)]
 pub struct ClassifyArgs {
     /// Zero-shot CLIPModel: a folder, a weights file, an http(s) URL or a hub id (openai/clip-vit-base-patch32).
+    /// Without it, the built-in generated-world pair (www/models/toy) and its labels are used.
     #[arg(long, value_name = "PATH")]
-    pub zero_shot: String,
+    pub zero_shot: Option<String>,
     /// Fine-tuned checkpoint of the same architecture (may be vision-only).
     #[arg(long, value_name = "PATH")]
     pub fine_tuned: Option<String>,
@@ -48,7 +50,7 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub alpha: Option<f64>,
     /// Comma-separated class names.
-    #[arg(long, conflicts_with = "labels_file", required_unless_present = "labels_file")]
+    #[arg(long, conflicts_with = "labels_file")]
     pub labels: Option<String>,
     /// A file with one class name per line.
     #[arg(long, value_name = "F")]

@@ -1,0 +1,133 @@
+"""JSON output and docs/TOY_WORLD.md.
+
+Every number in the document's results section is read from eval.json and
+samples_expected.json as train.py wrote them; the rest is fixed prose.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from . import world
+
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][^\[\]{}\"]*?)\s*\]")
+_STRING = r'"(?:[^"\\]|\\.)*"'
+_STRING_LIST = re.compile(r"\[(\s*" + _STRING + r"(?:\s*,\s*" + _STRING + r")*\s*)\]")
+
+
+def write_json(path: Path, obj) -> None:
+    """Indented JSON with lists of numbers or strings kept on one line; floats rounded to 6 places."""
+
+    def rounded(x):
+        if isinstance(x, float):
+            return round(x, 6)
+        if isinstance(x, dict):
+            return {k: rounded(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [rounded(v) for v in x]
+        return x
+
+    text = json.dumps(rounded(obj), indent=1, ensure_ascii=False, allow_nan=False)
+    one_line = lambda m: "[" + re.sub(r",\s+", ", ", m.group(1).strip()) + "]"  # noqa: E731
+    text = _NUMBER_LIST.sub(one_line, text)
+    text = _STRING_LIST.sub(one_line, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _at(result: dict, key: str, alpha: float) -> float:
+    return result[key][result["alpha"].index(alpha)]
+
+
+def _results(result: dict, samples: dict) -> str:
+    task, shifts = result["task_style"], result["shift_styles"]
+    rows = ["| α | task (" + task + ") | shift (mean) | " + " | ".join(shifts) + " |",
+            "|---|---|---|" + "---|" * len(shifts)]
+    for alpha in [0.0, 0.25, 0.5, 0.75, 1.0]:
+        i = result["alpha"].index(alpha)
+        cells = [_pct(result["style_accuracy"][s][i]) for s in shifts]
+        rows.append(f"| {alpha:g} | {_pct(result['task_accuracy'][i])} | {_pct(result['shift_accuracy'][i])} | "
+                    + " | ".join(cells) + " |")
+    zs_t, ft_t, mid_t = (_at(result, "task_accuracy", a) for a in (0.0, 1.0, 0.5))
+    zs_s, ft_s, mid_s = (_at(result, "shift_accuracy", a) for a in (0.0, 1.0, 0.5))
+    best = max(range(len(result["alpha"])), key=lambda i: result["shift_accuracy"][i])
+    lines = [
+        "\n".join(rows),
+        "",
+        f"- Fine-tuning raises task accuracy from {_pct(zs_t)} % to {_pct(ft_t)} % "
+        f"({100 * (ft_t - zs_t):+.1f} points) and takes shift accuracy from {_pct(zs_s)} % to {_pct(ft_s)} % "
+        f"({100 * (ft_s - zs_s):+.1f}).",
+        f"- The weight-space ensemble at α = 0.5 keeps {_pct(mid_t)} % on the task "
+        f"({100 * (mid_t - ft_t):+.1f} points from the fine-tuned model) and {_pct(mid_s)} % on the shifts "
+        f"({100 * (mid_s - ft_s):+.1f} points over the fine-tuned model, {100 * (mid_s - zs_s):+.1f} from zero-shot).",
+        f"- Shift accuracy peaks at α = {result['alpha'][best]:g} ({_pct(result['shift_accuracy'][best])} %).",
+        "",
+        f"Evaluated on {result['images']['task']} held-out {task} pictures and "
+        f"{result['images']['shift_per_style']} per shift style ({result['images']['shift']} in all), "
+        f"prompt{'s' if len(result['templates']) > 1 else ''} "
+        + ", ".join(f"`{t}`" for t in result["templates"]) + "; the full curves (α = 0, 0.05, …, 1) and "
+        "per-style accuracies are in `www/models/toy/eval.json`.",
+        "",
+        "The shipped samples (`www/samples/toy`, label = folder name), as in "
+        "`www/models/toy/samples_expected.json`:",
+        "",
+        "| α | " + " | ".join(f"{k} ({samples[k]['images']} pictures)" for k in ("task", "shift")) + " |",
+        "|---|---|---|",
+    ]
+    for i, alpha in enumerate(samples["alpha"]):
+        lines.append(f"| {alpha:g} | {_pct(samples['task']['accuracy'][i])} | {_pct(samples['shift']['accuracy'][i])} |")
+    return "\n".join(lines)
+
+
+def _recipe(result: dict, cfg) -> str:
+    p, f = result["recipe"]["pretrain"], result["recipe"]["finetune"]
+    v, t = cfg.vision_config, cfg.text_config
+    return f"""\
+**Model** (`CLIPModel`, openai key names, `quick_gelu`): vision ViT {v.image_size} px, patch {v.patch_size}
+({(v.image_size // v.patch_size) ** 2} patches + class token), width {v.hidden_size}, {v.num_hidden_layers} layers,
+{v.num_attention_heads} heads, MLP {v.intermediate_size}; text width {t.hidden_size}, {t.num_hidden_layers} layers,
+{t.num_attention_heads} heads, MLP {t.intermediate_size}, the full 49408-token CLIP BPE vocabulary (open_clip's
+tokenizer, 77 positions); projection {cfg.projection_dim}. The token embedding (49408 × {t.hidden_size}) is most
+of the zero-shot file. Preprocessing: `CLIPImageProcessor` with shortest edge {v.image_size}, centre crop
+{v.image_size}, bicubic, CLIP mean/std; the pictures are drawn at {world.CANVAS} × {world.CANVAS}.
+
+**Pre-training** (zero-shot model): {p['images']} captioned pictures, all styles equally often, {p['steps']}
+steps of {p['batch']} (about {p['steps'] * p['batch'] // p['images']} epochs), symmetric InfoNCE with a learnable
+temperature (clamped at 100; pictures with the very same caption in a batch count as positives of each other),
+AdamW lr {p['lr']:g} (β = 0.9, 0.98), weight decay {p['weight_decay']} on matrices only, {p['warmup']} warm-up steps,
+cosine decay. The weights are rounded to f16 and shipped; everything after starts from the f16 weights.
+
+**Fine-tuning** (the WiSE-FT recipe): the head is the zero-shot classifier — the normalised text embeddings
+of `a photo of a {{label}}.` for the {len(result['labels'])} labels, times the zero-shot `exp(logit_scale)` —
+and stays frozen, as does the whole text tower, the visual projection and the logit scale. Only
+`vision_model.*` is trained, end to end, with cross-entropy on {f['images']} {f['style']} pictures (balanced over
+labels), {f['epochs']} epochs of {f['batch']}, AdamW lr {f['lr']:g}, weight decay {f['weight_decay']}, {f['warmup']}
+warm-up steps, cosine decay. The result is saved in `CLIPVisionModel` layout (only `vision_model.*` keys, f16),
+like the public `tanganke/clip-vit-base-patch32_<task>` checkpoints.
+
+**Evaluation**: the merge exactly as `wiseft` does it, on the weights as stored (f16 widened to f32):
+`f32(1 − α) · zs + f32(α) · ft` on every vision tensor, text tower, projections and logit scale from the
+zero-shot file; pictures through PNG → `load_image` → `CLIPImageProcessorPil`; zero-shot classification by the
+cosine to the class embeddings."""
+
+
+def write_doc(path: Path, result: dict, samples: dict, cfg) -> None:
+    template = (Path(__file__).parent / "TOY_WORLD.template.md").read_text(encoding="utf-8")
+    styles = "\n".join(f"| `{s}` | " + " / ".join(f"“{p} …”" for p in world.STYLE_PHRASES[s]) + " |" for s in world.STYLES)
+    text = (
+        template.replace("{{LABELS}}", ", ".join(f"`{s}`" for s in world.SHAPES))
+        .replace("{{COLOURS}}", ", ".join(world.COLOURS))
+        .replace("{{STYLES}}", styles)
+        .replace("{{TASK}}", result["task_style"])
+        .replace("{{RECIPE}}", _recipe(result, cfg))
+        .replace("{{RESULTS}}", _results(result, samples))
+    )
+    assert "{{" not in text, "unfilled placeholder in TOY_WORLD.template.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

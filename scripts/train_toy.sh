@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerates the offline default models and everything derived from them (issue 6):
+# www/models/toy/{zs,ft,eval.json,samples_expected.json}, www/samples/toy/, docs/TOY_WORLD.md.
+# Deterministic; about 16 minutes on a 2-core machine (one torch thread). Needs the packages of scripts/requirements-fixtures.txt:
+#   python -m venv .venv && .venv/bin/pip install -r scripts/requirements-fixtures.txt
+#   PYTHON=.venv/bin/python scripts/train_toy.sh
+# Extra arguments go to scripts/toy/train.py (--threads N (default 1), --eval-only, --smoke --out DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ -z "${PYTHON##*/*}" ] || command -v "$PYTHON" >/dev/null; then :; else
+  echo "train_toy: $PYTHON not found (set PYTHON=path/to/venv/bin/python)" >&2; exit 1
+fi
+exec "$PYTHON" scripts/toy/train.py "$@"

@@ -1,0 +1,98 @@
+// The offline default (issue 6): with every request to anything but this machine blocked, a bare
+// visit loads the built-in generated-world pair from the site itself, classifies its shipped sample
+// photos, and the lecture sweep over them shows the WiSE-FT picture recorded in eval.json.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+import { serve } from './server.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = process.env.E2E_DIST || path.join(ROOT, 'dist');
+const OUT = path.join(ROOT, 'target/e2e');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT = Number(process.env.E2E_READY_TIMEOUT_MS || 120000);
+const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--disable-features=WebGPU,Vulkan', '--disable-gpu'];
+const EXPECTED = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/models/toy/samples_expected.json'), 'utf8'));
+
+let site;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/zs/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
+  fs.mkdirSync(OUT, { recursive: true });
+  site = await serve({ root: DIST });
+});
+
+after(async () => {
+  await site?.close();
+});
+
+test('offline default: the generated-world pair loads from the site, classifies its samples, and the sweep shows WiSE-FT', { timeout: 600000 }, async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+  const blocked = [];
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (/^https?:$/.test(url.protocol) && url.hostname !== '127.0.0.1') {
+      blocked.push(url.href);
+      return route.abort('internetdisconnected');
+    }
+    return route.continue();
+  });
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const ready = async (what) => {
+    await page
+      .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
+      .catch(() => {});
+    const state = await page.evaluate(() => document.body.dataset.state);
+    assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.join('\n')}`);
+  };
+  try {
+    await page.goto(`${site.url}/index.html`);
+    await ready('a bare visit loading the offline default');
+    assert.equal(await page.locator('#preset').inputValue(), 'toy', 'the generated world is the default preset');
+
+    // The shipped samples arrive labelled (folder = label) and in their sets (task / shift).
+    await page.locator('#samples').click();
+    const n = EXPECTED.task.images + EXPECTED.shift.images;
+    await page.waitForFunction((n) => document.querySelectorAll('article.photo').length === n, n, { timeout: TIMEOUT });
+    await ready('classifying the samples');
+    const probs = await page.locator('[data-model="merged"][data-prob]').count();
+    assert.ok(probs >= n, `merged bars for every sample (${probs})`);
+    await page.screenshot({ path: path.join(OUT, 'toy-ready.png') });
+
+    // The lecture sweep over the samples.
+    await page.locator('#lecture-toggle').click();
+    await page.locator('#sweep').click();
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: TIMEOUT * 3, polling: 200 });
+    assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'done', `sweep: ${await page.locator('#sweep-status').textContent()}`);
+    assert.deepEqual(JSON.parse(await page.locator('#lecture').getAttribute('data-points')), { task: 21, other: 21 });
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: TIMEOUT }), page.locator('#export-csv').click()]);
+    const rows = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n').map((l) => l.split(','));
+    const head = rows[0];
+    const acc = (set, alpha) => {
+      const r = rows.find((x) => x[0] === 'set' && x[head.indexOf('set')] === set && Number(x[head.indexOf('alpha')]) === alpha);
+      return Number(r[head.indexOf('accuracy')]);
+    };
+    // The same numbers as the PyTorch evaluation of these samples (to one photo), and its direction.
+    for (const [k, alpha] of EXPECTED.alpha.entries()) {
+      for (const [set, name] of [['task', 'fine-tuning task'], ['shift', 'everything else']]) {
+        const got = acc(name, alpha);
+        assert.ok(Math.abs(got - EXPECTED[set].accuracy[k]) < 1.5 / EXPECTED[set].images, `${set} at α=${alpha}: page ${got}, PyTorch ${EXPECTED[set].accuracy[k]}`);
+      }
+    }
+    assert.ok(acc('fine-tuning task', 1) > acc('fine-tuning task', 0), 'task accuracy rises with α');
+    assert.ok(acc('everything else', 0.5) > acc('everything else', 1), 'shift accuracy at α=0.5 above the fine-tuned model');
+    for (const id of ['plot-acc', 'plot-pareto']) await page.locator(`#${id}`).screenshot({ path: path.join(OUT, `toy-${id}.png`) });
+    console.log(`# blocked non-local requests: ${blocked.length ? blocked.join(' ') : 'none'}`);
+  } finally {
+    await browser.close();
+  }
+});
