@@ -23,6 +23,12 @@ use crate::pipeline::{ModelPair, WiseFt};
 /// Photos are encoded this many at a time, so results appear progressively.
 const IMAGE_CHUNK: usize = 4;
 
+/// The preprocessed pixels of the photos `ids`, in that order (callers pass only photos that have
+/// pixels, so results zip back onto `ids`).
+fn pixels_of(photos: &[Photo], ids: &[u32]) -> Vec<Vec<f32>> {
+    ids.iter().filter_map(|id| photos.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone())).collect()
+}
+
 struct Photo {
     id: u32,
     name: String,
@@ -310,10 +316,7 @@ impl Worker {
                     break;
                 }
                 for chunk in missing.chunks(IMAGE_CHUNK) {
-                    let pixels: Vec<Vec<f32>> = chunk
-                        .iter()
-                        .filter_map(|id| st.photos.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone()))
-                        .collect();
+                    let pixels = pixels_of(&st.photos, chunk);
                     match model.wiseft.classify(&pixels, &st.labels, &st.templates).await {
                         Ok(probs) => {
                             for (id, p) in chunk.iter().zip(probs) {
@@ -659,10 +662,7 @@ impl Worker {
                 }
                 for chunk in missing.chunks(IMAGE_CHUNK) {
                     self.status(format!("Classifying {} photo(s) at α = {alpha} …", chunk.len()));
-                    let pixels: Vec<Vec<f32>> = chunk
-                        .iter()
-                        .filter_map(|id| st.photos.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone()))
-                        .collect();
+                    let pixels = pixels_of(&st.photos, chunk);
                     match model.wiseft.classify(&pixels, &st.labels, &st.templates).await {
                         Ok(probs) => {
                             for (id, p) in chunk.iter().zip(probs) {
