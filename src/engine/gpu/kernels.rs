@@ -8,6 +8,7 @@ use crate::clip::config::Activation;
 use crate::error::Result;
 
 const ACT_FNS: &str = include_str!("kernels/act_fns.wgsl");
+const MATMUL_TILE: &str = include_str!("kernels/matmul_tile.wgsl");
 // The storage type of weights in the kernels that read them (lerp, text_embed, matmul_vec4): one
 // source each, compiled for f32 or, where the adapter has shader-f16, for f16.
 const F32: &str = "alias weight = f32;";
@@ -84,15 +85,15 @@ impl Kernel {
             Kernel::TextEmbed => format!("{F32}\n{}", include_str!("kernels/text_embed.wgsl")),
             Kernel::GatherRows => include_str!("kernels/gather_rows.wgsl").into(),
             Kernel::LayerNorm => include_str!("kernels/layer_norm.wgsl").into(),
-            Kernel::Matmul => format!("{ACT_FNS}\n{}", include_str!("kernels/matmul.wgsl")),
-            Kernel::MatmulVec4 => format!("{F32}\n{ACT_FNS}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
+            Kernel::Matmul => format!("{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul.wgsl")),
+            Kernel::MatmulVec4 => format!("{F32}\n{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
             Kernel::Attention => include_str!("kernels/attention.wgsl").into(),
             Kernel::Activation => format!("{ACT_FNS}\n{}", include_str!("kernels/activation.wgsl")),
             Kernel::Softmax => include_str!("kernels/softmax.wgsl").into(),
             Kernel::L2Normalize => include_str!("kernels/l2_normalize.wgsl").into(),
             Kernel::LerpF16 => format!("{F16}\n{}", include_str!("kernels/lerp.wgsl")),
             Kernel::TextEmbedF16 => format!("{F16}\n{}", include_str!("kernels/text_embed.wgsl")),
-            Kernel::MatmulF16 => format!("{F16}\n{ACT_FNS}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
+            Kernel::MatmulF16 => format!("{F16}\n{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
         }
     }
 }
