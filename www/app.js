@@ -189,6 +189,13 @@ function onEvent(ev) {
       $('downloads').classList.add('compact');
       for (const p of ui.photos.values()) renderPhoto(p);
       renderExplainModels(ev);
+      if (ui.bench && !ui.bench.sent) {
+        ui.bench.sent = true;
+        send({ type: 'bench', runs: ui.bench.runs, prompts: ui.bench.prompts });
+      }
+      break;
+    case 'bench':
+      onBench(ev);
       break;
     case 'results':
       for (const s of ev.scores) {
@@ -240,7 +247,35 @@ function onEvent(ev) {
   }
 }
 
+// ?bench=1: the loaded model's timings as `wiseft bench` reports them, shown and left in
+// <body data-result> for scripts/bench/browser.sh.
+function onBench(ev) {
+  const t = ev.timings;
+  const result = {
+    backend: ev.backend,
+    checkpoint_mb: ev.checkpoint_mb,
+    load_s: ev.load_s,
+    merge_s: t.merge_s,
+    image_b1_s: t.image_batch1_s,
+    image_b8_s: t.image_batch8_s,
+    gflops_b8: t.image_gflops_per_s,
+    prompts: t.prompts,
+    [`text${t.prompts}_s`]: t.text_s,
+    text_gflops: t.text_gflops_per_s,
+  };
+  const s = (x) => `${x.toFixed(3)} s`;
+  showMessage(
+    'info',
+    `Benchmark on ${ev.backend}: load ${s(ev.load_s)} (${ev.checkpoint_mb.toFixed(0)} MB) · α change ${s(t.merge_s)} · ` +
+      `image ×1 ${s(t.image_batch1_s)} · image ×8 ${s(t.image_batch8_s)} (${t.image_gflops_per_s.toFixed(1)} GFLOP/s) · ` +
+      `${t.prompts} prompts ${s(t.text_s)}`,
+    { key: 'bench', sticky: true },
+  );
+  document.body.dataset.result = JSON.stringify(result);
+}
+
 function onFailed(ev) {
+  if (ui.bench && ['bench', 'load', 'crash'].includes(ev.what) && !ev.cancelled) document.body.dataset.result = JSON.stringify({ error: ev.message });
   if (ev.what === 'crash') {
     engineFailed(ev.message);
     return;
@@ -865,6 +900,11 @@ async function main() {
   const q = new URLSearchParams(location.search);
   // backend=gpu|cpu overrides the automatic choice (gpu also takes a software adapter).
   ui.backend = ['gpu', 'cpu'].includes(q.get('backend')) ? q.get('backend') : null;
+  // bench=1: once loaded, time the model (runs=N, prompts=N through the text tower).
+  if (q.get('bench') === '1') {
+    const int = (k, d) => Math.max(1, parseInt(q.get(k), 10) || d);
+    ui.bench = { runs: int('runs', 1), prompts: int('prompts', 10), sent: false };
+  }
   const presetId = q.get('preset') ?? (q.has('zs') ? '' : ui.presets.default || ui.presets.presets[0]?.id || '');
   applyPreset(presetId);
   if (q.has('zs')) {

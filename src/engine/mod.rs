@@ -79,6 +79,15 @@ impl Engine {
         }
     }
 
+    /// Resolves when the back end has finished all submitted work (for timing; the CPU back end
+    /// always has).
+    pub async fn finish(&self) -> Result<()> {
+        match self {
+            Self::Cpu(_) => Ok(()),
+            Self::Gpu(e) => e.finish().await,
+        }
+    }
+
     pub async fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
         match self {
             Self::Cpu(e) => e.encode_images(pixels, n),

@@ -133,6 +133,25 @@ pub struct SweepPoint {
     pub scores: Vec<SweepScore>,
 }
 
+/// Time the loaded model (the page's `?bench=1`): the steps of `wiseft bench`.
+#[derive(Debug, Deserialize)]
+pub struct BenchRequest {
+    pub seq: u32,
+    #[serde(default = "one")]
+    pub runs: usize,
+    /// Prompts through the text tower (a software GPU takes minutes for CLIP's 800).
+    #[serde(default = "ten")]
+    pub prompts: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn ten() -> usize {
+    10
+}
+
 #[derive(Debug, Deserialize)]
 pub struct SeqOnly {
     pub seq: u32,
@@ -157,6 +176,8 @@ pub enum Request {
     Sweep(SweepRequest),
     /// The merged checkpoint at α as safetensors bytes (answered with a `merged` message).
     ExportMerged(ExportRequest),
+    /// Time the loaded model (answered with [`Event::Bench`]).
+    Bench(BenchRequest),
     /// Abort the running download (handled at once, not queued).
     Cancel,
 }
@@ -173,6 +194,7 @@ impl Request {
             Request::ProbeCache(r) => Some(r.seq),
             Request::Sweep(r) => Some(r.seq),
             Request::ExportMerged(r) => Some(r.seq),
+            Request::Bench(r) => Some(r.seq),
             Request::Cancel => None,
         }
     }
@@ -196,6 +218,7 @@ impl Request {
             "probe_cache" => Request::ProbeCache(de(&kind, data)?),
             "sweep" => Request::Sweep(de(&kind, data)?),
             "export_merged" => Request::ExportMerged(de(&kind, data)?),
+            "bench" => Request::Bench(de(&kind, data)?),
             "cancel" => Request::Cancel,
             other => return Err(format!("unknown message type `{other}`")),
         })
@@ -293,6 +316,9 @@ pub enum Event {
     SweepProgress { seq: u32, k: u32, n: u32, alpha: f64 },
     /// The whole sweep (only sent when it was not cancelled).
     Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint> },
+    /// Benchmark of the loaded model: how long the load took (download or cache, parse, upload,
+    /// merge) and the timed steps.
+    Bench { seq: u32, backend: String, checkpoint_mb: f64, load_s: f64, timings: crate::bench::Timings },
     /// A request is finished.
     Done { seq: u32 },
     /// The URLs of a `probe_cache` that are stored.

@@ -39,6 +39,9 @@ struct Photo {
 
 struct Loaded {
     wiseft: WiseFt,
+    /// Seconds from the load request to the merged model on the engine, and the weights' size.
+    load_s: f64,
+    checkpoint_mb: f64,
     prep: PreprocessConfig,
     has_fine_tuned: bool,
 }
@@ -262,6 +265,7 @@ impl Worker {
             }
             Request::Sweep(r) => self.sweep(st, r).await,
             Request::ExportMerged(r) => self.export_merged(st, r),
+            Request::Bench(r) => self.bench(st, r).await,
             Request::Cancel => {}
         }
     }
@@ -361,6 +365,30 @@ impl Worker {
         }
     }
 
+    /// Times the loaded model as `wiseft bench` does (`?bench=1`), then puts α back.
+    async fn bench(&self, st: &mut State, r: BenchRequest) {
+        let fail = |message: String| Event::Failed { seq: r.seq, what: "bench", message, cancelled: false };
+        let Some(model) = st.model.as_mut() else {
+            self.post(fail("load the models first".into()));
+            return;
+        };
+        self.status(format!("Benchmark: α change, image batches of 1 and 8, {} prompts …", r.prompts));
+        let now = || now_s();
+        let timings = crate::bench::measure(&mut model.wiseft, r.runs, &crate::bench::bench_prompts(r.prompts), &now).await;
+        st.scores.clear();
+        let timings = timings.and_then(|t| model.wiseft.set_alpha(st.alpha).map(|_| t));
+        match timings {
+            Ok(timings) => self.post(Event::Bench {
+                seq: r.seq,
+                backend: model.wiseft.engine().describe(),
+                checkpoint_mb: model.checkpoint_mb,
+                load_s: model.load_s,
+                timings,
+            }),
+            Err(e) => self.post(fail(e.to_string())),
+        }
+    }
+
     /// The merged checkpoint at α, as `wiseft merge` writes it, posted as bytes (transferred).
     fn export_merged(&self, st: &mut State, r: ExportRequest) {
         let fail = |message: String| Event::Failed { seq: r.seq, what: "export", message, cancelled: false };
@@ -403,6 +431,7 @@ impl Worker {
     }
 
     async fn load(&self, st: &mut State, r: LoadRequest) -> Result<(), FetchError> {
+        let started = now_s();
         // Free the old models first: two CLIPs are large for wasm's 4 GB.
         st.model = None;
         st.scores.clear();
@@ -433,6 +462,7 @@ impl Worker {
             Some((c, i)) => (Some(c), Some(i)),
             None => (None, None),
         };
+        let models_bytes = zs_info.bytes + ft_info.as_ref().map_or(0, |i| i.bytes);
         self.status("Planning the merge …");
         let pair = ModelPair::new(zero_shot, fine_tuned).map_err(|e| FetchError::Failed(e.to_string()))?;
         let has_fine_tuned = pair.fine_tuned.is_some();
@@ -453,6 +483,9 @@ impl Worker {
         self.status(format!("Building the merged model at α = {} …", st.alpha));
         let alpha = if has_fine_tuned { st.alpha } else { 0.0 };
         let wiseft = WiseFt::new(pair, alpha, device).await.map_err(|e| FetchError::Failed(e.to_string()))?;
+        wiseft.engine().finish().await.map_err(|e| FetchError::Failed(e.to_string()))?;
+        let load_s = now_s() - started;
+        let checkpoint_mb = models_bytes as f64 / 1e6;
         let reason = wiseft.fallback_reason().map_or(reason, |why| format!("CPU fallback: {why}"));
         let backend = backend::report(wiseft.engine(), reason, &probe);
         let mut models = vec![zs_info];
@@ -465,7 +498,7 @@ impl Worker {
                 Err(e) => self.post(Event::ImageError { image: photo.id, message: e.to_string() }),
             }
         }
-        st.model = Some(Loaded { wiseft, prep, has_fine_tuned });
+        st.model = Some(Loaded { wiseft, load_s, checkpoint_mb, prep, has_fine_tuned });
         self.refresh(st, None, r.seq, false).await;
         Ok(())
     }
@@ -692,6 +725,12 @@ impl Worker {
             .collect();
         self.post(Event::Results { labels: labels.to_vec(), templates, scores });
     }
+}
+
+/// Seconds on the worker's monotonic clock.
+fn now_s() -> f64 {
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+    scope.performance().map_or_else(js_sys::Date::now, |p| p.now()) / 1e3
 }
 
 fn argmax(v: &[f32]) -> usize {

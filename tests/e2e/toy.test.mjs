@@ -96,3 +96,25 @@ test('offline default: the generated-world pair loads from the site, classifies 
     await browser.close();
   }
 });
+
+// The browser benchmark (?bench=1, driven at ViT-B/32 size by scripts/bench/browser.sh) runs here
+// on the small pair so that it cannot rot: every timing is there and positive.
+test('bench=1 times the loaded pair in the worker and leaves the result in data-result', { timeout: 300000 }, async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${site.url}/index.html?preset=toy&bench=1&runs=2&prompts=5`);
+    await page.waitForFunction(() => document.body.dataset.result, null, { timeout: TIMEOUT, polling: 100 });
+    const r = JSON.parse(await page.evaluate(() => document.body.dataset.result));
+    assert.equal(r.error, undefined, `bench failed: ${r.error}`);
+    assert.match(r.backend, /CPU/);
+    assert.equal(r.prompts, 5);
+    for (const k of ['load_s', 'merge_s', 'image_b1_s', 'image_b8_s', 'text5_s', 'gflops_b8', 'checkpoint_mb']) {
+      assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${k} = ${r[k]}`);
+    }
+    // The α is back where the page had it, and the page is usable afterwards.
+    await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: TIMEOUT });
+  } finally {
+    await browser.close();
+  }
+});
