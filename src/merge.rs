@@ -108,7 +108,7 @@ impl MergePlan {
                 } else if alpha == 1.0 {
                     HostTensor { file_dtype: zs.file_dtype, ..ft.clone() }
                 } else {
-                    let (a, b) = (zs.as_f32().expect("planned as float"), ft.as_f32().expect("planned as float"));
+                    let (a, b) = (values_on_host(zs, name, &zero_shot.name)?, values_on_host(ft, name, &ft_ckpt.name)?);
                     let mut out = vec![0f32; a.len()];
                     lerp(a, b, alpha, &mut out);
                     HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(out.into()) }
@@ -123,6 +123,14 @@ impl MergePlan {
         check_alpha(alpha)?;
         self.actions.keys().map(|name| Ok((name.clone(), self.tensor(name, zero_shot, fine_tuned, alpha)?))).collect()
     }
+}
+
+fn values_on_host<'a>(t: &'a HostTensor, name: &str, file: &str) -> Result<&'a [f32]> {
+    t.as_f32().ok_or_else(|| Error::Tensor {
+        file: file.into(),
+        tensor: name.into(),
+        msg: "its values went to the GPU and are not on the host: read the checkpoint again to merge it here".into(),
+    })
 }
 
 /// out = (1−α)·a + α·b in f32, with the weights rounded to f32 first and the two products rounded

@@ -231,3 +231,68 @@ fn written_file_reads_back_identically() {
         assert_eq!(t.as_f32(), a.tensors[&name].as_f32(), "{name}");
     }
 }
+
+/// The bits of every tensor, for comparing two reads.
+fn bits(list: &[(String, HostTensor)]) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    list.iter().map(|(n, t)| (n.clone(), t.shape.clone(), t.to_le_bytes())).collect()
+}
+
+#[test]
+fn streamed_reading_gives_the_same_tensors_whatever_the_chunks() {
+    for model in ["models/a_zs", "models/b_ft"] {
+        let bytes = std::fs::read(fixture(model).join("model.safetensors")).unwrap();
+        let (whole, _) = safetensors::read(&bytes, "whole").unwrap();
+        for chunk in [1usize, 7, 8, 100, 4093, 65536, bytes.len()] {
+            // With and without the size known in advance (a response without Content-Length).
+            for total in [Some(bytes.len() as u64), None] {
+                let mut reader = safetensors::StreamReader::new("streamed", total);
+                let mut got = Vec::new();
+                let mut first_tensor_at = None;
+                for (i, piece) in bytes.chunks(chunk).enumerate() {
+                    let done = reader.push(piece).unwrap();
+                    if !done.is_empty() && first_tensor_at.is_none() {
+                        first_tensor_at = Some(i);
+                    }
+                    got.extend(done);
+                }
+                reader.finish().unwrap();
+                assert_eq!(bits(&got), bits(&whole), "{model} in chunks of {chunk}");
+                // Tensors come out as they complete, long before the end of a chunked file.
+                if chunk == 4093 {
+                    assert!(first_tensor_at.unwrap() < bytes.len() / chunk / 2, "{model}: first tensor only at chunk {first_tensor_at:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn streamed_reading_fails_early_and_names_what_is_missing() {
+    // Not safetensors: the first 8 bytes already say so, before the rest arrives.
+    let mut reader = safetensors::StreamReader::new("page.html", None);
+    let err = reader.push(b"<!DOCTYPE html><html>").unwrap_err().to_string();
+    assert!(err.contains("page.html") && err.contains("not a safetensors file"), "{err}");
+
+    // A header that does not fit the announced size fails as soon as it is in.
+    let bytes = std::fs::read(fixture("models/a_zs").join("model.safetensors")).unwrap();
+    let n = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut reader = safetensors::StreamReader::new("short.safetensors", Some(bytes.len() as u64 / 2));
+    let err = reader.push(&bytes[..n]).unwrap_err().to_string();
+    assert!(err.contains("truncated"), "{err}");
+
+    // A stream that stops early: finish names the first tensor that did not arrive.
+    let cut = bytes.len() * 2 / 3;
+    let mut reader = safetensors::StreamReader::new("cut.safetensors", None);
+    let got = reader.push(&bytes[..cut]).unwrap();
+    assert!(!got.is_empty());
+    let (whole, _) = safetensors::read(&bytes, "whole").unwrap();
+    let missing = &whole[got.len()].0;
+    let err = reader.finish().unwrap_err().to_string();
+    assert!(err.contains("cut.safetensors") && err.contains(missing.as_str()) && err.contains("truncated"), "{err}");
+
+    // Cut inside the header.
+    let mut reader = safetensors::StreamReader::new("cut.safetensors", None);
+    reader.push(&bytes[..n / 2]).unwrap();
+    let err = reader.finish().unwrap_err().to_string();
+    assert!(err.contains("cut.safetensors") && err.contains("truncated"), "{err}");
+}

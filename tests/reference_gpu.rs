@@ -270,3 +270,59 @@ fn f16_weights_stay_close_to_f32() {
         );
     }
 }
+
+/// The page's path: each tensor goes to the device as its bytes arrive (here in 1000-byte chunks),
+/// large ones are dropped from the host, and the engine built from them computes exactly what the
+/// engine built from whole files does.
+#[test]
+fn tensors_streamed_to_the_device_give_the_same_engine() {
+    use wiseft::checkpoint::stream::StreamedCheckpoint;
+    use wiseft::checkpoint::SideFiles;
+    use wiseft::engine::gpu::{GpuLoader, GpuOptions};
+    let reference = PairReference::load("pair_a");
+    let whole = pair("pair_a");
+    let mut loader = block_on(GpuLoader::new(GpuOptions::default())).unwrap();
+    let mut read = |dir: &str, fine_tuned: bool| {
+        let dir = fixture(dir);
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let side_file = |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|t| (f.to_string(), t));
+        let side = SideFiles { config: side_file("config.json"), preprocessor: side_file("preprocessor_config.json") };
+        let mut streamed = StreamedCheckpoint::new(&format!("{}/model.safetensors", dir.display()), Some(bytes.len() as u64));
+        let mut staged = 0;
+        for chunk in bytes.chunks(1000) {
+            streamed
+                .push(chunk, &mut |name, t| {
+                    staged += 1;
+                    loader.stage(fine_tuned, name, t).map(|_| t.is_float())
+                })
+                .unwrap();
+        }
+        assert!(staged > 0);
+        streamed.finish(side).unwrap()
+    };
+    let zs = read(&reference.zero_shot, false);
+    let ft = read(&reference.fine_tuned, true);
+    let released = zs.tensors.values().filter(|t| !t.on_host()).count();
+    assert!(released > 0, "large tensors are not kept on the host");
+    assert!(loader.staged_bytes() > 0);
+    let streamed = ModelPair::new(zs, Some(ft)).unwrap();
+    // The host cannot merge what it no longer has, and says so instead of panicking.
+    let err = wiseft::engine::cpu::CpuEngine::new(&streamed, 0.35).err().expect("CPU engine without host values").to_string();
+    assert!(err.contains("streamed to the GPU"), "{err}");
+
+    let mut from_stream = block_on(loader.finish(&streamed, 0.35)).unwrap();
+    let mut from_files = gpu(&whole, 0.35);
+    let vision = whole.zero_shot.config.vision.clone().unwrap();
+    let pixels = values(2 * 3 * vision.image_size * vision.image_size, 5, -2.0, 2.0);
+    let (ids, pooled) = random_prompts(3, 9);
+    for alpha in [0.35, 0.0, 1.0] {
+        from_stream.set_alpha(&streamed, alpha).unwrap();
+        from_files.set_alpha(&whole, alpha).unwrap();
+        let a = block_on(from_stream.encode_images(&pixels, 2)).unwrap();
+        let b = block_on(from_files.encode_images(&pixels, 2)).unwrap();
+        assert_eq!(a, b, "image embeddings at α={alpha}");
+        let a = block_on(from_stream.encode_texts(&ids, &pooled)).unwrap();
+        let b = block_on(from_files.encode_texts(&ids, &pooled)).unwrap();
+        assert_eq!(a, b, "text embeddings at α={alpha}");
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod pytorch;
 pub mod safetensors;
+pub mod stream;
 pub mod tensor;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +87,13 @@ impl Checkpoint {
         } else {
             (Format::Safetensors, safetensors::read(weights, name)?.0)
         };
+        Self::from_tensors(list, name, format, side)
+    }
+
+    /// Builds a checkpoint from tensors already read (say, streamed with
+    /// [`safetensors::StreamReader`]): detects the layout, reads or infers the config and checks
+    /// the tensors against it.
+    pub fn from_tensors(list: Vec<(String, HostTensor)>, name: &str, format: Format, side: SideFiles) -> Result<Self> {
         let mut tensors = BTreeMap::new();
         for (tensor_name, t) in list {
             if tensors.insert(tensor_name.clone(), t).is_some() {

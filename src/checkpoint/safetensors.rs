@@ -179,17 +179,118 @@ fn parse_entry(file: &str, name: String, value: &serde_json::Value) -> Result<En
 
 /// Reads every tensor of a whole safetensors file held in memory.
 pub fn read(bytes: &[u8], file: &str) -> Result<(Vec<(String, HostTensor)>, BTreeMap<String, String>)> {
-    let header = parse_header(bytes, file, Some(bytes.len() as u64))?;
-    let data = &bytes[header.data_start..];
-    let tensors = header
-        .entries
-        .into_iter()
-        .map(|e| {
-            let t = HostTensor::from_le_bytes(e.shape, e.dtype, &data[e.start..e.end]);
-            (e.name, t)
-        })
-        .collect();
+    let mut reader = StreamReader::new(file, Some(bytes.len() as u64));
+    let tensors = reader.push(bytes)?;
+    let header = reader.finish()?;
     Ok((tensors, header.metadata))
+}
+
+/// Reads a safetensors file as its bytes arrive: the header as soon as it is complete (so a wrong
+/// file fails on its first bytes), then each tensor as soon as its last byte is in. Only the bytes
+/// of the one tensor being received are held, so a download can go tensor by tensor to the GPU
+/// without the whole file ever sitting in memory.
+pub struct StreamReader {
+    file: String,
+    /// The file size when known (Content-Length), checked against the header at once.
+    total: Option<u64>,
+    /// Bytes received and not yet used: the header, or the start of the next tensor.
+    pending: Vec<u8>,
+    /// File offset of `pending[0]`.
+    offset: usize,
+    header: Option<Header>,
+    /// Index of the next entry to complete.
+    next: usize,
+    received: usize,
+}
+
+impl StreamReader {
+    pub fn new(file: &str, total: Option<u64>) -> Self {
+        Self { file: file.to_string(), total, pending: Vec::new(), offset: 0, header: None, next: 0, received: 0 }
+    }
+
+    /// The header, once its bytes are in.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// Feeds the next bytes of the file; returns the tensors they complete, in file order.
+    pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<(String, HostTensor)>> {
+        self.received += chunk.len();
+        while self.header.is_none() {
+            let want = if self.pending.len() < 8 { 8 } else { 8 + header_len(&self.pending, &self.file, self.total)? };
+            let take = (want - self.pending.len()).min(chunk.len());
+            self.pending.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.pending.len() < want {
+                return Ok(Vec::new());
+            }
+            if want > 8 || header_len(&self.pending, &self.file, self.total)? == 0 {
+                self.header = Some(parse_header(&self.pending, &self.file, self.total)?);
+                self.offset = self.pending.len();
+                self.pending.clear();
+            }
+        }
+        Ok(self.consume(chunk))
+    }
+
+    /// Completes the tensors that `chunk` (following `pending`) finishes and keeps the rest.
+    fn consume(&mut self, chunk: &[u8]) -> Vec<(String, HostTensor)> {
+        let header = self.header.as_ref().expect("called once the header is in");
+        // File offset of chunk[0], and of the end of what has arrived.
+        let base = self.offset + self.pending.len();
+        let arrived = base + chunk.len();
+        let mut out = Vec::new();
+        while let Some(e) = header.entries.get(self.next) {
+            let (start, end) = (header.data_start + e.start, header.data_start + e.end);
+            if end > arrived {
+                break;
+            }
+            let tensor = if start >= base {
+                HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &chunk[start - base..end - base])
+            } else {
+                let mut bytes = self.pending[start - self.offset..].to_vec();
+                bytes.extend_from_slice(&chunk[..end - base]);
+                HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &bytes)
+            };
+            out.push((e.name.clone(), tensor));
+            self.next += 1;
+        }
+        // Keep what the next tensor needs (bytes between tensors and after the last are dropped).
+        let keep_from = header.entries.get(self.next).map_or(arrived, |e| header.data_start + e.start).min(arrived);
+        if keep_from >= base {
+            self.pending = chunk[keep_from - base..].to_vec();
+        } else {
+            self.pending.drain(..keep_from - self.offset);
+            self.pending.extend_from_slice(chunk);
+        }
+        self.offset = keep_from;
+        out
+    }
+
+    /// Ends the file: an error unless the header and every tensor arrived.
+    pub fn finish(self) -> Result<Header> {
+        let Some(header) = self.header else {
+            // Says why: too short for the length, or a header cut short.
+            parse_header(&self.pending, &self.file, Some(self.received as u64))?;
+            return Err(checkpoint_err(&self.file, format!("truncated: {} bytes end inside the header", self.received)));
+        };
+        if let Some(e) = header.entries.get(self.next) {
+            let data_len = self.received - header.data_start;
+            return Err(tensor_err(
+                &self.file,
+                &e.name,
+                format!(
+                    "data_offsets [{}, {}] run past the end of the data section ({data_len} bytes): the file is truncated (an interrupted download?)",
+                    e.start, e.end
+                ),
+            ));
+        }
+        Ok(header)
+    }
 }
 
 /// Serialises tensors (f32 or i64, as held on the host) with `{"format": "pt"}` metadata, which

@@ -75,6 +75,9 @@ impl fmt::Display for FileDtype {
 pub enum Values {
     F32(Arc<[f32]>),
     I64(Arc<[i64]>),
+    /// Float values that went to the GPU as they were downloaded and are not kept on the host
+    /// (the page streams large tensors straight to the device).
+    Uploaded,
 }
 
 #[derive(Debug, Clone)]
@@ -116,23 +119,35 @@ impl HostTensor {
         self.shape.iter().product()
     }
 
-    /// The f32 values, or `None` for an integer buffer.
+    /// The f32 values, or `None` for an integer buffer or values not kept on the host.
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.values {
             Values::F32(v) => Some(v),
-            Values::I64(_) => None,
+            Values::I64(_) | Values::Uploaded => None,
         }
     }
 
     pub fn is_float(&self) -> bool {
-        matches!(self.values, Values::F32(_))
+        matches!(self.values, Values::F32(_) | Values::Uploaded)
     }
 
-    /// Bytes as they would be written to a safetensors file (f32 or i64, little-endian).
+    /// Whether the values are on the host (not [`Values::Uploaded`]).
+    pub fn on_host(&self) -> bool {
+        !matches!(self.values, Values::Uploaded)
+    }
+
+    /// The same tensor with its values dropped from the host (they are on the GPU).
+    pub fn released(&self) -> Self {
+        Self { shape: self.shape.clone(), file_dtype: self.file_dtype, values: Values::Uploaded }
+    }
+
+    /// Bytes as they would be written to a safetensors file (f32 or i64, little-endian); empty
+    /// for values not on the host (check [`HostTensor::on_host`] first).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match &self.values {
             Values::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Values::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Values::Uploaded => Vec::new(),
         }
     }
 }

@@ -82,6 +82,11 @@ fn to_candle(t: &HostTensor, device: &Device) -> Result<Option<Tensor>> {
     Ok(match &t.values {
         Values::F32(v) => Some(Tensor::from_slice(v, t.shape.as_slice(), device)?),
         Values::I64(_) => None,
+        Values::Uploaded => {
+            return Err(Error::Invalid(
+                "the checkpoint's weights were streamed to the GPU and are not on the host: the CPU back end needs them read again".into(),
+            ))
+        }
     })
 }
 

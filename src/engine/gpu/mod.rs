@@ -46,6 +46,64 @@ pub struct GpuOptions {
     pub f16_weights: bool,
 }
 
+/// The device opened before the checkpoints are read, so that a download can put each tensor on
+/// it as soon as its bytes are in ([`GpuLoader::stage`]) instead of holding the whole file first.
+pub struct GpuLoader {
+    gpu: Gpu,
+    kernels: Kernels,
+    staged: weights::Staged,
+    scope: Option<wgpu::ErrorScopeGuard>,
+}
+
+impl GpuLoader {
+    /// Opens the device and compiles the kernels.
+    pub async fn new(options: GpuOptions) -> Result<Self> {
+        let gpu = Gpu::new(options.f16_weights).await?;
+        let kernels = Kernels::new(&gpu).await?;
+        // Uploads report running out of memory when the engine is finished.
+        let scope = Some(gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
+        Ok(Self { gpu, kernels, staged: weights::Staged::default(), scope })
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.gpu.summary
+    }
+
+    /// Uploads one tensor of the zero-shot (`fine_tuned` false) or fine-tuned checkpoint now.
+    /// Integer tensors are ignored (the forward does not use them).
+    pub fn stage(&mut self, fine_tuned: bool, name: &str, tensor: &crate::checkpoint::HostTensor) -> Result<()> {
+        match tensor.as_f32() {
+            Some(values) => self.staged.stage(&self.gpu, fine_tuned, name, &tensor.shape, values),
+            None => Ok(()),
+        }
+    }
+
+    /// Bytes uploaded so far.
+    pub fn staged_bytes(&self) -> u64 {
+        self.staged.bytes()
+    }
+
+    /// The engine for `pair` at `alpha`: staged tensors are used where they are, the rest uploaded
+    /// now; staged tensors the plan does not use are freed.
+    pub async fn finish(mut self, pair: &ModelPair, alpha: f64) -> Result<GpuEngine> {
+        check_alpha(alpha)?;
+        let cfg = &pair.zero_shot.config;
+        let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
+        let vision = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
+        let text = cfg.text.clone().ok_or_else(|| need("text tower"))?;
+        let gpu = self.gpu;
+        let weights = Weights::upload(&gpu, &self.kernels, pair, gpu.f16, &mut self.staged)?;
+        drop(self.staged);
+        if let Some(e) = self.scope.take().expect("set in new").pop().await {
+            return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
+        }
+        let engine = GpuEngine { gpu, kernels: self.kernels, weights, vision, text, plans: Mutex::new(Vec::new()), staging: Mutex::new(None) };
+        engine.weights.merge(&engine.gpu, &engine.kernels, alpha)?;
+        engine.gpu.check()?;
+        Ok(engine)
+    }
+}
+
 pub struct GpuEngine {
     gpu: Gpu,
     kernels: Kernels,
@@ -64,22 +122,7 @@ impl GpuEngine {
     }
 
     pub async fn with_options(pair: &ModelPair, alpha: f64, options: GpuOptions) -> Result<Self> {
-        check_alpha(alpha)?;
-        let cfg = &pair.zero_shot.config;
-        let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
-        let vision = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
-        let text = cfg.text.clone().ok_or_else(|| need("text tower"))?;
-        let gpu = Gpu::new(options.f16_weights).await?;
-        let kernels = Kernels::new(&gpu).await?;
-        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let weights = Weights::upload(&gpu, &kernels, pair, gpu.f16)?;
-        if let Some(e) = scope.pop().await {
-            return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
-        }
-        let engine = Self { gpu, kernels, weights, vision, text, plans: Mutex::new(Vec::new()), staging: Mutex::new(None) };
-        engine.weights.merge(&engine.gpu, &engine.kernels, alpha)?;
-        engine.gpu.check()?;
-        Ok(engine)
+        GpuLoader::new(options).await?.finish(pair, alpha).await
     }
 
     /// Re-merges on the device: the lerp kernel rewrites the merged weights from the two uploaded

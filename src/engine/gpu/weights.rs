@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::device::{gpu_error, Counters, Gpu, Role};
 use super::kernels::{elementwise, Kernel, Kernels, LerpParams, Steps, StepsBuilder};
+use crate::checkpoint::HostTensor;
 use crate::error::{Error, Result};
 use crate::merge::{check_alpha, Action};
 use crate::pipeline::ModelPair;
@@ -24,6 +25,41 @@ fn halves(values: &[f32]) -> Vec<u16> {
     values.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect()
 }
 
+/// Float tensors uploaded before the engine is built — as a download streams in — keyed by
+/// (from the fine-tuned checkpoint, name). [`Weights::upload`] takes them instead of uploading.
+#[derive(Default)]
+pub(crate) struct Staged {
+    buffers: std::collections::HashMap<(bool, String), wgpu::Buffer>,
+    bytes: u64,
+}
+
+impl Staged {
+    /// Uploads one tensor now, stored as the engine will bind it (f16 or f32).
+    pub fn stage(&mut self, gpu: &Gpu, fine_tuned: bool, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
+        let label = if fine_tuned { format!("{name} (fine-tuned)") } else { name.to_string() };
+        let buffer = upload_tensor(gpu, &label, values, gpu.f16 && half_storage(name, shape))?;
+        self.bytes += buffer.size();
+        self.buffers.insert((fine_tuned, name.to_string()), buffer);
+        Ok(())
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn take(&mut self, fine_tuned: bool, name: &str) -> Option<wgpu::Buffer> {
+        self.buffers.remove(&(fine_tuned, name.to_string()))
+    }
+}
+
+fn upload_tensor(gpu: &Gpu, label: &str, values: &[f32], half: bool) -> Result<wgpu::Buffer> {
+    if half {
+        gpu.buffer_with(label, bytemuck::cast_slice(&halves(values)), Role::Weight)
+    } else {
+        gpu.buffer_with(label, bytemuck::cast_slice(values), Role::Weight)
+    }
+}
+
 pub(crate) struct Weights {
     zero_shot: BTreeMap<String, wgpu::Buffer>,
     /// Tensors stored as f16 (zero-shot, fine-tuned and merged alike).
@@ -37,8 +73,10 @@ pub(crate) struct Weights {
 }
 
 impl Weights {
-    /// `f16`: store the matrices as f16 (the device must have `shader-f16`).
-    pub fn upload(gpu: &Gpu, kernels: &Kernels, pair: &ModelPair, f16: bool) -> Result<Self> {
+    /// Puts every float tensor the plan uses on the device — taken from `staged` where it was
+    /// uploaded during the download, else uploaded from the host now. `f16`: store the matrices as
+    /// f16 (the device must have `shader-f16`).
+    pub fn upload(gpu: &Gpu, kernels: &Kernels, pair: &ModelPair, f16: bool, staged: &mut Staged) -> Result<Self> {
         let mut half = std::collections::BTreeSet::new();
         let mut zero_shot = BTreeMap::new();
         let mut merged = BTreeMap::new();
@@ -48,21 +86,27 @@ impl Weights {
         for (name, action) in &pair.plan.actions {
             let zs = &pair.zero_shot.tensors[name];
             // Integer buffers (position_ids of old checkpoints) are not used by the forward.
-            let Some(values) = zs.as_f32() else { continue };
+            if !zs.is_float() {
+                continue;
+            }
             let is_half = f16 && half_storage(name, &zs.shape);
-            let upload = |label: &str, v: &[f32]| {
-                if is_half {
-                    gpu.buffer_with(label, bytemuck::cast_slice(&halves(v)), Role::Weight)
-                } else {
-                    gpu.buffer_with(label, bytemuck::cast_slice(v), Role::Weight)
+            let mut get = |from_ft: bool, file: &str, t: &HostTensor| -> Result<wgpu::Buffer> {
+                if let Some(b) = staged.take(from_ft, name) {
+                    return Ok(b);
                 }
+                let values = t.as_f32().ok_or_else(|| Error::Tensor {
+                    file: file.into(),
+                    tensor: name.clone(),
+                    msg: "was neither uploaded during the download nor kept on the host".into(),
+                })?;
+                upload_tensor(gpu, &if from_ft { format!("{name} (fine-tuned)") } else { name.clone() }, values, is_half)
             };
-            let zs_buf = upload(name, values)?;
-            let ft = pair.fine_tuned.as_ref().and_then(|f| f.tensors.get(name)).and_then(|t| t.as_f32());
-            if let (Action::Interpolate, Some(ft)) = (action, ft) {
-                let ft_buf = upload(&format!("{name} (fine-tuned)"), ft)?;
+            let zs_buf = get(false, &pair.zero_shot.name, zs)?;
+            let ft = pair.fine_tuned.as_ref().and_then(|f| f.tensors.get(name).map(|t| (&f.name, t)));
+            if let (Action::Interpolate, Some((ft_file, ft))) = (action, ft) {
+                let ft_buf = get(true, ft_file, ft)?;
                 let width = if is_half { 2 } else { 4 };
-                let out = gpu.buffer(&format!("{name} (merged)"), (values.len() * width) as u64, Role::Work)?;
+                let out = gpu.buffer(&format!("{name} (merged)"), (zs.numel() * width) as u64, Role::Work)?;
                 // Buffers are padded to 16 bytes: whole vec4<f32> (16 bytes) or vec4<f16> (8 bytes).
                 let (kernel, vec4s) = if is_half { (Kernel::LerpF16, out.size() as usize / 8) } else { (Kernel::Lerp, out.size() as usize / 16) };
                 lerp.push(gpu, kernel, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[&zs_buf, &ft_buf, &out], elementwise(gpu, vec4s));

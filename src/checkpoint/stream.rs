@@ -1,0 +1,45 @@
+//! A checkpoint read as its download arrives: each tensor goes to a sink (the GPU engine's
+//! loader) as soon as its bytes are in, and large ones are then dropped from the host, so the
+//! whole file never sits in memory.
+
+use super::safetensors::StreamReader;
+use super::{Checkpoint, Format, HostTensor, SideFiles};
+use crate::error::Result;
+
+/// Tensors up to this many elements stay on the host even when the sink took them: biases, layer
+/// norms, `logit_scale` (which the host needs) — a fraction of a percent of the bytes.
+const KEEP_ON_HOST: usize = 16 * 1024;
+
+pub struct StreamedCheckpoint {
+    name: String,
+    reader: StreamReader,
+    tensors: Vec<(String, HostTensor)>,
+}
+
+impl StreamedCheckpoint {
+    /// `total`: the file size when known (Content-Length).
+    pub fn new(name: &str, total: Option<u64>) -> Self {
+        Self { name: name.to_string(), reader: StreamReader::new(name, total), tensors: Vec::new() }
+    }
+
+    /// Feeds the next bytes. Every tensor they complete is handed to `sink`; when it returns true
+    /// (it kept the values elsewhere) a large tensor's values are released from the host.
+    pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&str, &HostTensor) -> Result<bool>) -> Result<()> {
+        for (name, tensor) in self.reader.push(chunk)? {
+            let taken = sink(&name, &tensor)?;
+            let tensor = if taken && tensor.numel() > KEEP_ON_HOST { tensor.released() } else { tensor };
+            self.tensors.push((name, tensor));
+        }
+        Ok(())
+    }
+
+    pub fn received(&self) -> usize {
+        self.reader.received()
+    }
+
+    /// The checkpoint, once every byte is in (an error names the first tensor that is not).
+    pub fn finish(self, side: SideFiles) -> Result<Checkpoint> {
+        self.reader.finish()?;
+        Checkpoint::from_tensors(self.tensors, &self.name, Format::Safetensors, side)
+    }
+}
