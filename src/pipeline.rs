@@ -106,6 +106,14 @@ impl WiseFt {
         Ok(Self { pair, engine, fallback_reason, alpha, logit_scale, cache: None })
     }
 
+    /// Wraps an engine built elsewhere (the page builds the GPU engine from tensors uploaded as
+    /// they downloaded) for `pair` at `alpha`.
+    pub fn with_engine(pair: ModelPair, alpha: f64, engine: Engine, fallback_reason: Option<String>) -> Result<Self> {
+        check_alpha(alpha)?;
+        let logit_scale = pair.logit_scale(alpha)?;
+        Ok(Self { pair, engine, fallback_reason, alpha, logit_scale, cache: None })
+    }
+
     pub fn alpha(&self) -> f64 {
         self.alpha
     }

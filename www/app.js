@@ -385,6 +385,11 @@ function renderProgress(ev) {
     const attempt = ev.attempt > 1 ? ` · attempt ${ev.attempt}` : '';
     text = `${mb(ev.loaded)}${ev.total ? ` / ${mb(ev.total)}` : ''} · ${(rate / 1e6).toFixed(1)} MB/s${left}${attempt}`;
   }
+  // The GPU path uploads tensors as they arrive; the bar says how much is on the device already.
+  if (ev.uploaded != null && ev.uploaded > 0) {
+    text += ` · ${mb(ev.uploaded)} on the GPU`;
+    if (!ev.done) row.box.dataset.uploadedEarly = '1';
+  }
   row.nums.textContent = text;
 }
 

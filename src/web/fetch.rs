@@ -49,6 +49,50 @@ pub enum FetchError {
     NotFound { url: String, status: u16 },
     /// Anything else, with a message that says what failed and what to do.
     Failed(String),
+    /// The bytes arrived but are not a usable checkpoint (found while streaming them).
+    Unusable(crate::Error),
+}
+
+/// Where the bytes of a file go as they arrive: into memory (`Vec<u8>`), or tensor by tensor to
+/// the GPU (the worker's streaming reader).
+pub trait Sink {
+    /// A (new) transfer begins: from `origin`, `total` bytes if known, continuing at `resume_at`
+    /// (0: from the first byte, so anything received before is dropped).
+    fn start(&mut self, origin: Origin, total: Option<u64>, resume_at: usize);
+    /// The next bytes; an error stops the transfer (the file is not usable).
+    fn chunk(&mut self, chunk: &Uint8Array) -> crate::Result<()>;
+    /// Bytes received so far.
+    fn len(&self) -> usize;
+    /// Bytes already on the GPU, for the progress bar.
+    fn uploaded(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl Sink for Vec<u8> {
+    fn start(&mut self, _origin: Origin, total: Option<u64>, resume_at: usize) {
+        self.truncate(resume_at);
+        if let Some(t) = total {
+            self.reserve_exact((t as usize).saturating_sub(self.len()));
+        }
+    }
+
+    fn chunk(&mut self, chunk: &Uint8Array) -> crate::Result<()> {
+        let start = self.len();
+        self.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut self[start..]);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// Why reading a stream stopped early.
+enum StreamError {
+    Js(JsValue),
+    Sink(crate::Error),
 }
 
 /// Which file a progress report is about.
@@ -155,19 +199,20 @@ pub async fn clear_cache(scope: &WorkerGlobalScope) -> Result<u32, String> {
     Ok(entries)
 }
 
-/// Reads a stream to its end, appending to `into`, calling `on_chunk(total so far)` after each chunk.
-async fn read_stream(stream: ReadableStream, into: &mut Vec<u8>, mut on_chunk: impl FnMut(usize)) -> Result<(), JsValue> {
+/// Reads a stream to its end into `sink`, calling `on_chunk(received so far, uploaded)` after each chunk.
+async fn read_stream(stream: ReadableStream, sink: &mut dyn Sink, mut on_chunk: impl FnMut(usize, Option<u64>)) -> Result<(), StreamError> {
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
-        let step = JsFuture::from(reader.read()).await?;
-        if Reflect::get(&step, &"done".into())?.as_bool().unwrap_or(false) {
+        let step = JsFuture::from(reader.read()).await.map_err(StreamError::Js)?;
+        if Reflect::get(&step, &"done".into()).map_err(StreamError::Js)?.as_bool().unwrap_or(false) {
             return Ok(());
         }
-        let chunk: Uint8Array = Reflect::get(&step, &"value".into())?.unchecked_into();
-        let start = into.len();
-        into.resize(start + chunk.length() as usize, 0);
-        chunk.copy_to(&mut into[start..]);
-        on_chunk(into.len());
+        let chunk: Uint8Array = Reflect::get(&step, &"value".into()).map_err(StreamError::Js)?.unchecked_into();
+        if let Err(e) = sink.chunk(&chunk) {
+            let _ = reader.cancel();
+            return Err(StreamError::Sink(e));
+        }
+        on_chunk(sink.len(), sink.uploaded());
     }
 }
 
@@ -189,9 +234,9 @@ impl Fetcher {
     }
 
     /// A progress reporter for one file that posts at most every 100 ms (and always the last).
-    fn progress<'a>(&'a self, tag: Tag<'a>, total: Option<u64>, attempt: u32, started: f64) -> impl FnMut(usize, bool) + 'a {
+    fn progress<'a>(&'a self, tag: Tag<'a>, total: Option<u64>, attempt: u32, started: f64) -> impl FnMut(usize, Option<u64>, bool) + 'a {
         let mut last = f64::NEG_INFINITY;
-        move |loaded: usize, done: bool| {
+        move |loaded: usize, uploaded: Option<u64>, done: bool| {
             let now = js_sys::Date::now();
             if done || now - last >= PROGRESS_EVERY_MS {
                 last = now;
@@ -202,6 +247,7 @@ impl Fetcher {
                     origin: tag.origin.as_str(),
                     loaded: loaded as u64,
                     total,
+                    uploaded,
                     elapsed_ms: now - started,
                     attempt,
                     done,
@@ -210,31 +256,32 @@ impl Fetcher {
         }
     }
 
-    /// The file at `url`: from the cache when stored there, else downloaded. `Ok(None)`: the file
-    /// does not exist (HTTP 404/410, or remembered as absent).
+    /// The file at `url` into memory: from the cache when stored there, else downloaded.
+    /// `Ok(None)`: the file does not exist (HTTP 404/410, or remembered as absent).
     pub async fn get(&self, url: &str, role: &'static str, file: &str) -> Result<Option<Got>, FetchError> {
+        let mut bytes = Vec::new();
+        Ok(self.get_into(url, role, file, &mut bytes).await?.map(|origin| Got { bytes, origin }))
+    }
+
+    /// The file at `url` into `sink` (from the cache when stored there, else downloaded); its origin,
+    /// or `None` when the file does not exist.
+    pub async fn get_into(&self, url: &str, role: &'static str, file: &str, sink: &mut dyn Sink) -> Result<Option<Origin>, FetchError> {
         self.check_cancel()?;
-        if let Some(cached) = self.read_cached(url, role, file).await? {
-            return Ok(cached);
+        match self.read_cached(url, role, file, sink).await? {
+            Some(true) => return Ok(Some(Origin::Cache)),
+            Some(false) => return Ok(None),
+            None => {}
         }
-        match self.download(url, role, file).await {
-            Ok(bytes) => Ok(Some(Got { bytes, origin: Origin::Network })),
+        match self.download(url, role, file, sink).await {
+            Ok(()) => Ok(Some(Origin::Network)),
             Err(FetchError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Like [`get`](Self::get), but a missing file is an error that names the status.
-    pub async fn get_required(&self, url: &str, role: &'static str, file: &str) -> Result<Got, FetchError> {
-        self.check_cancel()?;
-        if let Some(Some(got)) = self.read_cached(url, role, file).await? {
-            return Ok(got);
-        }
-        self.download(url, role, file).await.map(|bytes| Got { bytes, origin: Origin::Network })
-    }
-
-    /// `Some(Some(bytes))` stored, `Some(None)` stored as absent, `None` not in the cache.
-    async fn read_cached(&self, url: &str, role: &'static str, file: &str) -> Result<Option<Option<Got>>, FetchError> {
+    /// `Some(true)`: read from the cache into `sink`; `Some(false)`: stored as absent; `None`: not
+    /// in the cache (or a damaged entry, now forgotten).
+    async fn read_cached(&self, url: &str, role: &'static str, file: &str, sink: &mut dyn Sink) -> Result<Option<bool>, FetchError> {
         let Some(cache) = &self.cache else { return Ok(None) };
         let Ok(found) = JsFuture::from(cache.match_with_str(url)).await else { return Ok(None) };
         if found.is_undefined() || found.is_null() {
@@ -242,20 +289,22 @@ impl Fetcher {
         }
         let resp: Response = found.unchecked_into();
         if resp.headers().get(ABSENT_HEADER).ok().flatten().is_some() {
-            return Ok(Some(None));
+            return Ok(Some(false));
         }
         let total = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
         let Some(body) = resp.body() else { return Ok(None) };
-        let mut bytes = Vec::new();
-        if let Some(t) = total {
-            bytes.reserve_exact(t as usize);
-        }
+        sink.start(Origin::Cache, total, 0);
         let started = js_sys::Date::now();
         let mut report = self.progress(Tag { role, file, url, origin: Origin::Cache }, total, 1, started);
-        match read_stream(body, &mut bytes, |n| report(n, false)).await {
-            Ok(()) if total.is_none_or(|t| t == bytes.len() as u64) => {
-                report(bytes.len(), true);
-                Ok(Some(Some(Got { bytes, origin: Origin::Cache })))
+        match read_stream(body, sink, |n, up| report(n, up, false)).await {
+            Ok(()) if total.is_none_or(|t| t == sink.len() as u64) => {
+                report(sink.len(), sink.uploaded(), true);
+                Ok(Some(true))
+            }
+            Err(StreamError::Sink(e)) => {
+                // Stored, but not a usable checkpoint: forget it so that the next try downloads.
+                self.forget(url).await;
+                Err(FetchError::Unusable(e))
             }
             _ => {
                 self.check_cancel()?;
@@ -289,8 +338,8 @@ impl Fetcher {
 
     /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection
     /// resumes where it stopped when the server honours `Range`.
-    async fn download(&self, url: &str, role: &'static str, file: &str) -> Result<Vec<u8>, FetchError> {
-        let mut bytes: Vec<u8> = Vec::new();
+    async fn download(&self, url: &str, role: &'static str, file: &str, sink: &mut dyn Sink) -> Result<(), FetchError> {
+        let mut received = 0usize;
         let mut last_problem = String::new();
         let mut network_error = false;
         let started = js_sys::Date::now();
@@ -304,7 +353,7 @@ impl Fetcher {
                 sleep(&self.scope, 500 * (attempt as i32 - 1)).await;
                 self.check_cancel()?;
             }
-            let offset = bytes.len();
+            let offset = received;
             let resp = match self.request(url, offset).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -318,10 +367,7 @@ impl Fetcher {
             let status = resp.status();
             let length = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
             let total = match status {
-                200 => {
-                    bytes.clear();
-                    length
-                }
+                200 => length,
                 206 if offset > 0 => length.map(|l| l + offset as u64),
                 404 | 410 => return Err(FetchError::NotFound { url: url.to_string(), status }),
                 401 | 403 => {
@@ -341,28 +387,29 @@ impl Fetcher {
                     )))
                 }
             };
-            if let Some(t) = total {
-                bytes.reserve_exact((t as usize).saturating_sub(bytes.len()));
-            }
             let Some(body) = resp.body() else {
                 last_problem = "the response had no body".into();
                 continue;
             };
+            // A 200 starts over (the server ignored Range, or this is the first attempt).
+            sink.start(Origin::Network, total, if status == 206 { offset } else { 0 });
             let mut report = self.progress(Tag { role, file, url, origin: Origin::Network }, total, attempt, started);
-            let read = read_stream(body, &mut bytes, |n| report(n, false)).await;
+            let read = read_stream(body, sink, |n, up| report(n, up, false)).await;
+            received = sink.len();
             self.check_cancel()?;
             match (read, total) {
-                (Ok(()), Some(t)) if (bytes.len() as u64) < t => {
-                    last_problem = format!("the download was cut after {} of {}", mb(bytes.len() as u64), mb(t));
+                (Err(StreamError::Sink(e)), _) => return Err(FetchError::Unusable(e)),
+                (Ok(()), Some(t)) if (received as u64) < t => {
+                    last_problem = format!("the download was cut after {} of {}", mb(received as u64), mb(t));
                 }
                 (Ok(()), _) => {
-                    report(bytes.len(), true);
-                    return Ok(bytes);
+                    report(received, sink.uploaded(), true);
+                    return Ok(());
                 }
-                (Err(e), _) => {
+                (Err(StreamError::Js(e)), _) => {
                     last_problem = format!(
                         "the connection broke after {}{} ({})",
-                        mb(bytes.len() as u64),
+                        mb(received as u64),
                         total.map(|t| format!(" of {}", mb(t))).unwrap_or_default(),
                         js_message(&e)
                     );
@@ -379,20 +426,26 @@ impl Fetcher {
 
     /// Stores a downloaded file; `Err` carries a message for a notice (quota exceeded, …).
     pub async fn store(&self, url: &str, bytes: &[u8]) -> Result<(), String> {
-        let Some(cache) = &self.cache else { return Ok(()) };
-        let bag = BlobPropertyBag::new();
-        bag.set_type("application/octet-stream");
         // SAFETY: the view is consumed by the Blob constructor (which copies) before anything can
         // allocate in wasm memory and move it.
         let view = unsafe { Uint8Array::view(bytes) };
-        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&view), &bag).map_err(|e| js_message(&e))?;
+        self.store_parts(url, &Array::of1(&view), bytes.len()).await
+    }
+
+    /// Stores a file received as a list of chunks (JavaScript `Uint8Array`s, outside wasm memory).
+    pub async fn store_parts(&self, url: &str, parts: &Array, len: usize) -> Result<(), String> {
+        let Some(cache) = &self.cache else { return Ok(()) };
+        let bag = BlobPropertyBag::new();
+        bag.set_type("application/octet-stream");
+        let blob = Blob::new_with_u8_array_sequence_and_options(parts, &bag).map_err(|e| js_message(&e))?;
+        let bytes_len = len;
         let headers = Headers::new().map_err(|e| js_message(&e))?;
-        let _ = headers.set("content-length", &bytes.len().to_string());
+        let _ = headers.set("content-length", &bytes_len.to_string());
         let _ = headers.set("content-type", "application/octet-stream");
         let init = ResponseInit::new();
         init.set_headers(&headers);
         let resp = Response::new_with_opt_blob_and_init(Some(&blob), &init).map_err(|e| js_message(&e))?;
-        self.put(cache, url, &resp, bytes.len() as u64).await
+        self.put(cache, url, &resp, bytes_len as u64).await
     }
 
     /// Remembers that `url` does not exist.
@@ -424,19 +477,29 @@ impl Fetcher {
         }
     }
 
-    /// Reads a local file (a `File` from the picker or a drop) with progress.
+    /// Reads a local file (a `File` from the picker or a drop) into memory, with progress.
     pub async fn read_file(&self, file: &web_sys::File, role: &'static str) -> Result<Got, FetchError> {
+        let mut bytes = Vec::new();
+        self.read_file_into(file, role, &mut bytes).await?;
+        Ok(Got { bytes, origin: Origin::Local })
+    }
+
+    /// Reads a local file into `sink`, with progress.
+    pub async fn read_file_into(&self, file: &web_sys::File, role: &'static str, sink: &mut dyn Sink) -> Result<(), FetchError> {
         self.check_cancel()?;
         let name = file.name();
         let total = file.size() as u64;
-        let mut bytes = Vec::with_capacity(total as usize);
+        sink.start(Origin::Local, Some(total), 0);
         let started = js_sys::Date::now();
         let mut report = self.progress(Tag { role, file: &name, url: &name, origin: Origin::Local }, Some(total), 1, started);
-        read_stream(file.stream(), &mut bytes, |n| report(n, false))
-            .await
-            .map_err(|e| FetchError::Failed(format!("{name}: could not read the local file ({})", js_message(&e))))?;
-        report(bytes.len(), true);
-        Ok(Got { bytes, origin: Origin::Local })
+        match read_stream(file.stream(), sink, |n, up| report(n, up, false)).await {
+            Ok(()) => {
+                report(sink.len(), sink.uploaded(), true);
+                Ok(())
+            }
+            Err(StreamError::Sink(e)) => Err(FetchError::Unusable(e)),
+            Err(StreamError::Js(e)) => Err(FetchError::Failed(format!("{name}: could not read the local file ({})", js_message(&e)))),
+        }
     }
 }
 

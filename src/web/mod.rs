@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod fetch;
 pub mod protocol;
+pub mod stream;
 pub mod worker;
 
 pub use worker::start as start_worker;

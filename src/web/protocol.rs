@@ -294,6 +294,8 @@ pub enum Event {
         origin: &'static str,
         loaded: u64,
         total: Option<u64>,
+        /// Bytes of this file already on the GPU (tensors go there as they arrive), when streaming.
+        uploaded: Option<u64>,
         elapsed_ms: f64,
         attempt: u32,
         done: bool,

@@ -18,6 +18,9 @@ use crate::clip::config::ConfigSource;
 use crate::clip::preprocess::{self, PreprocessConfig};
 use crate::clip::templates;
 use crate::hub;
+use super::stream::ToGpu;
+use crate::engine::gpu::{GpuLoader, GpuOptions};
+use crate::engine::{DeviceChoice, Engine};
 use crate::pipeline::{ModelPair, WiseFt};
 
 /// Photos are encoded this many at a time, so results appear progressively.
@@ -39,6 +42,9 @@ struct Photo {
 
 struct Loaded {
     wiseft: WiseFt,
+    /// Where the checkpoints came from, to read them again (the merged-checkpoint export needs the
+    /// weights on the host after they were streamed to the GPU).
+    sources: (ModelSource, Option<ModelSource>),
     /// Seconds from the load request to the merged model on the engine, and the weights' size.
     load_s: f64,
     checkpoint_mb: f64,
@@ -180,6 +186,7 @@ impl Worker {
                         FetchError::Cancelled => ("Loading cancelled.".to_string(), true),
                         FetchError::NotFound { url, status } => (not_found_message(&url, status), false),
                         FetchError::Failed(m) => (m, false),
+                        FetchError::Unusable(e) => (e.to_string(), false),
                     };
                     self.post(Event::Failed { seq, what: "load", message, cancelled });
                 }
@@ -264,7 +271,7 @@ impl Worker {
                 self.post(Event::Cached { urls });
             }
             Request::Sweep(r) => self.sweep(st, r).await,
-            Request::ExportMerged(r) => self.export_merged(st, r),
+            Request::ExportMerged(r) => self.export_merged(st, r).await,
             Request::Bench(r) => self.bench(st, r).await,
             Request::Cancel => {}
         }
@@ -390,20 +397,44 @@ impl Worker {
     }
 
     /// The merged checkpoint at α, as `wiseft merge` writes it, posted as bytes (transferred).
-    fn export_merged(&self, st: &mut State, r: ExportRequest) {
+    /// Weights that were streamed to the GPU are read again from the cache (or the local files).
+    async fn export_merged(&self, st: &mut State, r: ExportRequest) {
         let fail = |message: String| Event::Failed { seq: r.seq, what: "export", message, cancelled: false };
         let Some(model) = st.model.as_ref() else {
             self.post(fail("load the models first".into()));
             return;
         };
         let pair = &model.wiseft.pair;
-        let Some(ft) = pair.fine_tuned.as_ref() else {
+        if pair.fine_tuned.is_none() {
             self.post(fail("no fine-tuned checkpoint is loaded: there is nothing to merge".into()));
             return;
+        }
+        let on_host = |c: &Checkpoint| c.tensors.values().all(|t| t.on_host());
+        let reread;
+        let (zs, ft) = if on_host(&pair.zero_shot) && pair.fine_tuned.as_ref().is_some_and(on_host) {
+            (&pair.zero_shot, pair.fine_tuned.as_ref().expect("checked"))
+        } else {
+            self.status("Reading both checkpoints again (their weights are on the GPU) …");
+            match self.read_again(&model.sources).await {
+                Ok(pair) => {
+                    reread = pair;
+                    (&reread.0, &reread.1)
+                }
+                Err(e) => {
+                    let message = match e {
+                        FetchError::Cancelled => "Export cancelled.".to_string(),
+                        FetchError::NotFound { url, status } => not_found_message(&url, status),
+                        FetchError::Failed(m) => m,
+                        FetchError::Unusable(e) => e.to_string(),
+                    };
+                    self.post(fail(message));
+                    return;
+                }
+            }
         };
         self.status(format!("Writing the merged checkpoint at α = {} …", r.alpha));
         let bytes = crate::merge::check_alpha(r.alpha)
-            .and_then(|_| pair.plan.merge(&pair.zero_shot, Some(ft), r.alpha))
+            .and_then(|_| pair.plan.merge(zs, Some(ft), r.alpha))
             .and_then(|merged| crate::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t))));
         match bytes {
             Ok(bytes) => {
@@ -439,23 +470,38 @@ impl Worker {
             p.pixels = None;
         }
         self.cancelled.set(false);
-        let controller = AbortController::new().map_err(|e| FetchError::Failed(fetch::error_text(&e)))?;
-        let signal = controller.signal();
-        *self.abort.borrow_mut() = Some(controller);
-        let scope: WorkerGlobalScope = self.scope.clone().unchecked_into();
-        let cache = fetch::open_cache(&scope).await;
-        let post_scope = self.scope.clone();
-        let post: Rc<dyn Fn(Event)> = Rc::new(move |e: Event| {
-            let _ = post_scope.post_message(&e.to_js());
-        });
-        let fetcher = Fetcher::new(scope, cache, signal, self.cancelled.clone(), post);
+        let fetcher = self.fetcher().await?;
         if !fetcher.has_cache() {
             self.notice("info", "Cache Storage is unavailable here (the page needs https or localhost), so a reload downloads the models again.");
         }
 
-        let (zero_shot, zs_info) = self.checkpoint(&fetcher, &r.zero_shot, "zero-shot").await?;
+        let known = self.probe.borrow().clone();
+        let probe = match known {
+            Some(p) => p,
+            None => {
+                let p = backend::probe(&self.scope).await;
+                *self.probe.borrow_mut() = Some(p.clone());
+                p
+            }
+        };
+        let (device, mut reason) = backend::choose(&probe, r.backend.as_deref());
+        // The GPU engine's device is opened first, so that tensors go to it as they download.
+        let mut loader = None;
+        let mut fallback = None;
+        if device != DeviceChoice::Cpu {
+            self.status("Opening the GPU …");
+            match GpuLoader::new(GpuOptions::default()).await {
+                Ok(l) => loader = Some(l),
+                Err(e) if device == DeviceChoice::Gpu => return Err(FetchError::Failed(e.to_string())),
+                Err(e) => fallback = Some(format!("the GPU engine could not start ({e})")),
+            }
+        }
+
+        let (zero_shot, zs_info) = self.checkpoint(&fetcher, &r.zero_shot, "zero-shot", loader.as_mut()).await?;
         let fine_tuned = match &r.fine_tuned {
-            Some(src) if !src.urls.is_empty() || !src.local_files().is_empty() => Some(self.checkpoint(&fetcher, src, "fine-tuned").await?),
+            Some(src) if !src.urls.is_empty() || !src.local_files().is_empty() => {
+                Some(self.checkpoint(&fetcher, src, "fine-tuned", loader.as_mut()).await?)
+            }
             _ => None,
         };
         let (fine_tuned, ft_info) = match fine_tuned {
@@ -470,23 +516,32 @@ impl Worker {
         let prep = pair.preprocess();
         let image_size = prep.output_size().0;
 
-        let known = self.probe.borrow().clone();
-        let probe = match known {
-            Some(p) => p,
-            None => {
-                let p = backend::probe(&self.scope).await;
-                *self.probe.borrow_mut() = Some(p.clone());
-                p
-            }
-        };
-        let (device, reason) = backend::choose(&probe, r.backend.as_deref());
         self.status(format!("Building the merged model at α = {} …", st.alpha));
         let alpha = if has_fine_tuned { st.alpha } else { 0.0 };
-        let wiseft = WiseFt::new(pair, alpha, device).await.map_err(|e| FetchError::Failed(e.to_string()))?;
+        let streamed = pair.zero_shot.tensors.values().chain(pair.fine_tuned.iter().flat_map(|f| f.tensors.values())).any(|t| !t.on_host());
+        let wiseft = match loader {
+            Some(loader) => match loader.finish(&pair, alpha).await {
+                Ok(engine) => WiseFt::with_engine(pair, alpha, Engine::Gpu(engine), None),
+                Err(e) if device == DeviceChoice::Auto && !streamed => {
+                    fallback = Some(format!("the GPU engine failed ({e})"));
+                    WiseFt::new(pair, alpha, DeviceChoice::Cpu).await
+                }
+                Err(e) if device == DeviceChoice::Auto => {
+                    return Err(FetchError::Failed(format!(
+                        "{e}. The checkpoints went to the GPU as they downloaded; add backend=cpu to the address to use the CPU back end instead (the files are stored, nothing is downloaded again)."
+                    )))
+                }
+                Err(e) => Err(e),
+            },
+            None => WiseFt::new(pair, alpha, DeviceChoice::Cpu).await,
+        }
+        .map_err(|e| FetchError::Failed(e.to_string()))?;
         wiseft.engine().finish().await.map_err(|e| FetchError::Failed(e.to_string()))?;
         let load_s = now_s() - started;
         let checkpoint_mb = models_bytes as f64 / 1e6;
-        let reason = wiseft.fallback_reason().map_or(reason, |why| format!("CPU fallback: {why}"));
+        if let Some(why) = fallback {
+            reason = format!("CPU fallback: {why}");
+        }
         let backend = backend::report(wiseft.engine(), reason, &probe);
         let mut models = vec![zs_info];
         models.extend(ft_info);
@@ -498,28 +553,106 @@ impl Worker {
                 Err(e) => self.post(Event::ImageError { image: photo.id, message: e.to_string() }),
             }
         }
-        st.model = Some(Loaded { wiseft, load_s, checkpoint_mb, prep, has_fine_tuned });
+        let sources = (r.zero_shot, r.fine_tuned);
+        st.model = Some(Loaded { wiseft, load_s, checkpoint_mb, sources, prep, has_fine_tuned });
         self.refresh(st, None, r.seq, false).await;
         Ok(())
     }
 
+    /// Both checkpoints read again into memory (from the cache, or the local files).
+    async fn read_again(&self, sources: &(ModelSource, Option<ModelSource>)) -> Result<(Checkpoint, Checkpoint), FetchError> {
+        let fetcher = self.fetcher().await?;
+        let (zs, _) = self.checkpoint(&fetcher, &sources.0, "zero-shot", None).await?;
+        let ft_source = sources.1.as_ref().ok_or_else(|| FetchError::Failed("no fine-tuned checkpoint".into()))?;
+        let (ft, _) = self.checkpoint(&fetcher, ft_source, "fine-tuned", None).await?;
+        Ok((zs, ft))
+    }
+
+    /// A fetcher for one load (or re-read) with a fresh abort signal.
+    async fn fetcher(&self) -> Result<Fetcher, FetchError> {
+        let controller = AbortController::new().map_err(|e| FetchError::Failed(fetch::error_text(&e)))?;
+        let signal = controller.signal();
+        *self.abort.borrow_mut() = Some(controller);
+        let scope: WorkerGlobalScope = self.scope.clone().unchecked_into();
+        let post_scope = self.scope.clone();
+        let post: Rc<dyn Fn(Event)> = Rc::new(move |e: Event| {
+            let _ = post_scope.post_message(&e.to_js());
+        });
+        let cache = fetch::open_cache(&scope).await;
+        Ok(Fetcher::new(scope, cache, signal, self.cancelled.clone(), post))
+    }
+
+    /// Reads the weights of `source` into memory or, with a GPU loader, tensor by tensor onto the
+    /// device; then the checkpoint with its side files. `Ok(None)`: no file at the URL (404).
+    async fn weights(
+        &self,
+        fetcher: &Fetcher,
+        source: Weights<'_>,
+        side: SideFiles,
+        role: &'static str,
+        gpu: Option<&mut GpuLoader>,
+    ) -> Result<Option<(Checkpoint, Origin, u64)>, FetchError> {
+        let name = source.name();
+        let mut bytes = Vec::new();
+        let mut to_gpu = gpu.map(|l| ToGpu::new(&name, role == "fine-tuned", l));
+        let sink: &mut dyn fetch::Sink = match to_gpu.as_mut() {
+            Some(s) => s,
+            None => &mut bytes,
+        };
+        let origin = match source {
+            Weights::Url(url) => match fetcher.get_into(url, role, "weights", sink).await.map_err(|e| unusable(e, role))? {
+                Some(o) => o,
+                None => return Ok(None),
+            },
+            Weights::File(f) => {
+                fetcher.read_file_into(f, role, sink).await.map_err(|e| unusable(e, role))?;
+                Origin::Local
+            }
+        };
+        let len = sink.len() as u64;
+        self.status(format!("Reading the {role} checkpoint ({}) …", fetch::mb(len)));
+        let read = match to_gpu {
+            Some(s) => s.finish(side).map(|(c, parts)| (c, parts.map(Stored::Parts))),
+            None => Checkpoint::from_bytes(&bytes, &name, side).map(|c| (c, Some(Stored::Bytes))),
+        };
+        let (ckpt, stored) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                if let Weights::Url(url) = source {
+                    fetcher.forget(url).await;
+                }
+                return Err(unusable(FetchError::Unusable(e), role));
+            }
+        };
+        if let (Weights::Url(url), Origin::Network, Some(stored)) = (source, origin, stored) {
+            self.status(format!("Storing the {role} checkpoint for next time …"));
+            let kept = match stored {
+                Stored::Parts(parts) => fetcher.store_parts(url, &parts, len as usize).await,
+                Stored::Bytes => fetcher.store(url, &bytes).await,
+            };
+            if let Err(msg) = kept {
+                self.notice("warn", msg);
+            }
+        }
+        Ok(Some((ckpt, origin, len)))
+    }
+
     /// One checkpoint from URLs (first that exists; side files from beside it) or local files.
-    async fn checkpoint(&self, fetcher: &Fetcher, src: &ModelSource, role: &'static str) -> Result<(Checkpoint, ModelInfo), FetchError> {
+    async fn checkpoint(
+        &self,
+        fetcher: &Fetcher,
+        src: &ModelSource,
+        role: &'static str,
+        mut gpu: Option<&mut GpuLoader>,
+    ) -> Result<(Checkpoint, ModelInfo), FetchError> {
         let files = src.local_files();
         if !files.is_empty() {
-            return self.local_checkpoint(fetcher, &files, role).await;
+            return self.local_checkpoint(fetcher, &files, role, gpu).await;
         }
         let mut tried = Vec::new();
         for (i, url) in src.urls.iter().enumerate() {
             self.status(format!("Fetching the {role} checkpoint …"));
-            let got = fetcher.get(url, role, "weights").await?;
-            let Some(got) = got else {
-                tried.push(url.clone());
-                if let Some(next) = src.urls.get(i + 1) {
-                    self.notice("info", format!("{role}: no file at {url} (HTTP 404); trying {next}"));
-                }
-                continue;
-            };
+            // Side files first (small): the checkpoint is built as soon as the weights are in.
             let mut side = SideFiles::default();
             let mut side_origin = Vec::new();
             for file in hub::SIDE_FILES {
@@ -540,28 +673,13 @@ impl Worker {
                     _ => side.preprocessor = text,
                 }
             }
-            self.status(format!("Reading the {role} checkpoint ({}) …", fetch::mb(got.bytes.len() as u64)));
-            let ckpt = match Checkpoint::from_bytes(&got.bytes, url, side) {
-                Ok(c) => c,
-                Err(e) => {
-                    if got.origin == Origin::Cache {
-                        fetcher.forget(url).await;
-                    }
-                    let hint = match e {
-                        crate::Error::Checkpoint { .. } | crate::Error::Tensor { .. } => format!(
-                            " The {role} file at this address is not a usable CLIP checkpoint (cut short, or not a safetensors / PyTorch file); it was not stored. Check the address, or use another copy of the file."
-                        ),
-                        _ => String::new(),
-                    };
-                    return Err(FetchError::Failed(format!("{e}.{hint}")));
+            let Some((ckpt, origin, len)) = self.weights(fetcher, Weights::Url(url), side, role, gpu.as_deref_mut()).await? else {
+                tried.push(url.clone());
+                if let Some(next) = src.urls.get(i + 1) {
+                    self.notice("info", format!("{role}: no file at {url} (HTTP 404); trying {next}"));
                 }
+                continue;
             };
-            if got.origin == Origin::Network {
-                self.status(format!("Storing the {role} checkpoint for next time …"));
-                if let Err(msg) = fetcher.store(url, &got.bytes).await {
-                    self.notice("warn", msg);
-                }
-            }
             for (side_url, bytes, origin) in side_origin {
                 match (bytes, origin) {
                     (Some(b), Origin::Network) => {
@@ -571,7 +689,7 @@ impl Worker {
                     _ => {}
                 }
             }
-            let info = self.model_info(&ckpt, role, got.origin, got.bytes.len() as u64);
+            let info = self.model_info(&ckpt, role, origin, len);
             return Ok((ckpt, info));
         }
         match tried.len() {
@@ -584,7 +702,13 @@ impl Worker {
         }
     }
 
-    async fn local_checkpoint(&self, fetcher: &Fetcher, files: &[web_sys::File], role: &'static str) -> Result<(Checkpoint, ModelInfo), FetchError> {
+    async fn local_checkpoint(
+        &self,
+        fetcher: &Fetcher,
+        files: &[web_sys::File],
+        role: &'static str,
+        gpu: Option<&mut GpuLoader>,
+    ) -> Result<(Checkpoint, ModelInfo), FetchError> {
         let is_side = |n: &str| n.ends_with(".json");
         let weights: Vec<&web_sys::File> = files.iter().filter(|f| !is_side(&f.name())).collect();
         let weights = match weights.as_slice() {
@@ -610,9 +734,8 @@ impl Worker {
             }
         }
         self.status(format!("Reading the {role} file {} …", weights.name()));
-        let got = fetcher.read_file(weights, role).await?;
-        let ckpt = Checkpoint::from_bytes(&got.bytes, &weights.name(), side).map_err(|e| FetchError::Failed(e.to_string()))?;
-        let info = self.model_info(&ckpt, role, Origin::Local, got.bytes.len() as u64);
+        let (ckpt, origin, len) = self.weights(fetcher, Weights::File(weights), side, role, gpu).await?.expect("a local file exists");
+        let info = self.model_info(&ckpt, role, origin, len);
         Ok((ckpt, info))
     }
 
@@ -744,6 +867,45 @@ async fn yield_now() {
         let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Where a checkpoint's weights come from.
+#[derive(Clone, Copy)]
+enum Weights<'a> {
+    Url(&'a str),
+    File(&'a web_sys::File),
+}
+
+impl Weights<'_> {
+    fn name(&self) -> String {
+        match self {
+            Weights::Url(u) => u.to_string(),
+            Weights::File(f) => f.name(),
+        }
+    }
+}
+
+/// What to store in the cache after a download: the bytes read into memory, or the chunks kept
+/// while streaming to the GPU.
+enum Stored {
+    Bytes,
+    Parts(js_sys::Array),
+}
+
+/// A file that arrived but is not a checkpoint, said with what to do about it.
+fn unusable(e: FetchError, role: &str) -> FetchError {
+    match e {
+        FetchError::Unusable(e) => {
+            let hint = match e {
+                crate::Error::Checkpoint { .. } | crate::Error::Tensor { .. } => format!(
+                    " The {role} file at this address is not a usable CLIP checkpoint (cut short, or not a safetensors / PyTorch file); it was not stored. Check the address, or use another copy of the file."
+                ),
+                _ => String::new(),
+            };
+            FetchError::Failed(format!("{e}.{hint}"))
+        }
+        other => other,
+    }
 }
 
 fn not_found_message(url: &str, status: u16) -> String {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-import { serve, sendFile, sendCut } from './server.mjs';
+import { serve, sendFile, sendCut, sendSlowly } from './server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DIST = process.env.E2E_DIST || path.join(ROOT, 'dist');
@@ -40,6 +40,7 @@ const NO_WEBGPU_ARGS = ['--disable-features=WebGPU,Vulkan', '--disable-gpu'];
 let site;
 let models;
 let flakyCalls = 0;
+let streamCalls = 0;
 const refs = new Map(); // `${pair}|${alpha}` → {image basename → probs}
 
 function cliReference(pair, alpha) {
@@ -87,6 +88,12 @@ before(async () => {
       '/flaky/a_zs/model.safetensors': (req, res) => (flakyCalls++ === 0 ? sendCut(req, res, azs) : sendFile(req, res, azs)),
       '/flaky/a_zs/config.json': (req, res, ctx) => sendFile(req, res, ctx.file('models/a_zs/config.json'), 'application/json'),
       '/flaky/a_zs/preprocessor_config.json': (req, res, ctx) =>
+        sendFile(req, res, ctx.file('models/a_zs/preprocessor_config.json'), 'application/json'),
+      // Cut half-way the first time, then the rest (Range) slowly: the GPU path uploads tensors
+      // while the download is still running, across the resume.
+      '/stream/a_zs/model.safetensors': (req, res) => (streamCalls++ === 0 ? sendCut(req, res, azs) : sendSlowly(req, res, azs, { chunk: 32768, everyMs: 40 })),
+      '/stream/a_zs/config.json': (req, res, ctx) => sendFile(req, res, ctx.file('models/a_zs/config.json'), 'application/json'),
+      '/stream/a_zs/preprocessor_config.json': (req, res, ctx) =>
         sendFile(req, res, ctx.file('models/a_zs/preprocessor_config.json'), 'application/json'),
       // Weights without config.json or preprocessor_config.json beside them.
       '/noconfig/model.safetensors': (req, res) => sendFile(req, res, azs),
@@ -301,6 +308,34 @@ test('WebGPU flags (SwiftShader): pair a classified like the CLI at α ∈ {0, 0
     assert.deepEqual(after, before, `a reload must not download again (requests: ${models.requests.join(', ')})`);
     const origins = await page.$$eval('.dl', (els) => els.map((e) => e.dataset.origin));
     assert.ok(origins.length > 0 && origins.every((o) => o === 'cache'), `progress rows say "from cache" (${origins})`);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('WebGPU: tensors go to the GPU while the checkpoint downloads (across a Range resume); results equal the CLI', async () => {
+  const browser = await launch(true);
+  const { page, log } = await openPage(browser);
+  try {
+    const alpha = 0.35;
+    await page.goto(pageUrl({ zs: `${models.url}/stream/a_zs/model.safetensors`, ft: modelUrl('a_ft'), labels: LABELS.join(','), alpha, backend: 'gpu' }));
+    await waitForState(page, log, 'ready', 'streaming the zero-shot checkpoint to the GPU');
+    assert.equal(await page.evaluate(() => document.body.dataset.models), 'loaded');
+    assert.match(await page.locator('#backend').textContent(), /^GPU|WebGPU/);
+    const row = page.locator('.dl[data-role="zero-shot"][data-file="weights"]');
+    assert.equal(await row.getAttribute('data-uploaded-early'), '1', 'progress showed tensors on the GPU before the download ended');
+    console.log(`# streamed download: ${await row.locator('.nums').textContent()}`);
+    assert.match(await row.locator('.nums').textContent(), /on the GPU/);
+    const ranged = models.requests.filter((r) => r.startsWith('GET /stream/a_zs/model.safetensors (bytes='));
+    assert.equal(ranged.length, 1, `the cut download resumed with Range (requests: ${models.requests.filter((r) => r.includes('/stream/')).join(', ')})`);
+
+    await page.setInputFiles('#photos', GOOD_IMAGES.map((i) => path.join(FIXTURES, 'images', i)));
+    await waitForResults(page, log, alpha);
+    const bars = await readBars(page);
+    let checked = compare(bars, cliReference('a', alpha), 'merged', alpha, 'streamed to WebGPU');
+    checked += compare(bars, cliReference('a', 0), 'zero-shot', 0, 'streamed to WebGPU');
+    checked += compare(bars, cliReference('a', 1), 'fine-tuned', 1, 'streamed to WebGPU');
+    console.log(`# streamed to WebGPU: ${checked} probabilities within ${TOLERANCE} of the CLI`);
   } finally {
     await browser.close();
   }

@@ -120,3 +120,23 @@ export function sendCut(req, res, bytes) {
   res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) });
   res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => setTimeout(() => res.socket?.destroy(), 50));
 }
+
+/** Like sendFile (Range honoured), but `chunk` bytes every `everyMs` ms: a slow connection. */
+export function sendSlowly(req, res, bytes, { chunk = 65536, everyMs = 50 } = {}) {
+  const range = /^bytes=(\d+)-$/.exec(req.headers.range || '');
+  const start = range ? Number(range[1]) : 0;
+  const headers = { 'Content-Type': 'application/octet-stream', 'Accept-Ranges': 'bytes', 'Content-Length': String(bytes.length - start) };
+  if (range) headers['Content-Range'] = `bytes ${start}-${bytes.length - 1}/${bytes.length}`;
+  res.writeHead(range ? 206 : 200, headers);
+  let at = start;
+  const timer = setInterval(() => {
+    if (at >= bytes.length) {
+      clearInterval(timer);
+      res.end();
+      return;
+    }
+    res.write(bytes.subarray(at, at + chunk));
+    at += chunk;
+  }, everyMs);
+  res.on('close', () => clearInterval(timer));
+}
