@@ -464,9 +464,13 @@ impl Fetcher {
         match JsFuture::from(cache.put_with_str(url, resp)).await {
             Ok(_) => Ok(()),
             Err(e) if js_error_name(&e) == "QuotaExceededError" => {
+                // The estimate is shown only when it explains the refusal (browsers may report a
+                // quota larger than the one they enforce for this site).
                 let room = match storage_estimate(&self.scope).await {
-                    Some((usage, quota)) => format!(" ({} used of {} allowed)", mb(usage as u64), mb(quota as u64)),
-                    None => String::new(),
+                    Some((usage, quota)) if usage + size as f64 > quota => {
+                        format!(" ({} used of {} allowed)", mb(usage as u64), mb(quota as u64))
+                    }
+                    _ => String::new(),
                 };
                 Err(format!(
                     "{url} was not kept for next time: the browser's storage quota is exceeded{room} and the file needs {}. Press \"Clear downloaded models\" or free disk space; everything still works, but a reload downloads it again.",

@@ -341,6 +341,29 @@ test('WebGPU: tensors go to the GPU while the checkpoint downloads (across a Ran
   }
 });
 
+test('a full storage quota: the checkpoint is not kept, the page says so and still classifies', async () => {
+  const browser = await launch(false);
+  const { page, log } = await openPage(browser);
+  try {
+    // Chromium's own quota override (DevTools protocol): 200 kB for the site, far below a checkpoint.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: site.url, quotaSize: 200000 });
+    await page.goto(pageUrl({ zs: modelUrl('a_zs'), ft: modelUrl('a_ft'), labels: LABELS.join(',') }));
+    await waitForState(page, log, 'ready', 'loading with a full quota');
+    assert.equal(await page.evaluate(() => document.body.dataset.models), 'loaded');
+    const warning = page.locator('.msg.warn', { hasText: 'quota' }).first();
+    await warning.waitFor({ timeout: READY_TIMEOUT });
+    const text = await warning.textContent();
+    console.log(`# quota: ${text}`);
+    assert.match(text, /a_zs\/model\.safetensors was not kept for next time: the browser's storage quota is exceeded/);
+    assert.match(text, /Clear downloaded models/);
+    await page.setInputFiles('#photos', [path.join(FIXTURES, 'images', GOOD_IMAGES[0])]);
+    await waitForResults(page, log, 0.5, [GOOD_IMAGES[0]]);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('WebGPU disabled (CPU fallback): pair b (f16 + bf16, full fine-tune) classified like the CLI at α ∈ {0, 0.35, 1}', async () => {
   const { browser, page } = await classifyAndCompare({ webgpu: false, pair: 'b', shot: 'ready-cpu.png' });
   try {
