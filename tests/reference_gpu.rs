@@ -244,7 +244,7 @@ fn f16_weights_stay_close_to_f32() {
     use wiseft::engine::gpu::GpuOptions;
     for name in ["pair_a", "pair_b"] {
         let pair = pair(name);
-        let engine = block_on(GpuEngine::with_options(&pair, 0.35, GpuOptions { f16_weights: true })).unwrap();
+        let engine = block_on(GpuEngine::with_options(&pair, 0.35, GpuOptions { f16_weights: true, ..GpuOptions::default() })).unwrap();
         if !engine.adapter().shader_f16 {
             assert!(!engine.f16_weights());
             eprintln!("{}: no shader-f16, f16 weights not tried", engine.adapter().name);
@@ -325,4 +325,44 @@ fn tensors_streamed_to_the_device_give_the_same_engine() {
         let b = block_on(from_files.encode_texts(&ids, &pooled)).unwrap();
         assert_eq!(a, b, "text embeddings at α={alpha}");
     }
+}
+
+/// A token embedding over the storage binding limit is split into row blocks (the embedding kernel
+/// runs once per block) and gives the same embeddings; any other tensor over the limit is an error
+/// that names it and the limit.
+#[test]
+fn a_table_over_the_binding_limit_is_split_and_anything_else_says_so() {
+    use wiseft::engine::gpu::GpuOptions;
+    let pair = pair("pair_a");
+    let table = &pair.zero_shot.tensors["text_model.embeddings.token_embedding.weight"];
+    let table_bytes = (table.numel() * 4) as u64;
+    let largest_other = pair
+        .zero_shot
+        .tensors
+        .iter()
+        .filter(|(n, t)| t.is_float() && !n.contains("token_embedding"))
+        .map(|(_, t)| (t.numel() * 4) as u64)
+        .max()
+        .unwrap();
+    // Room for every other tensor, but about a third of the table: three or more blocks.
+    let cap = (table_bytes / 3).max(largest_other.div_ceil(16) * 16);
+    assert!(cap < table_bytes / 2, "fixture: the table ({table_bytes} B) is not the largest tensor by far ({largest_other} B)");
+    let options = GpuOptions { max_binding: Some(cap), ..GpuOptions::default() };
+    let mut split = block_on(GpuEngine::with_options(&pair, 0.35, options)).unwrap();
+    let mut whole = gpu(&pair, 0.35);
+    let (ids, pooled) = random_prompts(6, 21);
+    for alpha in [0.35, 1.0] {
+        split.set_alpha(&pair, alpha).unwrap();
+        whole.set_alpha(&pair, alpha).unwrap();
+        let a = block_on(split.encode_texts(&ids, &pooled)).unwrap();
+        let b = block_on(whole.encode_texts(&ids, &pooled)).unwrap();
+        assert_eq!(a, b, "text embeddings with the table in blocks, α={alpha}");
+    }
+    // The same calls, and at least two more buffers: the table went up in three or more blocks.
+    assert!(split.stats().buffers_created >= whole.stats().buffers_created + 2, "{:?} vs {:?}", split.stats(), whole.stats());
+
+    // Below the size of an MLP weight: that one cannot be split, and the error says which and why.
+    let options = GpuOptions { max_binding: Some(largest_other / 2), ..GpuOptions::default() };
+    let err = block_on(GpuEngine::with_options(&pair, 0.35, options)).err().expect("a weight over the limit").to_string();
+    assert!(err.contains("max_storage_buffer_binding_size") && err.contains('`') && err.contains("MB"), "{err}");
 }

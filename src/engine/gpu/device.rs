@@ -179,8 +179,9 @@ pub(crate) struct Gpu {
 impl Gpu {
     /// Opens the best adapter with the limits a model needs: storage bindings and buffers as large as
     /// the adapter allows (a CLIP token embedding alone is ≈ 101 MB in f32); with `shader-f16` when
-    /// `want_f16` and the adapter has it.
-    pub async fn new(want_f16: bool) -> Result<Self> {
+    /// `want_f16` and the adapter has it. `max_binding` caps the storage binding size the engine
+    /// plans with (see `GpuOptions::max_binding`).
+    pub async fn new(want_f16: bool, max_binding: Option<u64>) -> Result<Self> {
         let instance = instance();
         let adapter = adapter(&instance).await.ok_or_else(|| {
             gpu_error(if cfg!(target_arch = "wasm32") {
@@ -215,6 +216,10 @@ impl Gpu {
             .await
             .map_err(|e| gpu_error(format!("{}: cannot open the device: {e}", summary.name)))?;
 
+        let mut limits = limits;
+        if let Some(cap) = max_binding {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap);
+        }
         let lost = Arc::new(Mutex::new(None));
         let errors = Arc::new(Mutex::new(Vec::new()));
         {

@@ -10,7 +10,7 @@
 use super::device::{gpu_error, Gpu, Role};
 use super::kernels::{
     act_code, elementwise, fold, matmul_groups, AttentionParams, Dims3, Im2colParams, Kernel, Kernels, LayerNormParams,
-    MatmulParams, Steps, StepsBuilder, ATTENTION_MAX_DIM, ATTENTION_MAX_SEQ, MATMUL_ACCUMULATE, MATMUL_BIAS,
+    MatmulParams, Steps, StepsBuilder, TextEmbedParams, ATTENTION_MAX_DIM, ATTENTION_MAX_SEQ, MATMUL_ACCUMULATE, MATMUL_BIAS,
 };
 use super::weights::Weights;
 use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
@@ -226,11 +226,16 @@ pub(crate) fn text_plan(gpu: &Gpu, kernels: &Kernels, weights: &Weights, cfg: &T
     let input = gpu.buffer("token ids", (rows * 4) as u64, Role::Input)?;
     let index = gpu.buffer("end-of-text rows", (batch * 4) as u64, Role::Input)?;
     let x = b.activation("text residual", rows * h)?;
-    let tok = b.w("text_model.embeddings.token_embedding.weight")?;
+    let table = "text_model.embeddings.token_embedding.weight";
+    let tok = weights.parts(table)?;
     let pos = b.w("text_model.embeddings.position_embedding.weight")?;
-    let dims = Dims3 { a: rows as u32, b: seq as u32, c: h as u32, pad: 0 };
-    let kernel = if weights.is_half("text_model.embeddings.token_embedding.weight") { Kernel::TextEmbedF16 } else { Kernel::TextEmbed };
-    b.steps.push(gpu, kernel, dims, &[&input, &tok, &pos, &x], elementwise(gpu, rows * h));
+    let kernel = if weights.is_half(table) { Kernel::TextEmbedF16 } else { Kernel::TextEmbed };
+    // One dispatch per row block of the table (one unless it is over the binding limit).
+    for (i, (first, block)) in tok.blocks.iter().enumerate() {
+        let end = tok.blocks.get(i + 1).map_or(tok.rows, |(f, _)| *f);
+        let params = TextEmbedParams { rows: rows as u32, seq: seq as u32, hidden: h as u32, first: *first as u32, end: end as u32, pad: [0; 3] };
+        b.steps.push(gpu, kernel, params, &[&input, block, &pos, &x], elementwise(gpu, rows * h));
+    }
     b.encoder("text_model", &cfg.encoder, &x, batch, seq, true)?;
 
     let pooled = b.activation("pooled", batch * h)?;

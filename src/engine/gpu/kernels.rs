@@ -139,6 +139,18 @@ pub(crate) struct Dims3 {
     pub pad: u32,
 }
 
+/// text_embed.wgsl: the token rows [first, end) bound in this dispatch.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct TextEmbedParams {
+    pub rows: u32,
+    pub seq: u32,
+    pub hidden: u32,
+    pub first: u32,
+    pub end: u32,
+    pub pad: [u32; 3],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct LayerNormParams {

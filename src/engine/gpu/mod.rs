@@ -44,6 +44,10 @@ pub struct GpuOptions {
     /// adapter has `shader-f16`; ignored otherwise. Off by default: f16 weights move probabilities
     /// by more than the 1e-4 the reference tests allow.
     pub f16_weights: bool,
+    /// Treat storage bindings as limited to this many bytes (when below the adapter's limit):
+    /// tables over it are split into row blocks. For tests of the splitting on any adapter, and
+    /// to mimic a smaller device.
+    pub max_binding: Option<u64>,
 }
 
 /// The device opened before the checkpoints are read, so that a download can put each tensor on
@@ -58,7 +62,7 @@ pub struct GpuLoader {
 impl GpuLoader {
     /// Opens the device and compiles the kernels.
     pub async fn new(options: GpuOptions) -> Result<Self> {
-        let gpu = Gpu::new(options.f16_weights).await?;
+        let gpu = Gpu::new(options.f16_weights, options.max_binding).await?;
         let kernels = Kernels::new(&gpu).await?;
         // Uploads report running out of memory when the engine is finished.
         let scope = Some(gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory));

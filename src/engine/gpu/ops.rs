@@ -38,7 +38,7 @@ fn check(what: &str, got: usize, want: usize) -> Result<()> {
 impl KernelRunner {
     pub async fn new() -> Result<Self> {
         // With shader-f16 where the adapter has it, so that the f16 kernels can be tried too.
-        let gpu = Gpu::new(true).await?;
+        let gpu = Gpu::new(true, None).await?;
         let kernels = Kernels::new(&gpu).await?;
         Ok(Self { gpu, kernels })
     }

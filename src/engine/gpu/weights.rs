@@ -2,6 +2,11 @@
 //! checkpoint is uploaded once; for each tensor the plan interpolates, the fine-tuned one too, plus a
 //! merged buffer that the lerp kernel rewrites on every α change. The forward binds the merged
 //! buffer of interpolated tensors and the zero-shot buffer of kept ones (no copy).
+//!
+//! A table read by row gather (the token embedding: 49408 × 768 f32 ≈ 152 MB for ViT-L/14) may
+//! exceed the adapter's storage binding limit; it is then stored as row blocks that each fit, and
+//! the embedding kernel runs once per block. Any other tensor over the limit is an error that
+//! names it and the limit.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +26,17 @@ fn half_storage(name: &str, shape: &[usize]) -> bool {
     shape.len() >= 2 && rows > 0 && !name.contains("position_embedding") && (shape.iter().product::<usize>() / rows) % 4 == 0
 }
 
+/// Tensors the forward reads by row gather only, so they may be split into row blocks.
+const SPLITTABLE: &[&str] = &["text_model.embeddings.token_embedding.weight"];
+
+/// A tensor on the device: one buffer, or row blocks of a gather table over the binding limit.
+#[derive(Clone)]
+pub(crate) struct Parts {
+    /// (first row, buffer) of each block, in row order.
+    pub blocks: Vec<(usize, wgpu::Buffer)>,
+    pub rows: usize,
+}
+
 fn halves(values: &[f32]) -> Vec<u16> {
     values.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect()
 }
@@ -29,7 +45,7 @@ fn halves(values: &[f32]) -> Vec<u16> {
 /// (from the fine-tuned checkpoint, name). [`Weights::upload`] takes them instead of uploading.
 #[derive(Default)]
 pub(crate) struct Staged {
-    buffers: std::collections::HashMap<(bool, String), wgpu::Buffer>,
+    buffers: std::collections::HashMap<(bool, String), Parts>,
     bytes: u64,
 }
 
@@ -37,9 +53,9 @@ impl Staged {
     /// Uploads one tensor now, stored as the engine will bind it (f16 or f32).
     pub fn stage(&mut self, gpu: &Gpu, fine_tuned: bool, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
         let label = if fine_tuned { format!("{name} (fine-tuned)") } else { name.to_string() };
-        let buffer = upload_tensor(gpu, &label, values, gpu.f16 && half_storage(name, shape))?;
-        self.bytes += buffer.size();
-        self.buffers.insert((fine_tuned, name.to_string()), buffer);
+        let parts = upload_tensor(gpu, name, &label, shape, values, gpu.f16 && half_storage(name, shape))?;
+        self.bytes += parts.blocks.iter().map(|(_, b)| b.size()).sum::<u64>();
+        self.buffers.insert((fine_tuned, name.to_string()), parts);
         Ok(())
     }
 
@@ -47,27 +63,55 @@ impl Staged {
         self.bytes
     }
 
-    fn take(&mut self, fine_tuned: bool, name: &str) -> Option<wgpu::Buffer> {
+    fn take(&mut self, fine_tuned: bool, name: &str) -> Option<Parts> {
         self.buffers.remove(&(fine_tuned, name.to_string()))
     }
 }
 
-fn upload_tensor(gpu: &Gpu, label: &str, values: &[f32], half: bool) -> Result<wgpu::Buffer> {
-    if half {
-        gpu.buffer_with(label, bytemuck::cast_slice(&halves(values)), Role::Weight)
-    } else {
-        gpu.buffer_with(label, bytemuck::cast_slice(values), Role::Weight)
+/// Rows per block for `name` (all of them when it fits one binding). Over the limit, a gather
+/// table is split; anything else is an error naming the tensor and the limit.
+fn rows_per_block(gpu: &Gpu, name: &str, label: &str, shape: &[usize], element: usize) -> Result<usize> {
+    let rows = shape.first().copied().unwrap_or(1).max(1);
+    let row_bytes = (shape.iter().product::<usize>() / rows * element).max(1) as u64;
+    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    if super::device::padded(row_bytes * rows as u64) <= limit {
+        return Ok(rows);
     }
+    if !SPLITTABLE.contains(&name) {
+        // Says which limit and by how much.
+        gpu.buffer(label, row_bytes * rows as u64, Role::Weight)?;
+    }
+    // Blocks of whole rows, a multiple of 4 rows so that each block stays 16-byte aligned.
+    let per = ((limit / row_bytes) as usize / 4 * 4).max(1);
+    Ok(per.min(rows))
+}
+
+fn upload_tensor(gpu: &Gpu, name: &str, label: &str, shape: &[usize], values: &[f32], half: bool) -> Result<Parts> {
+    let rows = shape.first().copied().unwrap_or(1).max(1);
+    let per = rows_per_block(gpu, name, label, shape, if half { 2 } else { 4 })?;
+    let width = values.len() / rows;
+    let mut blocks = Vec::new();
+    for first in (0..rows).step_by(per) {
+        let block = &values[first * width..(first + per).min(rows) * width];
+        let label = if per < rows { format!("{label} rows {first}…") } else { label.to_string() };
+        let buffer = if half {
+            gpu.buffer_with(&label, bytemuck::cast_slice(&halves(block)), Role::Weight)?
+        } else {
+            gpu.buffer_with(&label, bytemuck::cast_slice(block), Role::Weight)?
+        };
+        blocks.push((first, buffer));
+    }
+    Ok(Parts { blocks, rows })
 }
 
 pub(crate) struct Weights {
-    zero_shot: BTreeMap<String, wgpu::Buffer>,
+    zero_shot: BTreeMap<String, Parts>,
     /// Tensors stored as f16 (zero-shot, fine-tuned and merged alike).
     half: std::collections::BTreeSet<String>,
-    merged: BTreeMap<String, wgpu::Buffer>,
+    merged: BTreeMap<String, Parts>,
     shapes: BTreeMap<String, Vec<usize>>,
     /// Kept alive for the lerp bind groups.
-    _fine_tuned: Vec<wgpu::Buffer>,
+    _fine_tuned: Vec<Parts>,
     /// The lerp dispatches, one per interpolated tensor, sharing one parameter block (wa, wb).
     lerp: Option<Steps>,
 }
@@ -90,7 +134,7 @@ impl Weights {
                 continue;
             }
             let is_half = f16 && half_storage(name, &zs.shape);
-            let mut get = |from_ft: bool, file: &str, t: &HostTensor| -> Result<wgpu::Buffer> {
+            let mut get = |from_ft: bool, file: &str, t: &HostTensor| -> Result<Parts> {
                 if let Some(b) = staged.take(from_ft, name) {
                     return Ok(b);
                 }
@@ -99,25 +143,32 @@ impl Weights {
                     tensor: name.clone(),
                     msg: "was neither uploaded during the download nor kept on the host".into(),
                 })?;
-                upload_tensor(gpu, &if from_ft { format!("{name} (fine-tuned)") } else { name.clone() }, values, is_half)
+                let label = if from_ft { format!("{name} (fine-tuned)") } else { name.clone() };
+                upload_tensor(gpu, name, &label, &t.shape, values, is_half)
             };
-            let zs_buf = get(false, &pair.zero_shot.name, zs)?;
+            let zs_parts = get(false, &pair.zero_shot.name, zs)?;
             let ft = pair.fine_tuned.as_ref().and_then(|f| f.tensors.get(name).map(|t| (&f.name, t)));
             if let (Action::Interpolate, Some((ft_file, ft))) = (action, ft) {
-                let ft_buf = get(true, ft_file, ft)?;
+                let ft_parts = get(true, ft_file, ft)?;
                 let width = if is_half { 2 } else { 4 };
-                let out = gpu.buffer(&format!("{name} (merged)"), (zs.numel() * width) as u64, Role::Work)?;
-                // Buffers are padded to 16 bytes: whole vec4<f32> (16 bytes) or vec4<f16> (8 bytes).
-                let (kernel, vec4s) = if is_half { (Kernel::LerpF16, out.size() as usize / 8) } else { (Kernel::Lerp, out.size() as usize / 16) };
-                lerp.push(gpu, kernel, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[&zs_buf, &ft_buf, &out], elementwise(gpu, vec4s));
+                let row = zs.numel() / zs_parts.rows * width;
+                let mut out = Parts { blocks: Vec::new(), rows: zs_parts.rows };
+                for (i, ((first, a), (_, b))) in zs_parts.blocks.iter().zip(&ft_parts.blocks).enumerate() {
+                    let end = zs_parts.blocks.get(i + 1).map_or(zs_parts.rows, |(f, _)| *f);
+                    let buffer = gpu.buffer(&format!("{name} (merged)"), ((end - first) * row) as u64, Role::Work)?;
+                    // Buffers are padded to 16 bytes: whole vec4<f32> (16 bytes) or vec4<f16> (8 bytes).
+                    let (kernel, vec4s) = if is_half { (Kernel::LerpF16, buffer.size() as usize / 8) } else { (Kernel::Lerp, buffer.size() as usize / 16) };
+                    lerp.push(gpu, kernel, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[a, b, &buffer], elementwise(gpu, vec4s));
+                    out.blocks.push((*first, buffer));
+                }
                 merged.insert(name.clone(), out);
-                fine_tuned.push(ft_buf);
+                fine_tuned.push(ft_parts);
             }
             if is_half {
                 half.insert(name.clone());
             }
             shapes.insert(name.clone(), zs.shape.clone());
-            zero_shot.insert(name.clone(), zs_buf);
+            zero_shot.insert(name.clone(), zs_parts);
         }
         let lerp = if merged.is_empty() { None } else { Some(lerp.build_shared(gpu, kernels, "merge", std::mem::size_of::<LerpParams>())?) };
         Ok(Self { zero_shot, half, merged, shapes, _fine_tuned: fine_tuned, lerp })
@@ -140,6 +191,14 @@ impl Weights {
 
     /// The buffer the forward binds for `name`: merged if interpolated, else the zero-shot one.
     pub fn get(&self, name: &str) -> Result<&wgpu::Buffer> {
+        match self.parts(name)?.blocks.as_slice() {
+            [(_, one)] => Ok(one),
+            blocks => Err(gpu_error(format!("`{name}` is split into {} row blocks (over the binding limit); only a row gather can read it", blocks.len()))),
+        }
+    }
+
+    /// The row blocks the forward binds for `name` (one block when it fits one binding).
+    pub fn parts(&self, name: &str) -> Result<&Parts> {
         self.merged.get(name).or_else(|| self.zero_shot.get(name)).ok_or_else(|| Error::Tensor {
             file: "GPU weights".into(),
             tensor: name.into(),

@@ -1,12 +1,18 @@
 // Text embeddings: the token embedding row of each id plus the position embedding. The token
 // embedding is stored as `weight` (f32 or f16, prefixed by kernels.rs) and widened on read.
 // ids [batch·seq] (checked against the vocabulary on the host), out [batch·seq, hidden].
+// `tokens` holds vocabulary rows [first, end): a table over the binding limit is bound one row
+// block per dispatch, and each dispatch writes only the rows whose id falls in its block.
 
 struct Params {
     rows: u32,
     seq: u32,
     hidden: u32,
+    first: u32,
+    end: u32,
     _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -27,6 +33,10 @@ fn main(
     }
     let c = e % p.hidden;
     let row = e / p.hidden;
+    let id = ids[row];
+    if (id < p.first || id >= p.end) {
+        return;
+    }
     let t = row % p.seq;
-    out[e] = f32(tokens[ids[row] * p.hidden + c]) + positions[t * p.hidden + c];
+    out[e] = f32(tokens[(id - p.first) * p.hidden + c]) + positions[t * p.hidden + c];
 }
