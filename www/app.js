@@ -860,6 +860,25 @@ function wire() {
     document.body.classList.remove('dragging');
     document.querySelectorAll('.local-drop').forEach((z) => z.classList.remove('over'));
     const zone = e.target.closest?.('.local-drop');
+    // Dropped folders: their files, each photo labelled by the folder it sits in (as "Add a
+    // labelled folder" does); on a model box, a model folder's weights and JSON files.
+    const entries = [...(e.dataTransfer.items || [])].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+    if (entries.some((x) => x.isDirectory)) {
+      filesInEntries(entries).then(
+        (found) => {
+          if (zone) {
+            chooseLocal(zone.dataset.role, found.map((f) => f.file));
+            return;
+          }
+          const images = found.filter((f) => /\.(png|jpe?g|gif|bmp|webp)$/i.test(f.file.name));
+          const dirOf = new Map(images.map((f) => [f.file, f.dir]));
+          if (!images.length) showMessage('warn', 'The dropped folder holds no photos (png, jpeg, gif, bmp, webp).');
+          addPhotos(images.map((f) => f.file), { set: $('folder-set').value, folderOf: (f) => dirOf.get(f) });
+        },
+        (err) => showMessage('error', `The dropped folder could not be read: ${err?.message || err}`),
+      );
+      return;
+    }
     if (zone) {
       chooseLocal(zone.dataset.role, e.dataTransfer.files);
       return;
@@ -878,6 +897,26 @@ function wire() {
       addPhotos(files);
     }
   });
+}
+
+/** Every file under dropped entries (folders walked), with the name of the folder holding it. */
+async function filesInEntries(entries) {
+  const out = [];
+  const walk = async (entry, dir) => {
+    if (entry.isFile) {
+      out.push({ file: await new Promise((res, rej) => entry.file(res, rej)), dir });
+      return;
+    }
+    const reader = entry.createReader();
+    // readEntries returns the listing in batches until an empty one.
+    for (;;) {
+      const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+      if (!batch.length) break;
+      for (const child of batch) await walk(child, entry.name);
+    }
+  };
+  for (const entry of entries) await walk(entry, null);
+  return out;
 }
 
 async function loadPresets() {

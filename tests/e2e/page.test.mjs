@@ -453,6 +453,47 @@ test('downloads: progress with MB/s and cancel; a cut connection resumes with a 
   }
 });
 
+/** Drops a folder (or files) from the disk at the centre of `selector`, as a person drags from a file manager. */
+async function dropPaths(page, selector, paths) {
+  const box = await page.locator(selector).boundingBox();
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+}
+
+test('dropped folders: model folders on the model boxes, a photo folder labelled by its sub-folders', async () => {
+  const browser = await launch(false);
+  const { page, log } = await openPage(browser);
+  const tmp = fs.mkdtempSync(path.join(OUT, 'drop-'));
+  try {
+    for (const [label, image] of [['a cat', 'photo.png'], ['a dog', 'gray.png'], ['a dog', 'wide.png']]) {
+      fs.mkdirSync(path.join(tmp, 'photos', label), { recursive: true });
+      fs.copyFileSync(path.join(FIXTURES, 'images', image), path.join(tmp, 'photos', label, image));
+    }
+    await page.goto(`${site.url}/index.html?labels=${LABELS.join(',')}&templates=single`);
+    await waitForState(page, log, 'ready', 'opening the page without models');
+    await page.click('#custom summary');
+    await dropPaths(page, '#zs-drop', [path.join(FIXTURES, 'models/a_zs')]);
+    await dropPaths(page, '#ft-drop', [path.join(FIXTURES, 'models/a_ft')]);
+    await page.waitForFunction(() => /model\.safetensors/.test(document.querySelector('#ft-drop').textContent), null, { timeout: READY_TIMEOUT });
+    assert.match(await page.locator('#zs-drop').textContent(), /config\.json/);
+    await page.click('#load');
+    await waitForState(page, log, 'ready', 'loading dropped model folders');
+    assert.equal(await page.evaluate(() => document.body.dataset.models), 'loaded');
+
+    await dropPaths(page, '#drop', [path.join(tmp, 'photos')]);
+    const cards = page.locator('article.photo');
+    await page.waitForFunction(() => document.querySelectorAll('article.photo').length === 3, null, { timeout: READY_TIMEOUT });
+    const truths = await cards.evaluateAll((els) => els.map((e) => `${e.dataset.image}=${e.dataset.truth}`).sort());
+    assert.deepEqual(truths, ['gray.png=a dog', 'photo.png=a cat', 'wide.png=a dog']);
+    await waitForResults(page, log, 0.5, ['photo.png', 'gray.png', 'wide.png']);
+  } finally {
+    await browser.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('local checkpoint files, a dropped photo, α from the keyboard', async () => {
   const browser = await launch(false);
   const { page, log } = await openPage(browser);
