@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Mesa's lavapipe complains on stderr without a runtime directory (the CLI sets its own).
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/wiseft-runtime-tests"
+  mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
 cargo build --lib --target wasm32-unknown-unknown
 cargo test --all-targets
 # The web page end to end: trunk build --release, then headless Chromium against the CLI (tests/e2e/).

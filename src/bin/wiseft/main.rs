@@ -109,7 +109,23 @@ pub struct InspectArgs {
     pub path: String,
 }
 
+/// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" when they look for a display
+/// on a headless machine; a private runtime directory keeps the CLI's stderr to what it says.
+fn quiet_headless_vulkan() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join("wiseft-runtime");
+        let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        if made.is_ok() || dir.is_dir() {
+            // Before any thread exists.
+            std::env::set_var("XDG_RUNTIME_DIR", dir);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_headless_vulkan();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Classify(args) => commands::classify(args),
