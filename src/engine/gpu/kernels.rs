@@ -9,6 +9,7 @@ use crate::error::Result;
 
 const ACT_FNS: &str = include_str!("kernels/act_fns.wgsl");
 const MATMUL_TILE: &str = include_str!("kernels/matmul_tile.wgsl");
+const REDUCE: &str = include_str!("kernels/reduce.wgsl");
 // The storage type of weights in the kernels that read them (lerp, text_embed, matmul_vec4): one
 // source each, compiled for f32 or, where the adapter has shader-f16, for f16.
 const F32: &str = "alias weight = f32;";
@@ -84,13 +85,13 @@ impl Kernel {
             Kernel::VisionEmbed => include_str!("kernels/vision_embed.wgsl").into(),
             Kernel::TextEmbed => format!("{F32}\n{}", include_str!("kernels/text_embed.wgsl")),
             Kernel::GatherRows => include_str!("kernels/gather_rows.wgsl").into(),
-            Kernel::LayerNorm => include_str!("kernels/layer_norm.wgsl").into(),
+            Kernel::LayerNorm => format!("{REDUCE}\n{}", include_str!("kernels/layer_norm.wgsl")),
             Kernel::Matmul => format!("{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul.wgsl")),
             Kernel::MatmulVec4 => format!("{F32}\n{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
-            Kernel::Attention => include_str!("kernels/attention.wgsl").into(),
+            Kernel::Attention => format!("{REDUCE}\n{}", include_str!("kernels/attention.wgsl")),
             Kernel::Activation => format!("{ACT_FNS}\n{}", include_str!("kernels/activation.wgsl")),
-            Kernel::Softmax => include_str!("kernels/softmax.wgsl").into(),
-            Kernel::L2Normalize => include_str!("kernels/l2_normalize.wgsl").into(),
+            Kernel::Softmax => format!("{REDUCE}\n{}", include_str!("kernels/softmax.wgsl")),
+            Kernel::L2Normalize => format!("{REDUCE}\n{}", include_str!("kernels/l2_normalize.wgsl")),
             Kernel::LerpF16 => format!("{F16}\n{}", include_str!("kernels/lerp.wgsl")),
             Kernel::TextEmbedF16 => format!("{F16}\n{}", include_str!("kernels/text_embed.wgsl")),
             Kernel::MatmulF16 => format!("{F16}\n{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul_vec4.wgsl")),

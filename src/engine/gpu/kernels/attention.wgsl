@@ -2,6 +2,7 @@
 // q·kᵀ·scale against every key (only keys ≤ the query under the causal mask), their softmax, and
 // the weighted sum of values — the scores never leave workgroup memory. q, k, v and out are
 // [batch·seq, heads·head_dim] as the projections write them (head h at columns h·head_dim…).
+// reduce_max / reduce_sum: reduce.wgsl, put before this file.
 
 struct Params {
     batch: u32,
@@ -27,7 +28,6 @@ const MAX_DIM: u32 = 256u;
 
 var<workgroup> scores: array<f32, MAX_SEQ>;
 var<workgroup> qs: array<f32, MAX_DIM>;
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(64)
 fn main(
@@ -64,16 +64,7 @@ fn main(
         scores[j] = s;
         m = max(m, s);
     }
-    red[li] = m;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            red[li] = max(red[li], red[li + s]);
-        }
-        workgroupBarrier();
-    }
-    m = red[0];
-    workgroupBarrier();
+    m = reduce_max(li, m);
 
     var l = 0.0;
     for (var j = li; j < keys; j += WG) {
@@ -81,15 +72,7 @@ fn main(
         scores[j] = e;
         l += e;
     }
-    red[li] = l;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / red[0];
+    let inv = 1.0 / reduce_sum(li, l);
 
     for (var c = li; c < p.head_dim; c += WG) {
         var acc = 0.0;

@@ -1,4 +1,5 @@
 // Row L2 normalisation, one workgroup per row: x / ‖x‖ (rows of zeros stay zero).
+// reduce_sum: reduce.wgsl, put before this file.
 
 struct Params {
     rows: u32,
@@ -12,8 +13,6 @@ const WG: u32 = 64u;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(64)
 fn main(
@@ -31,15 +30,7 @@ fn main(
         let v = x[base + c];
         s += v * v;
     }
-    red[li] = s;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k = k / 2u) {
-        if (li < k) {
-            red[li] = red[li] + red[li + k];
-        }
-        workgroupBarrier();
-    }
-    let norm = sqrt(red[0]);
+    let norm = sqrt(reduce_sum(li, s));
     let inv = select(0.0, 1.0 / norm, norm > 0.0);
     for (var c = li; c < p.width; c += WG) {
         out[base + c] = x[base + c] * inv;

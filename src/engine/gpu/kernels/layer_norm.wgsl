@@ -1,5 +1,6 @@
 // Layer norm over the last dimension, one workgroup per row: mean, then the variance of the
 // centred values (two passes, as PyTorch), then (x − mean)/sqrt(var + eps)·weight + bias.
+// The sums use reduce_sum (reduce.wgsl, put before this file).
 
 struct Params {
     rows: u32,
@@ -16,22 +17,6 @@ const WG: u32 = 128u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-var<workgroup> red: array<f32, WG>;
-
-fn sum_all(li: u32, v: f32) -> f32 {
-    red[li] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-}
-
 @compute @workgroup_size(128)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -47,13 +32,13 @@ fn main(
     for (var c = li; c < p.width; c += WG) {
         s += x[base + c];
     }
-    let mean = sum_all(li, s) / f32(p.width);
+    let mean = reduce_sum(li, s) / f32(p.width);
     var q = 0.0;
     for (var c = li; c < p.width; c += WG) {
         let d = x[base + c] - mean;
         q += d * d;
     }
-    let variance = sum_all(li, q) / f32(p.width);
+    let variance = reduce_sum(li, q) / f32(p.width);
     let inv = 1.0 / sqrt(variance + p.eps);
     for (var c = li; c < p.width; c += WG) {
         out[base + c] = (x[base + c] - mean) * inv * weight[c] + bias[c];

@@ -1,4 +1,5 @@
 // Row softmax, one workgroup per row: max, then Σ exp(x − max), then exp(x − max)/Σ.
+// reduce_max / reduce_sum: reduce.wgsl, put before this file.
 
 struct Params {
     rows: u32,
@@ -12,8 +13,6 @@ const WG: u32 = 64u;
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
-var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(64)
 fn main(
@@ -31,29 +30,12 @@ fn main(
     for (var c = li; c < p.width; c += WG) {
         m = max(m, x[base + c]);
     }
-    red[li] = m;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            red[li] = max(red[li], red[li + s]);
-        }
-        workgroupBarrier();
-    }
-    m = red[0];
-    workgroupBarrier();
+    m = reduce_max(li, m);
     var sum = 0.0;
     for (var c = li; c < p.width; c += WG) {
         sum += exp(x[base + c] - m);
     }
-    red[li] = sum;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (li < s) {
-            red[li] = red[li] + red[li + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = 1.0 / red[0];
+    let inv = 1.0 / reduce_sum(li, sum);
     for (var c = li; c < p.width; c += WG) {
         out[base + c] = exp(x[base + c] - m) * inv;
     }
