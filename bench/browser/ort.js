@@ -190,6 +190,7 @@ async function main() {
     gflops_b8: (8 * IMAGE_FLOPS) / b8.median / 1e9,
     text_gflops: text ? (10 * TEXT77_FLOPS) / text.median / 1e9 : null,
     text_load_s: textLoadS,
+    load_total_s: loadS + (textLoadS ?? 0), // both towers, closer to what the WiSE-FT page loads
     image_flops: IMAGE_FLOPS,
     text77_flops: TEXT77_FLOPS,
     warmup_s: { image_b1: b1.warmup, image_b8: b8.warmup, text10: text ? text.warmup : null },

@@ -210,11 +210,19 @@ async function environmentInfo(browser, base) {
 
 function cpuInfo() {
   let model = os.cpus()[0]?.model || 'unknown';
+  const extra = {};
   try {
-    const m = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
-    if (m) model = m[1].trim();
+    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (k) => info.match(new RegExp(`^${k}\\s*:\\s*(.+)$`, 'm'))?.[1].trim();
+    model = field('model name') || model;
+    // A VM may only say "AMD EPYC": family/model tell the generation (family 26 = 0x1A = Zen 5).
+    extra.family = field('cpu family');
+    extra.model_id = field('model');
+    extra.stepping = field('stepping');
+    const flags = field('flags')?.split(/\s+/) || [];
+    extra.simd = ['avx2', 'avx512f', 'avx512_bf16', 'avx_vnni', 'fma'].filter((f) => flags.includes(f));
   } catch {}
-  return { model, logical_cpus: os.cpus().length, mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1) };
+  return { model, ...extra, logical_cpus: os.cpus().length, mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1) };
 }
 
 function parseArgs(argv) {

@@ -208,6 +208,7 @@ def main():
         json.dump(cfg, f, indent=2, sort_keys=True)
     with open(os.path.join(zs_dir, "preprocessor_config.json"), "w") as f:
         json.dump(PREPROCESSOR_CONFIG, f, indent=2, sort_keys=True)
+    os.chmod(os.path.join(zs_dir, "model.safetensors"), 0o644)  # save_file writes 0600
     log(f"zs/model.safetensors {size_mb(os.path.join(zs_dir, 'model.safetensors')):.1f} MB, {len(zs_state)} tensors", t0)
 
     # --- vision-only fine-tune: zs vision + small noise -------------------------------------
@@ -229,6 +230,7 @@ def main():
         fcfg = vcfg.to_dict()
         fcfg.pop("_attn_implementation", None)
         json.dump(fcfg, f, indent=2, sort_keys=True)
+    os.chmod(os.path.join(ft_dir, "model.safetensors"), 0o644)
     log(f"ft/model.safetensors {size_mb(os.path.join(ft_dir, 'model.safetensors')):.1f} MB, {len(ft_state)} tensors", t0)
 
     if args.skip_onnx:
