@@ -387,7 +387,10 @@ impl Worker {
         match timings {
             Ok(timings) => self.post(Event::Bench {
                 seq: r.seq,
-                backend: model.wiseft.engine().describe(),
+                backend: {
+                    let probe = self.probe.borrow().clone().unwrap_or(backend::GpuProbe { adapter: None, note: String::new() });
+                    backend::report(model.wiseft.engine(), String::new(), &probe).name
+                },
                 checkpoint_mb: model.checkpoint_mb,
                 load_s: model.load_s,
                 timings,
