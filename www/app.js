@@ -262,6 +262,7 @@ function onBench(ev) {
     prompts: t.prompts,
     [`text${t.prompts}_s`]: t.text_s,
     text_gflops: t.text_gflops_per_s,
+    wasm_memory_mb: ev.wasm_memory_mb,
   };
   const s = (x) => `${x.toFixed(3)} s`;
   showMessage(

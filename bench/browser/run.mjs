@@ -54,6 +54,8 @@ export const METRICS = [
   ['gflops_b1', 'image GFLOP/s at batch 1'],
   ['text_gflops', 'text GFLOP/s (10 × 77 tokens)'],
   ['session_s', 'session / engine init only, s'],
+  // WiSE-FT page: the worker's WebAssembly memory (never shrinks, so its peak).
+  ['wasm_memory_mb', 'wasm memory (peak), MB'],
 ];
 
 const MIME = {

@@ -268,6 +268,12 @@ impl StreamReader {
             self.pending.extend_from_slice(chunk);
         }
         self.offset = keep_from;
+        // Room for the whole next tensor at once: growing by doubling would leave a wasm heap
+        // (which never shrinks) twice the size of the largest tensor.
+        if let Some(e) = header.entries.get(self.next) {
+            let need = (header.data_start + e.end).saturating_sub(self.offset);
+            self.pending.reserve_exact(need.saturating_sub(self.pending.len()));
+        }
         out
     }
 

@@ -320,7 +320,8 @@ pub enum Event {
     Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint> },
     /// Benchmark of the loaded model: how long the load took (download or cache, parse, upload,
     /// merge) and the timed steps.
-    Bench { seq: u32, backend: String, checkpoint_mb: f64, load_s: f64, timings: crate::bench::Timings },
+    /// `wasm_memory_mb`: the worker's WebAssembly memory, which never shrinks: its peak so far.
+    Bench { seq: u32, backend: String, checkpoint_mb: f64, load_s: f64, timings: crate::bench::Timings, wasm_memory_mb: f64 },
     /// A request is finished.
     Done { seq: u32 },
     /// The URLs of a `probe_cache` that are stored.

@@ -394,6 +394,7 @@ impl Worker {
                 checkpoint_mb: model.checkpoint_mb,
                 load_s: model.load_s,
                 timings,
+                wasm_memory_mb: wasm_memory_bytes() as f64 / 1e6,
             }),
             Err(e) => self.post(fail(e.to_string())),
         }
@@ -851,6 +852,12 @@ impl Worker {
             .collect();
         self.post(Event::Results { labels: labels.to_vec(), templates, scores });
     }
+}
+
+/// Size of this module's WebAssembly memory (it grows and never shrinks: the peak heap).
+fn wasm_memory_bytes() -> u32 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    js_sys::ArrayBuffer::from(memory.buffer()).byte_length()
 }
 
 /// Seconds on the worker's monotonic clock.

@@ -149,7 +149,7 @@ impl Role {
     fn usage(self) -> wgpu::BufferUsages {
         use wgpu::BufferUsages as U;
         match self {
-            Role::Weight => U::STORAGE | U::COPY_SRC,
+            Role::Weight => U::STORAGE | U::COPY_SRC | U::COPY_DST,
             Role::Work => U::STORAGE | U::COPY_SRC | U::COPY_DST,
             Role::Input => U::STORAGE | U::COPY_DST,
             Role::Uniform => U::UNIFORM | U::COPY_DST,
@@ -282,7 +282,9 @@ impl Gpu {
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: role.usage(), mapped_at_creation: false }))
     }
 
-    /// A buffer filled with `data` at creation (mapped, no staging copy).
+    /// A buffer filled with `data`. Written through the queue rather than mapped at creation: in
+    /// the browser a mapped range is a copy in wasm memory (which never shrinks), while
+    /// `writeBuffer` reads the bytes where they are.
     pub fn buffer_with(&self, label: &str, data: &[u8], role: Role) -> Result<wgpu::Buffer> {
         let size = padded(data.len() as u64);
         self.fits(label, size, role)?;
@@ -294,13 +296,18 @@ impl Gpu {
             _ => &self.counters.input_bytes_uploaded,
         };
         Counters::add(counter, data.len() as u64);
-        let buffer =
-            self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: role.usage(), mapped_at_creation: true });
-        {
-            let mut view = buffer.get_mapped_range_mut(..).map_err(|e| gpu_error(format!("`{label}`: {e}")))?;
-            view.slice(..data.len()).copy_from_slice(data);
+        let usage = role.usage() | wgpu::BufferUsages::COPY_DST;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
+        // Writes go in whole 4-byte words.
+        let whole = data.len() / 4 * 4;
+        if whole > 0 {
+            self.queue.write_buffer(&buffer, 0, &data[..whole]);
         }
-        buffer.unmap();
+        if whole < data.len() {
+            let mut tail = [0u8; 4];
+            tail[..data.len() - whole].copy_from_slice(&data[whole..]);
+            self.queue.write_buffer(&buffer, whole as u64, &tail);
+        }
         Ok(buffer)
     }
 
