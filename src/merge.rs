@@ -111,7 +111,7 @@ impl MergePlan {
                     let (a, b) = (values_on_host(zs, name, &zero_shot.name)?, values_on_host(ft, name, &ft_ckpt.name)?);
                     let mut out = vec![0f32; a.len()];
                     lerp(a, b, alpha, &mut out);
-                    HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(std::sync::Arc::new(out)) }
+                    HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(out.into()) }
                 })
             }
             _ => Ok(zs.clone()),

@@ -70,12 +70,11 @@ impl fmt::Display for FileDtype {
 }
 
 /// Element values. `Arc` so that a merge can hand out tensors it keeps from the zero-shot
-/// checkpoint without copying them; of a `Vec`, because a `Vec` moves into it without a copy (an
-/// `Arc<[f32]>` would copy every tensor once more while reading a checkpoint).
+/// checkpoint without copying them.
 #[derive(Debug, Clone)]
 pub enum Values {
-    F32(Arc<Vec<f32>>),
-    I64(Arc<Vec<i64>>),
+    F32(Arc<[f32]>),
+    I64(Arc<[i64]>),
     /// Float values that went to the GPU as they were downloaded and are not kept on the host
     /// (the page streams large tensors straight to the device).
     Uploaded,
@@ -90,7 +89,7 @@ pub struct HostTensor {
 
 impl HostTensor {
     pub fn f32(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        Self { shape, file_dtype: FileDtype::F32, values: Values::F32(Arc::new(data)) }
+        Self { shape, file_dtype: FileDtype::F32, values: Values::F32(data.into()) }
     }
 
     /// Decodes little-endian element bytes of `dtype` (the layout both safetensors and PyTorch use).
@@ -99,19 +98,19 @@ impl HostTensor {
             bytes.chunks_exact(N).map(|c| c.try_into().expect("chunks_exact yields N bytes"))
         }
         let values = match dtype {
-            FileDtype::F32 => Values::F32(Arc::new(chunks::<4>(bytes).map(f32::from_le_bytes).collect())),
-            FileDtype::F64 => Values::F32(Arc::new(chunks::<8>(bytes).map(|b| f64::from_le_bytes(b) as f32).collect())),
+            FileDtype::F32 => Values::F32(chunks::<4>(bytes).map(f32::from_le_bytes).collect()),
+            FileDtype::F64 => Values::F32(chunks::<8>(bytes).map(|b| f64::from_le_bytes(b) as f32).collect()),
             FileDtype::F16 => {
-                Values::F32(Arc::new(chunks::<2>(bytes).map(|b| half::f16::from_le_bytes(b).to_f32()).collect()))
+                Values::F32(chunks::<2>(bytes).map(|b| half::f16::from_le_bytes(b).to_f32()).collect())
             }
             FileDtype::BF16 => {
-                Values::F32(Arc::new(chunks::<2>(bytes).map(|b| half::bf16::from_le_bytes(b).to_f32()).collect()))
+                Values::F32(chunks::<2>(bytes).map(|b| half::bf16::from_le_bytes(b).to_f32()).collect())
             }
-            FileDtype::I64 => Values::I64(Arc::new(chunks::<8>(bytes).map(i64::from_le_bytes).collect())),
-            FileDtype::I32 => Values::I64(Arc::new(chunks::<4>(bytes).map(|b| i32::from_le_bytes(b) as i64).collect())),
-            FileDtype::I16 => Values::I64(Arc::new(chunks::<2>(bytes).map(|b| i16::from_le_bytes(b) as i64).collect())),
-            FileDtype::I8 => Values::I64(Arc::new(bytes.iter().map(|&b| b as i8 as i64).collect())),
-            FileDtype::U8 | FileDtype::Bool => Values::I64(Arc::new(bytes.iter().map(|&b| b as i64).collect())),
+            FileDtype::I64 => Values::I64(chunks::<8>(bytes).map(i64::from_le_bytes).collect()),
+            FileDtype::I32 => Values::I64(chunks::<4>(bytes).map(|b| i32::from_le_bytes(b) as i64).collect()),
+            FileDtype::I16 => Values::I64(chunks::<2>(bytes).map(|b| i16::from_le_bytes(b) as i64).collect()),
+            FileDtype::I8 => Values::I64(bytes.iter().map(|&b| b as i8 as i64).collect()),
+            FileDtype::U8 | FileDtype::Bool => Values::I64(bytes.iter().map(|&b| b as i64).collect()),
         };
         Self { shape, file_dtype: dtype, values }
     }

@@ -109,7 +109,6 @@ test('bench=1 times the loaded pair in the worker and leaves the result in data-
     assert.equal(r.error, undefined, `bench failed: ${r.error}`);
     assert.match(r.backend, /CPU/);
     assert.equal(r.prompts, 5);
-    console.log(`# bench on the toy pair: ${JSON.stringify(r)}`);
     for (const k of ['load_s', 'merge_s', 'image_b1_s', 'image_b8_s', 'text5_s', 'gflops_b8', 'checkpoint_mb', 'wasm_memory_mb']) {
       assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${k} = ${r[k]}`);
     }
