@@ -1453,15 +1453,21 @@ function drawPareto() {
   }
 }
 
+// Up to this many photos get a small chart each; more are drawn together in one chart, so the
+// plot keeps a fixed height however many photos a lecture brings.
+const PHOTO_CHARTS_MAX = 24;
+
 function drawPhotos() {
   const c = $('plot-photos');
   const photos = ui.sweep ? ui.sweep.photos : [];
+  if (photos.length > PHOTO_CHARTS_MAX) return drawPhotosTogether(c, photos);
   const cols = 4;
   const rows = Math.max(1, Math.ceil(photos.length / cols));
   const cellH = 170;
   const top = 62;
   const want = Math.round((top + rows * cellH) * (c.width / 800));
   if (c.height !== want) c.height = want;
+  c.dataset.mode = 'grid';
   const { ctx, W } = canvasCtx('plot-photos');
   title(ctx, 'Probability of the true label vs α, per photo');
   if (!photos.length) return noData(ctx, W, top + cellH / 2, 'Run the α sweep to draw this plot.');
@@ -1514,6 +1520,39 @@ function drawPhotos() {
       ctx.stroke();
     }
   });
+}
+
+/** Every photo's true-label probability as a thin line, with the mean of each set drawn thick. */
+function drawPhotosTogether(c, photos) {
+  const want = Math.round(500 * (c.width / 800));
+  if (c.height !== want) c.height = want;
+  const { ctx, W, H } = canvasCtx('plot-photos');
+  c.dataset.mode = 'together';
+  title(ctx, `Probability of the true label vs α, ${photos.length} photos`);
+  const box = { l: 80, t: 70, r: W - 24, b: H - 60 };
+  const { X, Y } = axes(ctx, box, {
+    x0: 0, x1: 1, y0: 0, y1: 1, xTicks: [0, 0.25, 0.5, 0.75, 1], yTicks: [0, 0.25, 0.5, 0.75, 1],
+    xFmt: (v) => String(v), yFmt: (v) => v.toFixed(2), xLabel: 'α', yLabel: 'p(true label)',
+  });
+  const sums = {};
+  for (const p of photos) {
+    const series = ui.sweep.perPhoto.get(p.id) || [];
+    ctx.globalAlpha = 0.25;
+    line(ctx, series.map((x) => [x.alpha, x.p]), X, Y, SET_COLORS[p.set], { width: 1 });
+    ctx.globalAlpha = 1;
+    const acc = (sums[p.set] ??= new Map());
+    for (const x of series) {
+      const [sum, n] = acc.get(x.alpha) || [0, 0];
+      acc.set(x.alpha, [sum + x.p, n + 1]);
+    }
+  }
+  const items = [];
+  for (const [set, acc] of Object.entries(sums)) {
+    const mean = [...acc.entries()].sort((a, b) => a[0] - b[0]).map(([a, [sum, n]]) => [a, sum / n]);
+    line(ctx, mean, X, Y, SET_COLORS[set], { width: 3.5 });
+    items.push({ label: `${SETS[set]} (mean, thick)`, color: SET_COLORS[set] });
+  }
+  legend(ctx, 16, 44, items);
 }
 
 function drawPlots() {

@@ -90,7 +90,10 @@ test('offline default: the generated-world pair loads from the site, classifies 
     }
     assert.ok(acc('fine-tuning task', 1) > acc('fine-tuning task', 0), 'task accuracy rises with α');
     assert.ok(acc('everything else', 0.5) > acc('everything else', 1), 'shift accuracy at α=0.5 above the fine-tuned model');
-    for (const id of ['plot-acc', 'plot-pareto']) await page.locator(`#${id}`).screenshot({ path: path.join(OUT, `toy-${id}.png`) });
+    // 104 photos: drawn together in one chart of fixed height, not 26 rows of small charts.
+    assert.equal(await page.locator('#plot-photos').getAttribute('data-mode'), 'together');
+    assert.equal(await page.locator('#plot-photos').evaluate((c) => c.height / c.width), 500 / 800);
+    for (const id of ['plot-acc', 'plot-pareto', 'plot-photos']) await page.locator(`#${id}`).screenshot({ path: path.join(OUT, `toy-${id}.png`) });
     console.log(`# blocked non-local requests: ${blocked.length ? blocked.join(' ') : 'none'}`);
   } finally {
     await browser.close();
