@@ -238,31 +238,38 @@ impl StreamReader {
     }
 
     /// Completes the tensors that `chunk` (following `pending`) finishes and keeps the rest.
-    fn consume(&mut self, chunk: &[u8]) -> Vec<(String, HostTensor)> {
+    fn consume(&mut self, mut chunk: &[u8]) -> Vec<(String, HostTensor)> {
         let header = self.header.as_ref().expect("called once the header is in");
-        // File offset of chunk[0], and of the end of what has arrived.
-        let base = self.offset + self.pending.len();
-        let arrived = base + chunk.len();
         let mut out = Vec::new();
         while let Some(e) = header.entries.get(self.next) {
+            // File offset of chunk[0]: `pending` holds the bytes just before it.
+            let base = self.offset + self.pending.len();
             let (start, end) = (header.data_start + e.start, header.data_start + e.end);
-            if end > arrived {
+            if end > base + chunk.len() {
                 break;
             }
             let tensor = if start >= base {
                 HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &chunk[start - base..end - base])
             } else {
-                let mut bytes = self.pending[start - self.offset..].to_vec();
-                bytes.extend_from_slice(&chunk[..end - base]);
-                HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &bytes)
+                // The tensor began in an earlier chunk: complete it in `pending` (which has room
+                // for it) and read it there, without a second copy.
+                self.pending.extend_from_slice(&chunk[..end - base]);
+                HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &self.pending[start - self.offset..])
             };
             out.push((e.name.clone(), tensor));
             self.next += 1;
+            // Everything up to `end` is used: continue after it.
+            chunk = &chunk[end.saturating_sub(base).min(chunk.len())..];
+            self.pending.clear();
+            self.offset = end.max(base);
         }
+        let base = self.offset + self.pending.len();
+        let arrived = base + chunk.len();
         // Keep what the next tensor needs (bytes between tensors and after the last are dropped).
         let keep_from = header.entries.get(self.next).map_or(arrived, |e| header.data_start + e.start).min(arrived);
         if keep_from >= base {
-            self.pending = chunk[keep_from - base..].to_vec();
+            self.pending.clear();
+            self.pending.extend_from_slice(&chunk[keep_from - base..]);
         } else {
             self.pending.drain(..keep_from - self.offset);
             self.pending.extend_from_slice(chunk);
