@@ -586,22 +586,23 @@ impl Worker {
         Ok(Fetcher::new(scope, cache, signal, self.cancelled.clone(), post))
     }
 
-    /// Reads the weights of `source` into memory or, with a GPU loader, tensor by tensor onto the
-    /// device; then the checkpoint with its side files. `Ok(None)`: no file at the URL (404).
-    async fn weights(
+    /// Receives the weights of `source` into memory or, with a GPU loader, tensor by tensor onto
+    /// the device. `Ok(None)`: no file at the URL (404).
+    async fn receive_weights<'g>(
         &self,
         fetcher: &Fetcher,
         source: Weights<'_>,
-        side: SideFiles,
         role: &'static str,
-        gpu: Option<&mut GpuLoader>,
-    ) -> Result<Option<(Checkpoint, Origin, u64)>, FetchError> {
+        gpu: Option<&'g mut GpuLoader>,
+    ) -> Result<Option<Received<'g>>, FetchError> {
         let name = source.name();
-        let mut bytes = Vec::new();
-        let mut to_gpu = gpu.map(|l| ToGpu::new(&name, role == "fine-tuned", l));
-        let sink: &mut dyn fetch::Sink = match to_gpu.as_mut() {
-            Some(s) => s,
-            None => &mut bytes,
+        let mut into = match gpu {
+            Some(l) => Destination::Gpu(ToGpu::new(&name, role == "fine-tuned", l)),
+            None => Destination::Memory(Vec::new()),
+        };
+        let sink: &mut dyn fetch::Sink = match &mut into {
+            Destination::Gpu(s) => s,
+            Destination::Memory(bytes) => bytes,
         };
         let origin = match source {
             Weights::Url(url) => match fetcher.get_into(url, role, "weights", sink).await.map_err(|e| unusable(e, role))? {
@@ -614,10 +615,24 @@ impl Worker {
             }
         };
         let len = sink.len() as u64;
+        Ok(Some(Received { name, into, origin, len }))
+    }
+
+    /// The checkpoint from received weights and their side files; a download is stored for next
+    /// time, a stored file that turns out unusable is forgotten.
+    async fn read_checkpoint(
+        &self,
+        fetcher: &Fetcher,
+        source: Weights<'_>,
+        received: Received<'_>,
+        side: SideFiles,
+        role: &'static str,
+    ) -> Result<(Checkpoint, Origin, u64), FetchError> {
+        let Received { name, into, origin, len } = received;
         self.status(format!("Reading the {role} checkpoint ({}) …", fetch::mb(len)));
-        let read = match to_gpu {
-            Some(s) => s.finish(side).map(|(c, parts)| (c, parts.map(Stored::Parts))),
-            None => Checkpoint::from_bytes(&bytes, &name, side).map(|c| (c, Some(Stored::Bytes))),
+        let (read, bytes) = match into {
+            Destination::Gpu(s) => (s.finish(side).map(|(c, parts)| (c, parts.map(Stored::Parts))), Vec::new()),
+            Destination::Memory(bytes) => (Checkpoint::from_bytes(&bytes, &name, side).map(|c| (c, Some(Stored::Bytes))), bytes),
         };
         let (ckpt, stored) = match read {
             Ok(r) => r,
@@ -638,7 +653,7 @@ impl Worker {
                 self.notice("warn", msg);
             }
         }
-        Ok(Some((ckpt, origin, len)))
+        Ok((ckpt, origin, len))
     }
 
     /// One checkpoint from URLs (first that exists; side files from beside it) or local files.
@@ -656,7 +671,13 @@ impl Worker {
         let mut tried = Vec::new();
         for (i, url) in src.urls.iter().enumerate() {
             self.status(format!("Fetching the {role} checkpoint …"));
-            // Side files first (small): the checkpoint is built as soon as the weights are in.
+            let Some(received) = self.receive_weights(fetcher, Weights::Url(url), role, gpu.as_deref_mut()).await? else {
+                tried.push(url.clone());
+                if let Some(next) = src.urls.get(i + 1) {
+                    self.notice("info", format!("{role}: no file at {url} (HTTP 404); trying {next}"));
+                }
+                continue;
+            };
             let mut side = SideFiles::default();
             let mut side_origin = Vec::new();
             for file in hub::SIDE_FILES {
@@ -677,13 +698,7 @@ impl Worker {
                     _ => side.preprocessor = text,
                 }
             }
-            let Some((ckpt, origin, len)) = self.weights(fetcher, Weights::Url(url), side, role, gpu.as_deref_mut()).await? else {
-                tried.push(url.clone());
-                if let Some(next) = src.urls.get(i + 1) {
-                    self.notice("info", format!("{role}: no file at {url} (HTTP 404); trying {next}"));
-                }
-                continue;
-            };
+            let (ckpt, origin, len) = self.read_checkpoint(fetcher, Weights::Url(url), received, side, role).await?;
             for (side_url, bytes, origin) in side_origin {
                 match (bytes, origin) {
                     (Some(b), Origin::Network) => {
@@ -738,7 +753,8 @@ impl Worker {
             }
         }
         self.status(format!("Reading the {role} file {} …", weights.name()));
-        let (ckpt, origin, len) = self.weights(fetcher, Weights::File(weights), side, role, gpu).await?.expect("a local file exists");
+        let received = self.receive_weights(fetcher, Weights::File(weights), role, gpu).await?.expect("a local file is always there");
+        let (ckpt, origin, len) = self.read_checkpoint(fetcher, Weights::File(weights), received, side, role).await?;
         let info = self.model_info(&ckpt, role, origin, len);
         Ok((ckpt, info))
     }
@@ -893,6 +909,20 @@ impl Weights<'_> {
             Weights::File(f) => f.name(),
         }
     }
+}
+
+/// Weights received, not yet read as a checkpoint.
+struct Received<'g> {
+    name: String,
+    into: Destination<'g>,
+    origin: Origin,
+    len: u64,
+}
+
+/// Where received weights are: in memory, or on the GPU tensor by tensor.
+enum Destination<'g> {
+    Memory(Vec<u8>),
+    Gpu(ToGpu<'g>),
 }
 
 /// What to store in the cache after a download: the bytes read into memory, or the chunks kept
