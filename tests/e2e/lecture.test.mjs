@@ -9,25 +9,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { DIST, FIXTURES, OUT, READY_TIMEOUT as TIMEOUT, WISEFT, launch } from './env.mjs';
 import { serve } from './server.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DIST = process.env.E2E_DIST || path.join(ROOT, 'dist');
-const FIXTURES = path.join(ROOT, 'tests/fixtures');
-const OUT = path.join(ROOT, 'target/e2e');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WISEFT =
-  process.env.WISEFT_BIN ||
-  [path.join(ROOT, 'target/debug/wiseft'), path.join(ROOT, 'target/release/wiseft')].find((p) => fs.existsSync(p));
-const TIMEOUT = Number(process.env.E2E_READY_TIMEOUT_MS || 120000);
 const LABELS = ['cat', 'dog', 'red car', 'tree', 'the ocean'];
 const ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
-const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
-const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
-const NO_WEBGPU_ARGS = ['--disable-features=WebGPU,Vulkan', '--disable-gpu'];
 
 // The "fine-tuning task" set comes as a folder upload (folder = label); "everything else" as
 // single photos whose file names carry the label as a prefix.
@@ -114,7 +101,7 @@ async function waitReady(page, log, what) {
 
 for (const webgpu of [false, true]) {
 test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled folder, α sweep = CLI, CSV, PNGs, merged checkpoint = wiseft merge, ← / →`, { timeout: 600000 }, async () => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : NO_WEBGPU_ARGS)] });
+  const browser = await launch(webgpu);
   const shot = (name) => path.join(OUT, `lecture-${webgpu ? 'gpu-' : ''}${name}.png`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
   const page = await context.newPage();

@@ -12,30 +12,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { DIST, FIXTURES, OUT, READY_TIMEOUT, WISEFT, launch } from './env.mjs';
 import { serve, sendFile, sendCut, sendSlowly } from './server.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DIST = process.env.E2E_DIST || path.join(ROOT, 'dist');
-const FIXTURES = path.join(ROOT, 'tests/fixtures');
-const OUT = path.join(ROOT, 'target/e2e');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WISEFT =
-  process.env.WISEFT_BIN ||
-  [path.join(ROOT, 'target/debug/wiseft'), path.join(ROOT, 'target/release/wiseft')].find((p) => fs.existsSync(p));
-
 const TOLERANCE = 1e-4;
-const READY_TIMEOUT = Number(process.env.E2E_READY_TIMEOUT_MS || 120000);
 const LABELS = ['a cat', 'a dog', 'a red car', 'a tree', 'the ocean'];
 const GOOD_IMAGES = ['photo.png', 'gray.png', 'wide.png', 'exif_rotated.jpg'];
 const BAD_IMAGES = ['not_an_image.png', 'truncated.jpg'];
 const ALPHAS = [0, 1, 0.35]; // ends at 0.35 so the screenshot shows a real merge
 
-const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
-const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
-const NO_WEBGPU_ARGS = ['--disable-features=WebGPU,Vulkan', '--disable-gpu'];
 
 let site;
 let models;
@@ -117,13 +103,6 @@ after(async () => {
   await models?.close();
 });
 
-async function launch(webgpu) {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : NO_WEBGPU_ARGS)],
-  });
-}
 
 function pageUrl(params) {
   const q = Object.entries(params)

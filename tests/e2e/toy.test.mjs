@@ -6,17 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
 import { serve } from './server.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DIST = process.env.E2E_DIST || path.join(ROOT, 'dist');
-const OUT = path.join(ROOT, 'target/e2e');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const TIMEOUT = Number(process.env.E2E_READY_TIMEOUT_MS || 120000);
-const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--disable-features=WebGPU,Vulkan', '--disable-gpu'];
 const EXPECTED = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/models/toy/samples_expected.json'), 'utf8'));
 
 let site;
@@ -32,7 +25,7 @@ after(async () => {
 });
 
 test('offline default: the generated-world pair loads from the site, classifies its samples, and the sweep shows WiSE-FT', { timeout: 600000 }, async () => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launch(false);
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
   const blocked = [];
   await context.route('**/*', (route) => {
@@ -103,7 +96,7 @@ test('offline default: the generated-world pair loads from the site, classifies 
 // The browser benchmark (?bench=1, driven at ViT-B/32 size by scripts/bench/browser.sh) runs here
 // on the small pair so that it cannot rot: every timing is there and positive.
 test('bench=1 times the loaded pair in the worker and leaves the result in data-result', { timeout: 300000 }, async () => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await launch(false);
   try {
     const page = await browser.newPage();
     await page.goto(`${site.url}/index.html?preset=toy&bench=1&runs=2&prompts=5`);
