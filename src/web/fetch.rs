@@ -426,26 +426,35 @@ impl Fetcher {
 
     /// Stores a downloaded file; `Err` carries a message for a notice (quota exceeded, …).
     pub async fn store(&self, url: &str, bytes: &[u8]) -> Result<(), String> {
+        if self.cache.is_none() {
+            return Ok(());
+        }
+        let bag = octet_stream();
         // SAFETY: the view is consumed by the Blob constructor (which copies) before anything can
-        // allocate in wasm memory and move it.
+        // allocate in wasm memory and move it (hence the options are made first).
         let view = unsafe { Uint8Array::view(bytes) };
-        self.store_parts(url, &Array::of1(&view), bytes.len()).await
+        let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&view), &bag).map_err(|e| js_message(&e))?;
+        self.store_blob(url, &blob, bytes.len()).await
     }
 
     /// Stores a file received as a list of chunks (JavaScript `Uint8Array`s, outside wasm memory).
     pub async fn store_parts(&self, url: &str, parts: &Array, len: usize) -> Result<(), String> {
+        if self.cache.is_none() {
+            return Ok(());
+        }
+        let blob = Blob::new_with_u8_array_sequence_and_options(parts, &octet_stream()).map_err(|e| js_message(&e))?;
+        self.store_blob(url, &blob, len).await
+    }
+
+    async fn store_blob(&self, url: &str, blob: &Blob, len: usize) -> Result<(), String> {
         let Some(cache) = &self.cache else { return Ok(()) };
-        let bag = BlobPropertyBag::new();
-        bag.set_type("application/octet-stream");
-        let blob = Blob::new_with_u8_array_sequence_and_options(parts, &bag).map_err(|e| js_message(&e))?;
-        let bytes_len = len;
         let headers = Headers::new().map_err(|e| js_message(&e))?;
-        let _ = headers.set("content-length", &bytes_len.to_string());
+        let _ = headers.set("content-length", &len.to_string());
         let _ = headers.set("content-type", "application/octet-stream");
         let init = ResponseInit::new();
         init.set_headers(&headers);
-        let resp = Response::new_with_opt_blob_and_init(Some(&blob), &init).map_err(|e| js_message(&e))?;
-        self.put(cache, url, &resp, bytes_len as u64).await
+        let resp = Response::new_with_opt_blob_and_init(Some(blob), &init).map_err(|e| js_message(&e))?;
+        self.put(cache, url, &resp, len as u64).await
     }
 
     /// Remembers that `url` does not exist.
@@ -505,6 +514,12 @@ impl Fetcher {
             Err(StreamError::Js(e)) => Err(FetchError::Failed(format!("{name}: could not read the local file ({})", js_message(&e)))),
         }
     }
+}
+
+fn octet_stream() -> BlobPropertyBag {
+    let bag = BlobPropertyBag::new();
+    bag.set_type("application/octet-stream");
+    bag
 }
 
 /// Reads a whole `Blob` (a photo) into memory.
