@@ -208,15 +208,6 @@ impl StreamReader {
         Self { file: file.to_string(), total, pending: Vec::new(), offset: 0, header: None, next: 0, received: 0 }
     }
 
-    /// The header, once its bytes are in.
-    pub fn header(&self) -> Option<&Header> {
-        self.header.as_ref()
-    }
-
-    pub fn received(&self) -> usize {
-        self.received
-    }
-
     /// Feeds the next bytes of the file; returns the tensors they complete, in file order.
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<(String, HostTensor)>> {
         self.received += chunk.len();

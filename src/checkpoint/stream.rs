@@ -33,10 +33,6 @@ impl StreamedCheckpoint {
         Ok(())
     }
 
-    pub fn received(&self) -> usize {
-        self.reader.received()
-    }
-
     /// The checkpoint, once every byte is in (an error names the first tensor that is not).
     pub fn finish(self, side: SideFiles) -> Result<Checkpoint> {
         self.reader.finish()?;

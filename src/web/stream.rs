@@ -58,8 +58,9 @@ impl<'a> ToGpu<'a> {
                     if !t.is_float() {
                         return Ok(false);
                     }
+                    let before = loader.staged_bytes();
                     loader.stage(fine_tuned, name, t)?;
-                    *uploaded += (t.numel() * 4) as u64;
+                    *uploaded += loader.staged_bytes() - before;
                     Ok(true)
                 })
             }

@@ -69,10 +69,6 @@ impl GpuLoader {
         Ok(Self { gpu, kernels, staged: weights::Staged::default(), scope })
     }
 
-    pub fn adapter(&self) -> &AdapterSummary {
-        &self.gpu.summary
-    }
-
     /// Uploads one tensor of the zero-shot (`fine_tuned` false) or fine-tuned checkpoint now.
     /// Integer tensors are ignored (the forward does not use them).
     pub fn stage(&mut self, fine_tuned: bool, name: &str, tensor: &crate::checkpoint::HostTensor) -> Result<()> {
