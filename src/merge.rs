@@ -31,6 +31,14 @@ pub struct MergeReport {
     pub kept_parameters: usize,
 }
 
+/// One merged tensor at some α: a checkpoint's tensor as it is, or two to interpolate.
+pub enum Merged<'a> {
+    /// Kept from the zero-shot checkpoint, or an end point (α = 0 or 1).
+    Shared(&'a HostTensor),
+    /// (1−α)·zero_shot + α·fine_tuned, as [`lerp`] computes it.
+    Lerp { zero_shot: &'a [f32], fine_tuned: &'a [f32], alpha: f64 },
+}
+
 #[derive(Debug, Clone)]
 pub struct MergePlan {
     /// One action per zero-shot tensor, in name order.
@@ -95,27 +103,44 @@ impl MergePlan {
         Ok(Self { actions, report })
     }
 
-    /// The merged value of one tensor. Kept tensors and the end points α = 0 and α = 1 are shared,
-    /// not copied, so they are the original weights bit for bit.
-    pub fn tensor(&self, name: &str, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: f64) -> Result<HostTensor> {
+    /// Where the merged value of one tensor comes from at `alpha`, without computing it (the CPU
+    /// engine interpolates straight into its packed layout).
+    pub fn source<'a>(&self, name: &str, zero_shot: &'a Checkpoint, fine_tuned: Option<&'a Checkpoint>, alpha: f64) -> Result<Merged<'a>> {
         let missing = |file: &str| Error::Tensor { file: file.into(), tensor: name.into(), msg: "missing".into() };
         let zs = zero_shot.tensors.get(name).ok_or_else(|| missing(&zero_shot.name))?;
         match (self.actions.get(name), fine_tuned) {
             (Some(Action::Interpolate), Some(ft_ckpt)) => {
                 let ft = ft_ckpt.tensors.get(name).ok_or_else(|| missing(&ft_ckpt.name))?;
                 Ok(if alpha == 0.0 {
-                    zs.clone()
+                    Merged::Shared(zs)
                 } else if alpha == 1.0 {
-                    HostTensor { file_dtype: zs.file_dtype, ..ft.clone() }
+                    Merged::Shared(ft)
                 } else {
-                    let (a, b) = (values_on_host(zs, name, &zero_shot.name)?, values_on_host(ft, name, &ft_ckpt.name)?);
-                    let mut out = vec![0f32; a.len()];
-                    lerp(a, b, alpha, &mut out);
-                    HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(out.into()) }
+                    Merged::Lerp {
+                        zero_shot: values_on_host(zs, name, &zero_shot.name)?,
+                        fine_tuned: values_on_host(ft, name, &ft_ckpt.name)?,
+                        alpha,
+                    }
                 })
             }
-            _ => Ok(zs.clone()),
+            _ => Ok(Merged::Shared(zs)),
         }
+    }
+
+    /// The merged value of one tensor. Kept tensors and the end points α = 0 and α = 1 are shared,
+    /// not copied, so they are the original weights bit for bit.
+    pub fn tensor(&self, name: &str, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: f64) -> Result<HostTensor> {
+        let source = self.source(name, zero_shot, fine_tuned, alpha)?;
+        // `source` has checked that the zero-shot tensor exists.
+        let zs = &zero_shot.tensors[name];
+        Ok(match source {
+            Merged::Shared(t) => HostTensor { file_dtype: zs.file_dtype, ..t.clone() },
+            Merged::Lerp { zero_shot: a, fine_tuned: b, alpha } => {
+                let mut out = vec![0f32; a.len()];
+                lerp(a, b, alpha, &mut out);
+                HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(out.into()) }
+            }
+        })
     }
 
     /// Every tensor of the zero-shot checkpoint, merged at `alpha`.

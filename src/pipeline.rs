@@ -59,10 +59,16 @@ impl ModelPair {
 
     /// Whether α changes the text tower (else class embeddings survive an α change).
     pub fn text_depends_on_alpha(&self) -> bool {
-        self.plan
-            .actions
-            .iter()
-            .any(|(name, a)| *a == Action::Interpolate && (name.starts_with("text_model.") || name == "text_projection.weight" || name == "logit_scale"))
+        self.interpolates(|name| name.starts_with("text_model.") || name == "text_projection.weight" || name == "logit_scale")
+    }
+
+    /// Whether α changes the vision tower.
+    pub fn vision_depends_on_alpha(&self) -> bool {
+        self.interpolates(|name| name.starts_with("vision_model.") || name == "visual_projection.weight")
+    }
+
+    fn interpolates(&self, tensor: impl Fn(&str) -> bool) -> bool {
+        self.plan.actions.iter().any(|(name, a)| *a == Action::Interpolate && tensor(name))
     }
 
     /// `logit_scale` of the merged model at α.

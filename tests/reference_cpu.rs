@@ -1,18 +1,20 @@
 //! The CPU engine against transformers: embeddings, probabilities at several α with one and with
-//! several templates, for every fixture pair (tests/fixtures/reference/pair_*.json).
+//! several templates, for every fixture pair (tests/fixtures/reference/pair_*.json), with candle's
+//! GEMM (native default) and with the SIMD GEMM (the browser's default, here on plain arrays).
 
 mod common;
 
 use common::*;
 use pollster::block_on;
 use wiseft::clip::preprocess;
-use wiseft::engine::DeviceChoice;
+use wiseft::engine::cpu::{CpuEngine, Matmul};
+use wiseft::engine::Engine;
 use wiseft::pipeline::{ModelPair, WiseFt};
 
 const PROB_TOL: f32 = 1e-4;
 const COSINE_MIN: f64 = 0.99999;
 
-fn check_pair(name: &str) {
+fn check_pair(name: &str, matmul: Matmul) {
     let reference = PairReference::load(name);
     let pair = ModelPair::new(open(&reference.zero_shot), Some(open(&reference.fine_tuned))).unwrap();
     let prep = pair.preprocess();
@@ -24,7 +26,8 @@ fn check_pair(name: &str) {
             preprocess::preprocess(&bytes, rel, &prep).unwrap()
         })
         .collect();
-    let mut wiseft = block_on(WiseFt::new(pair, 0.0, DeviceChoice::Cpu)).unwrap();
+    let engine = Engine::Cpu(CpuEngine::with_matmul(&pair, 0.0, matmul).unwrap());
+    let mut wiseft = WiseFt::with_engine(pair, 0.0, engine, None).unwrap();
 
     for case in &reference.by_alpha {
         wiseft.set_alpha(case.alpha).unwrap();
@@ -54,10 +57,20 @@ fn check_pair(name: &str) {
 
 #[test]
 fn pair_a_quick_gelu_f32_vision_only_fine_tune() {
-    check_pair("pair_a");
+    check_pair("pair_a", Matmul::Candle);
+}
+
+#[test]
+fn pair_a_simd_gemm() {
+    check_pair("pair_a", Matmul::Simd);
 }
 
 #[test]
 fn pair_b_gelu_f16_bf16_odd_sizes_full_fine_tune() {
-    check_pair("pair_b");
+    check_pair("pair_b", Matmul::Candle);
+}
+
+#[test]
+fn pair_b_simd_gemm() {
+    check_pair("pair_b", Matmul::Simd);
 }

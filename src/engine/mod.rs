@@ -67,7 +67,7 @@ impl Engine {
     /// A short description for the user ("CPU (candle)", the GPU adapter and API).
     pub fn describe(&self) -> String {
         match self {
-            Self::Cpu(_) => "CPU (candle)".into(),
+            Self::Cpu(e) => e.describe().into(),
             Self::Gpu(e) => e.describe(),
         }
     }

@@ -1,22 +1,22 @@
-//! The CPU back end: candle on the host. Moving α re-merges the interpolated tensors on the host and
-//! rebuilds the towers; tensors kept from the zero-shot model are made into candle tensors once.
+//! The CPU back end: candle on the host, with its Linear layers on a SIMD GEMM in the browser
+//! (`gemm.rs`). Moving α re-merges the interpolated tensors on the host and rebuilds the towers that
+//! depend on α; a tower α does not touch (the text tower of a vision-only fine-tune) is built once.
 
+mod gemm;
 mod model;
-
-use std::collections::BTreeMap;
+mod simd;
 
 use candle_core::{Device, Tensor};
 
-use crate::checkpoint::tensor::{HostTensor, Values};
-use crate::merge::Action;
 use crate::error::{Error, Result};
 use crate::pipeline::ModelPair;
-use model::{to_rows, ClipModel, Weights};
+pub use model::Matmul;
+use model::{to_rows, TextTower, VisionTower, Weights};
 
 pub struct CpuEngine {
-    model: ClipModel,
-    /// Tensors that do not depend on α (kept from the zero-shot model), converted once.
-    kept: BTreeMap<String, Tensor>,
+    vision: VisionTower,
+    text: TextTower,
+    matmul: Matmul,
     device: Device,
 }
 
@@ -25,28 +25,42 @@ pub struct CpuEngine {
 const BATCH: usize = 32;
 
 impl CpuEngine {
+    /// With the multiply that is faster on this target ([`Matmul::default`]).
     pub fn new(pair: &ModelPair, alpha: f64) -> Result<Self> {
-        let device = Device::Cpu;
-        let mut kept = BTreeMap::new();
-        for (name, action) in &pair.plan.actions {
-            if *action == Action::KeepZeroShot {
-                if let Some(t) = to_candle(&pair.zero_shot.tensors[name], &device)? {
-                    kept.insert(name.clone(), t);
-                }
-            }
-        }
-        let model = build(pair, alpha, &kept, &device)?;
-        Ok(Self { model, kept, device })
+        Self::with_matmul(pair, alpha, Matmul::default())
     }
 
+    pub fn with_matmul(pair: &ModelPair, alpha: f64, matmul: Matmul) -> Result<Self> {
+        let w = Weights { pair, alpha, matmul };
+        let cfg = &pair.zero_shot.config;
+        let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
+        let vision = VisionTower::new(&w, cfg.vision.as_ref().ok_or_else(|| need("vision tower"))?)?;
+        let text = TextTower::new(&w, cfg.text.as_ref().ok_or_else(|| need("text tower"))?)?;
+        Ok(Self { vision, text, matmul, device: Device::Cpu })
+    }
+
+    /// Rebuilds the towers that α changes (with a vision-only fine-tune, the vision tower alone).
     pub fn set_alpha(&mut self, pair: &ModelPair, alpha: f64) -> Result<()> {
-        self.model = build(pair, alpha, &self.kept, &self.device)?;
+        let w = Weights { pair, alpha, matmul: self.matmul };
+        if pair.vision_depends_on_alpha() {
+            self.vision = VisionTower::new(&w, &self.vision.cfg)?;
+        }
+        if pair.text_depends_on_alpha() {
+            self.text = TextTower::new(&w, &self.text.cfg)?;
+        }
         Ok(())
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.matmul {
+            Matmul::Candle => "CPU (candle)",
+            Matmul::Simd => "CPU (candle, SIMD GEMM)",
+        }
     }
 
     /// `pixels`: `n` images, each channels × size × size, concatenated.
     pub fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
-        let vision = &self.model.vision;
+        let vision = &self.vision;
         let (channels, side) = (vision.cfg.num_channels, vision.cfg.image_size);
         let per_image = channels * side * side;
         if pixels.len() != n * per_image {
@@ -72,34 +86,8 @@ impl CpuEngine {
             let len = pos.iter().max().map_or(1, |p| p + 1);
             let flat: Vec<u32> = rows.iter().flat_map(|r| r[..len].iter().copied()).collect();
             let x = Tensor::from_vec(flat, (rows.len(), len), &self.device)?;
-            out.extend(to_rows(&self.model.text.forward(&x, pos)?)?);
+            out.extend(to_rows(&self.text.forward(&x, pos)?)?);
         }
         Ok(out)
     }
-}
-
-fn to_candle(t: &HostTensor, device: &Device) -> Result<Option<Tensor>> {
-    Ok(match &t.values {
-        Values::F32(v) => Some(Tensor::from_slice(v, t.shape.as_slice(), device)?),
-        Values::I64(_) => None,
-        Values::Uploaded => {
-            return Err(Error::Invalid(
-                "the checkpoint's weights were streamed to the GPU and are not on the host: the CPU back end needs them read again".into(),
-            ))
-        }
-    })
-}
-
-/// The towers at α: the interpolated tensors merged now, the kept ones shared.
-fn build(pair: &ModelPair, alpha: f64, kept: &BTreeMap<String, Tensor>, device: &Device) -> Result<ClipModel> {
-    let mut tensors = kept.clone();
-    for (name, action) in &pair.plan.actions {
-        if *action == Action::Interpolate {
-            let t = pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), alpha)?;
-            if let Some(t) = to_candle(&t, device)? {
-                tensors.insert(name.clone(), t);
-            }
-        }
-    }
-    ClipModel::new(&pair.zero_shot.config, &Weights { tensors })
 }

@@ -2,34 +2,145 @@
 //! Follows transformers' `modeling_clip.py`: pre-norm encoder layers, class-token pooling with
 //! `post_layernorm` for images, end-of-text pooling after `final_layer_norm` for text.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear};
+use candle_core::{DType, Device, Module, Storage, Tensor};
+use candle_nn::LayerNorm;
 
-use crate::clip::config::{Activation, ClipConfig, EncoderConfig, TextConfig, VisionConfig};
+use super::gemm::SimdLinear;
+use crate::checkpoint::tensor::{HostTensor, Values};
+use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::{Error, Result};
+use crate::merge::{lerp, Merged};
+use crate::pipeline::ModelPair;
 
-/// Named weights on the candle device.
-pub struct Weights {
-    pub tensors: BTreeMap<String, Tensor>,
+/// How the Linear layers multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matmul {
+    /// candle's GEMM (threaded and AVX natively).
+    Candle,
+    /// [`SimdLinear`]: single-threaded 4-lane SIMD, faster in wasm.
+    Simd,
 }
 
-impl Weights {
+impl Default for Matmul {
+    fn default() -> Self {
+        if cfg!(target_arch = "wasm32") {
+            Self::Simd
+        } else {
+            Self::Candle
+        }
+    }
+}
+
+/// The merged model's weights at one α, made into candle tensors (or SIMD layers sharing the values) as the towers ask
+/// for them, so that at most one merged tensor exists on the host besides the towers' own copies.
+pub struct Weights<'a> {
+    pub pair: &'a ModelPair,
+    pub alpha: f64,
+    pub matmul: Matmul,
+}
+
+impl Weights<'_> {
+    fn host(&self, name: &str) -> Result<HostTensor> {
+        let pair = self.pair;
+        let t = pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?;
+        f32_values(&t, name)?;
+        Ok(t)
+    }
+
     fn get(&self, name: &str) -> Result<Tensor> {
-        self.tensors.get(name).cloned().ok_or_else(|| Error::Tensor {
-            file: "merged weights".into(),
-            tensor: name.into(),
-            msg: "missing".into(),
+        let t = self.host(name)?;
+        Ok(Tensor::from_slice(f32_values(&t, name)?, t.shape.as_slice(), &Device::Cpu)?)
+    }
+
+    /// A weight of shape [out, …] used as the matrix [out, in] of a Linear layer.
+    fn dense(&self, weight: &str, bias: Option<&str>) -> Result<Dense> {
+        let pair = self.pair;
+        let source = pair.plan.source(weight, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?;
+        let shape = &pair.zero_shot.tensors[weight].shape;
+        let out = shape.first().copied().unwrap_or(1);
+        let inp = shape.iter().skip(1).product::<usize>();
+        Ok(match self.matmul {
+            Matmul::Candle => {
+                let w = self.get(weight)?.reshape((out, inp))?;
+                Dense::Candle(candle_nn::Linear::new(w, bias.map(|b| self.get(b)).transpose()?))
+            }
+            Matmul::Simd => {
+                let weight_values = match source {
+                    Merged::Shared(t) => shared_values(t, weight)?,
+                    Merged::Lerp { zero_shot, fine_tuned, alpha } => {
+                        let mut out = vec![0f32; zero_shot.len()];
+                        lerp(zero_shot, fine_tuned, alpha, &mut out);
+                        out.into()
+                    }
+                };
+                let bias = match bias {
+                    Some(b) => Some(shared_values(&self.host(b)?, b)?),
+                    None => None,
+                };
+                let layer = SimdLinear::new(weight_values, bias, out, inp)
+                    .map_err(|e| Error::Tensor { file: "merged weights".into(), tensor: weight.into(), msg: e.to_string() })?;
+                Dense::Simd(layer)
+            }
         })
     }
 
-    fn linear(&self, prefix: &str) -> Result<Linear> {
-        Ok(Linear::new(self.get(&format!("{prefix}.weight"))?, Some(self.get(&format!("{prefix}.bias"))?)))
+    fn linear(&self, prefix: &str) -> Result<Dense> {
+        self.dense(&format!("{prefix}.weight"), Some(&format!("{prefix}.bias")))
     }
 
     fn layer_norm(&self, prefix: &str, eps: f64) -> Result<LayerNorm> {
         Ok(LayerNorm::new(self.get(&format!("{prefix}.weight"))?, self.get(&format!("{prefix}.bias"))?, eps))
+    }
+}
+
+/// The values of a merged tensor, shared rather than copied.
+fn shared_values(t: &HostTensor, name: &str) -> Result<Arc<[f32]>> {
+    f32_values(t, name)?;
+    match &t.values {
+        Values::F32(v) => Ok(v.clone()),
+        _ => unreachable!("checked by f32_values"),
+    }
+}
+
+fn f32_values<'t>(t: &'t HostTensor, name: &str) -> Result<&'t [f32]> {
+    match &t.values {
+        Values::F32(v) => Ok(v),
+        Values::I64(_) => Err(Error::Tensor { file: "merged weights".into(), tensor: name.into(), msg: "holds integers, not weights".into() }),
+        Values::Uploaded => Err(Error::Invalid(
+            "the checkpoint's weights were streamed to the GPU and are not on the host: the CPU back end needs them read again".into(),
+        )),
+    }
+}
+
+/// A Linear layer (or a bias-free projection) with either multiply.
+enum Dense {
+    Candle(candle_nn::Linear),
+    Simd(SimdLinear),
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let layer = match self {
+            Self::Candle(l) => return l.forward(x),
+            Self::Simd(l) => l,
+        };
+        let x = x.contiguous()?;
+        let y = {
+            let (storage, layout) = x.storage_and_layout();
+            let values = match &*storage {
+                Storage::Cpu(s) => s.as_slice::<f32>()?,
+                _ => candle_core::bail!("the SIMD GEMM runs on the CPU only"),
+            };
+            let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("not contiguous".into()))?;
+            layer.forward(&values[start..end]).map_err(|e| candle_core::Error::Msg(e.to_string()))?
+        };
+        let mut shape = x.dims().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = layer.out_features();
+        }
+        Tensor::from_vec(y, shape, x.device())
     }
 }
 
@@ -42,20 +153,20 @@ fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
 }
 
 struct EncoderLayer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    out: Dense,
     ln1: LayerNorm,
     ln2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     heads: usize,
     act: Activation,
 }
 
 impl EncoderLayer {
-    fn new(w: &Weights, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
+    fn new(w: &Weights<'_>, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
         let eps = cfg.layer_norm_eps;
         Ok(Self {
             q: w.linear(&format!("{prefix}.self_attn.q_proj"))?,
@@ -100,7 +211,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new(w: &Weights, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
+    fn new(w: &Weights<'_>, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| EncoderLayer::new(w, &format!("{prefix}.encoder.layers.{i}"), cfg))
             .collect::<Result<_>>()?;
@@ -116,30 +227,29 @@ impl Encoder {
 }
 
 pub struct VisionTower {
-    /// The patch convolution as a matrix: [channels·patch·patch, hidden].
-    patch_matrix: Tensor,
+    /// The patch convolution as a bias-free Linear layer: channels·patch·patch → hidden.
+    patch_embedding: Dense,
     class_embedding: Tensor,
     position_embedding: Tensor,
     pre_layrnorm: LayerNorm,
     encoder: Encoder,
     post_layernorm: LayerNorm,
-    projection: Tensor,
+    projection: Dense,
     pub cfg: VisionConfig,
 }
 
 impl VisionTower {
-    fn new(w: &Weights, cfg: &VisionConfig) -> Result<Self> {
+    pub fn new(w: &Weights<'_>, cfg: &VisionConfig) -> Result<Self> {
         let h = cfg.encoder.hidden_size;
         let eps = cfg.encoder.layer_norm_eps;
-        let patch = w.get("vision_model.embeddings.patch_embedding.weight")?;
         Ok(Self {
-            patch_matrix: patch.reshape((h, ()))?.t()?.contiguous()?,
+            patch_embedding: w.dense("vision_model.embeddings.patch_embedding.weight", None)?,
             class_embedding: w.get("vision_model.embeddings.class_embedding")?.reshape((1, 1, h))?,
             position_embedding: w.get("vision_model.embeddings.position_embedding.weight")?,
             pre_layrnorm: w.layer_norm("vision_model.pre_layrnorm", eps)?,
             encoder: Encoder::new(w, "vision_model", &cfg.encoder)?,
             post_layernorm: w.layer_norm("vision_model.post_layernorm", eps)?,
-            projection: w.get("visual_projection.weight")?.t()?.contiguous()?,
+            projection: w.dense("visual_projection.weight", None)?,
             cfg: cfg.clone(),
         })
     }
@@ -157,12 +267,12 @@ impl VisionTower {
             .permute((0, 2, 4, 1, 3, 5))?
             .contiguous()?
             .reshape((b, g * g, c * p * p))?;
-        let tokens = patches.broadcast_matmul(&self.patch_matrix)?;
+        let tokens = self.patch_embedding.forward(&patches)?;
         let class = self.class_embedding.broadcast_as((b, 1, h))?;
         let x = Tensor::cat(&[&class, &tokens], 1)?.broadcast_add(&self.position_embedding)?;
         let x = self.encoder.forward(self.pre_layrnorm.forward(&x)?, None)?;
         let pooled = self.post_layernorm.forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
-        pooled.matmul(&self.projection)
+        self.projection.forward(&pooled)
     }
 }
 
@@ -171,18 +281,18 @@ pub struct TextTower {
     position_embedding: Tensor,
     encoder: Encoder,
     final_layer_norm: LayerNorm,
-    projection: Tensor,
+    projection: Dense,
     pub cfg: TextConfig,
 }
 
 impl TextTower {
-    fn new(w: &Weights, cfg: &TextConfig) -> Result<Self> {
+    pub fn new(w: &Weights<'_>, cfg: &TextConfig) -> Result<Self> {
         Ok(Self {
             token_embedding: w.get("text_model.embeddings.token_embedding.weight")?,
             position_embedding: w.get("text_model.embeddings.position_embedding.weight")?,
             encoder: Encoder::new(w, "text_model", &cfg.encoder)?,
             final_layer_norm: w.layer_norm("text_model.final_layer_norm", cfg.encoder.layer_norm_eps)?,
-            projection: w.get("text_projection.weight")?.t()?.contiguous()?,
+            projection: w.dense("text_projection.weight", None)?,
             cfg: cfg.clone(),
         })
     }
@@ -201,7 +311,7 @@ impl TextTower {
         let x = self.final_layer_norm.forward(&x)?.reshape((b * t, h))?;
         let rows: Vec<u32> = pooled.iter().enumerate().map(|(i, &p)| (i * t + p) as u32).collect();
         let rows = Tensor::new(rows.as_slice(), ids.device())?;
-        x.index_select(&rows, 0)?.matmul(&self.projection)
+        self.projection.forward(&x.index_select(&rows, 0)?)
     }
 }
 
@@ -209,21 +319,6 @@ fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
     let mask: Vec<f32> =
         (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
     Tensor::from_vec(mask, (t, t), device)
-}
-
-/// Both towers of a CLIPModel.
-pub struct ClipModel {
-    pub vision: VisionTower,
-    pub text: TextTower,
-}
-
-impl ClipModel {
-    pub fn new(cfg: &ClipConfig, w: &Weights) -> Result<Self> {
-        let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
-        let vision = cfg.vision.as_ref().ok_or_else(|| need("vision tower"))?;
-        let text = cfg.text.as_ref().ok_or_else(|| need("text tower"))?;
-        Ok(Self { vision: VisionTower::new(w, vision)?, text: TextTower::new(w, text)? })
-    }
 }
 
 pub fn to_rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {
