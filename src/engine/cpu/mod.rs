@@ -2,6 +2,7 @@
 //! (`gemm.rs`). Moving α re-merges the interpolated tensors on the host and rebuilds the towers that
 //! depend on α; a tower α does not touch (the text tower of a vision-only fine-tune) is built once.
 
+mod activation;
 mod gemm;
 mod model;
 mod simd;

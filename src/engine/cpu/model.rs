@@ -7,6 +7,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Module, Storage, Tensor};
 use candle_nn::LayerNorm;
 
+use super::activation::quick_gelu_in_place;
 use super::gemm::SimdLinear;
 use crate::checkpoint::tensor::{HostTensor, Values};
 use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
@@ -120,28 +121,43 @@ enum Dense {
     Simd(SimdLinear),
 }
 
+impl Dense {
+    /// The layer, then `act`. On the SIMD path CLIP's `quick_gelu` runs in place on the output.
+    fn forward_activated(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+        match (self, act) {
+            (Self::Simd(layer), Activation::QuickGelu) => simd_forward(layer, x, quick_gelu_in_place),
+            _ => activate(&self.forward(x)?, act),
+        }
+    }
+}
+
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let layer = match self {
-            Self::Candle(l) => return l.forward(x),
-            Self::Simd(l) => l,
-        };
-        let x = x.contiguous()?;
-        let y = {
-            let (storage, layout) = x.storage_and_layout();
-            let values = match &*storage {
-                Storage::Cpu(s) => s.as_slice::<f32>()?,
-                _ => candle_core::bail!("the SIMD GEMM runs on the CPU only"),
-            };
-            let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("not contiguous".into()))?;
-            layer.forward(&values[start..end]).map_err(|e| candle_core::Error::Msg(e.to_string()))?
-        };
-        let mut shape = x.dims().to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = layer.out_features();
+        match self {
+            Self::Candle(l) => l.forward(x),
+            Self::Simd(layer) => simd_forward(layer, x, |_| {}),
         }
-        Tensor::from_vec(y, shape, x.device())
     }
+}
+
+/// `layer` on a candle tensor's values (read in place), `then` applied to the output values.
+fn simd_forward(layer: &SimdLinear, x: &Tensor, then: fn(&mut [f32])) -> candle_core::Result<Tensor> {
+    let x = x.contiguous()?;
+    let mut y = {
+        let (storage, layout) = x.storage_and_layout();
+        let values = match &*storage {
+            Storage::Cpu(s) => s.as_slice::<f32>()?,
+            _ => candle_core::bail!("the SIMD GEMM runs on the CPU only"),
+        };
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("not contiguous".into()))?;
+        layer.forward(&values[start..end]).map_err(|e| candle_core::Error::Msg(e.to_string()))?
+    };
+    then(&mut y);
+    let mut shape = x.dims().to_vec();
+    if let Some(last) = shape.last_mut() {
+        *last = layer.out_features();
+    }
+    Tensor::from_vec(y, shape, x.device())
 }
 
 fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
@@ -201,7 +217,7 @@ impl EncoderLayer {
 
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let x = (x + self.attention(&self.ln1.forward(x)?, mask)?)?;
-        let hidden = activate(&self.fc1.forward(&self.ln2.forward(&x)?)?, self.act)?;
+        let hidden = self.fc1.forward_activated(&self.ln2.forward(&x)?, self.act)?;
         x + self.fc2.forward(&hidden)?
     }
 }

@@ -1,8 +1,9 @@
-//! Four f32 lanes for the Linear layers' GEMM (`gemm.rs`): wasm `simd128` in the browser, a plain array elsewhere.
+//! Four f32 lanes for the CPU engine's kernels (`gemm.rs`, `activation.rs`): wasm `simd128` in the
+//! browser, a plain array elsewhere.
 //!
 //! Natively candle's threaded GEMM is faster, so there the array version only serves the tests,
-//! which then check the same blocking and the same rounding (a multiply and an add, each rounded:
-//! simd128 has no fused multiply-add) that the browser runs.
+//! which then check the same blocking and the same arithmetic that the browser runs: every lane
+//! operation is the IEEE one, rounded once (simd128 has no fused multiply-add), in the same order.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
@@ -13,8 +14,8 @@ mod lanes {
 
     impl F32x4 {
         #[inline(always)]
-        pub fn zero() -> Self {
-            Self(f32x4_splat(0.0))
+        pub fn splat(x: f32) -> Self {
+            Self(f32x4_splat(x))
         }
 
         /// # Safety
@@ -24,10 +25,49 @@ mod lanes {
             Self(v128_load(p as *const v128))
         }
 
-        /// self + a·b, the product rounded before the sum.
+        /// # Safety
+        /// `p..p+4` must be writable.
         #[inline(always)]
-        pub fn add_mul(self, a: Self, b: Self) -> Self {
-            Self(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
+        pub unsafe fn store(self, p: *mut f32) {
+            v128_store(p as *mut v128, self.0)
+        }
+
+        #[inline(always)]
+        pub fn add(self, b: Self) -> Self {
+            Self(f32x4_add(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn sub(self, b: Self) -> Self {
+            Self(f32x4_sub(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn mul(self, b: Self) -> Self {
+            Self(f32x4_mul(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn div(self, b: Self) -> Self {
+            Self(f32x4_div(self.0, b.0))
+        }
+
+        /// Lane-wise clamp to [lo, hi].
+        #[inline(always)]
+        pub fn clamp(self, lo: f32, hi: f32) -> Self {
+            Self(f32x4_pmin(f32x4_pmax(self.0, f32x4_splat(lo)), f32x4_splat(hi)))
+        }
+
+        /// Rounded to the nearest integer, ties to even.
+        #[inline(always)]
+        pub fn round(self) -> Self {
+            Self(f32x4_nearest(self.0))
+        }
+
+        /// 2^self for lanes holding integers in [-126, 127].
+        #[inline(always)]
+        pub fn pow2_of_integer(self) -> Self {
+            Self(i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(self.0), i32x4_splat(127)), 23))
         }
 
         /// The four lanes added, as (0 + 1) + (2 + 3).
@@ -46,8 +86,18 @@ mod lanes {
 
     impl F32x4 {
         #[inline(always)]
-        pub fn zero() -> Self {
-            Self([0.0; 4])
+        fn map(self, f: impl Fn(f32) -> f32) -> Self {
+            Self(self.0.map(f))
+        }
+
+        #[inline(always)]
+        fn zip(self, b: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+            Self(core::array::from_fn(|i| f(self.0[i], b.0[i])))
+        }
+
+        #[inline(always)]
+        pub fn splat(x: f32) -> Self {
+            Self([x; 4])
         }
 
         /// # Safety
@@ -57,10 +107,50 @@ mod lanes {
             Self(core::ptr::read_unaligned(p as *const [f32; 4]))
         }
 
-        /// self + a·b, the product rounded before the sum.
+        /// # Safety
+        /// `p..p+4` must be writable.
         #[inline(always)]
-        pub fn add_mul(self, a: Self, b: Self) -> Self {
-            Self(core::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+        pub unsafe fn store(self, p: *mut f32) {
+            core::ptr::write_unaligned(p as *mut [f32; 4], self.0)
+        }
+
+        #[inline(always)]
+        pub fn add(self, b: Self) -> Self {
+            self.zip(b, |x, y| x + y)
+        }
+
+        #[inline(always)]
+        pub fn sub(self, b: Self) -> Self {
+            self.zip(b, |x, y| x - y)
+        }
+
+        #[inline(always)]
+        pub fn mul(self, b: Self) -> Self {
+            self.zip(b, |x, y| x * y)
+        }
+
+        #[inline(always)]
+        pub fn div(self, b: Self) -> Self {
+            self.zip(b, |x, y| x / y)
+        }
+
+        /// Lane-wise clamp to [lo, hi].
+        #[inline(always)]
+        pub fn clamp(self, lo: f32, hi: f32) -> Self {
+            // simd128's pmin/pmax: `b < a ? b : a`, NaN passes through.
+            self.map(|x| if x < lo { lo } else { x }).map(|x| if hi < x { hi } else { x })
+        }
+
+        /// Rounded to the nearest integer, ties to even.
+        #[inline(always)]
+        pub fn round(self) -> Self {
+            self.map(f32::round_ties_even)
+        }
+
+        /// 2^self for lanes holding integers in [-126, 127].
+        #[inline(always)]
+        pub fn pow2_of_integer(self) -> Self {
+            self.map(|n| f32::from_bits(((n as i32 + 127) as u32) << 23))
         }
 
         /// The four lanes added, as (0 + 1) + (2 + 3).
@@ -72,3 +162,16 @@ mod lanes {
 }
 
 pub use lanes::F32x4;
+
+impl F32x4 {
+    #[inline(always)]
+    pub fn zero() -> Self {
+        Self::splat(0.0)
+    }
+
+    /// self + a·b, the product rounded before the sum.
+    #[inline(always)]
+    pub fn add_mul(self, a: Self, b: Self) -> Self {
+        self.add(a.mul(b))
+    }
+}
