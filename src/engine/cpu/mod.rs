@@ -9,14 +9,19 @@ mod simd;
 
 use candle_core::{Device, Tensor};
 
+use crate::clip::config::{TextConfig, VisionConfig};
 use crate::error::{Error, Result};
 use crate::pipeline::ModelPair;
 pub use model::Matmul;
 use model::{to_rows, TextTower, VisionTower, Weights};
 
 pub struct CpuEngine {
-    vision: VisionTower,
-    text: TextTower,
+    /// `None` only if rebuilding it at a new α failed (the old one is dropped first, so that the
+    /// host never holds two merged towers: 350 MB at ViT-B/32).
+    vision: Option<VisionTower>,
+    text: Option<TextTower>,
+    vision_cfg: VisionConfig,
+    text_cfg: TextConfig,
     matmul: Matmul,
     device: Device,
 }
@@ -35,19 +40,23 @@ impl CpuEngine {
         let w = Weights { pair, alpha, matmul };
         let cfg = &pair.zero_shot.config;
         let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
-        let vision = VisionTower::new(&w, cfg.vision.as_ref().ok_or_else(|| need("vision tower"))?)?;
-        let text = TextTower::new(&w, cfg.text.as_ref().ok_or_else(|| need("text tower"))?)?;
-        Ok(Self { vision, text, matmul, device: Device::Cpu })
+        let vision_cfg = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
+        let text_cfg = cfg.text.clone().ok_or_else(|| need("text tower"))?;
+        let vision = Some(VisionTower::new(&w, &vision_cfg)?);
+        let text = Some(TextTower::new(&w, &text_cfg)?);
+        Ok(Self { vision, text, vision_cfg, text_cfg, matmul, device: Device::Cpu })
     }
 
     /// Rebuilds the towers that α changes (with a vision-only fine-tune, the vision tower alone).
     pub fn set_alpha(&mut self, pair: &ModelPair, alpha: f64) -> Result<()> {
         let w = Weights { pair, alpha, matmul: self.matmul };
         if pair.vision_depends_on_alpha() {
-            self.vision = VisionTower::new(&w, &self.vision.cfg)?;
+            self.vision = None;
+            self.vision = Some(VisionTower::new(&w, &self.vision_cfg)?);
         }
         if pair.text_depends_on_alpha() {
-            self.text = TextTower::new(&w, &self.text.cfg)?;
+            self.text = None;
+            self.text = Some(TextTower::new(&w, &self.text_cfg)?);
         }
         Ok(())
     }
@@ -61,7 +70,7 @@ impl CpuEngine {
 
     /// `pixels`: `n` images, each channels × size × size, concatenated.
     pub fn encode_images(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
-        let vision = &self.vision;
+        let vision = self.vision.as_ref().ok_or_else(|| lost("vision"))?;
         let (channels, side) = (vision.cfg.num_channels, vision.cfg.image_size);
         let per_image = channels * side * side;
         if pixels.len() != n * per_image {
@@ -81,14 +90,19 @@ impl CpuEngine {
 
     /// Token id rows and the position to pool in each.
     pub fn encode_texts(&self, ids: &[Vec<u32>], pooled: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let text = self.text.as_ref().ok_or_else(|| lost("text"))?;
         let mut out = Vec::with_capacity(ids.len());
         for (rows, pos) in ids.chunks(BATCH).zip(pooled.chunks(BATCH)) {
             // Causal attention: nothing after the pooled token matters, so the batch is cut there.
             let len = pos.iter().max().map_or(1, |p| p + 1);
             let flat: Vec<u32> = rows.iter().flat_map(|r| r[..len].iter().copied()).collect();
             let x = Tensor::from_vec(flat, (rows.len(), len), &self.device)?;
-            out.extend(to_rows(&self.text.forward(&x, pos)?)?);
+            out.extend(to_rows(&text.forward(&x, pos)?)?);
         }
         Ok(out)
     }
+}
+
+fn lost(tower: &str) -> Error {
+    Error::Invalid(format!("the {tower} tower could not be rebuilt at the last α (see the error then): set α again"))
 }
