@@ -34,8 +34,9 @@ impl Default for Matmul {
     }
 }
 
-/// The merged model's weights at one α, made into candle tensors (or SIMD layers sharing the values) as the towers ask
-/// for them, so that at most one merged tensor exists on the host besides the towers' own copies.
+/// The merged model's weights at one α, made into candle tensors (or SIMD layers sharing the values)
+/// as the towers ask for them, so that at most one merged tensor exists on the host besides the
+/// towers' own.
 pub struct Weights<'a> {
     pub pair: &'a ModelPair,
     pub alpha: f64,
@@ -43,22 +44,24 @@ pub struct Weights<'a> {
 }
 
 impl Weights<'_> {
-    fn host(&self, name: &str) -> Result<HostTensor> {
+    /// The merged values of one tensor, shared with the checkpoint where α leaves it unchanged.
+    fn values(&self, name: &str) -> Result<Arc<[f32]>> {
         let pair = self.pair;
-        let t = pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?;
-        f32_values(&t, name)?;
-        Ok(t)
+        shared_values(&pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?, name)
     }
 
     fn get(&self, name: &str) -> Result<Tensor> {
-        let t = self.host(name)?;
-        Ok(Tensor::from_slice(f32_values(&t, name)?, t.shape.as_slice(), &Device::Cpu)?)
+        let values = self.values(name)?;
+        // `values` has checked that the tensor exists.
+        let shape = &self.pair.zero_shot.tensors[name].shape;
+        Ok(Tensor::from_slice(&values, shape.as_slice(), &Device::Cpu)?)
     }
 
     /// A weight of shape [out, …] used as the matrix [out, in] of a Linear layer.
     fn dense(&self, weight: &str, bias: Option<&str>) -> Result<Dense> {
         let pair = self.pair;
         let source = pair.plan.source(weight, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?;
+        // `source` has checked that the tensor exists.
         let shape = &pair.zero_shot.tensors[weight].shape;
         let out = shape.first().copied().unwrap_or(1);
         let inp = shape.iter().skip(1).product::<usize>();
@@ -76,10 +79,7 @@ impl Weights<'_> {
                         out.into()
                     }
                 };
-                let bias = match bias {
-                    Some(b) => Some(shared_values(&self.host(b)?, b)?),
-                    None => None,
-                };
+                let bias = bias.map(|b| self.values(b)).transpose()?;
                 let layer = SimdLinear::new(weight_values, bias, out, inp)
                     .map_err(|e| Error::Tensor { file: "merged weights".into(), tensor: weight.into(), msg: e.to_string() })?;
                 Dense::Simd(layer)
@@ -96,18 +96,10 @@ impl Weights<'_> {
     }
 }
 
-/// The values of a merged tensor, shared rather than copied.
+/// A merged tensor's values, shared rather than copied.
 fn shared_values(t: &HostTensor, name: &str) -> Result<Arc<[f32]>> {
-    f32_values(t, name)?;
     match &t.values {
         Values::F32(v) => Ok(v.clone()),
-        _ => unreachable!("checked by f32_values"),
-    }
-}
-
-fn f32_values<'t>(t: &'t HostTensor, name: &str) -> Result<&'t [f32]> {
-    match &t.values {
-        Values::F32(v) => Ok(v),
         Values::I64(_) => Err(Error::Tensor { file: "merged weights".into(), tensor: name.into(), msg: "holds integers, not weights".into() }),
         Values::Uploaded => Err(Error::Invalid(
             "the checkpoint's weights were streamed to the GPU and are not on the host: the CPU back end needs them read again".into(),
