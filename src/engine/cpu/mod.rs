@@ -91,13 +91,27 @@ impl CpuEngine {
     /// Token id rows and the position to pool in each.
     pub fn encode_texts(&self, ids: &[Vec<u32>], pooled: &[usize]) -> Result<Vec<Vec<f32>>> {
         let text = self.text.as_ref().ok_or_else(|| lost("text"))?;
-        let mut out = Vec::with_capacity(ids.len());
-        for (rows, pos) in ids.chunks(BATCH).zip(pooled.chunks(BATCH)) {
-            // Causal attention: nothing after the pooled token matters, so the batch is cut there.
-            let len = pos.iter().max().map_or(1, |p| p + 1);
-            let flat: Vec<u32> = rows.iter().flat_map(|r| r[..len].iter().copied()).collect();
-            let x = Tensor::from_vec(flat, (rows.len(), len), &self.device)?;
-            out.extend(to_rows(&text.forward(&x, pos)?)?);
+        if ids.len() != pooled.len() {
+            return Err(Error::Invalid(format!("{} token rows but {} pooled positions", ids.len(), pooled.len())));
+        }
+        if let Some((row, (r, p))) = ids.iter().zip(pooled).enumerate().find(|(_, (r, &p))| p >= r.len()) {
+            return Err(Error::Invalid(format!("prompt {row}: pooled position {p} is past its {} tokens", r.len())));
+        }
+        // Causal attention: nothing after the pooled token matters, so a batch is cut after its
+        // longest prompt; batching prompts of similar length (10 labels × 80 templates vary from
+        // 6 to 20 tokens) keeps that cut short for all of them.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| pooled[i]);
+        let mut out = vec![Vec::new(); ids.len()];
+        for batch in order.chunks(BATCH) {
+            let len = batch.iter().map(|&i| pooled[i] + 1).max().unwrap_or(1);
+            // Rows shorter than the cut are padded: positions past a row's pooled token are masked.
+            let flat: Vec<u32> = batch.iter().flat_map(|&i| ids[i].iter().copied().chain(std::iter::repeat(0)).take(len)).collect();
+            let pos: Vec<usize> = batch.iter().map(|&i| pooled[i]).collect();
+            let x = Tensor::from_vec(flat, (batch.len(), len), &self.device)?;
+            for (&i, row) in batch.iter().zip(to_rows(&text.forward(&x, &pos)?)?) {
+                out[i] = row;
+            }
         }
         Ok(out)
     }
