@@ -12,7 +12,7 @@ use super::gemm::SimdLinear;
 use crate::checkpoint::tensor::{HostTensor, Values};
 use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::merge::{lerp, Merged};
+use crate::merge::{lerp_shared, Merged};
 use crate::pipeline::ModelPair;
 
 /// How the Linear layers multiply.
@@ -73,11 +73,7 @@ impl Weights<'_> {
             Matmul::Simd => {
                 let weight_values = match source {
                     Merged::Shared(t) => shared_values(t, weight)?,
-                    Merged::Lerp { zero_shot, fine_tuned, alpha } => {
-                        let mut out = vec![0f32; zero_shot.len()];
-                        lerp(zero_shot, fine_tuned, alpha, &mut out);
-                        out.into()
-                    }
+                    Merged::Lerp { zero_shot, fine_tuned, alpha } => lerp_shared(zero_shot, fine_tuned, alpha),
                 };
                 let bias = bias.map(|b| self.values(b)).transpose()?;
                 let layer = SimdLinear::new(weight_values, bias, out, inp)
