@@ -144,6 +144,11 @@ function startWorker() {
   worker.onmessage = (e) => onEvent(e.data);
   worker.onerror = (e) => {
     e.preventDefault?.();
+    // Rust aborts with a bare `unreachable` trap when WebAssembly memory (4 GB at most) runs out.
+    if (/unreachable/i.test(e.message || '')) {
+      engineFailed('the engine stopped, most likely out of memory: the CPU back end keeps both checkpoints and the merged model in WebAssembly memory, which ends at 4 GB — choose smaller checkpoints or a browser with WebGPU', true);
+      return;
+    }
     engineFailed(`the engine worker failed: ${e.message || 'could not load its script or WebAssembly'}`);
   };
   worker.onmessageerror = () => showMessage('error', 'A message from the engine could not be read.');
@@ -154,11 +159,12 @@ function startWorker() {
   }, HELLO_TIMEOUT_MS);
 }
 
-function engineFailed(why) {
+function engineFailed(why, known = false) {
   ui.engineDead = why;
   $('backend').textContent = 'Engine not running';
   $('backend').className = 'backend bad';
-  setModelStatus(`${why}. Reload the page; if it persists, this browser may lack WebAssembly SIMD or Web Workers.`, 'error');
+  const hint = known ? 'Reload the page to start it again.' : 'Reload the page; if it persists, this browser may lack WebAssembly SIMD or Web Workers.';
+  setModelStatus(`${why}. ${hint}`, 'error');
   updateState();
 }
 

@@ -528,6 +528,7 @@ impl Worker {
                 Ok(engine) => WiseFt::with_engine(pair, alpha, Engine::Gpu(engine), None),
                 Err(e) if device == DeviceChoice::Auto && !streamed => {
                     fallback = Some(format!("the GPU engine failed ({e})"));
+                    check_cpu_memory(&pair)?;
                     WiseFt::new(pair, alpha, DeviceChoice::Cpu).await
                 }
                 Err(e) if device == DeviceChoice::Auto => {
@@ -537,7 +538,10 @@ impl Worker {
                 }
                 Err(e) => Err(e),
             },
-            None => WiseFt::new(pair, alpha, DeviceChoice::Cpu).await,
+            None => {
+                check_cpu_memory(&pair)?;
+                WiseFt::new(pair, alpha, DeviceChoice::Cpu).await
+            }
         }
         .map_err(|e| FetchError::Failed(e.to_string()))?;
         wiseft.engine().finish().await.map_err(|e| FetchError::Failed(e.to_string()))?;
@@ -871,9 +875,29 @@ impl Worker {
 }
 
 /// Size of this module's WebAssembly memory (it grows and never shrinks: the peak heap).
-fn wasm_memory_bytes() -> u32 {
-    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-    js_sys::ArrayBuffer::from(memory.buffer()).byte_length()
+fn wasm_memory_bytes() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65536
+}
+
+/// What a wasm32 memory can grow to.
+const WASM_MEMORY_LIMIT: u64 = 4 << 30;
+
+/// Refuses, with the sizes, a CPU engine whose merged tensors would not fit in what is left of
+/// the 4 GB wasm memory: running out there stops the worker with a bare trap. Conservative: the
+/// memory's size also counts space the allocator has freed and could reuse.
+fn check_cpu_memory(pair: &ModelPair) -> Result<(), FetchError> {
+    // The CPU engine's merged tensors are new; everything else it shares with the checkpoints.
+    let (used, merged) = (wasm_memory_bytes(), pair.plan.report.interpolated_parameters as u64 * 4);
+    if used + merged <= WASM_MEMORY_LIMIT {
+        return Ok(());
+    }
+    Err(FetchError::Failed(format!(
+        "these checkpoints are too large for the CPU back end: they take {} MB of the page's memory and the merged model needs {} MB more, past WebAssembly's limit of {} MB. \
+         A browser with WebGPU keeps them on the GPU instead; or choose smaller checkpoints (ViT-B/32 or ViT-B/16).",
+        used / 1_000_000,
+        merged / 1_000_000,
+        WASM_MEMORY_LIMIT / 1_000_000
+    )))
 }
 
 /// Seconds on the worker's monotonic clock.
