@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use wiseft::checkpoint::{safetensors, Checkpoint, FileDtype, Format, HostTensor, Layout, SideFiles};
+use wiseft::checkpoint::{safetensors, Checkpoint, F32Source, FileDtype, Format, HostTensor, Layout, SideFiles};
 use wiseft::clip::config::{Activation, ClipConfig, ConfigSource, EncoderConfig, TextConfig, VisionConfig};
 use wiseft::Error;
 
@@ -232,6 +232,16 @@ fn written_file_reads_back_identically() {
     }
 }
 
+/// Feeds `piece` to `reader`; the tensors it completed, decoded.
+fn push(reader: &mut safetensors::StreamReader, piece: &[u8]) -> wiseft::Result<Vec<(String, HostTensor)>> {
+    let mut done = Vec::new();
+    reader.push(piece, &mut |name, raw| {
+        done.push((name.to_string(), raw.to_host()));
+        Ok(())
+    })?;
+    Ok(done)
+}
+
 /// The bits of every tensor, for comparing two reads.
 fn bits(list: &[(String, HostTensor)]) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     list.iter().map(|(n, t)| (n.clone(), t.shape.clone(), t.to_le_bytes())).collect()
@@ -249,7 +259,7 @@ fn streamed_reading_gives_the_same_tensors_whatever_the_chunks() {
                 let mut got = Vec::new();
                 let mut first_tensor_at = None;
                 for (i, piece) in bytes.chunks(chunk).enumerate() {
-                    let done = reader.push(piece).unwrap();
+                    let done = push(&mut reader, piece).unwrap();
                     if !done.is_empty() && first_tensor_at.is_none() {
                         first_tensor_at = Some(i);
                     }
@@ -267,23 +277,49 @@ fn streamed_reading_gives_the_same_tensors_whatever_the_chunks() {
 }
 
 #[test]
+fn raw_tensors_decode_piece_by_piece_as_whole() {
+    // pair b's fine-tune holds f16 and bf16 tensors; pair a's zero-shot f32 (and integer ids).
+    for model in ["models/a_zs", "models/b_ft"] {
+        let bytes = std::fs::read(fixture(model).join("model.safetensors")).unwrap();
+        let mut reader = safetensors::StreamReader::new("x", Some(bytes.len() as u64));
+        let mut checked = 0;
+        reader
+            .push(&bytes, &mut |name, raw| {
+                let whole = raw.to_host();
+                let Some(want) = whole.as_f32() else { return Ok(()) };
+                assert_eq!(F32Source::len(&raw), want.len(), "{model} {name}");
+                // Pieces of 3 values, from every offset of the first piece.
+                let mut got = vec![0f32; want.len()];
+                for (i, piece) in got.chunks_mut(3).enumerate() {
+                    raw.read(i * 3, piece);
+                }
+                assert_eq!(got, want, "{model} {name} ({})", raw.dtype);
+                checked += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert!(checked > 0);
+    }
+}
+
+#[test]
 fn streamed_reading_fails_early_and_names_what_is_missing() {
     // Not safetensors: the first 8 bytes already say so, before the rest arrives.
     let mut reader = safetensors::StreamReader::new("page.html", None);
-    let err = reader.push(b"<!DOCTYPE html><html>").unwrap_err().to_string();
+    let err = push(&mut reader, b"<!DOCTYPE html><html>").unwrap_err().to_string();
     assert!(err.contains("page.html") && err.contains("not a safetensors file"), "{err}");
 
     // A header that does not fit the announced size fails as soon as it is in.
     let bytes = std::fs::read(fixture("models/a_zs").join("model.safetensors")).unwrap();
     let n = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut reader = safetensors::StreamReader::new("short.safetensors", Some(bytes.len() as u64 / 2));
-    let err = reader.push(&bytes[..n]).unwrap_err().to_string();
+    let err = push(&mut reader, &bytes[..n]).unwrap_err().to_string();
     assert!(err.contains("truncated"), "{err}");
 
     // A stream that stops early: finish names the first tensor that did not arrive.
     let cut = bytes.len() * 2 / 3;
     let mut reader = safetensors::StreamReader::new("cut.safetensors", None);
-    let got = reader.push(&bytes[..cut]).unwrap();
+    let got = push(&mut reader, &bytes[..cut]).unwrap();
     assert!(!got.is_empty());
     let (whole, _) = safetensors::read(&bytes, "whole").unwrap();
     let missing = &whole[got.len()].0;
@@ -292,7 +328,7 @@ fn streamed_reading_fails_early_and_names_what_is_missing() {
 
     // Cut inside the header.
     let mut reader = safetensors::StreamReader::new("cut.safetensors", None);
-    reader.push(&bytes[..n / 2]).unwrap();
+    push(&mut reader, &bytes[..n / 2]).unwrap();
     let err = reader.finish().unwrap_err().to_string();
     assert!(err.contains("cut.safetensors") && err.contains("truncated"), "{err}");
 }

@@ -12,7 +12,7 @@ use wiseft::clip::preprocess;
 use wiseft::clip::templates;
 use wiseft::clip::tokenizer::{Tokenizer, CONTEXT_LENGTH};
 use wiseft::engine::cpu::CpuEngine;
-use wiseft::engine::gpu::GpuEngine;
+use wiseft::engine::gpu::{GpuEngine, GpuOptions};
 use wiseft::pipeline::{pooled_position, ModelPair};
 
 const PROB_TOL: f32 = 1e-4;
@@ -241,7 +241,6 @@ fn a_lost_device_is_an_error() {
 
 #[test]
 fn f16_weights_stay_close_to_f32() {
-    use wiseft::engine::gpu::GpuOptions;
     for name in ["pair_a", "pair_b"] {
         let pair = pair(name);
         let engine = block_on(GpuEngine::with_options(&pair, 0.35, GpuOptions { f16_weights: true, ..GpuOptions::default() })).unwrap();
@@ -271,17 +270,26 @@ fn f16_weights_stay_close_to_f32() {
     }
 }
 
-/// The page's path: each tensor goes to the device as its bytes arrive (here in 1000-byte chunks),
-/// large ones are dropped from the host, and the engine built from them computes exactly what the
-/// engine built from whole files does.
+/// The page's path: each tensor goes to the device as its bytes arrive (here in 1000-byte chunks,
+/// decoded piece by piece: f32, f16 and bf16 files), large ones are never decoded on the host, and
+/// the engine built from them computes exactly what the engine built from whole files does — with
+/// f32 weights, and with f16 weights where the adapter has shader-f16.
 #[test]
 fn tensors_streamed_to_the_device_give_the_same_engine() {
+    for name in ["pair_a", "pair_b"] {
+        for f16_weights in [false, true] {
+            streamed_engine_equals_file_engine(name, GpuOptions { f16_weights, ..GpuOptions::default() });
+        }
+    }
+}
+
+fn streamed_engine_equals_file_engine(name: &str, options: GpuOptions) {
     use wiseft::checkpoint::stream::StreamedCheckpoint;
     use wiseft::checkpoint::SideFiles;
-    use wiseft::engine::gpu::{GpuLoader, GpuOptions};
-    let reference = PairReference::load("pair_a");
-    let whole = pair("pair_a");
-    let mut loader = block_on(GpuLoader::new(GpuOptions::default())).unwrap();
+    use wiseft::engine::gpu::GpuLoader;
+    let reference = PairReference::load(name);
+    let whole = pair(name);
+    let mut loader = block_on(GpuLoader::new(options)).unwrap();
     let mut read = |dir: &str, fine_tuned: bool| {
         let dir = fixture(dir);
         let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
@@ -293,7 +301,7 @@ fn tensors_streamed_to_the_device_give_the_same_engine() {
             streamed
                 .push(chunk, &mut |name, t| {
                     staged += 1;
-                    loader.stage(fine_tuned, name, t).map(|_| t.is_float())
+                    loader.stage(fine_tuned, name, t)
                 })
                 .unwrap();
         }
@@ -303,27 +311,29 @@ fn tensors_streamed_to_the_device_give_the_same_engine() {
     let zs = read(&reference.zero_shot, false);
     let ft = read(&reference.fine_tuned, true);
     let released = zs.tensors.values().filter(|t| !t.on_host()).count();
-    assert!(released > 0, "large tensors are not kept on the host");
+    assert!(released > 0, "{name}: large tensors are not kept on the host");
     assert!(loader.staged_bytes() > 0);
     let streamed = ModelPair::new(zs, Some(ft)).unwrap();
     // The host cannot merge what it no longer has, and says so instead of panicking.
     let err = wiseft::engine::cpu::CpuEngine::new(&streamed, 0.35).err().expect("CPU engine without host values").to_string();
-    assert!(err.contains("streamed to the GPU"), "{err}");
+    assert!(err.contains("GPU") && err.contains("not on the host"), "{err}");
 
     let mut from_stream = block_on(loader.finish(&streamed, 0.35)).unwrap();
-    let mut from_files = gpu(&whole, 0.35);
+    let mut from_files = block_on(GpuEngine::with_options(&whole, 0.35, options)).unwrap();
+    assert_eq!(from_stream.f16_weights(), from_files.f16_weights());
     let vision = whole.zero_shot.config.vision.clone().unwrap();
     let pixels = values(2 * 3 * vision.image_size * vision.image_size, 5, -2.0, 2.0);
     let (ids, pooled) = random_prompts(3, 9);
     for alpha in [0.35, 0.0, 1.0] {
         from_stream.set_alpha(&streamed, alpha).unwrap();
         from_files.set_alpha(&whole, alpha).unwrap();
+        let what = format!("{name}, f16 weights {}", from_stream.f16_weights());
         let a = block_on(from_stream.encode_images(&pixels, 2)).unwrap();
         let b = block_on(from_files.encode_images(&pixels, 2)).unwrap();
-        assert_eq!(a, b, "image embeddings at α={alpha}");
+        assert_eq!(a, b, "{what}: image embeddings at α={alpha}");
         let a = block_on(from_stream.encode_texts(&ids, &pooled)).unwrap();
         let b = block_on(from_files.encode_texts(&ids, &pooled)).unwrap();
-        assert_eq!(a, b, "text embeddings at α={alpha}");
+        assert_eq!(a, b, "{what}: text embeddings at α={alpha}");
     }
 }
 
@@ -332,7 +342,6 @@ fn tensors_streamed_to_the_device_give_the_same_engine() {
 /// that names it and the limit.
 #[test]
 fn a_table_over_the_binding_limit_is_split_and_anything_else_says_so() {
-    use wiseft::engine::gpu::GpuOptions;
     let pair = pair("pair_a");
     let table = &pair.zero_shot.tensors["text_model.embeddings.token_embedding.weight"];
     let table_bytes = (table.numel() * 4) as u64;

@@ -14,7 +14,7 @@ use crate::clip::config::{ClipConfig, ConfigSource};
 use crate::clip::preprocess::PreprocessConfig;
 use crate::error::{Error, Result};
 use crate::hub::WEIGHT_FILES;
-pub use tensor::{FileDtype, HostTensor};
+pub use tensor::{F32Source, FileDtype, HostTensor, RawTensor};
 
 
 /// Which Hugging Face class the tensor names belong to.

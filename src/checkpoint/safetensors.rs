@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::tensor::{FileDtype, HostTensor};
+use super::tensor::{FileDtype, HostTensor, RawTensor};
 use crate::error::{Error, Result};
 
 /// safetensors caps headers at 100 MB; a larger length means the file is not safetensors.
@@ -180,7 +180,11 @@ fn parse_entry(file: &str, name: String, value: &serde_json::Value) -> Result<En
 /// Reads every tensor of a whole safetensors file held in memory.
 pub fn read(bytes: &[u8], file: &str) -> Result<(Vec<(String, HostTensor)>, BTreeMap<String, String>)> {
     let mut reader = StreamReader::new(file, Some(bytes.len() as u64));
-    let tensors = reader.push(bytes)?;
+    let mut tensors = Vec::new();
+    reader.push(bytes, &mut |name, raw| {
+        tensors.push((name.to_string(), raw.to_host()));
+        Ok(())
+    })?;
     let header = reader.finish()?;
     Ok((tensors, header.metadata))
 }
@@ -208,8 +212,9 @@ impl StreamReader {
         Self { file: file.to_string(), total, pending: Vec::new(), offset: 0, header: None, next: 0, received: 0 }
     }
 
-    /// Feeds the next bytes of the file; returns the tensors they complete, in file order.
-    pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<(String, HostTensor)>> {
+    /// Feeds the next bytes of the file; hands each tensor they complete to `each`, in file order,
+    /// as its bytes (valid during the call).
+    pub fn push(&mut self, mut chunk: &[u8], each: &mut dyn FnMut(&str, RawTensor<'_>) -> Result<()>) -> Result<()> {
         self.received += chunk.len();
         while self.header.is_none() {
             let want = if self.pending.len() < 8 { 8 } else { 8 + header_len(&self.pending, &self.file, self.total)? };
@@ -217,7 +222,7 @@ impl StreamReader {
             self.pending.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
             if self.pending.len() < want {
-                return Ok(Vec::new());
+                return Ok(());
             }
             if want > 8 || header_len(&self.pending, &self.file, self.total)? == 0 {
                 self.header = Some(parse_header(&self.pending, &self.file, self.total)?);
@@ -225,13 +230,12 @@ impl StreamReader {
                 self.pending.clear();
             }
         }
-        Ok(self.consume(chunk))
+        self.consume(chunk, each)
     }
 
     /// Completes the tensors that `chunk` (following `pending`) finishes and keeps the rest.
-    fn consume(&mut self, mut chunk: &[u8]) -> Vec<(String, HostTensor)> {
+    fn consume(&mut self, mut chunk: &[u8], each: &mut dyn FnMut(&str, RawTensor<'_>) -> Result<()>) -> Result<()> {
         let header = self.header.as_ref().expect("called once the header is in");
-        let mut out = Vec::new();
         while let Some(e) = header.entries.get(self.next) {
             // File offset of chunk[0]: `pending` holds the bytes just before it.
             let base = self.offset + self.pending.len();
@@ -239,15 +243,15 @@ impl StreamReader {
             if end > base + chunk.len() {
                 break;
             }
-            let tensor = if start >= base {
-                HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &chunk[start - base..end - base])
+            let bytes = if start >= base {
+                &chunk[start - base..end - base]
             } else {
                 // The tensor began in an earlier chunk: complete it in `pending` (which has room
                 // for it) and read it there, without a second copy.
                 self.pending.extend_from_slice(&chunk[..end - base]);
-                HostTensor::from_le_bytes(e.shape.clone(), e.dtype, &self.pending[start - self.offset..])
+                &self.pending[start - self.offset..]
             };
-            out.push((e.name.clone(), tensor));
+            each(&e.name, RawTensor { shape: &e.shape, dtype: e.dtype, bytes })?;
             self.next += 1;
             // Everything up to `end` is used: continue after it.
             chunk = &chunk[end.saturating_sub(base).min(chunk.len())..];
@@ -272,7 +276,7 @@ impl StreamReader {
             let need = (header.data_start + e.end).saturating_sub(self.offset);
             self.pending.reserve_exact(need.saturating_sub(self.pending.len()));
         }
-        out
+        Ok(())
     }
 
     /// Ends the file: an error unless the header and every tensor arrived.

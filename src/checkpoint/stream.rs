@@ -3,6 +3,7 @@
 //! whole file never sits in memory.
 
 use super::safetensors::StreamReader;
+use super::tensor::{RawTensor, Values};
 use super::{Checkpoint, Format, HostTensor, SideFiles};
 use crate::error::Result;
 
@@ -22,15 +23,20 @@ impl StreamedCheckpoint {
         Self { name: name.to_string(), reader: StreamReader::new(name, total), tensors: Vec::new() }
     }
 
-    /// Feeds the next bytes. Every tensor they complete is handed to `sink`; when it returns true
-    /// (it kept the values elsewhere) a large tensor's values are released from the host.
-    pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&str, &HostTensor) -> Result<bool>) -> Result<()> {
-        for (name, tensor) in self.reader.push(chunk)? {
-            let taken = sink(&name, &tensor)?;
-            let tensor = if taken && tensor.numel() > KEEP_ON_HOST { tensor.released() } else { tensor };
-            self.tensors.push((name, tensor));
-        }
-        Ok(())
+    /// Feeds the next bytes. Every tensor they complete is handed to `sink` as its bytes; when it
+    /// returns true (it kept the values elsewhere) a large tensor is never decoded on the host.
+    pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&str, &RawTensor<'_>) -> Result<bool>) -> Result<()> {
+        let tensors = &mut self.tensors;
+        self.reader.push(chunk, &mut |name, raw| {
+            let taken = sink(name, &raw)?;
+            let tensor = if taken && raw.numel() > KEEP_ON_HOST {
+                HostTensor { shape: raw.shape.to_vec(), file_dtype: raw.dtype, values: Values::Uploaded }
+            } else {
+                raw.to_host()
+            };
+            tensors.push((name.to_string(), tensor));
+            Ok(())
+        })
     }
 
     /// The checkpoint, once every byte is in (an error names the first tensor that is not).

@@ -136,11 +136,6 @@ impl HostTensor {
         !matches!(self.values, Values::Uploaded)
     }
 
-    /// The same tensor with its values dropped from the host (they are on the GPU).
-    pub fn released(&self) -> Self {
-        Self { shape: self.shape.clone(), file_dtype: self.file_dtype, values: Values::Uploaded }
-    }
-
     /// Bytes as they would be written to a safetensors file (f32 or i64, little-endian); empty
     /// for values not on the host (check [`HostTensor::on_host`] first).
     pub fn to_le_bytes(&self) -> Vec<u8> {
@@ -148,6 +143,71 @@ impl HostTensor {
             Values::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Values::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Values::Uploaded => Vec::new(),
+        }
+    }
+}
+
+/// A tensor's bytes as they lie in a file being read (little-endian elements of `dtype`), before
+/// they are decoded: the GPU loader uploads large tensors from them piece by piece, so that their
+/// f32 values never exist whole on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct RawTensor<'a> {
+    pub shape: &'a [usize],
+    pub dtype: FileDtype,
+    pub bytes: &'a [u8],
+}
+
+impl RawTensor<'_> {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Decoded into a host tensor (floats widened to f32, integers to i64).
+    pub fn to_host(&self) -> HostTensor {
+        HostTensor::from_le_bytes(self.shape.to_vec(), self.dtype, self.bytes)
+    }
+}
+
+/// Float elements that can be read a range at a time as f32: a host tensor's values, or a float
+/// [`RawTensor`]'s bytes decoded on the fly.
+pub trait F32Source {
+    fn len(&self) -> usize;
+
+    /// Elements `first .. first + out.len()` into `out`.
+    fn read(&self, first: usize, out: &mut [f32]);
+}
+
+impl F32Source for &[f32] {
+    fn len(&self) -> usize {
+        <[f32]>::len(self)
+    }
+
+    fn read(&self, first: usize, out: &mut [f32]) {
+        out.copy_from_slice(&self[first..first + out.len()]);
+    }
+}
+
+impl F32Source for RawTensor<'_> {
+    fn len(&self) -> usize {
+        self.bytes.len() / self.dtype.size_in_bytes()
+    }
+
+    fn read(&self, first: usize, out: &mut [f32]) {
+        fn decode<const N: usize>(bytes: &[u8], first: usize, out: &mut [f32], f: impl Fn([u8; N]) -> f32) {
+            for (o, c) in out.iter_mut().zip(bytes[first * N..].chunks_exact(N)) {
+                *o = f(c.try_into().expect("chunks_exact yields N bytes"));
+            }
+        }
+        match self.dtype {
+            FileDtype::F32 => decode::<4>(self.bytes, first, out, f32::from_le_bytes),
+            FileDtype::F64 => decode::<8>(self.bytes, first, out, |b| f64::from_le_bytes(b) as f32),
+            FileDtype::F16 => decode::<2>(self.bytes, first, out, |b| half::f16::from_le_bytes(b).to_f32()),
+            FileDtype::BF16 => decode::<2>(self.bytes, first, out, |b| half::bf16::from_le_bytes(b).to_f32()),
+            FileDtype::I64 => decode::<8>(self.bytes, first, out, |b| i64::from_le_bytes(b) as f32),
+            FileDtype::I32 => decode::<4>(self.bytes, first, out, |b| i32::from_le_bytes(b) as f32),
+            FileDtype::I16 => decode::<2>(self.bytes, first, out, |b| i16::from_le_bytes(b) as f32),
+            FileDtype::I8 => decode::<1>(self.bytes, first, out, |b| b[0] as i8 as f32),
+            FileDtype::U8 | FileDtype::Bool => decode::<1>(self.bytes, first, out, |b| b[0] as f32),
         }
     }
 }

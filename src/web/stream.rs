@@ -55,13 +55,10 @@ impl<'a> ToGpu<'a> {
             Mode::Tensors(streamed) => {
                 let (loader, fine_tuned, uploaded) = (&mut *self.loader, self.fine_tuned, &mut self.uploaded);
                 streamed.push(bytes, &mut |name, t| {
-                    if !t.is_float() {
-                        return Ok(false);
-                    }
                     let before = loader.staged_bytes();
-                    loader.stage(fine_tuned, name, t)?;
+                    let taken = loader.stage(fine_tuned, name, t)?;
                     *uploaded += loader.staged_bytes() - before;
-                    Ok(true)
+                    Ok(taken)
                 })
             }
             Mode::Whole(all) => {

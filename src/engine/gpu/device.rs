@@ -286,40 +286,35 @@ impl Gpu {
     /// the browser a mapped range is a copy in wasm memory (which never shrinks), while
     /// `writeBuffer` reads the bytes where they are.
     pub fn buffer_with(&self, label: &str, data: &[u8], role: Role) -> Result<wgpu::Buffer> {
-        let size = padded(data.len() as u64);
-        self.fits(label, size, role)?;
-        Counters::add(&self.counters.buffers_created, 1);
-        Counters::add(&self.counters.bytes_allocated, size);
+        let buffer = self.buffer(label, data.len() as u64, role)?;
+        self.write_at(&buffer, 0, data, role);
+        Ok(buffer)
+    }
+
+    /// Host data into an existing buffer, ahead of the next submission.
+    pub fn write(&self, buffer: &wgpu::Buffer, data: &[u8], role: Role) {
+        self.write_at(buffer, 0, data, role);
+    }
+
+    /// Host data into an existing buffer at `offset` (a multiple of 4), ahead of the next
+    /// submission; a length that is not whole 4-byte words is padded with zeros (the buffer's
+    /// size is padded too).
+    pub fn write_at(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8], role: Role) {
         let counter = match role {
             Role::Weight => &self.counters.weight_bytes_uploaded,
             Role::Uniform => &self.counters.param_bytes_uploaded,
             _ => &self.counters.input_bytes_uploaded,
         };
         Counters::add(counter, data.len() as u64);
-        let usage = role.usage() | wgpu::BufferUsages::COPY_DST;
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false });
-        // Writes go in whole 4-byte words.
         let whole = data.len() / 4 * 4;
         if whole > 0 {
-            self.queue.write_buffer(&buffer, 0, &data[..whole]);
+            self.queue.write_buffer(buffer, offset, &data[..whole]);
         }
         if whole < data.len() {
             let mut tail = [0u8; 4];
             tail[..data.len() - whole].copy_from_slice(&data[whole..]);
-            self.queue.write_buffer(&buffer, whole as u64, &tail);
+            self.queue.write_buffer(buffer, offset + whole as u64, &tail);
         }
-        Ok(buffer)
-    }
-
-    /// Host data into an existing buffer, ahead of the next submission.
-    pub fn write(&self, buffer: &wgpu::Buffer, data: &[u8], role: Role) {
-        if data.is_empty() {
-            return;
-        }
-        let counter = if role == Role::Uniform { &self.counters.param_bytes_uploaded } else { &self.counters.input_bytes_uploaded };
-        Counters::add(counter, data.len() as u64);
-        // write_buffer wants a multiple of 4 bytes; every element here is 4 bytes wide.
-        self.queue.write_buffer(buffer, 0, data);
     }
 
     pub fn submit(&self, encoder: wgpu::CommandEncoder) {

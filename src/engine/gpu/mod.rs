@@ -69,13 +69,15 @@ impl GpuLoader {
         Ok(Self { gpu, kernels, staged: weights::Staged::default(), scope })
     }
 
-    /// Uploads one tensor of the zero-shot (`fine_tuned` false) or fine-tuned checkpoint now.
-    /// Integer tensors are ignored (the forward does not use them).
-    pub fn stage(&mut self, fine_tuned: bool, name: &str, tensor: &crate::checkpoint::HostTensor) -> Result<()> {
-        match tensor.as_f32() {
-            Some(values) => self.staged.stage(&self.gpu, fine_tuned, name, &tensor.shape, values),
-            None => Ok(()),
+    /// Uploads one tensor of the zero-shot (`fine_tuned` false) or fine-tuned checkpoint now,
+    /// decoding its bytes piece by piece. Integer tensors are ignored (the forward does not use
+    /// them); says whether it took the tensor.
+    pub fn stage(&mut self, fine_tuned: bool, name: &str, tensor: &crate::checkpoint::RawTensor<'_>) -> Result<bool> {
+        if !tensor.dtype.is_float() {
+            return Ok(false);
         }
+        self.staged.stage(&self.gpu, fine_tuned, name, tensor.shape, tensor)?;
+        Ok(true)
     }
 
     /// Bytes uploaded so far.

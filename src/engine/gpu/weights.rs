@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::device::{gpu_error, Counters, Gpu, Role};
 use super::kernels::{elementwise, Kernel, Kernels, LerpParams, Steps, StepsBuilder};
-use crate::checkpoint::HostTensor;
+use crate::checkpoint::{F32Source, HostTensor};
 use crate::error::{Error, Result};
 use crate::merge::{check_alpha, Action};
 use crate::pipeline::ModelPair;
@@ -37,9 +37,9 @@ pub(crate) struct Parts {
     pub rows: usize,
 }
 
-fn halves(values: &[f32]) -> Vec<u16> {
-    values.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect()
-}
+/// Values per piece of an upload: a large tensor is decoded and written this many at a time, so
+/// the host never holds a second copy of it (even, so that f16 pieces start on 4-byte offsets).
+const PIECE: usize = 1 << 18;
 
 /// Float tensors uploaded before the engine is built — as a download streams in — keyed by
 /// (from the fine-tuned checkpoint, name). [`Weights::upload`] takes them instead of uploading.
@@ -51,7 +51,7 @@ pub(crate) struct Staged {
 
 impl Staged {
     /// Uploads one tensor now, stored as the engine will bind it (f16 or f32).
-    pub fn stage(&mut self, gpu: &Gpu, fine_tuned: bool, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
+    pub fn stage(&mut self, gpu: &Gpu, fine_tuned: bool, name: &str, shape: &[usize], values: &dyn F32Source) -> Result<()> {
         let label = if fine_tuned { format!("{name} (fine-tuned)") } else { name.to_string() };
         let parts = upload_tensor(gpu, name, &label, shape, values, gpu.f16 && half_storage(name, shape))?;
         self.bytes += parts.blocks.iter().map(|(_, b)| b.size()).sum::<u64>();
@@ -86,19 +86,30 @@ fn rows_per_block(gpu: &Gpu, name: &str, label: &str, shape: &[usize], element: 
     Ok(per.min(rows))
 }
 
-fn upload_tensor(gpu: &Gpu, name: &str, label: &str, shape: &[usize], values: &[f32], half: bool) -> Result<Parts> {
+fn upload_tensor(gpu: &Gpu, name: &str, label: &str, shape: &[usize], values: &dyn F32Source, half: bool) -> Result<Parts> {
     let rows = shape.first().copied().unwrap_or(1).max(1);
-    let per = rows_per_block(gpu, name, label, shape, if half { 2 } else { 4 })?;
+    let element = if half { 2 } else { 4 };
+    let per = rows_per_block(gpu, name, label, shape, element)?;
     let width = values.len() / rows;
+    let mut piece = vec![0f32; PIECE.min(values.len())];
+    let mut halves: Vec<u16> = Vec::new();
     let mut blocks = Vec::new();
     for first in (0..rows).step_by(per) {
-        let block = &values[first * width..(first + per).min(rows) * width];
+        let (start, end) = (first * width, (first + per).min(rows) * width);
         let label = if per < rows { format!("{label} rows {first}…") } else { label.to_string() };
-        let buffer = if half {
-            gpu.buffer_with(&label, bytemuck::cast_slice(&halves(block)), Role::Weight)?
-        } else {
-            gpu.buffer_with(&label, bytemuck::cast_slice(block), Role::Weight)?
-        };
+        let buffer = gpu.buffer(&label, ((end - start) * element) as u64, Role::Weight)?;
+        for at in (start..end).step_by(PIECE) {
+            let piece = &mut piece[..PIECE.min(end - at)];
+            values.read(at, piece);
+            let offset = ((at - start) * element) as u64;
+            if half {
+                halves.clear();
+                halves.extend(piece.iter().map(|&v| half::f16::from_f32(v).to_bits()));
+                gpu.write_at(&buffer, offset, bytemuck::cast_slice(&halves), Role::Weight);
+            } else {
+                gpu.write_at(&buffer, offset, bytemuck::cast_slice(piece), Role::Weight);
+            }
+        }
         blocks.push((first, buffer));
     }
     Ok(Parts { blocks, rows })
@@ -144,7 +155,7 @@ impl Weights {
                     msg: "was neither uploaded during the download nor kept on the host".into(),
                 })?;
                 let label = if from_ft { format!("{name} (fine-tuned)") } else { name.clone() };
-                upload_tensor(gpu, name, &label, &t.shape, values, is_half)
+                upload_tensor(gpu, name, &label, &t.shape, &values, is_half)
             };
             let zs_parts = get(false, &pair.zero_shot.name, zs)?;
             let ft = pair.fine_tuned.as_ref().and_then(|f| f.tensors.get(name).map(|t| (&f.name, t)));
@@ -222,5 +233,52 @@ impl Weights {
 
     pub fn merged_count(&self) -> usize {
         self.merged.len()
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// The bytes of a buffer, copied to a staging buffer and read back.
+    fn contents(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<u8> {
+        let staging = gpu.buffer("staging", buffer.size(), Role::Staging).unwrap();
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+        gpu.submit(encoder);
+        pollster::block_on(gpu.read_bytes(&staging, buffer.size() as usize)).unwrap()
+    }
+
+    #[test]
+    fn uploads_in_pieces_write_every_value_once() {
+        // Two whole pieces and an odd tail (an f16 tail that is not a whole 4-byte word), as one
+        // block, and as row blocks of a table over a 1 MB binding limit (blocks that end mid-piece).
+        let rows = 2 * PIECE / 1000 + 3;
+        let values: Vec<f32> = (0..rows * 1000).map(|i| (i % 2039) as f32 * 0.25 - 250.0).collect();
+        let src: &[f32] = &values;
+        let name = "text_model.embeddings.token_embedding.weight";
+        for max_binding in [None, Some(1 << 20)] {
+            let gpu = pollster::block_on(Gpu::new(true, max_binding)).unwrap_or_else(|e| panic!("{e}"));
+            for half in [false, gpu.f16].into_iter().collect::<std::collections::BTreeSet<_>>() {
+                let parts = upload_tensor(&gpu, name, name, &[rows, 1000], &src, half).unwrap();
+                assert_eq!(parts.blocks.len() > 1, max_binding.is_some(), "{max_binding:?}");
+                let mut got = Vec::new();
+                for (i, (first, buffer)) in parts.blocks.iter().enumerate() {
+                    let end = parts.blocks.get(i + 1).map_or(rows, |b| b.0);
+                    let bytes = contents(&gpu, buffer);
+                    let block: Vec<f32> = if half {
+                        bytemuck::pod_collect_to_vec::<u8, u16>(&bytes).iter().map(|&h| half::f16::from_bits(h).to_f32()).collect()
+                    } else {
+                        bytemuck::pod_collect_to_vec(&bytes)
+                    };
+                    let n = (end - first) * 1000;
+                    assert!(block[n..].iter().all(|&v| v == 0.0), "padding");
+                    got.extend_from_slice(&block[..n]);
+                }
+                // The values are exact in f16 too (multiples of 0.25 below 512).
+                let wrong = got.iter().zip(&values).position(|(g, v)| g != v);
+                assert_eq!((got.len(), wrong), (values.len(), None), "f16 {half}, limit {max_binding:?}: first wrong value");
+            }
+        }
     }
 }
