@@ -74,3 +74,19 @@ fn pair_b_gelu_f16_bf16_odd_sizes_full_fine_tune() {
 fn pair_b_simd_gemm() {
     check_pair("pair_b", Matmul::Simd);
 }
+
+#[test]
+fn bad_text_inputs_are_errors() {
+    let reference = PairReference::load("pair_a");
+    let pair = ModelPair::new(open(&reference.zero_shot), Some(open(&reference.fine_tuned))).unwrap();
+    for matmul in [Matmul::Candle, Matmul::Simd] {
+        let engine = CpuEngine::with_matmul(&pair, 0.5, matmul).unwrap();
+        let err = engine.encode_texts(&[vec![49406, 49407]], &[5]).unwrap_err().to_string();
+        assert!(err.contains("past"), "{err}");
+        let err = engine.encode_texts(&[vec![49406, 49407]], &[]).unwrap_err().to_string();
+        assert!(err.contains("pooled positions"), "{err}");
+        let err = engine.encode_texts(&[vec![49406, 60000, 49407]], &[2]).unwrap_err().to_string();
+        assert!(err.contains("vocabulary"), "{err}");
+        assert!(engine.encode_texts(&[], &[]).unwrap().is_empty());
+    }
+}

@@ -98,8 +98,8 @@ impl CpuEngine {
             return Err(Error::Invalid(format!("prompt {row}: pooled position {p} is past its {} tokens", r.len())));
         }
         // Causal attention: nothing after the pooled token matters, so a batch is cut after its
-        // longest prompt; batching prompts of similar length (10 labels × 80 templates vary from
-        // 6 to 20 tokens) keeps that cut short for all of them.
+        // longest prompt; batching prompts of similar length (CLIP's 80 templates differ widely)
+        // keeps that cut short for all of them.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| pooled[i]);
         let mut out = vec![Vec::new(); ids.len()];
