@@ -173,6 +173,10 @@ impl RawTensor<'_> {
 pub trait F32Source {
     fn len(&self) -> usize;
 
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Elements `first .. first + out.len()` into `out`.
     fn read(&self, first: usize, out: &mut [f32]);
 }
