@@ -93,8 +93,8 @@ impl SimdLinear {
         let ws: [&[f32]; CB] = std::array::from_fn(|c| &self.weight[(col + c) * k..][..k]);
         let whole = k - k % 4;
         let mut acc = [[F32x4::zero(); CB]; RB];
-        // Raw pointers and a plain counter: V8 keeps them in registers, where slices and `step_by`
-        // cost about 12 % here.
+        // Raw pointers and a plain counter in the hot loop: measurably faster in V8 than slices
+        // and `step_by`.
         let xp: [*const f32; RB] = std::array::from_fn(|r| xs[r].as_ptr());
         let wp: [*const f32; CB] = std::array::from_fn(|c| ws[c].as_ptr());
         let mut kk = 0;
