@@ -53,7 +53,7 @@ export const METRICS = [
   ['gflops_b8', 'image GFLOP/s at batch 8'],
   // ORT page extras (the WiSE-FT page may leave them out: printed as –)
   ['gflops_b1', 'image GFLOP/s at batch 1'],
-  ['text_gflops', 'text GFLOP/s (10 × 77 tokens)'],
+  ['text_gflops', 'text GFLOP/s (ORT: 10 × 77 tokens; ours: the prompts up to their end-of-text)'],
   ['session_s', 'session / engine init only, s'],
   // WiSE-FT page: the worker's WebAssembly memory (never shrinks, so its peak).
   ['wasm_memory_mb', 'wasm memory (peak), MB'],
