@@ -157,11 +157,17 @@ fn values_on_host<'a>(t: &'a HostTensor, name: &str, file: &str) -> Result<&'a [
     })
 }
 
+/// (1 − α, α) as every lerp uses them — host and GPU kernel alike: 1 − α in f64, then both
+/// rounded to f32.
+pub fn lerp_weights(alpha: f64) -> (f32, f32) {
+    ((1.0 - alpha) as f32, alpha as f32)
+}
+
 /// out = (1−α)·a + α·b in f32, with the weights rounded to f32 first and the two products rounded
 /// before the sum — the order PyTorch and NumPy use for `(1 - alpha) * a + alpha * b`, so results
 /// agree bit for bit with the reference.
 pub fn lerp(a: &[f32], b: &[f32], alpha: f64, out: &mut [f32]) {
-    let (wa, wb) = ((1.0 - alpha) as f32, alpha as f32);
+    let (wa, wb) = lerp_weights(alpha);
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = wa * x + wb * y;
     }
@@ -170,7 +176,7 @@ pub fn lerp(a: &[f32], b: &[f32], alpha: f64, out: &mut [f32]) {
 /// [`lerp`] into a new shared buffer, written once: a `Vec` turned into an `Arc<[f32]>` would be
 /// copied (the merge of a ViT-B/32 vision tower would write 350 MB twice).
 pub fn lerp_shared(a: &[f32], b: &[f32], alpha: f64) -> Arc<[f32]> {
-    let (wa, wb) = ((1.0 - alpha) as f32, alpha as f32);
+    let (wa, wb) = lerp_weights(alpha);
     let mut out = Arc::<[f32]>::new_uninit_slice(a.len().min(b.len()));
     let slots = Arc::get_mut(&mut out).expect("a new Arc has no other owner");
     for ((o, &x), &y) in slots.iter_mut().zip(a).zip(b) {

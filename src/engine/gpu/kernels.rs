@@ -119,6 +119,14 @@ pub(crate) struct LerpParams {
     pub pad: [u32; 2],
 }
 
+impl LerpParams {
+    /// The weights at `alpha`, rounded as the host's [`crate::merge::lerp`] rounds them.
+    pub fn at(alpha: f64) -> Self {
+        let (wa, wb) = crate::merge::lerp_weights(alpha);
+        Self { wa, wb, pad: [0; 2] }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct Im2colParams {

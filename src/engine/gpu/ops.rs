@@ -226,7 +226,7 @@ impl KernelRunner {
         let (ab, bb) = (self.input("a", a)?, self.input("b", b)?);
         let y = self.output(a.len(), None)?;
         let mut steps = StepsBuilder::default();
-        let params = LerpParams { wa: (1.0 - alpha) as f32, wb: alpha as f32, pad: [0; 2] };
+        let params = LerpParams::at(alpha);
         steps.push(&self.gpu, Kernel::Lerp, params, &[&ab, &bb, &y], elementwise(&self.gpu, (y.size() / 16) as usize));
         self.run(steps, &y, a.len()).await
     }
@@ -239,7 +239,7 @@ impl KernelRunner {
         let (ab, bb) = (self.input_f16("a", a)?, self.input_f16("b", b)?);
         let y = self.gpu.buffer("output", (a.len() * 2) as u64, Role::Work)?;
         let mut steps = StepsBuilder::default();
-        let params = LerpParams { wa: (1.0 - alpha) as f32, wb: alpha as f32, pad: [0; 2] };
+        let params = LerpParams::at(alpha);
         steps.push(&self.gpu, Kernel::LerpF16, params, &[&ab, &bb, &y], elementwise(&self.gpu, (y.size() / 8) as usize));
         let bytes = self.run_bytes(steps, &y, a.len() * 2).await?;
         let halves: Vec<u16> = bytemuck::pod_collect_to_vec(&bytes);

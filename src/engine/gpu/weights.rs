@@ -190,8 +190,7 @@ impl Weights {
     pub fn merge(&self, gpu: &Gpu, kernels: &Kernels, alpha: f64) -> Result<()> {
         check_alpha(alpha)?;
         let Some(steps) = &self.lerp else { return Ok(()) };
-        // The weights as `merge::lerp` rounds them: (1 − α) in f64, then both to f32.
-        let params = LerpParams { wa: (1.0 - alpha) as f32, wb: alpha as f32, pad: [0; 2] };
+        let params = LerpParams::at(alpha);
         gpu.write(steps.params(), bytemuck::bytes_of(&params), Role::Uniform);
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("merge") });
         steps.record(kernels, &mut encoder, "merge");
