@@ -4,6 +4,7 @@
 use crate::checkpoint::tensor::HostTensor;
 use crate::clip::config::{Activation, ClipConfig, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::Result;
+use crate::merge::Alpha;
 use crate::pipeline::WiseFt;
 
 /// openai/clip-vit-base-patch32: 224 px, patch 32, width 768 × 12 layers; text width 512 × 12 layers.
@@ -137,8 +138,8 @@ pub async fn measure(wiseft: &mut WiseFt, runs: usize, prompts: &[String], now: 
     let mut merge = Vec::new();
     for i in 0..runs {
         let t = now();
-        wiseft.set_alpha(if i % 2 == 0 { 0.3 } else { 0.7 })?;
-        wiseft.engine().finish().await?;
+        wiseft.set_alpha(Alpha::new(if i % 2 == 0 { 0.3 } else { 0.7 })?)?;
+        wiseft.engine().wait().await?;
         merge.push(now() - t);
     }
 
@@ -182,9 +183,9 @@ pub async fn measure(wiseft: &mut WiseFt, runs: usize, prompts: &[String], now: 
 
 /// Runs the benchmark on one back end; `runs` timed repetitions of each step (median reported).
 #[cfg(not(target_arch = "wasm32"))]
-pub async fn run(device: crate::engine::DeviceChoice, runs: usize) -> Result<Report> {
+pub async fn run(device: crate::engine::Device, runs: usize) -> Result<Report> {
     use crate::checkpoint::{safetensors, Checkpoint, SideFiles};
-    use crate::pipeline::ModelPair;
+    use crate::merge::ModelPair;
     use std::time::Instant;
     let config = vit_b32();
     let zs_bytes = safetensors::write(random_tensors(&config, false, 1).iter().map(|(n, t)| (n.as_str(), t)))?;
@@ -200,8 +201,8 @@ pub async fn run(device: crate::engine::DeviceChoice, runs: usize) -> Result<Rep
 
     let t = Instant::now();
     let pair = ModelPair::new(zs, Some(ft))?;
-    let mut wiseft = WiseFt::new(pair, 0.5, device).await?;
-    wiseft.engine().finish().await?;
+    let mut wiseft = WiseFt::new(pair, Alpha::HALF, device).await?;
+    wiseft.engine().wait().await?;
     let load_s = t.elapsed().as_secs_f64();
     let backend = wiseft.engine().describe();
 

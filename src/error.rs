@@ -55,3 +55,11 @@ impl Error {
         Error::Io { path: path.as_ref().display().to_string(), source }
     }
 }
+
+/// `[768, 3, 32, 32]` → "768×3×32×32"; a scalar prints as "scalar".
+pub fn shape_str(shape: &[usize]) -> String {
+    if shape.is_empty() {
+        return "scalar".into();
+    }
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×")
+}

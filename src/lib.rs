@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: checkpoint bytes → host tensors ([`checkpoint`]) → merge plan ([`merge`]) →
 //! engine at α ([`engine`]) → embeddings → zero-shot head ([`clip::head`]) → probabilities.
-//! [`pipeline::WiseFt`] ties these together for the CLI and the page.
+//! [`pipeline::WiseFt`] ties these together; [`session::Session`] is what a person's session is
+//! (photos, labels, the three columns, sweeps), for the page's worker and the CLI.
 
 pub mod bench;
 pub mod checkpoint;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod hub;
 pub mod merge;
 pub mod pipeline;
+pub mod session;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -15,7 +15,7 @@ use wiseft::checkpoint::{Checkpoint, Format, HostTensor, Layout};
 use wiseft::clip::config::{ClipConfig, ConfigSource};
 use wiseft::engine::cpu::CpuEngine;
 use wiseft::engine::gpu::GpuEngine;
-use wiseft::pipeline::ModelPair;
+use wiseft::merge::{Alpha, ModelPair};
 
 /// A CLIPModel with the given config and deterministic pseudo-random weights (N(0, 0.02)-ish,
 /// layer norms at 1/0).
@@ -124,14 +124,14 @@ fn vit_b32_gpu_and_cpu() {
 
     let mut rows = Vec::new();
     let t = Instant::now();
-    let mut gpu = block_on(GpuEngine::new(&pair, 0.5)).unwrap_or_else(|e| panic!("{e}"));
-    block_on(gpu.finish()).unwrap();
+    let mut gpu = block_on(GpuEngine::new(&pair, Alpha::new(0.5).unwrap())).unwrap_or_else(|e| panic!("{e}"));
+    block_on(gpu.wait()).unwrap();
     let load = t.elapsed();
     let stats = gpu.stats();
     eprintln!("{}", gpu.describe());
     let merge = time(3, || {
-        gpu.set_alpha(&pair, 0.3).unwrap();
-        block_on(gpu.finish()).unwrap();
+        gpu.set_alpha(&pair, Alpha::new(0.3).unwrap()).unwrap();
+        block_on(gpu.wait()).unwrap();
     });
     // One untimed run of each shape first: it builds the plan (buffers, bind groups).
     block_on(gpu.encode_images(&pixels[..per], 1)).unwrap();
@@ -144,9 +144,9 @@ fn vit_b32_gpu_and_cpu() {
 
     if with_cpu {
         let t = Instant::now();
-        let mut cpu = CpuEngine::new(&pair, 0.5).unwrap();
+        let mut cpu = CpuEngine::new(&pair, Alpha::new(0.5).unwrap()).unwrap();
         let load = t.elapsed();
-        let merge = time(1, || cpu.set_alpha(&pair, 0.3).unwrap());
+        let merge = time(1, || cpu.set_alpha(&pair, Alpha::new(0.3).unwrap()).unwrap());
         let img1 = time(2, || cpu.encode_images(&pixels[..per], 1).unwrap());
         let img8 = time(1, || cpu.encode_images(&pixels, 8).unwrap());
         let text = time(0, || cpu.encode_texts(&ids, &pooled).unwrap());

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use wiseft::clip::config::Activation;
 use wiseft::engine::gpu::ops::{KernelRunner, MatmulKernel};
+use wiseft::merge::Alpha;
 
 fn runner() -> &'static KernelRunner {
     static RUNNER: OnceLock<KernelRunner> = OnceLock::new();
@@ -240,7 +241,7 @@ fn lerp_is_bit_exact_with_the_host_merge() {
     let n = 1003; // not a multiple of 4: the padded tail must not matter
     let a = values(n, 1, 0.2);
     let b = values(n, 2, 0.2);
-    for alpha in [0.35, 0.0, 1.0, 0.5, 1.0 / 3.0] {
+    for alpha in [0.35, 0.0, 1.0, 0.5, 1.0 / 3.0].map(|x| Alpha::new(x).unwrap()) {
         let got = block(runner().lerp(&a, &b, alpha));
         let mut want = vec![0f32; n];
         wiseft::merge::lerp(&a, &b, alpha, &mut want);
@@ -322,7 +323,7 @@ fn lerp_f16_rounds_once() {
     }
     let n = 1001;
     let (a, b) = (f16_round(&values(n, 1, 0.2)), f16_round(&values(n, 2, 0.2)));
-    for alpha in [0.35, 0.0, 1.0] {
+    for alpha in [0.35, 0.0, 1.0].map(|x| Alpha::new(x).unwrap()) {
         let got = block(runner().lerp_f16(&a, &b, alpha));
         let mut merged = vec![0f32; n];
         wiseft::merge::lerp(&a, &b, alpha, &mut merged);

@@ -39,7 +39,7 @@ fn check(pair: &str, zs: &str, ft: &str) {
     assert_eq!(plan.report.kept, reference.kept);
     assert_eq!(plan.report.extra, reference.extra);
 
-    let merged = plan.merge(&zs, Some(&ft), reference.alpha).unwrap();
+    let merged = plan.merge(&zs, Some(&ft), a(reference.alpha)).unwrap();
     assert_eq!(merged.len(), reference.tensors.len());
     for (name, want) in &reference.tensors {
         let got = &merged[name];
@@ -48,8 +48,8 @@ fn check(pair: &str, zs: &str, ft: &str) {
     }
 
     // The end points are the original weights, bit for bit.
-    let at0 = plan.merge(&zs, Some(&ft), 0.0).unwrap();
-    let at1 = plan.merge(&zs, Some(&ft), 1.0).unwrap();
+    let at0 = plan.merge(&zs, Some(&ft), a(0.0)).unwrap();
+    let at1 = plan.merge(&zs, Some(&ft), a(1.0)).unwrap();
     for (name, t) in &zs.tensors {
         assert_eq!(bits(&at0[name]), bits(t), "α=0 `{name}`");
         let expect = ft.tensors.get(name).filter(|_| reference.interpolated.contains(name)).unwrap_or(t);
@@ -86,9 +86,10 @@ fn shape_mismatch_names_the_tensor_and_both_shapes() {
 fn alpha_outside_unit_interval_is_refused() {
     let zs = open("models/a_zs");
     let ft = open("models/a_ft");
-    let plan = MergePlan::new(&zs, Some(&ft)).unwrap();
+    MergePlan::new(&zs, Some(&ft)).unwrap();
+    // A merge takes an `Alpha`, which cannot hold these: they are refused where they enter.
     for alpha in [-0.1, 1.5, f64::NAN] {
-        assert!(matches!(plan.merge(&zs, Some(&ft), alpha), Err(Error::Invalid(_))), "α={alpha}");
+        assert!(matches!(wiseft::merge::Alpha::new(alpha), Err(Error::Invalid(_))), "α={alpha}");
     }
 }
 
@@ -98,7 +99,7 @@ fn kept_tensors_are_shared_not_copied() {
     let ft = open("models/a_ft");
     let plan = MergePlan::new(&zs, Some(&ft)).unwrap();
     let name = "text_model.embeddings.token_embedding.weight";
-    let merged = plan.tensor(name, &zs, Some(&ft), 0.35).unwrap();
+    let merged = plan.tensor(name, &zs, Some(&ft), a(0.35)).unwrap();
     match (&merged.values, &zs.tensors[name].values) {
         (Values::F32(a), Values::F32(b)) => assert!(std::sync::Arc::ptr_eq(a, b)),
         _ => panic!("float tensor expected"),

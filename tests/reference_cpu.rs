@@ -9,7 +9,8 @@ use pollster::block_on;
 use wiseft::clip::preprocess;
 use wiseft::engine::cpu::{CpuEngine, Matmul};
 use wiseft::engine::Engine;
-use wiseft::pipeline::{ModelPair, WiseFt};
+use wiseft::merge::ModelPair;
+use wiseft::pipeline::WiseFt;
 
 const PROB_TOL: f32 = 1e-4;
 const COSINE_MIN: f64 = 0.99999;
@@ -26,11 +27,11 @@ fn check_pair(name: &str, matmul: Matmul) {
             preprocess::preprocess(&bytes, rel, &prep).unwrap()
         })
         .collect();
-    let engine = Engine::Cpu(CpuEngine::with_matmul(&pair, 0.0, matmul).unwrap());
-    let mut wiseft = WiseFt::with_engine(pair, 0.0, engine, None).unwrap();
+    let engine = Engine::Cpu(CpuEngine::with_matmul(&pair, a(0.0), matmul).unwrap());
+    let mut wiseft = WiseFt::with_engine(pair, a(0.0), engine, String::new()).unwrap();
 
     for case in &reference.by_alpha {
-        wiseft.set_alpha(case.alpha).unwrap();
+        wiseft.set_alpha(a(case.alpha)).unwrap();
         assert!((wiseft.logit_scale() - case.logit_scale).abs() < 1e-6, "{name} α={}: logit_scale", case.alpha);
 
         let embeds = block_on(wiseft.encode_images(&images)).unwrap();
@@ -80,7 +81,7 @@ fn bad_text_inputs_are_errors() {
     let reference = PairReference::load("pair_a");
     let pair = ModelPair::new(open(&reference.zero_shot), Some(open(&reference.fine_tuned))).unwrap();
     for matmul in [Matmul::Candle, Matmul::Simd] {
-        let engine = CpuEngine::with_matmul(&pair, 0.5, matmul).unwrap();
+        let engine = CpuEngine::with_matmul(&pair, a(0.5), matmul).unwrap();
         let err = engine.encode_texts(&[vec![49406, 49407]], &[5]).unwrap_err().to_string();
         assert!(err.contains("past"), "{err}");
         let err = engine.encode_texts(&[vec![49406, 49407]], &[]).unwrap_err().to_string();

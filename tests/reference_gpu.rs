@@ -13,7 +13,8 @@ use wiseft::clip::templates;
 use wiseft::clip::tokenizer::{Tokenizer, CONTEXT_LENGTH};
 use wiseft::engine::cpu::CpuEngine;
 use wiseft::engine::gpu::{GpuEngine, GpuOptions};
-use wiseft::pipeline::{pooled_position, ModelPair};
+use wiseft::clip::tokenizer::pooled_position;
+use wiseft::merge::ModelPair;
 
 const PROB_TOL: f32 = 1e-4;
 const COSINE_MIN: f64 = 0.9999;
@@ -27,7 +28,7 @@ fn pair(name: &str) -> ModelPair {
 
 fn gpu(pair: &ModelPair, alpha: f64) -> GpuEngine {
     // Without any adapter the error says to install mesa-vulkan-drivers.
-    block_on(GpuEngine::new(pair, alpha)).unwrap_or_else(|e| panic!("{e}"))
+    block_on(GpuEngine::new(pair, a(alpha))).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Deterministic values (xorshift) in [lo, hi).
@@ -85,8 +86,8 @@ fn check_against_cpu(name: &str) {
     let pixels = values(37 * per, 1, -1.8, 2.2);
     let (ids, pooled) = random_prompts(70, 2);
     for alpha in [0.0, 0.35, 1.0] {
-        engine.set_alpha(&pair, alpha).unwrap();
-        let cpu = CpuEngine::new(&pair, alpha).unwrap();
+        engine.set_alpha(&pair, a(alpha)).unwrap();
+        let cpu = CpuEngine::new(&pair, a(alpha)).unwrap();
         for n in [1, 3, 37] {
             let got = block_on(engine.encode_images(&pixels[..n * per], n)).unwrap();
             let want = cpu.encode_images(&pixels[..n * per], n).unwrap();
@@ -137,8 +138,8 @@ fn check_against_reference(name: &str) {
     let mut engine = gpu(&pair, 0.0);
     let (mut worst_image, mut worst_text, mut worst_prob) = (1.0f64, 1.0f64, 0.0f32);
     for case in &reference.by_alpha {
-        engine.set_alpha(&pair, case.alpha).unwrap();
-        let logit_scale = pair.logit_scale(case.alpha).unwrap();
+        engine.set_alpha(&pair, a(case.alpha)).unwrap();
+        let logit_scale = pair.logit_scale(a(case.alpha)).unwrap();
         let embeds = block_on(engine.encode_images(&images, n_images)).unwrap();
         worst_image = worst_image.min(assert_rows_close(&embeds, &case.image_embeds, COSINE_MIN, &format!("{name} α={} images", case.alpha)));
         let prompts: Vec<String> = case.text_embeds.keys().cloned().collect();
@@ -187,7 +188,7 @@ fn set_alpha_merges_on_the_device_without_uploading() {
         let txt0 = block_on(engine.encode_texts(&ids, &pooled)).unwrap();
         let before = engine.stats();
 
-        engine.set_alpha(&pair, 0.35).unwrap();
+        engine.set_alpha(&pair, a(0.35)).unwrap();
         let img1 = block_on(engine.encode_images(&pixels, 2)).unwrap();
         let txt1 = block_on(engine.encode_texts(&ids, &pooled)).unwrap();
         let after = engine.stats();
@@ -205,7 +206,7 @@ fn set_alpha_merges_on_the_device_without_uploading() {
             assert_ne!(txt0, txt1, "{name}: α moved but the text embeddings did not");
         }
         // The merge matches the CPU engine at the new α.
-        let cpu = CpuEngine::new(&pair, 0.35).unwrap();
+        let cpu = CpuEngine::new(&pair, a(0.35)).unwrap();
         assert_rows_close(&img1, &cpu.encode_images(&pixels, 2).unwrap(), CPU_COSINE_MIN, name);
         eprintln!("{name}: {:?}; plans {:?}", after, engine.plan_summary());
     }
@@ -235,7 +236,7 @@ fn a_lost_device_is_an_error() {
     let err = block_on(engine.encode_texts(&ids, &pooled)).unwrap_err().to_string();
     assert!(err.contains("lost"), "{err}");
     eprintln!("after device loss: {err}");
-    let err = engine.set_alpha(&pair, 0.7).unwrap_err().to_string();
+    let err = engine.set_alpha(&pair, a(0.7)).unwrap_err().to_string();
     assert!(err.contains("lost"), "{err}");
 }
 
@@ -243,7 +244,7 @@ fn a_lost_device_is_an_error() {
 fn f16_weights_stay_close_to_f32() {
     for name in ["pair_a", "pair_b"] {
         let pair = pair(name);
-        let engine = block_on(GpuEngine::with_options(&pair, 0.35, GpuOptions { f16_weights: true, ..GpuOptions::default() })).unwrap();
+        let engine = block_on(GpuEngine::with_options(&pair, a(0.35), GpuOptions { f16_weights: true, ..GpuOptions::default() })).unwrap();
         if !engine.adapter().shader_f16 {
             assert!(!engine.f16_weights());
             eprintln!("{}: no shader-f16, f16 weights not tried", engine.adapter().name);
@@ -256,7 +257,7 @@ fn f16_weights_stay_close_to_f32() {
         let per = vision.num_channels * vision.image_size * vision.image_size;
         let pixels = values(5 * per, 11, -1.8, 2.2);
         let (ids, pooled) = random_prompts(9, 12);
-        let cpu = CpuEngine::new(&pair, 0.35).unwrap();
+        let cpu = CpuEngine::new(&pair, a(0.35)).unwrap();
         let images = block_on(engine.encode_images(&pixels, 5)).unwrap();
         let wi = assert_rows_close(&images, &cpu.encode_images(&pixels, 5).unwrap(), 0.999, &format!("{name} f16 images"));
         let texts = block_on(engine.encode_texts(&ids, &pooled)).unwrap();
@@ -315,18 +316,18 @@ fn streamed_engine_equals_file_engine(name: &str, options: GpuOptions) {
     assert!(loader.staged_bytes() > 0);
     let streamed = ModelPair::new(zs, Some(ft)).unwrap();
     // The host cannot merge what it no longer has, and says so instead of panicking.
-    let err = wiseft::engine::cpu::CpuEngine::new(&streamed, 0.35).err().expect("CPU engine without host values").to_string();
+    let err = wiseft::engine::cpu::CpuEngine::new(&streamed, a(0.35)).err().expect("CPU engine without host values").to_string();
     assert!(err.contains("GPU") && err.contains("not on the host"), "{err}");
 
-    let mut from_stream = block_on(loader.finish(&streamed, 0.35)).unwrap();
-    let mut from_files = block_on(GpuEngine::with_options(&whole, 0.35, options)).unwrap();
+    let mut from_stream = block_on(loader.build(&streamed, a(0.35))).unwrap();
+    let mut from_files = block_on(GpuEngine::with_options(&whole, a(0.35), options)).unwrap();
     assert_eq!(from_stream.f16_weights(), from_files.f16_weights());
     let vision = whole.zero_shot.config.vision.clone().unwrap();
     let pixels = values(2 * 3 * vision.image_size * vision.image_size, 5, -2.0, 2.0);
     let (ids, pooled) = random_prompts(3, 9);
     for alpha in [0.35, 0.0, 1.0] {
-        from_stream.set_alpha(&streamed, alpha).unwrap();
-        from_files.set_alpha(&whole, alpha).unwrap();
+        from_stream.set_alpha(&streamed, a(alpha)).unwrap();
+        from_files.set_alpha(&whole, a(alpha)).unwrap();
         let what = format!("{name}, f16 weights {}", from_stream.f16_weights());
         let a = block_on(from_stream.encode_images(&pixels, 2)).unwrap();
         let b = block_on(from_files.encode_images(&pixels, 2)).unwrap();
@@ -357,12 +358,12 @@ fn a_table_over_the_binding_limit_is_split_and_anything_else_says_so() {
     let cap = (table_bytes / 3).max(largest_other.div_ceil(16) * 16);
     assert!(cap < table_bytes / 2, "fixture: the table ({table_bytes} B) is not the largest tensor by far ({largest_other} B)");
     let options = GpuOptions { max_binding: Some(cap), ..GpuOptions::default() };
-    let mut split = block_on(GpuEngine::with_options(&pair, 0.35, options)).unwrap();
+    let mut split = block_on(GpuEngine::with_options(&pair, a(0.35), options)).unwrap();
     let mut whole = gpu(&pair, 0.35);
     let (ids, pooled) = random_prompts(6, 21);
     for alpha in [0.35, 1.0] {
-        split.set_alpha(&pair, alpha).unwrap();
-        whole.set_alpha(&pair, alpha).unwrap();
+        split.set_alpha(&pair, a(alpha)).unwrap();
+        whole.set_alpha(&pair, a(alpha)).unwrap();
         let a = block_on(split.encode_texts(&ids, &pooled)).unwrap();
         let b = block_on(whole.encode_texts(&ids, &pooled)).unwrap();
         assert_eq!(a, b, "text embeddings with the table in blocks, α={alpha}");
@@ -372,6 +373,6 @@ fn a_table_over_the_binding_limit_is_split_and_anything_else_says_so() {
 
     // Below the size of an MLP weight: that one cannot be split, and the error says which and why.
     let options = GpuOptions { max_binding: Some(largest_other / 2), ..GpuOptions::default() };
-    let err = block_on(GpuEngine::with_options(&pair, 0.35, options)).err().expect("a weight over the limit").to_string();
+    let err = block_on(GpuEngine::with_options(&pair, a(0.35), options)).err().expect("a weight over the limit").to_string();
     assert!(err.contains("max_storage_buffer_binding_size") && err.contains('`') && err.contains("MB"), "{err}");
 }

@@ -63,6 +63,27 @@ pub struct SideFiles {
     pub preprocessor: Option<(String, String)>,
 }
 
+impl SideFiles {
+    /// Their names beside the weights (in a folder, a hub repository, next to a URL).
+    pub const NAMES: [&'static str; 2] = ["config.json", "preprocessor_config.json"];
+
+    /// Files a person picked (or found beside the weights) go where their name says: one whose name
+    /// mentions "preprocessor" is the preprocessing, any other the model config. `source` names
+    /// the file in messages.
+    pub fn set(&mut self, file_name: &str, source: String, text: String) {
+        if file_name.contains("preprocessor") {
+            self.preprocessor = Some((source, text));
+        } else {
+            self.config = Some((source, text));
+        }
+    }
+
+    /// Whether a file of this name is a side file rather than weights.
+    pub fn is_side_file(file_name: &str) -> bool {
+        file_name.ends_with(".json")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
     /// The weights file (path or URL) for messages.
@@ -151,15 +172,15 @@ impl Checkpoint {
     pub fn open(path: &Path) -> Result<Self> {
         let weights = weights_path(path)?;
         let dir = weights.parent().unwrap_or(Path::new("."));
-        let read_side = |file: &str| -> Result<Option<(String, String)>> {
+        let mut side = SideFiles::default();
+        for file in SideFiles::NAMES {
             let p = dir.join(file);
             match std::fs::read_to_string(&p) {
-                Ok(text) => Ok(Some((p.display().to_string(), text))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::io(&p, e)),
+                Ok(text) => side.set(file, p.display().to_string(), text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&p, e)),
             }
-        };
-        let side = SideFiles { config: read_side("config.json")?, preprocessor: read_side("preprocessor_config.json")? };
+        }
         let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         Self::from_bytes(&bytes, &weights.display().to_string(), side)
     }

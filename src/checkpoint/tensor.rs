@@ -216,10 +216,18 @@ impl F32Source for RawTensor<'_> {
     }
 }
 
-/// `[768, 3, 32, 32]` → "768×3×32×32"; a scalar prints as "scalar".
-pub fn shape_str(shape: &[usize]) -> String {
-    if shape.is_empty() {
-        return "scalar".into();
+pub use crate::error::shape_str;
+
+impl crate::clip::config::TensorShape for HostTensor {
+    fn dims(&self) -> &[usize] {
+        &self.shape
     }
-    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×")
+
+    fn is_float(&self) -> bool {
+        HostTensor::is_float(self)
+    }
+
+    fn dtype_name(&self) -> String {
+        self.file_dtype.to_string()
+    }
 }

@@ -5,8 +5,16 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::checkpoint::tensor::{shape_str, HostTensor};
-use crate::error::{Error, Result};
+use crate::error::{shape_str, Error, Result};
+
+/// What the configuration reads of a tensor: its shape and element type (the checkpoint's host
+/// tensors implement it; the configuration knows nothing else of them).
+pub trait TensorShape {
+    fn dims(&self) -> &[usize];
+    fn is_float(&self) -> bool;
+    /// The element type as the file names it, for messages.
+    fn dtype_name(&self) -> String;
+}
 
 /// The MLP non-linearity; HF's `hidden_act`, read per tower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,8 +191,8 @@ impl ClipConfig {
     /// Infers the configuration from tensor shapes. Shapes do not tell the number of attention heads
     /// nor the activation: heads are taken as hidden/64 and the activation as quick_gelu, as in every
     /// OpenAI CLIP; the returned assumptions say so.
-    pub fn infer(tensors: &BTreeMap<String, HostTensor>, file: &str) -> Result<(Self, Vec<String>)> {
-        let shape = |name: &str| tensors.get(name).map(|t| t.shape.as_slice());
+    pub fn infer(tensors: &BTreeMap<String, impl TensorShape>, file: &str) -> Result<(Self, Vec<String>)> {
+        let shape = |name: &str| tensors.get(name).map(|t| t.dims());
         let mut assumptions = Vec::new();
         let layers = |prefix: &str| {
             (0..).take_while(|i| tensors.contains_key(&format!("{prefix}.encoder.layers.{i}.layer_norm1.weight"))).count()
@@ -337,24 +345,24 @@ impl ClipConfig {
 
     /// Checks that every tensor the configuration implies exists with the right shape, plus the
     /// projections when present. `file` names the checkpoint in errors.
-    pub fn check_tensors(&self, tensors: &BTreeMap<String, HostTensor>, file: &str, config_file: &str) -> Result<()> {
+    pub fn check_tensors(&self, tensors: &BTreeMap<String, impl TensorShape>, file: &str, config_file: &str) -> Result<()> {
         for (name, want) in self.expected_tensors() {
             match tensors.get(&name) {
                 None => {
                     return Err(Error::Tensor { file: file.into(), tensor: name, msg: "missing from the checkpoint".into() })
                 }
-                Some(t) if t.shape != want => {
+                Some(t) if t.dims() != want.as_slice() => {
                     return Err(cfg_err(
                         config_file,
                         format!(
                             "does not match the tensors: `{name}` is {} in the checkpoint but the config implies {}",
-                            shape_str(&t.shape),
+                            shape_str(t.dims()),
                             shape_str(&want)
                         ),
                     ))
                 }
                 Some(t) if !t.is_float() => {
-                    return Err(Error::Tensor { file: file.into(), tensor: name, msg: format!("has integer dtype {}", t.file_dtype) })
+                    return Err(Error::Tensor { file: file.into(), tensor: name, msg: format!("has integer dtype {}", t.dtype_name()) })
                 }
                 Some(_) => {}
             }
@@ -364,10 +372,10 @@ impl ClipConfig {
             ("text_projection.weight", self.text.as_ref().map(|t| t.encoder.hidden_size)),
         ] {
             if let (Some(t), Some(h), Some(p)) = (tensors.get(proj), tower, self.projection_dim) {
-                if t.shape != [p, h] {
+                if t.dims() != [p, h] {
                     return Err(cfg_err(
                         config_file,
-                        format!("does not match the tensors: `{proj}` is {} but the config implies {}", shape_str(&t.shape), shape_str(&[p, h])),
+                        format!("does not match the tensors: `{proj}` is {} but the config implies {}", shape_str(t.dims()), shape_str(&[p, h])),
                     ));
                 }
             }

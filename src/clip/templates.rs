@@ -87,15 +87,6 @@ pub const IMAGENET80: &[&str] = &[
     "a tattoo of the {}.",
 ];
 
-/// A named built-in set (`single`, `imagenet80`).
-pub fn builtin(name: &str) -> Option<&'static [&'static str]> {
-    match name {
-        "single" => Some(SINGLE),
-        "imagenet80" => Some(IMAGENET80),
-        _ => None,
-    }
-}
-
 /// The prompt for one label.
 pub fn fill(template: &str, label: &str) -> String {
     if template.contains("{}") {

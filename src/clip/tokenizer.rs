@@ -97,3 +97,17 @@ fn fix_text(text: &str) -> String {
     }
     out.nfc().collect()
 }
+
+/// Where the end-of-text token sits: the first `eos_token_id`, or, for HF's legacy id 2, the largest
+/// id (argmax), as transformers pools.
+pub fn pooled_position(ids: &[u32], eos_token_id: u32) -> usize {
+    let found = if eos_token_id == 2 {
+        ids.iter().enumerate().fold(None, |best: Option<(usize, u32)>, (i, &v)| match best {
+            Some((_, b)) if b >= v => best,
+            _ => Some((i, v)),
+        }).map(|(i, _)| i)
+    } else {
+        ids.iter().position(|&v| v == eos_token_id)
+    };
+    found.unwrap_or(ids.len().saturating_sub(1))
+}

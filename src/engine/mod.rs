@@ -1,29 +1,14 @@
 //! The compute engine: one front over the back ends, with the same methods on each.
 
+pub mod choice;
 pub mod cpu;
 pub mod gpu;
 
+pub use choice::Device;
+
 use crate::error::Result;
-use crate::pipeline::ModelPair;
-
-/// Which back end to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceChoice {
-    Cpu,
-    /// The GPU engine on whatever adapter wgpu/WebGPU grants (a software one included).
-    Gpu,
-    /// The GPU engine on a hardware adapter, else the CPU (software rasterisers such as lavapipe
-    /// or SwiftShader are far slower than candle on the CPU).
-    Auto,
-}
-
-/// Which back end an engine runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Cpu,
-    Gpu,
-}
+use crate::merge::{Alpha, ModelPair};
+use choice::{decide, Decision, Offer};
 
 pub enum Engine {
     Cpu(cpu::CpuEngine),
@@ -33,34 +18,34 @@ pub enum Engine {
 // The methods are async because the GPU back end's device requests and read-backs are (in the
 // browser they must not block); the CPU back end simply finishes before returning.
 impl Engine {
-    /// Builds the engine; with `Auto`, also the reason for the choice when it fell back to the CPU.
-    pub async fn new(choice: DeviceChoice, pair: &ModelPair, alpha: f64) -> Result<Self> {
-        Ok(Self::new_explained(choice, pair, alpha).await?.0)
+    /// Builds the engine on `device`.
+    pub async fn new(device: Device, pair: &ModelPair, alpha: Alpha) -> Result<Self> {
+        Ok(Self::new_explained(device, pair, alpha).await?.0)
     }
 
-    /// Like [`Engine::new`], with a sentence saying why `Auto` chose what it chose.
-    pub async fn new_explained(choice: DeviceChoice, pair: &ModelPair, alpha: f64) -> Result<(Self, Option<String>)> {
-        match choice {
-            DeviceChoice::Cpu => Ok((Self::Cpu(cpu::CpuEngine::new(pair, alpha)?), None)),
-            DeviceChoice::Gpu => Ok((Self::Gpu(gpu::GpuEngine::new(pair, alpha).await?), None)),
-            DeviceChoice::Auto => {
-                let why = match gpu::probe().await {
-                    Some(a) if !a.software => match gpu::GpuEngine::new(pair, alpha).await {
-                        Ok(e) => return Ok((Self::Gpu(e), None)),
-                        Err(e) => format!("the GPU engine failed on {} ({e})", a.name),
-                    },
-                    Some(a) => format!("{} is a software renderer, slower than the CPU back end", a.name),
-                    None => "no GPU adapter found".to_string(),
-                };
-                Ok((Self::Cpu(cpu::CpuEngine::new(pair, alpha)?), Some(why)))
-            }
+    /// Like [`Engine::new`], with a sentence saying why this back end runs (natively: the adapter
+    /// wgpu finds, decided by [`choice::decide`]).
+    pub async fn new_explained(device: Device, pair: &ModelPair, alpha: Alpha) -> Result<(Self, String)> {
+        let adapter = match device {
+            Device::Cpu => None,
+            _ => gpu::probe().await,
+        };
+        let offer = adapter.as_ref().map(|a| Offer { name: &a.name, software: a.software });
+        match decide(device, offer, "no GPU adapter found", "--device gpu") {
+            Decision::Cpu { reason } => Ok((Self::Cpu(cpu::CpuEngine::new(pair, alpha)?), reason)),
+            Decision::Gpu { reason, fallback } => match gpu::GpuEngine::new(pair, alpha).await {
+                Ok(e) => Ok((Self::Gpu(e), reason)),
+                Err(e) if fallback => Ok((Self::Cpu(cpu::CpuEngine::new(pair, alpha)?), choice::fallback_reason(&e))),
+                Err(e) => Err(e),
+            },
         }
     }
 
-    pub fn kind(&self) -> Kind {
+    /// What runs: [`Device::Cpu`] or [`Device::Gpu`].
+    pub fn device(&self) -> Device {
         match self {
-            Self::Cpu(_) => Kind::Cpu,
-            Self::Gpu(_) => Kind::Gpu,
+            Self::Cpu(_) => Device::Cpu,
+            Self::Gpu(_) => Device::Gpu,
         }
     }
 
@@ -72,7 +57,7 @@ impl Engine {
         }
     }
 
-    pub fn set_alpha(&mut self, pair: &ModelPair, alpha: f64) -> Result<()> {
+    pub fn set_alpha(&mut self, pair: &ModelPair, alpha: Alpha) -> Result<()> {
         match self {
             Self::Cpu(e) => e.set_alpha(pair, alpha),
             Self::Gpu(e) => e.set_alpha(pair, alpha),
@@ -81,10 +66,10 @@ impl Engine {
 
     /// Resolves when the back end has finished all submitted work (for timing; the CPU back end
     /// always has).
-    pub async fn finish(&self) -> Result<()> {
+    pub async fn wait(&self) -> Result<()> {
         match self {
             Self::Cpu(_) => Ok(()),
-            Self::Gpu(e) => e.finish().await,
+            Self::Gpu(e) => e.wait().await,
         }
     }
 

@@ -21,7 +21,7 @@ pub const DEFAULT_REVISION: &str = "main";
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
 /// Optional side files of a checkpoint folder, in the order they are tried.
-pub const SIDE_FILES: [&str; 2] = ["config.json", "preprocessor_config.json"];
+pub const SIDE_FILES: [&str; 2] = crate::checkpoint::SideFiles::NAMES;
 
 /// Where a checkpoint comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

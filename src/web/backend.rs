@@ -6,7 +6,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use super::protocol::{AdapterInfo, Backend};
-use crate::engine::{DeviceChoice, Engine, Kind};
+use crate::engine::choice::{self, Decision, Offer};
+use crate::engine::{Device, Engine};
 
 /// What the browser offers for WebGPU.
 #[derive(Debug, Clone)]
@@ -47,9 +48,7 @@ pub async fn probe(scope: &JsValue) -> GpuProbe {
     let fallback = get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&adapter, "isFallbackAdapter").as_bool()).unwrap_or(false);
     let (vendor, architecture, device, description) =
         (get_string(&info, "vendor"), get_string(&info, "architecture"), get_string(&info, "device"), get_string(&info, "description"));
-    let all = format!("{vendor} {architecture} {device} {description}").to_lowercase();
-    let software = fallback
-        || ["swiftshader", "lavapipe", "llvmpipe", "softpipe", "software", "warp", "basic render"].iter().any(|s| all.contains(s));
+    let software = fallback || choice::is_software_renderer(&format!("{vendor} {architecture} {device} {description}"));
     let adapter = AdapterInfo { vendor, architecture, device, description, software };
     let note = format!("WebGPU adapter: {}", describe_adapter(&adapter));
     GpuProbe { adapter: Some(adapter), note }
@@ -75,36 +74,21 @@ pub fn describe_adapter(a: &AdapterInfo) -> String {
     }
 }
 
-/// The device to build the engine on, with the reason for the choice. `forced` is the page's
-/// `?backend=` parameter: `gpu` takes any adapter (SwiftShader included, as the tests do), `cpu`
-/// never asks for one; otherwise a hardware adapter gets the GPU engine and a software one does not,
-/// since candle on the CPU is faster than a software rasteriser.
-pub fn choose(probe: &GpuProbe, forced: Option<&str>) -> (DeviceChoice, String) {
-    match (&probe.adapter, forced) {
-        (_, Some("cpu")) => (DeviceChoice::Cpu, "CPU chosen in the address (backend=cpu)".into()),
-        (Some(a), Some("gpu")) => (DeviceChoice::Gpu, format!("WebGPU chosen in the address (backend=gpu) on {}", describe_adapter(a))),
-        // Auto: the GPU engine, or the CPU with the reason if it cannot start there.
-        (Some(a), _) if !a.software => (DeviceChoice::Auto, format!("WebGPU on {}", describe_adapter(a))),
-        (Some(a), _) => (
-            DeviceChoice::Cpu,
-            format!("the browser offers only {}; the CPU back end is faster (add backend=gpu to the address to use it anyway)", describe_adapter(a)),
-        ),
-        (None, _) => (DeviceChoice::Cpu, probe.note.clone()),
-    }
+/// What to build, by the one rule of [`choice::decide`]. `forced` is the page's `?backend=`: `gpu`
+/// takes any adapter (SwiftShader included, as the tests do), `cpu` never asks for one.
+pub fn decide(probe: &GpuProbe, forced: Option<Device>) -> Decision {
+    let name = probe.adapter.as_ref().map(describe_adapter);
+    let offer = probe.adapter.as_ref().zip(name.as_deref()).map(|(a, name)| Offer { name, software: a.software });
+    choice::decide(forced.unwrap_or(Device::Auto), offer, &probe.note, "add backend=gpu to the address")
 }
 
 /// The back end report for the page once the engine exists.
 pub fn report(engine: &Engine, reason: String, probe: &GpuProbe) -> Backend {
-    let name = engine.describe();
-    let kind = match engine.kind() {
-        Kind::Cpu => "cpu",
-        Kind::Gpu => "gpu",
-    };
-    let name = match (kind, &probe.adapter) {
-        ("cpu", _) => format!("{name} · WebAssembly SIMD, one thread"),
+    let name = match (engine.device(), &probe.adapter) {
         // The browser names the adapter better than wgpu can from inside WebGPU.
-        (_, Some(a)) => format!("GPU engine (WebGPU) on {}", describe_adapter(a)),
-        _ => name,
+        (Device::Gpu, Some(a)) => format!("GPU engine (WebGPU) on {}", describe_adapter(a)),
+        (Device::Gpu, None) => engine.describe(),
+        _ => format!("{} · WebAssembly SIMD, one thread", engine.describe()),
     };
-    Backend { kind, name, reason, adapter: probe.adapter.clone() }
+    Backend { kind: engine.device(), name, reason, adapter: probe.adapter.clone() }
 }

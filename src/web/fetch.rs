@@ -6,7 +6,6 @@
 //! needs no CORS preflight. Only a retry after a cut connection adds `Range: bytes=N-`, a
 //! CORS-safelisted header for a single range.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Reflect, Uint8Array};
@@ -14,7 +13,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit, WorkerGlobalScope};
 
-use super::protocol::Event;
+use super::error::LoadError;
+use super::protocol::{Event, Level, Origin, Role};
+use crate::session::Cancel;
 
 /// The Cache Storage bucket of downloaded checkpoint files (bump the suffix if the stored format changes).
 pub const CACHE_NAME: &str = "wiseft-models-v1";
@@ -22,36 +23,6 @@ pub const CACHE_NAME: &str = "wiseft-models-v1";
 const ABSENT_HEADER: &str = "x-wiseft-absent";
 const MAX_ATTEMPTS: u32 = 3;
 const PROGRESS_EVERY_MS: f64 = 100.0;
-
-/// Where the bytes came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Network,
-    Cache,
-    Local,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Network => "network",
-            Origin::Cache => "cache",
-            Origin::Local => "local",
-        }
-    }
-}
-
-#[derive(Debug)]
-pub enum FetchError {
-    /// The person pressed cancel.
-    Cancelled,
-    /// HTTP 404 or 410: no file at this address.
-    NotFound { url: String, status: u16 },
-    /// Anything else, with a message that says what failed and what to do.
-    Failed(String),
-    /// The bytes arrived but are not a usable checkpoint (found while streaming them).
-    Unusable(crate::Error),
-}
 
 /// Where the bytes of a file go as they arrive: into memory (`Vec<u8>`), or tensor by tensor to
 /// the GPU (the worker's streaming reader).
@@ -98,7 +69,7 @@ enum StreamError {
 /// Which file a progress report is about.
 #[derive(Clone, Copy)]
 struct Tag<'a> {
-    role: &'static str,
+    role: Role,
     file: &'a str,
     url: &'a str,
     origin: Origin,
@@ -114,7 +85,7 @@ pub struct Fetcher {
     scope: WorkerGlobalScope,
     cache: Option<Cache>,
     signal: AbortSignal,
-    cancelled: Rc<Cell<bool>>,
+    cancelled: Cancel,
     post: Rc<dyn Fn(Event)>,
 }
 
@@ -217,7 +188,7 @@ async fn read_stream(stream: ReadableStream, sink: &mut dyn Sink, mut on_chunk: 
 }
 
 impl Fetcher {
-    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Rc<Cell<bool>>, post: Rc<dyn Fn(Event)>) -> Self {
+    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Cancel, post: Rc<dyn Fn(Event)>) -> Self {
         Self { scope, cache, signal, cancelled, post }
     }
 
@@ -225,9 +196,9 @@ impl Fetcher {
         self.cache.is_some()
     }
 
-    fn check_cancel(&self) -> Result<(), FetchError> {
-        if self.cancelled.get() {
-            Err(FetchError::Cancelled)
+    fn check_cancel(&self) -> Result<(), LoadError> {
+        if self.cancelled.is_set() {
+            Err(LoadError::Cancelled)
         } else {
             Ok(())
         }
@@ -244,7 +215,7 @@ impl Fetcher {
                     role: tag.role,
                     file: tag.file.to_string(),
                     url: tag.url.to_string(),
-                    origin: tag.origin.as_str(),
+                    origin: tag.origin,
                     loaded: loaded as u64,
                     total,
                     uploaded,
@@ -258,14 +229,14 @@ impl Fetcher {
 
     /// The file at `url` into memory: from the cache when stored there, else downloaded.
     /// `Ok(None)`: the file does not exist (HTTP 404/410, or remembered as absent).
-    pub async fn get(&self, url: &str, role: &'static str, file: &str) -> Result<Option<Got>, FetchError> {
+    pub async fn get(&self, url: &str, role: Role, file: &str) -> Result<Option<Got>, LoadError> {
         let mut bytes = Vec::new();
         Ok(self.get_into(url, role, file, &mut bytes).await?.map(|origin| Got { bytes, origin }))
     }
 
     /// The file at `url` into `sink` (from the cache when stored there, else downloaded); its origin,
     /// or `None` when the file does not exist.
-    pub async fn get_into(&self, url: &str, role: &'static str, file: &str, sink: &mut dyn Sink) -> Result<Option<Origin>, FetchError> {
+    pub async fn get_into(&self, url: &str, role: Role, file: &str, sink: &mut dyn Sink) -> Result<Option<Origin>, LoadError> {
         self.check_cancel()?;
         match self.read_cached(url, role, file, sink).await? {
             Some(true) => return Ok(Some(Origin::Cache)),
@@ -274,14 +245,14 @@ impl Fetcher {
         }
         match self.download(url, role, file, sink).await {
             Ok(()) => Ok(Some(Origin::Network)),
-            Err(FetchError::NotFound { .. }) => Ok(None),
+            Err(LoadError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// `Some(true)`: read from the cache into `sink`; `Some(false)`: stored as absent; `None`: not
     /// in the cache (or a damaged entry, now forgotten).
-    async fn read_cached(&self, url: &str, role: &'static str, file: &str, sink: &mut dyn Sink) -> Result<Option<bool>, FetchError> {
+    async fn read_cached(&self, url: &str, role: Role, file: &str, sink: &mut dyn Sink) -> Result<Option<bool>, LoadError> {
         let Some(cache) = &self.cache else { return Ok(None) };
         let Ok(found) = JsFuture::from(cache.match_with_str(url)).await else { return Ok(None) };
         if found.is_undefined() || found.is_null() {
@@ -304,7 +275,7 @@ impl Fetcher {
             Err(StreamError::Sink(e)) => {
                 // Stored, but not a usable checkpoint: forget it so that the next try downloads.
                 self.forget(url).await;
-                Err(FetchError::Unusable(e))
+                Err(LoadError::Unusable(e))
             }
             _ => {
                 self.check_cancel()?;
@@ -338,7 +309,7 @@ impl Fetcher {
 
     /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection
     /// resumes where it stopped when the server honours `Range`.
-    async fn download(&self, url: &str, role: &'static str, file: &str, sink: &mut dyn Sink) -> Result<(), FetchError> {
+    async fn download(&self, url: &str, role: Role, file: &str, sink: &mut dyn Sink) -> Result<(), LoadError> {
         let mut received = 0usize;
         let mut last_problem = String::new();
         let mut network_error = false;
@@ -346,7 +317,7 @@ impl Fetcher {
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
                 (self.post)(Event::Notice {
-                    level: "warn",
+                    level: Level::Warn,
                     text: format!("{file} ({url}): {last_problem}; retrying (attempt {attempt} of {MAX_ATTEMPTS})"),
                     key: Some(format!("retry {url}")),
                 });
@@ -369,9 +340,9 @@ impl Fetcher {
             let total = match status {
                 200 => length,
                 206 if offset > 0 => length.map(|l| l + offset as u64),
-                404 | 410 => return Err(FetchError::NotFound { url: url.to_string(), status }),
+                404 | 410 => return Err(LoadError::NotFound { url: url.to_string(), status }),
                 401 | 403 => {
-                    return Err(FetchError::Failed(format!(
+                    return Err(LoadError::Failed(format!(
                         "{url}: HTTP {status} {}: access denied. A gated or private Hugging Face repository needs a login the page cannot do: download the file yourself and open it with \"Local files\".",
                         resp.status_text()
                     )))
@@ -381,7 +352,7 @@ impl Fetcher {
                     continue;
                 }
                 _ => {
-                    return Err(FetchError::Failed(format!(
+                    return Err(LoadError::Failed(format!(
                         "{url}: HTTP {status} {}: the server did not send the file. Check the address, or download the file and open it with \"Local files\".",
                         resp.status_text()
                     )))
@@ -398,7 +369,7 @@ impl Fetcher {
             received = sink.len();
             self.check_cancel()?;
             match (read, total) {
-                (Err(StreamError::Sink(e)), _) => return Err(FetchError::Unusable(e)),
+                (Err(StreamError::Sink(e)), _) => return Err(LoadError::Unusable(e)),
                 (Ok(()), Some(t)) if (received as u64) < t => {
                     last_problem = format!("the download was cut after {} of {}", mb(received as u64), mb(t));
                 }
@@ -421,7 +392,7 @@ impl Fetcher {
         } else {
             "Check the connection and press Load again (the cache keeps nothing of a broken download), or download the file with another tool and open it with \"Local files\"."
         };
-        Err(FetchError::Failed(format!("{url}: {last_problem} — gave up after {MAX_ATTEMPTS} attempts. {advice}")))
+        Err(LoadError::Failed(format!("{url}: {last_problem} — gave up after {MAX_ATTEMPTS} attempts. {advice}")))
     }
 
     /// Stores a downloaded file; `Err` carries a message for a notice (quota exceeded, …).
@@ -491,14 +462,14 @@ impl Fetcher {
     }
 
     /// Reads a local file (a `File` from the picker or a drop) into memory, with progress.
-    pub async fn read_file(&self, file: &web_sys::File, role: &'static str) -> Result<Got, FetchError> {
+    pub async fn read_file(&self, file: &web_sys::File, role: Role) -> Result<Got, LoadError> {
         let mut bytes = Vec::new();
         self.read_file_into(file, role, &mut bytes).await?;
         Ok(Got { bytes, origin: Origin::Local })
     }
 
     /// Reads a local file into `sink`, with progress.
-    pub async fn read_file_into(&self, file: &web_sys::File, role: &'static str, sink: &mut dyn Sink) -> Result<(), FetchError> {
+    pub async fn read_file_into(&self, file: &web_sys::File, role: Role, sink: &mut dyn Sink) -> Result<(), LoadError> {
         self.check_cancel()?;
         let name = file.name();
         let total = file.size() as u64;
@@ -510,8 +481,8 @@ impl Fetcher {
                 report(sink.len(), sink.uploaded(), true);
                 Ok(())
             }
-            Err(StreamError::Sink(e)) => Err(FetchError::Unusable(e)),
-            Err(StreamError::Js(e)) => Err(FetchError::Failed(format!("{name}: could not read the local file ({})", js_message(&e)))),
+            Err(StreamError::Sink(e)) => Err(LoadError::Unusable(e)),
+            Err(StreamError::Js(e)) => Err(LoadError::Failed(format!("{name}: could not read the local file ({})", js_message(&e)))),
         }
     }
 }

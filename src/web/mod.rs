@@ -4,12 +4,15 @@
 //! * [`protocol`] — the messages (page → worker [`protocol::Request`], worker → page [`protocol::Event`]).
 //! * [`fetch`] — streamed downloads with progress, retries, cancellation, Cache Storage, local files.
 //! * [`backend`] — which back end runs and why (WebGPU adapter probe).
-//! * [`worker`] — the worker's state and request loop around [`crate::pipeline::WiseFt`].
+//! * [`load`] — a checkpoint pair from URLs or local files to a built engine ([`error::LoadError`]).
+//! * [`worker`] — the thin adapter: messages in, [`crate::session::Session`] calls, events out.
 //!
-//! The page itself (`index.html`, `www/app.js`, `www/style.css`) only draws and posts messages.
+//! The page itself (`index.html`, `www/*.js`, `www/style.css`) only draws and posts messages.
 
 pub mod backend;
+pub mod error;
 pub mod fetch;
+pub mod load;
 pub mod protocol;
 pub mod stream;
 pub mod worker;

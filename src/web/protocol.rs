@@ -1,15 +1,55 @@
-//! The worker's message protocol: a small closed set of typed messages, serde-serialised.
+//! The worker's message protocol: a small closed set of typed messages, serde-serialised. The
+//! page's side of it is typed in `www/protocol.js` (JSDoc).
 //!
 //! The page posts [`Request`]s (plain objects with a `type` field; binary parts — photos and local
 //! checkpoint files — travel as `Blob`/`File` objects beside the JSON-like fields, never copied on
 //! the main thread). The worker answers with [`Event`]s. Every request except `cancel` carries a
-//! `seq`; the worker answers each one with exactly one `done` (or `failed`) carrying that `seq`, so
-//! the page knows when it is idle.
+//! `seq`; the worker answers each one with exactly one `done` (after a `failed`, if it failed)
+//! carrying that `seq`, so the page knows when it is idle — a message it cannot read included.
+//!
+//! Values are checked where they are read: an α outside [0, 1], an unknown template set or back
+//! end fails the message it came in, naming the field.
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::merge::MergeReport;
+use crate::bench::Timings;
+use crate::engine::Device;
+use crate::merge::{Alpha, MergeReport};
+use crate::session::{Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
+
+/// Which checkpoint of the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    ZeroShot,
+    FineTuned,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::ZeroShot => "zero-shot",
+            Role::FineTuned => "fine-tuned",
+        })
+    }
+}
+
+/// Where the bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Network,
+    Cache,
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warn,
+}
 
 /// Where a checkpoint comes from.
 #[derive(Debug, Deserialize)]
@@ -32,13 +72,17 @@ impl ModelSource {
         }
         js_sys::Array::from(&self.files).iter().filter_map(|f| f.dyn_into::<web_sys::File>().ok()).collect()
     }
+
+    /// Whether it names anything at all.
+    pub fn is_given(&self) -> bool {
+        !self.urls.is_empty() || !self.local_files().is_empty()
+    }
 }
 
-/// The prompt templates: a built-in set of the library (`single`, `imagenet80`) or an explicit list.
+/// The prompt templates: a built-in set (`single`, `imagenet80`) or the list (`custom`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct TemplateChoice {
-    /// `single`, `imagenet80`, or `custom` (then `list` is used).
-    pub set: String,
+    pub set: TemplateSet,
     #[serde(default)]
     pub list: Vec<String>,
 }
@@ -50,13 +94,13 @@ pub struct LoadRequest {
     pub fine_tuned: Option<ModelSource>,
     /// The address's `backend=` (`gpu` or `cpu`) overriding the automatic choice.
     #[serde(default)]
-    pub backend: Option<String>,
+    pub backend: Option<Device>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct AlphaRequest {
     pub seq: u32,
-    pub alpha: f64,
+    pub alpha: Alpha,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,43 +138,18 @@ pub struct ProbeRequest {
     pub urls: Vec<String>,
 }
 
-/// A photo of an α sweep with its true label (an index into the current labels).
-#[derive(Debug, Clone, Deserialize)]
-pub struct SweepPhoto {
-    pub id: u32,
-    pub label: usize,
-}
-
 #[derive(Debug, Deserialize)]
 pub struct SweepRequest {
     pub seq: u32,
     /// The α values to evaluate, e.g. 0, 0.05, …, 1.
-    pub alphas: Vec<f64>,
+    pub alphas: Vec<Alpha>,
     pub photos: Vec<SweepPhoto>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ExportRequest {
     pub seq: u32,
-    pub alpha: f64,
-}
-
-/// One photo at one α of a sweep.
-#[derive(Debug, Clone, Serialize)]
-pub struct SweepScore {
-    pub image: u32,
-    /// The top label.
-    pub predicted: String,
-    /// Index of the top label.
-    pub top: usize,
-    /// Probability of the photo's true label.
-    pub p_true: f32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SweepPoint {
-    pub alpha: f64,
-    pub scores: Vec<SweepScore>,
+    pub alpha: Alpha,
 }
 
 /// Time the loaded model (the page's `?bench=1`): the steps of `wiseft bench`.
@@ -157,6 +176,39 @@ pub struct SeqOnly {
     pub seq: u32,
 }
 
+/// The `type` of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RequestType {
+    Load,
+    SetAlpha,
+    SetLabels,
+    AddImages,
+    RemoveImage,
+    ClearCache,
+    ProbeCache,
+    Sweep,
+    ExportMerged,
+    Bench,
+    Cancel,
+}
+
+impl RequestType {
+    /// What a failure of this request is reported as.
+    fn operation(self) -> Operation {
+        match self {
+            Self::Load => Operation::Load,
+            Self::SetAlpha => Operation::Alpha,
+            Self::SetLabels => Operation::Labels,
+            Self::ClearCache | Self::ProbeCache => Operation::Cache,
+            Self::Sweep => Operation::Sweep,
+            Self::ExportMerged => Operation::Export,
+            Self::Bench => Operation::Bench,
+            Self::AddImages | Self::RemoveImage | Self::Cancel => Operation::Message,
+        }
+    }
+}
+
 /// Page → worker.
 #[derive(Debug)]
 pub enum Request {
@@ -174,12 +226,21 @@ pub enum Request {
     ProbeCache(ProbeRequest),
     /// Classify the labelled photos at every α of a list (progress events; honours `cancel`).
     Sweep(SweepRequest),
-    /// The merged checkpoint at α as safetensors bytes (answered with a `merged` message).
+    /// The merged checkpoint at α as safetensors bytes (answered with [`Event::Merged`]).
     ExportMerged(ExportRequest),
     /// Time the loaded model (answered with [`Event::Bench`]).
     Bench(BenchRequest),
-    /// Abort the running download (handled at once, not queued).
+    /// Abort the running download or sweep (handled at once, not queued).
     Cancel,
+}
+
+/// A message that could not be read, with what to answer.
+#[derive(Debug)]
+pub struct BadRequest {
+    /// Its `seq`, when it had one (then it is answered with `failed` and `done`).
+    pub seq: Option<u32>,
+    pub what: Operation,
+    pub message: String,
 }
 
 impl Request {
@@ -199,37 +260,54 @@ impl Request {
         }
     }
 
-    /// Reads a posted message: `type` picks the variant, the rest is deserialised with serde.
-    pub fn from_js(data: JsValue) -> Result<Self, String> {
-        let kind = js_sys::Reflect::get(&data, &JsValue::from_str("type"))
-            .ok()
-            .and_then(|v| v.as_string())
-            .ok_or("message without a `type`")?;
-        fn de<T: serde::de::DeserializeOwned>(kind: &str, data: JsValue) -> Result<T, String> {
-            serde_wasm_bindgen::from_value(data).map_err(|e| format!("message `{kind}`: {e}"))
-        }
-        Ok(match kind.as_str() {
-            "load" => Request::Load(de(&kind, data)?),
-            "set_alpha" => Request::SetAlpha(de(&kind, data)?),
-            "set_labels" => Request::SetLabels(de(&kind, data)?),
-            "add_images" => Request::AddImages(de(&kind, data)?),
-            "remove_image" => Request::RemoveImage(de(&kind, data)?),
-            "clear_cache" => Request::ClearCache(de(&kind, data)?),
-            "probe_cache" => Request::ProbeCache(de(&kind, data)?),
-            "sweep" => Request::Sweep(de(&kind, data)?),
-            "export_merged" => Request::ExportMerged(de(&kind, data)?),
-            "bench" => Request::Bench(de(&kind, data)?),
-            "cancel" => Request::Cancel,
-            other => return Err(format!("unknown message type `{other}`")),
-        })
+    /// Whether a later request in the queue makes this one pointless (only the latest α or
+    /// labels matter while a slider moves or a person types).
+    pub fn superseded_by(&self, later: &Request) -> bool {
+        matches!((self, later), (Request::SetAlpha(_), Request::SetAlpha(_)) | (Request::SetLabels(_), Request::SetLabels(_)))
     }
+
+    /// Reads a posted message: `type` picks the variant, the rest is deserialised with serde.
+    pub fn from_js(data: JsValue) -> Result<Self, BadRequest> {
+        let field = |key: &str| js_sys::Reflect::get(&data, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+        let seq = field("seq").as_f64().filter(|s| s.fract() == 0.0 && *s >= 0.0 && *s <= u32::MAX as f64).map(|s| s as u32);
+        let bad = |what, message| BadRequest { seq, what, message };
+        let kind: RequestType = serde_wasm_bindgen::from_value(field("type"))
+            .map_err(|e| bad(Operation::Message, format!("message `type`: {e}")))?;
+        fn de<T: serde::de::DeserializeOwned>(data: JsValue) -> Result<T, String> {
+            serde_wasm_bindgen::from_value(data).map_err(|e| e.to_string())
+        }
+        let read = match kind {
+            RequestType::Load => de(data).map(Request::Load),
+            RequestType::SetAlpha => de(data).map(Request::SetAlpha),
+            RequestType::SetLabels => de(data).map(Request::SetLabels),
+            RequestType::AddImages => de(data).map(Request::AddImages),
+            RequestType::RemoveImage => de(data).map(Request::RemoveImage),
+            RequestType::ClearCache => de(data).map(Request::ClearCache),
+            RequestType::ProbeCache => de(data).map(Request::ProbeCache),
+            RequestType::Sweep => de(data).map(Request::Sweep),
+            RequestType::ExportMerged => de(data).map(Request::ExportMerged),
+            RequestType::Bench => de(data).map(Request::Bench),
+            RequestType::Cancel => Ok(Request::Cancel),
+        };
+        read.map_err(|e| bad(kind.operation(), format!("message `{}`: {e}", serde_name(kind))))
+    }
+}
+
+fn serde_name(kind: RequestType) -> String {
+    format!("{kind:?}").chars().fold(String::new(), |mut s, c| {
+        if c.is_uppercase() && !s.is_empty() {
+            s.push('_');
+        }
+        s.push(c.to_ascii_lowercase());
+        s
+    })
 }
 
 /// Which compute back end runs, and why that one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Backend {
     /// `cpu` or `gpu`.
-    pub kind: &'static str,
+    pub kind: Device,
     /// What the engine calls itself ([`crate::engine::Engine::describe`]).
     pub name: String,
     /// Why this back end: e.g. "navigator.gpu absent", "no WebGPU adapter granted".
@@ -250,8 +328,7 @@ pub struct AdapterInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
-    /// `zero-shot` or `fine-tuned`.
-    pub role: &'static str,
+    pub role: Role,
     /// The URL or file name the weights came from.
     pub name: String,
     pub format: &'static str,
@@ -263,19 +340,8 @@ pub struct ModelInfo {
     /// config.json used, or `None` when the configuration was inferred from the tensor shapes.
     pub config_file: Option<String>,
     pub assumptions: Vec<String>,
-    /// `network`, `cache` or `local`.
-    pub origin: &'static str,
+    pub origin: Origin,
     pub bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Scores {
-    pub image: u32,
-    /// `zero-shot` (α = 0), `merged` (α) or `fine-tuned` (α = 1).
-    pub model: &'static str,
-    pub alpha: f64,
-    /// One probability per label, in label order.
-    pub probs: Vec<f32>,
 }
 
 /// Worker → page.
@@ -286,12 +352,11 @@ pub enum Event {
     Hello { version: &'static str, adapter: Option<AdapterInfo>, gpu_note: String, cache_available: bool },
     /// Download / read progress of one file.
     Progress {
-        role: &'static str,
+        role: Role,
         /// `weights`, `config.json`, `preprocessor_config.json`.
         file: String,
         url: String,
-        /// `network`, `cache` or `local`.
-        origin: &'static str,
+        origin: Origin,
         loaded: u64,
         total: Option<u64>,
         /// Bytes of this file already on the GPU (tensors go there as they arrive), when streaming.
@@ -304,24 +369,33 @@ pub enum Event {
     Status { text: String },
     /// Something worth knowing that is not an error (config inferred, fallback used, cache full).
     /// `key`: a later notice with the same key replaces this one (e.g. retries of one file).
-    Notice { level: &'static str, text: String, key: Option<String> },
+    Notice { level: Level, text: String, key: Option<String> },
     /// Both checkpoints are in and merged.
-    Loaded { backend: Backend, report: Option<MergeReport>, models: Vec<ModelInfo>, image_size: u32, alpha: f64 },
+    Loaded { backend: Backend, report: Option<MergeReport>, models: Vec<ModelInfo>, image_size: u32, alpha: Alpha },
     /// Probabilities for some photos at one α (for one or more of the three models).
-    Results { labels: Vec<String>, templates: usize, scores: Vec<Scores> },
+    Results { labels: Vec<String>, templates: usize, scores: Vec<Score> },
     /// A photo that cannot be used; the others go on.
     ImageError { image: u32, message: String },
-    /// A request that failed as a whole (`what`: load, labels, …) with what to do about it.
-    /// `cancelled`: the person pressed cancel (not an error to show as one).
-    Failed { seq: u32, what: &'static str, message: String, cancelled: bool },
+    /// A request that failed as a whole, with what to do about it. `cancelled`: the person
+    /// pressed cancel (not an error to show as one).
+    Failed { seq: u32, what: Operation, message: String, cancelled: bool },
     /// A sweep step finished: `k` of `n` α values done.
-    SweepProgress { seq: u32, k: u32, n: u32, alpha: f64 },
+    SweepProgress { seq: u32, k: u32, n: u32, alpha: Alpha },
     /// The whole sweep (only sent when it was not cancelled).
     Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint> },
+    /// The merged checkpoint at α (safetensors; its buffer is transferred, not copied) and the
+    /// config.json to go beside it.
+    Merged {
+        seq: u32,
+        alpha: Alpha,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        bytes: js_sys::Uint8Array,
+        config: String,
+    },
     /// Benchmark of the loaded model: how long the load took (download or cache, parse, upload,
-    /// merge) and the timed steps.
-    /// `wasm_memory_mb`: the worker's WebAssembly memory, which never shrinks: its peak so far.
-    Bench { seq: u32, backend: String, checkpoint_mb: f64, load_s: f64, timings: crate::bench::Timings, wasm_memory_mb: f64 },
+    /// merge) and the timed steps. `wasm_memory_mb`: the worker's WebAssembly memory, which never
+    /// shrinks: its peak so far.
+    Bench { seq: u32, backend: String, checkpoint_mb: f64, load_s: f64, timings: Timings, wasm_memory_mb: f64 },
     /// A request is finished.
     Done { seq: u32 },
     /// The URLs of a `probe_cache` that are stored.
@@ -333,5 +407,13 @@ pub enum Event {
 impl Event {
     pub fn to_js(&self) -> JsValue {
         self.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Buffers to transfer with the message instead of copying them.
+    pub fn transfer(&self) -> Option<js_sys::Array> {
+        match self {
+            Event::Merged { bytes, .. } => Some(js_sys::Array::of1(&bytes.buffer())),
+            _ => None,
+        }
     }
 }

@@ -4,7 +4,8 @@
 
 use js_sys::{Array, Uint8Array};
 
-use super::fetch::{Origin, Sink};
+use super::fetch::Sink;
+use super::protocol::{Origin, Role};
 use crate::checkpoint::pytorch::looks_like_zip;
 use crate::checkpoint::stream::StreamedCheckpoint;
 use crate::checkpoint::{Checkpoint, SideFiles};
@@ -32,8 +33,8 @@ pub struct ToGpu<'a> {
 }
 
 impl<'a> ToGpu<'a> {
-    pub fn new(name: &str, fine_tuned: bool, loader: &'a mut GpuLoader) -> Self {
-        Self { name: name.into(), fine_tuned, loader, mode: Mode::Detect(Vec::new()), total: None, len: 0, uploaded: 0, parts: None }
+    pub fn new(name: &str, role: Role, loader: &'a mut GpuLoader) -> Self {
+        Self { name: name.into(), fine_tuned: role == Role::FineTuned, loader, mode: Mode::Detect(Vec::new()), total: None, len: 0, uploaded: 0, parts: None }
     }
 
     fn feed(&mut self, bytes: &[u8]) -> Result<()> {
@@ -69,7 +70,7 @@ impl<'a> ToGpu<'a> {
     }
 
     /// The checkpoint once every byte is in, and the chunks to store when it came from the network.
-    pub fn finish(mut self, side: SideFiles) -> Result<(Checkpoint, Option<Array>)> {
+    pub fn into_checkpoint(mut self, side: SideFiles) -> Result<(Checkpoint, Option<Array>)> {
         if let Mode::Detect(head) = &mut self.mode {
             // Under 4 bytes: the reader says what is wrong with it.
             let head = std::mem::take(head);

@@ -78,3 +78,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// α from a test's literal (checked, as everywhere it enters).
+pub fn a(x: f64) -> wiseft::merge::Alpha {
+    wiseft::merge::Alpha::new(x).unwrap_or_else(|e| panic!("{e}"))
+}

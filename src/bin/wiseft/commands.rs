@@ -8,16 +8,16 @@ use wiseft::checkpoint::Checkpoint;
 use wiseft::clip::config::ConfigSource;
 use wiseft::clip::head::argmax;
 use wiseft::clip::preprocess;
-use wiseft::clip::templates;
 use wiseft::clip::tokenizer::{Tokenizer, CONTEXT_LENGTH};
-use wiseft::engine::DeviceChoice;
+use wiseft::engine::Device;
 use wiseft::error::{Error, Result};
 use wiseft::hub::{self, download::{resolve_checkpoint, Cache}};
-use wiseft::merge::MergeReport;
-use wiseft::pipeline::{ModelPair, WiseFt};
+use wiseft::merge::{Alpha, MergeReport, ModelPair};
+use wiseft::pipeline::WiseFt;
+use wiseft::session::{clean_labels, resolve_templates};
 
 use crate::progress::CliProgress;
-use crate::{BenchArgs, ClassifyArgs, Device, InspectArgs, MergeArgs, TokenizeArgs};
+use crate::{BenchArgs, ClassifyArgs, InspectArgs, MergeArgs, TokenizeArgs};
 
 /// A local path, URL or hub id → a local file or folder (downloading into the cache when needed).
 fn resolve(source: &str) -> Result<PathBuf> {
@@ -51,38 +51,17 @@ fn print_report(report: &MergeReport) {
     }
 }
 
-fn device_choice(device: Device) -> DeviceChoice {
-    match device {
-        Device::Cpu => DeviceChoice::Cpu,
-        Device::Gpu => DeviceChoice::Gpu,
-        Device::Auto => DeviceChoice::Auto,
-    }
-}
-
 fn labels(args: &ClassifyArgs) -> Result<Vec<String>> {
     let raw = match (&args.labels, &args.labels_file) {
         (Some(l), _) => l.split(',').map(str::to_string).collect::<Vec<_>>(),
         (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?.lines().map(str::to_string).collect(),
         (None, None) => Vec::new(),
     };
-    let labels: Vec<String> = raw.into_iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let labels = clean_labels(raw);
     if labels.is_empty() {
         return Err(Error::Invalid("no labels: give --labels \"a,b,c\" or --labels-file with one label per line".into()));
     }
     Ok(labels)
-}
-
-fn template_list(args: &ClassifyArgs) -> Result<Vec<String>> {
-    let mut list: Vec<String> = args.template.clone();
-    if let Some(set) = &args.templates {
-        let builtin = templates::builtin(set)
-            .ok_or_else(|| Error::Invalid(format!("--templates {set}: unknown set (single, imagenet80)")))?;
-        list.extend(builtin.iter().map(|s| s.to_string()));
-    }
-    if list.is_empty() {
-        list.extend(templates::SINGLE.iter().map(|s| s.to_string()));
-    }
-    Ok(list)
 }
 
 pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
@@ -92,8 +71,7 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     } else {
         labels(&args)?
     };
-    let templates = template_list(&args)?;
-    let device = device_choice(args.device);
+    let templates = resolve_templates(args.templates, &args.template);
 
     let (zero_shot, fine_tuned) = match &args.zero_shot {
         Some(path) => (load(path)?, args.fine_tuned.as_deref().map(load).transpose()?),
@@ -107,8 +85,8 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
         }
     };
     let alpha = match (&fine_tuned, args.alpha) {
-        (Some(_), a) => a.unwrap_or(0.5),
-        (None, None) => 0.0,
+        (Some(_), a) => a.unwrap_or(Alpha::HALF),
+        (None, None) => Alpha::ZERO_SHOT,
         (None, Some(_)) => return Err(Error::Invalid("--alpha needs --fine-tuned".into())),
     };
     let pair = ModelPair::new(zero_shot, fine_tuned)?;
@@ -116,11 +94,8 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
         print_report(&pair.plan.report);
     }
     let prep = pair.preprocess();
-    let mut wiseft = pollster::block_on(WiseFt::new(pair, alpha, device))?;
-    match wiseft.fallback_reason() {
-        Some(why) => eprintln!("device: {} ({why})", wiseft.engine().describe()),
-        None => eprintln!("device: {}", wiseft.engine().describe()),
-    }
+    let mut wiseft = pollster::block_on(WiseFt::new(pair, alpha, args.device))?;
+    eprintln!("device: {} ({})", wiseft.engine().describe(), wiseft.reason());
 
     // A photo that cannot be read is reported and skipped; the others are still classified.
     let mut pixels = Vec::new();
@@ -163,7 +138,6 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
 }
 
 pub fn merge(args: MergeArgs) -> Result<ExitCode> {
-    wiseft::merge::check_alpha(args.alpha)?;
     let zero_shot = load(&args.zero_shot)?;
     let fine_tuned = load(&args.fine_tuned)?;
     let plan = wiseft::merge::MergePlan::new(&zero_shot, Some(&fine_tuned))?;
@@ -266,13 +240,13 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
     let devices = match args.device.as_str() {
-        "cpu" => vec![DeviceChoice::Cpu],
-        "gpu" => vec![DeviceChoice::Gpu],
+        "cpu" => vec![Device::Cpu],
+        "gpu" => vec![Device::Gpu],
         "all" => match wiseft::engine::gpu::probe_blocking() {
-            Some(_) => vec![DeviceChoice::Cpu, DeviceChoice::Gpu],
+            Some(_) => vec![Device::Cpu, Device::Gpu],
             None => {
                 eprintln!("bench: no GPU adapter found; timing the CPU only");
-                vec![DeviceChoice::Cpu]
+                vec![Device::Cpu]
             }
         },
         other => return Err(Error::Invalid(format!("--device {other}: cpu, gpu or all"))),

@@ -6,7 +6,10 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use wiseft::engine::Device;
+use wiseft::merge::Alpha;
+use wiseft::session::TemplateSet;
 
 #[derive(Parser)]
 #[command(name = "wiseft", version, about = "WiSE-FT: merge a zero-shot and a fine-tuned CLIP and classify images zero-shot")]
@@ -29,14 +32,6 @@ enum Command {
     Bench(BenchArgs),
 }
 
-#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
-pub enum Device {
-    /// The GPU on a hardware adapter, else the CPU (a software rasteriser is slower than the CPU).
-    Auto,
-    Cpu,
-    Gpu,
-}
-
 #[derive(Args)]
 pub struct ClassifyArgs {
     /// Zero-shot CLIPModel: a folder, a weights file, an http(s) URL or a hub id (openai/clip-vit-base-patch32).
@@ -48,7 +43,7 @@ pub struct ClassifyArgs {
     pub fine_tuned: Option<String>,
     /// Mixing weight α in [0, 1]; 0.5 by default when --fine-tuned is given.
     #[arg(long)]
-    pub alpha: Option<f64>,
+    pub alpha: Option<Alpha>,
     /// Comma-separated class names.
     #[arg(long, conflicts_with = "labels_file")]
     pub labels: Option<String>,
@@ -60,8 +55,10 @@ pub struct ClassifyArgs {
     pub template: Vec<String>,
     /// A built-in template set: single or imagenet80 (CLIP's 80 ImageNet templates).
     #[arg(long, value_name = "SET")]
-    pub templates: Option<String>,
-    #[arg(long, value_enum, default_value_t = Device::Auto)]
+    pub templates: Option<TemplateSet>,
+    /// auto (the GPU on a hardware adapter, else the CPU: a software rasteriser is slower than the
+    /// CPU), cpu or gpu.
+    #[arg(long, default_value = "auto", value_name = "auto|cpu|gpu")]
     pub device: Device,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -78,7 +75,7 @@ pub struct MergeArgs {
     #[arg(long, value_name = "PATH")]
     pub fine_tuned: String,
     #[arg(long)]
-    pub alpha: f64,
+    pub alpha: Alpha,
     /// Output .safetensors file (config.json is written beside it), or a folder.
     #[arg(long, value_name = "FILE")]
     pub output: std::path::PathBuf,

@@ -11,9 +11,9 @@ use candle_core::{Device, Tensor};
 
 use crate::clip::config::{TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::pipeline::ModelPair;
+use crate::merge::{Alpha, ModelPair};
 pub use model::Matmul;
-use model::{to_rows, TextTower, VisionTower, Weights};
+use model::{to_rows, MergedWeights, TextTower, VisionTower};
 
 pub struct CpuEngine {
     /// `None` only if rebuilding it at a new α failed (the old one is dropped first, so that the
@@ -32,12 +32,12 @@ const BATCH: usize = 32;
 
 impl CpuEngine {
     /// With the multiply that is faster on this target ([`Matmul::default`]).
-    pub fn new(pair: &ModelPair, alpha: f64) -> Result<Self> {
+    pub fn new(pair: &ModelPair, alpha: Alpha) -> Result<Self> {
         Self::with_matmul(pair, alpha, Matmul::default())
     }
 
-    pub fn with_matmul(pair: &ModelPair, alpha: f64, matmul: Matmul) -> Result<Self> {
-        let w = Weights { pair, alpha, matmul };
+    pub fn with_matmul(pair: &ModelPair, alpha: Alpha, matmul: Matmul) -> Result<Self> {
+        let w = MergedWeights { pair, alpha, matmul };
         let cfg = &pair.zero_shot.config;
         let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
         let vision_cfg = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
@@ -48,8 +48,8 @@ impl CpuEngine {
     }
 
     /// Rebuilds the towers that α changes (with a vision-only fine-tune, the vision tower alone).
-    pub fn set_alpha(&mut self, pair: &ModelPair, alpha: f64) -> Result<()> {
-        let w = Weights { pair, alpha, matmul: self.matmul };
+    pub fn set_alpha(&mut self, pair: &ModelPair, alpha: Alpha) -> Result<()> {
+        let w = MergedWeights { pair, alpha, matmul: self.matmul };
         if pair.vision_depends_on_alpha() {
             self.vision = None;
             self.vision = Some(VisionTower::new(&w, &self.vision_cfg)?);

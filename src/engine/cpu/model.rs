@@ -12,8 +12,7 @@ use super::gemm::SimdLinear;
 use crate::checkpoint::tensor::{HostTensor, Values};
 use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::merge::{lerp_shared, Merged};
-use crate::pipeline::ModelPair;
+use crate::merge::{lerp_shared, Alpha, Merged, ModelPair};
 
 /// How the Linear layers multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +36,13 @@ impl Default for Matmul {
 /// The merged model's weights at one α, made into candle tensors (or SIMD layers sharing the values)
 /// as the towers ask for them, so that at most one merged tensor exists on the host besides the
 /// towers' own.
-pub struct Weights<'a> {
+pub struct MergedWeights<'a> {
     pub pair: &'a ModelPair,
-    pub alpha: f64,
+    pub alpha: Alpha,
     pub matmul: Matmul,
 }
 
-impl Weights<'_> {
+impl MergedWeights<'_> {
     /// The merged values of one tensor, shared with the checkpoint where α leaves it unchanged.
     fn values(&self, name: &str) -> Result<Arc<[f32]>> {
         let pair = self.pair;
@@ -170,7 +169,7 @@ struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    fn new(w: &Weights<'_>, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
+    fn new(w: &MergedWeights<'_>, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
         let eps = cfg.layer_norm_eps;
         Ok(Self {
             q: w.linear(&format!("{prefix}.self_attn.q_proj"))?,
@@ -215,7 +214,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new(w: &Weights<'_>, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
+    fn new(w: &MergedWeights<'_>, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| EncoderLayer::new(w, &format!("{prefix}.encoder.layers.{i}"), cfg))
             .collect::<Result<_>>()?;
@@ -243,7 +242,7 @@ pub struct VisionTower {
 }
 
 impl VisionTower {
-    pub fn new(w: &Weights<'_>, cfg: &VisionConfig) -> Result<Self> {
+    pub fn new(w: &MergedWeights<'_>, cfg: &VisionConfig) -> Result<Self> {
         let h = cfg.encoder.hidden_size;
         let eps = cfg.encoder.layer_norm_eps;
         Ok(Self {
@@ -292,7 +291,7 @@ pub struct TextTower {
 }
 
 impl TextTower {
-    pub fn new(w: &Weights<'_>, cfg: &TextConfig) -> Result<Self> {
+    pub fn new(w: &MergedWeights<'_>, cfg: &TextConfig) -> Result<Self> {
         Ok(Self {
             token_embedding: w.values("text_model.embeddings.token_embedding.weight")?,
             position_embedding: w.get("text_model.embeddings.position_embedding.weight")?,

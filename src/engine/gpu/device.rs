@@ -29,9 +29,8 @@ pub struct AdapterSummary {
 
 impl AdapterSummary {
     fn new(info: &wgpu::AdapterInfo, features: wgpu::Features) -> Self {
-        let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
-        let software = info.device_type == wgpu::DeviceType::Cpu
-            || ["llvmpipe", "lavapipe", "swiftshader", "software", "warp", "basic render"].iter().any(|s| text.contains(s));
+        let text = format!("{} {} {}", info.name, info.driver, info.driver_info);
+        let software = info.device_type == wgpu::DeviceType::Cpu || crate::engine::choice::is_software_renderer(&text);
         Self {
             name: if info.name.is_empty() { "unnamed adapter".into() } else { info.name.clone() },
             backend: format!("{:?}", info.backend),

@@ -12,7 +12,7 @@ use super::kernels::{
     act_code, elementwise, fold, matmul_groups, AttentionParams, Dims3, Im2colParams, Kernel, Kernels, LayerNormParams,
     MatmulParams, Steps, StepsBuilder, TextEmbedParams, ATTENTION_MAX_DIM, ATTENTION_MAX_SEQ, MATMUL_ACCUMULATE, MATMUL_BIAS,
 };
-use super::weights::Weights;
+use super::weights::DeviceWeights;
 use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::Result;
 
@@ -60,7 +60,7 @@ impl Plan {
 /// Records dispatches against the weights.
 struct Builder<'a> {
     gpu: &'a Gpu,
-    weights: &'a Weights,
+    weights: &'a DeviceWeights,
     steps: StepsBuilder,
     buffers: Vec<wgpu::Buffer>,
     /// Bound where a matmul has no bias.
@@ -68,7 +68,7 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(gpu: &'a Gpu, weights: &'a Weights) -> Result<Self> {
+    fn new(gpu: &'a Gpu, weights: &'a DeviceWeights) -> Result<Self> {
         let none = gpu.buffer("no bias", 16, Role::Work)?;
         Ok(Self { gpu, weights, steps: StepsBuilder::default(), buffers: Vec::new(), none })
     }
@@ -186,7 +186,7 @@ impl<'a> Builder<'a> {
     }
 }
 
-pub(crate) fn vision_plan(gpu: &Gpu, kernels: &Kernels, weights: &Weights, cfg: &VisionConfig, batch: usize) -> Result<Plan> {
+pub(crate) fn vision_plan(gpu: &Gpu, kernels: &Kernels, weights: &DeviceWeights, cfg: &VisionConfig, batch: usize) -> Result<Plan> {
     let (c, s, p, g) = (cfg.num_channels, cfg.image_size, cfg.patch_size, cfg.grid());
     let h = cfg.encoder.hidden_size;
     let tokens = g * g + 1;
@@ -219,7 +219,7 @@ pub(crate) fn vision_plan(gpu: &Gpu, kernels: &Kernels, weights: &Weights, cfg: 
     b.finish(kernels, Shape { tower: Tower::Vision, batch, seq: tokens }, input, index, out, proj)
 }
 
-pub(crate) fn text_plan(gpu: &Gpu, kernels: &Kernels, weights: &Weights, cfg: &TextConfig, batch: usize, seq: usize) -> Result<Plan> {
+pub(crate) fn text_plan(gpu: &Gpu, kernels: &Kernels, weights: &DeviceWeights, cfg: &TextConfig, batch: usize, seq: usize) -> Result<Plan> {
     let h = cfg.encoder.hidden_size;
     let rows = batch * seq;
     let mut b = Builder::new(gpu, weights)?;

@@ -121,8 +121,8 @@ pub(crate) struct LerpParams {
 
 impl LerpParams {
     /// The weights at `alpha`, rounded as the host's [`crate::merge::lerp`] rounds them.
-    pub fn at(alpha: f64) -> Self {
-        let (wa, wb) = crate::merge::lerp_weights(alpha);
+    pub fn at(alpha: crate::merge::Alpha) -> Self {
+        let (wa, wb) = alpha.weights();
         Self { wa, wb, pad: [0; 2] }
     }
 }

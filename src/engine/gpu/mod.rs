@@ -22,12 +22,11 @@ pub use device::{probe, AdapterSummary, GpuStats};
 use device::{gpu_error, Counters, Gpu, Role};
 use forward::{text_plan, vision_plan, Plan, Shape, Tower};
 use kernels::Kernels;
-use weights::Weights;
+use weights::DeviceWeights;
 
 use crate::clip::config::{TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::merge::check_alpha;
-use crate::pipeline::ModelPair;
+use crate::merge::{Alpha, ModelPair};
 
 /// Plans kept per engine (tower × batch × length); the least recently used goes first.
 const PLAN_CACHE: usize = 8;
@@ -85,16 +84,15 @@ impl GpuLoader {
         self.staged.bytes()
     }
 
-    /// The engine for `pair` at `alpha`: staged tensors are used where they are, the rest uploaded
-    /// now; staged tensors the plan does not use are freed.
-    pub async fn finish(mut self, pair: &ModelPair, alpha: f64) -> Result<GpuEngine> {
-        check_alpha(alpha)?;
+    /// Builds the engine for `pair` at `alpha`: staged tensors are used where they are, the rest
+    /// uploaded now; staged tensors the plan does not use are freed.
+    pub async fn build(mut self, pair: &ModelPair, alpha: Alpha) -> Result<GpuEngine> {
         let cfg = &pair.zero_shot.config;
         let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
         let vision = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
         let text = cfg.text.clone().ok_or_else(|| need("text tower"))?;
         let gpu = self.gpu;
-        let weights = Weights::upload(&gpu, &self.kernels, pair, gpu.f16, &mut self.staged)?;
+        let weights = DeviceWeights::upload(&gpu, &self.kernels, pair, gpu.f16, &mut self.staged)?;
         drop(self.staged);
         if let Some(e) = self.scope.take().expect("set in new").pop().await {
             return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
@@ -109,7 +107,7 @@ impl GpuLoader {
 pub struct GpuEngine {
     gpu: Gpu,
     kernels: Kernels,
-    weights: Weights,
+    weights: DeviceWeights,
     vision: VisionConfig,
     text: TextConfig,
     plans: Mutex<Vec<Arc<Plan>>>,
@@ -119,23 +117,23 @@ pub struct GpuEngine {
 
 impl GpuEngine {
     /// Opens the device, uploads both checkpoints once, compiles the kernels and merges at `alpha`.
-    pub async fn new(pair: &ModelPair, alpha: f64) -> Result<Self> {
+    pub async fn new(pair: &ModelPair, alpha: Alpha) -> Result<Self> {
         Self::with_options(pair, alpha, GpuOptions::default()).await
     }
 
-    pub async fn with_options(pair: &ModelPair, alpha: f64, options: GpuOptions) -> Result<Self> {
-        GpuLoader::new(options).await?.finish(pair, alpha).await
+    pub async fn with_options(pair: &ModelPair, alpha: Alpha, options: GpuOptions) -> Result<Self> {
+        GpuLoader::new(options).await?.build(pair, alpha).await
     }
 
     /// Re-merges on the device: the lerp kernel rewrites the merged weights from the two uploaded
     /// checkpoints. Nothing is uploaded but α itself, nothing waits for the device.
-    pub fn set_alpha(&mut self, _pair: &ModelPair, alpha: f64) -> Result<()> {
+    pub fn set_alpha(&mut self, _pair: &ModelPair, alpha: Alpha) -> Result<()> {
         self.gpu.check()?;
         self.weights.merge(&self.gpu, &self.kernels, alpha)
     }
 
     /// Resolves when the device has finished everything submitted (a merge, say): for timing.
-    pub async fn finish(&self) -> Result<()> {
+    pub async fn wait(&self) -> Result<()> {
         self.gpu.wait().await
     }
 
@@ -327,7 +325,7 @@ fn bucket(b: usize, max: usize) -> usize {
 /// Native entry points: the async API run to completion on this thread.
 #[cfg(not(target_arch = "wasm32"))]
 impl GpuEngine {
-    pub fn new_blocking(pair: &ModelPair, alpha: f64) -> Result<Self> {
+    pub fn new_blocking(pair: &ModelPair, alpha: Alpha) -> Result<Self> {
         pollster::block_on(Self::new(pair, alpha))
     }
 

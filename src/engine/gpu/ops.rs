@@ -221,7 +221,7 @@ impl KernelRunner {
     }
 
     /// The merge kernel: (1 − α)·a + α·b with the host's rounding.
-    pub async fn lerp(&self, a: &[f32], b: &[f32], alpha: f64) -> Result<Vec<f32>> {
+    pub async fn lerp(&self, a: &[f32], b: &[f32], alpha: crate::merge::Alpha) -> Result<Vec<f32>> {
         check("lerp b", b.len(), a.len())?;
         let (ab, bb) = (self.input("a", a)?, self.input("b", b)?);
         let y = self.output(a.len(), None)?;
@@ -233,7 +233,7 @@ impl KernelRunner {
 
     /// The f16 merge kernel: `a` and `b` rounded to f16 on the host, merged in f32 on the device
     /// and stored as f16; returned widened to f32.
-    pub async fn lerp_f16(&self, a: &[f32], b: &[f32], alpha: f64) -> Result<Vec<f32>> {
+    pub async fn lerp_f16(&self, a: &[f32], b: &[f32], alpha: crate::merge::Alpha) -> Result<Vec<f32>> {
         self.need_f16()?;
         check("lerp b", b.len(), a.len())?;
         let (ab, bb) = (self.input_f16("a", a)?, self.input_f16("b", b)?);

@@ -14,8 +14,7 @@ use super::device::{gpu_error, Counters, Gpu, Role};
 use super::kernels::{elementwise, Kernel, Kernels, LerpParams, Steps, StepsBuilder};
 use crate::checkpoint::{F32Source, HostTensor};
 use crate::error::{Error, Result};
-use crate::merge::{check_alpha, Action};
-use crate::pipeline::ModelPair;
+use crate::merge::{Action, Alpha, ModelPair};
 
 /// Whether `name` is stored as f16 when f16 weights are on: the matrices (every Linear weight, the
 /// patch embedding, the projections, the token embedding) — all but a fraction of a percent of the
@@ -42,7 +41,7 @@ pub(crate) struct Parts {
 const PIECE: usize = 1 << 18;
 
 /// Float tensors uploaded before the engine is built — as a download streams in — keyed by
-/// (from the fine-tuned checkpoint, name). [`Weights::upload`] takes them instead of uploading.
+/// (from the fine-tuned checkpoint, name). [`DeviceWeights::upload`] takes them instead of uploading.
 #[derive(Default)]
 pub(crate) struct Staged {
     buffers: std::collections::HashMap<(bool, String), Parts>,
@@ -115,7 +114,7 @@ fn upload_tensor(gpu: &Gpu, name: &str, label: &str, shape: &[usize], values: &d
     Ok(Parts { blocks, rows })
 }
 
-pub(crate) struct Weights {
+pub(crate) struct DeviceWeights {
     zero_shot: BTreeMap<String, Parts>,
     /// Tensors stored as f16 (zero-shot, fine-tuned and merged alike).
     half: std::collections::BTreeSet<String>,
@@ -127,7 +126,7 @@ pub(crate) struct Weights {
     lerp: Option<Steps>,
 }
 
-impl Weights {
+impl DeviceWeights {
     /// Puts every float tensor the plan uses on the device — taken from `staged` where it was
     /// uploaded during the download, else uploaded from the host now. `f16`: store the matrices as
     /// f16 (the device must have `shader-f16`).
@@ -187,8 +186,7 @@ impl Weights {
 
     /// Rewrites every merged tensor at `alpha` on the device: one uniform write (wa, wb) and one
     /// compute pass; nothing else crosses the bus.
-    pub fn merge(&self, gpu: &Gpu, kernels: &Kernels, alpha: f64) -> Result<()> {
-        check_alpha(alpha)?;
+    pub fn merge(&self, gpu: &Gpu, kernels: &Kernels, alpha: Alpha) -> Result<()> {
         let Some(steps) = &self.lerp else { return Ok(()) };
         let params = LerpParams::at(alpha);
         gpu.write(steps.params(), bytemuck::bytes_of(&params), Role::Uniform);

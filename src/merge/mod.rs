@@ -1,8 +1,14 @@
 //! The WiSE-FT merge: θ(α) = (1−α)·θ_zero-shot + α·θ_fine-tuned, tensor by tensor.
 //!
 //! Which tensors are interpolated is decided once, in a [`MergePlan`], when both checkpoints are
-//! loaded; moving α then only re-runs the arithmetic (here on the host; the GPU engine runs the
-//! same plan in a kernel).
+//! loaded ([`ModelPair`]); moving α ([`Alpha`]) then only re-runs the arithmetic (here on the host;
+//! the GPU engine runs the same plan in a kernel).
+
+mod alpha;
+mod pair;
+
+pub use alpha::Alpha;
+pub use pair::ModelPair;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +43,7 @@ pub enum Merged<'a> {
     /// Kept from the zero-shot checkpoint, or an end point (α = 0 or 1).
     Shared(&'a HostTensor),
     /// (1−α)·zero_shot + α·fine_tuned, as [`lerp`] computes it.
-    Lerp { zero_shot: &'a [f32], fine_tuned: &'a [f32], alpha: f64 },
+    Lerp { zero_shot: &'a [f32], fine_tuned: &'a [f32], alpha: Alpha },
 }
 
 #[derive(Debug, Clone)]
@@ -45,15 +51,6 @@ pub struct MergePlan {
     /// One action per zero-shot tensor, in name order.
     pub actions: BTreeMap<String, Action>,
     pub report: MergeReport,
-}
-
-/// α must be a number in [0, 1].
-pub fn check_alpha(alpha: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&alpha) {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!("α must lie in [0, 1], got {alpha}")))
-    }
 }
 
 impl MergePlan {
@@ -106,15 +103,15 @@ impl MergePlan {
 
     /// Where the merged value of one tensor comes from at `alpha`, without computing it (the CPU
     /// engine interpolates straight into its packed layout).
-    pub fn source<'a>(&self, name: &str, zero_shot: &'a Checkpoint, fine_tuned: Option<&'a Checkpoint>, alpha: f64) -> Result<Merged<'a>> {
+    pub fn source<'a>(&self, name: &str, zero_shot: &'a Checkpoint, fine_tuned: Option<&'a Checkpoint>, alpha: Alpha) -> Result<Merged<'a>> {
         let missing = |file: &str| Error::Tensor { file: file.into(), tensor: name.into(), msg: "missing".into() };
         let zs = zero_shot.tensors.get(name).ok_or_else(|| missing(&zero_shot.name))?;
         match (self.actions.get(name), fine_tuned) {
             (Some(Action::Interpolate), Some(ft_ckpt)) => {
                 let ft = ft_ckpt.tensors.get(name).ok_or_else(|| missing(&ft_ckpt.name))?;
-                Ok(if alpha == 0.0 {
+                Ok(if alpha == Alpha::ZERO_SHOT {
                     Merged::Shared(zs)
-                } else if alpha == 1.0 {
+                } else if alpha == Alpha::FINE_TUNED {
                     Merged::Shared(ft)
                 } else {
                     Merged::Lerp {
@@ -130,7 +127,7 @@ impl MergePlan {
 
     /// The merged value of one tensor. Kept tensors and the end points α = 0 and α = 1 are shared,
     /// not copied, so they are the original weights bit for bit.
-    pub fn tensor(&self, name: &str, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: f64) -> Result<HostTensor> {
+    pub fn tensor(&self, name: &str, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: Alpha) -> Result<HostTensor> {
         let source = self.source(name, zero_shot, fine_tuned, alpha)?;
         // `source` has checked that the zero-shot tensor exists.
         let zs = &zero_shot.tensors[name];
@@ -143,8 +140,7 @@ impl MergePlan {
     }
 
     /// Every tensor of the zero-shot checkpoint, merged at `alpha`.
-    pub fn merge(&self, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: f64) -> Result<BTreeMap<String, HostTensor>> {
-        check_alpha(alpha)?;
+    pub fn merge(&self, zero_shot: &Checkpoint, fine_tuned: Option<&Checkpoint>, alpha: Alpha) -> Result<BTreeMap<String, HostTensor>> {
         self.actions.keys().map(|name| Ok((name.clone(), self.tensor(name, zero_shot, fine_tuned, alpha)?))).collect()
     }
 }
@@ -157,17 +153,11 @@ fn values_on_host<'a>(t: &'a HostTensor, name: &str, file: &str) -> Result<&'a [
     })
 }
 
-/// (1 − α, α) as every lerp uses them — host and GPU kernel alike: 1 − α in f64, then both
-/// rounded to f32.
-pub fn lerp_weights(alpha: f64) -> (f32, f32) {
-    ((1.0 - alpha) as f32, alpha as f32)
-}
-
 /// out = (1−α)·a + α·b in f32, with the weights rounded to f32 first and the two products rounded
 /// before the sum — the order PyTorch and NumPy use for `(1 - alpha) * a + alpha * b`, so results
 /// agree bit for bit with the reference.
-pub fn lerp(a: &[f32], b: &[f32], alpha: f64, out: &mut [f32]) {
-    let (wa, wb) = lerp_weights(alpha);
+pub fn lerp(a: &[f32], b: &[f32], alpha: Alpha, out: &mut [f32]) {
+    let (wa, wb) = alpha.weights();
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = wa * x + wb * y;
     }
@@ -175,8 +165,8 @@ pub fn lerp(a: &[f32], b: &[f32], alpha: f64, out: &mut [f32]) {
 
 /// [`lerp`] into a new shared buffer, written once: a `Vec` turned into an `Arc<[f32]>` would be
 /// copied (the merge of a ViT-B/32 vision tower would write 350 MB twice).
-pub fn lerp_shared(a: &[f32], b: &[f32], alpha: f64) -> Arc<[f32]> {
-    let (wa, wb) = lerp_weights(alpha);
+pub fn lerp_shared(a: &[f32], b: &[f32], alpha: Alpha) -> Arc<[f32]> {
+    let (wa, wb) = alpha.weights();
     let mut out = Arc::<[f32]>::new_uninit_slice(a.len().min(b.len()));
     let slots = Arc::get_mut(&mut out).expect("a new Arc has no other owner");
     for ((o, &x), &y) in slots.iter_mut().zip(a).zip(b) {

@@ -1,0 +1,81 @@
+//! What a session tells whoever drives it (the worker posts these to the page; tests collect them).
+
+use serde::Serialize;
+
+use crate::merge::Alpha;
+
+/// A photo, as the page numbers it.
+pub type PhotoId = u32;
+
+/// The three models a photo is shown under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Column {
+    /// α = 0.
+    ZeroShot,
+    /// The session's α.
+    Merged,
+    /// α = 1.
+    FineTuned,
+}
+
+/// One photo's probabilities under one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Score {
+    pub image: PhotoId,
+    pub model: Column,
+    pub alpha: Alpha,
+    /// One probability per label, in label order.
+    pub probs: Vec<f32>,
+}
+
+/// What a session is doing or has found, in the order it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// What it is doing now ("Merging at α = 0.3 …").
+    Status(String),
+    /// Probabilities for some photos at one α, for one or more of the three columns.
+    Results { labels: Vec<String>, templates: usize, scores: Vec<Score> },
+    /// A photo that cannot be used; the others go on.
+    ImageError { image: PhotoId, message: String },
+    /// A sweep step finished: `k` of `n` α values done.
+    SweepProgress { k: u32, n: u32, alpha: Alpha },
+}
+
+/// What a session was doing when something failed (the page words its message by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Load,
+    Alpha,
+    Labels,
+    Merge,
+    Classify,
+    Sweep,
+    Export,
+    Bench,
+    /// Cache Storage (the worker's own).
+    Cache,
+    /// A message the worker could not read.
+    Message,
+    /// The engine panicked (the worker's panic hook).
+    Crash,
+}
+
+/// A request that failed as a whole, with what it was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failure {
+    pub during: Operation,
+    pub error: crate::Error,
+}
+
+impl Failure {
+    pub fn new(during: Operation, error: crate::Error) -> Self {
+        Self { during, error }
+    }
+
+    pub fn invalid(during: Operation, message: impl Into<String>) -> Self {
+        Self { during, error: crate::Error::Invalid(message.into()) }
+    }
+}

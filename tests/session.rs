@@ -1,0 +1,209 @@
+//! The session natively, as the page's worker drives it: the three columns, α changes, photos,
+//! the sweep with progress and cancel — on fixture pair a with the CPU engine.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use common::*;
+use pollster::block_on;
+use wiseft::clip::preprocess;
+use wiseft::engine::Device;
+use wiseft::merge::{Alpha, ModelPair};
+use wiseft::pipeline::WiseFt;
+use wiseft::session::{Cancel, Column, Operation, PhotoId, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto};
+
+const LABELS: [&str; 5] = ["cat", "dog", "red car", "tree", "the ocean"];
+const IMAGES: [&str; 4] = ["images/photo.png", "images/photo.jpg", "images/gray.png", "images/wide.png"];
+
+fn model(alpha: f64) -> WiseFt {
+    let pair = ModelPair::new(open("models/a_zs"), Some(open("models/a_ft"))).unwrap();
+    block_on(WiseFt::new(pair, a(alpha), Device::Cpu)).unwrap()
+}
+
+type Log = Rc<RefCell<Vec<SessionEvent>>>;
+
+/// A session at α = 0.5 with pair a and its labels; every event is logged.
+fn session() -> (Session, Log) {
+    let log: Log = Rc::default();
+    let sink = log.clone();
+    let mut s = Session::new(move |e| sink.borrow_mut().push(e));
+    block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
+    block_on(s.install(model(0.5))).unwrap();
+    (s, log)
+}
+
+fn photo(id: PhotoId, rel: &str) -> (PhotoId, String, Vec<u8>) {
+    (id, rel.to_string(), std::fs::read(fixture(rel)).unwrap())
+}
+
+/// (photo, column) → probabilities, from every `Results` event since the log was last drained.
+fn results(log: &Log) -> Vec<(PhotoId, Column, Alpha, Vec<f32>)> {
+    let events = std::mem::take(&mut *log.borrow_mut());
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Results { scores, .. } => Some(scores),
+            _ => None,
+        })
+        .flatten()
+        .map(|s| (s.image, s.model, s.alpha, s.probs))
+        .collect()
+}
+
+/// What a fresh classifier says of the photos `rels`, classified together, at α.
+fn reference_batch(rels: &[&str], alpha: f64) -> Vec<Vec<f32>> {
+    let mut w = model(alpha);
+    let prep = w.pair.preprocess();
+    let pixels: Vec<Vec<f32>> = rels.iter().map(|rel| preprocess::preprocess(&std::fs::read(fixture(rel)).unwrap(), rel, &prep).unwrap()).collect();
+    let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
+    block_on(w.classify(&pixels, &labels, &["a photo of a {}.".to_string()])).unwrap()
+}
+
+fn reference_probs(rel: &str, alpha: f64) -> Vec<f32> {
+    reference_batch(&[rel], alpha).remove(0)
+}
+
+#[test]
+fn the_three_columns_equal_the_classifier_at_0_alpha_and_1() {
+    let (mut s, log) = session();
+    block_on(s.add_photos(vec![photo(1, IMAGES[0])])).unwrap();
+    let got = results(&log);
+    for (column, alpha) in [(Column::ZeroShot, 0.0), (Column::Merged, 0.5), (Column::FineTuned, 1.0)] {
+        let (_, _, at, probs) = got.iter().find(|r| r.0 == 1 && r.1 == column).unwrap_or_else(|| panic!("no {column:?} column"));
+        assert_eq!(*at, a(alpha));
+        assert_eq!(probs, &reference_probs(IMAGES[0], alpha), "{column:?}");
+    }
+}
+
+#[test]
+fn a_new_photo_does_not_move_the_engine() {
+    let (mut s, log) = session();
+    assert_eq!(s.engine_alpha(), Some(a(0.5)));
+    block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
+    assert_eq!(s.engine_alpha(), Some(s.alpha()), "after adding photos the engine is back at the session's α");
+    assert!(!results(&log).is_empty());
+}
+
+#[test]
+fn columns_at_0_and_1_are_computed_once_per_photo() {
+    let (mut s, log) = session();
+    block_on(s.add_photos(vec![photo(1, IMAGES[0])])).unwrap();
+    results(&log);
+    let merges = s.model().unwrap().merges();
+    // α moves: one merge each, only the merged column is sent.
+    for (k, alpha) in [0.3, 0.7, 0.25].into_iter().enumerate() {
+        block_on(s.set_alpha(a(alpha))).unwrap();
+        assert_eq!(s.model().unwrap().merges(), merges + k + 1, "α = {alpha}: one merge");
+        let got = results(&log);
+        assert!(got.iter().all(|r| r.1 == Column::Merged && r.2 == a(alpha)), "α = {alpha}: only the merged column: {got:?}");
+        assert_eq!(got.len(), 1);
+    }
+    // A second photo: its own three columns; the first photo is not classified again.
+    block_on(s.add_photos(vec![photo(2, IMAGES[1])])).unwrap();
+    let got = results(&log);
+    assert!(got.iter().all(|r| r.0 == 2), "only the new photo: {got:?}");
+    assert_eq!(got.len(), 3);
+    // Back to an α seen before the photo came: photo 1 comes from the cache of 0/1 … and α itself
+    // is recomputed only where missing.
+    let merges = s.model().unwrap().merges();
+    block_on(s.set_alpha(a(1.0))).unwrap();
+    assert_eq!(s.model().unwrap().merges(), merges + 1);
+    let got = results(&log);
+    assert_eq!(got.len(), 2, "both photos' merged column at α = 1 (from the fine-tuned cache)");
+    assert_eq!(got[0].3, reference_probs(IMAGES[0], 1.0));
+}
+
+#[test]
+fn a_sweep_equals_classify_at_each_alpha() {
+    let (mut s, log) = session();
+    block_on(s.add_photos(IMAGES.iter().enumerate().map(|(i, r)| photo(i as PhotoId, r)).collect())).unwrap();
+    results(&log);
+    let truth = [0usize, 1, 3, 4];
+    let photos: Vec<SweepPhoto> = truth.iter().enumerate().map(|(i, &label)| SweepPhoto { id: i as PhotoId, label }).collect();
+    let alphas = [0.0, 0.25, 0.5, 0.75, 1.0].map(a);
+    let SweepOutcome::Done(points) = block_on(s.sweep(&alphas, &photos)).unwrap() else { panic!("cancelled") };
+    assert_eq!(points.len(), alphas.len());
+    let progress: Vec<u32> = log.borrow().iter().filter_map(|e| if let SessionEvent::SweepProgress { k, .. } = e { Some(*k) } else { None }).collect();
+    assert_eq!(progress, vec![1, 2, 3, 4, 5]);
+    for point in &points {
+        // The sweep encodes the four photos as one batch: so does the reference.
+        let batch = reference_batch(&IMAGES, point.alpha.get());
+        for ((score, rel), want) in point.scores.iter().zip(IMAGES).zip(batch) {
+            assert_eq!(score.p_true, want[truth[score.image as usize]], "{rel} at α = {}", point.alpha);
+            assert_eq!(score.predicted, LABELS[score.top]);
+            assert_eq!(score.top, wiseft::clip::head::argmax(&want));
+        }
+    }
+    assert_eq!(s.engine_alpha(), Some(s.alpha()), "the sweep puts the engine back");
+}
+
+#[test]
+fn cancel_stops_a_sweep_between_steps() {
+    let cancel = Cancel::default();
+    let trip = cancel.clone();
+    let log: Log = Rc::default();
+    let sink = log.clone();
+    // The person presses cancel when the second step is reported.
+    let mut s = Session::new(move |e| {
+        if matches!(e, SessionEvent::SweepProgress { k: 2, .. }) {
+            trip.set();
+        }
+        sink.borrow_mut().push(e);
+    })
+    .with_cancel(cancel);
+    block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
+    block_on(s.install(model(0.5))).unwrap();
+    block_on(s.add_photos(vec![photo(1, IMAGES[0])])).unwrap();
+    let alphas = Alpha::grid(20);
+    match block_on(s.sweep(&alphas, &[SweepPhoto { id: 1, label: 0 }])).unwrap() {
+        SweepOutcome::Cancelled(points) => assert_eq!(points.len(), 2),
+        other => panic!("not cancelled: {other:?}"),
+    }
+    assert_eq!(s.engine_alpha(), Some(s.alpha()));
+    // The next sweep starts afresh.
+    assert!(matches!(block_on(s.sweep(&alphas[..2], &[SweepPhoto { id: 1, label: 0 }])).unwrap(), SweepOutcome::Cancelled(_) | SweepOutcome::Done(_)));
+}
+
+#[test]
+fn a_failed_photo_leaves_the_others() {
+    let (mut s, log) = session();
+    block_on(s.add_photos(vec![photo(1, "images/not_an_image.png"), photo(2, IMAGES[0]), photo(3, "images/truncated.jpg")])).unwrap();
+    let events = log.borrow().clone();
+    let errors: Vec<PhotoId> = events.iter().filter_map(|e| if let SessionEvent::ImageError { image, .. } = e { Some(*image) } else { None }).collect();
+    assert!(errors.contains(&1), "the file that is no image is reported: {errors:?}");
+    let got = results(&log);
+    assert!(got.iter().any(|r| r.0 == 2), "the good photo is classified");
+    assert!(got.iter().all(|r| !errors.contains(&r.0)), "no scores for the failed ones");
+}
+
+#[test]
+fn bad_requests_say_what_is_wrong() {
+    let log: Log = Rc::default();
+    let sink = log.clone();
+    let mut s = Session::new(move |e| sink.borrow_mut().push(e));
+    let f = block_on(s.sweep(&[a(0.5)], &[])).unwrap_err();
+    assert_eq!(f.during, Operation::Sweep);
+    assert!(f.to_string().contains("load the models first"), "{f}");
+    block_on(s.install(model(0.5))).unwrap();
+    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto { id: 9, label: 0 }])).unwrap_err();
+    assert!(f.to_string().contains("no labels"), "{f}");
+    block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
+    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto { id: 9, label: 0 }])).unwrap_err();
+    assert!(f.to_string().contains("no photo with a true label"), "{f}");
+    assert!(s.export_needs_reread().is_ok());
+}
+
+#[test]
+fn export_is_the_plans_merge() {
+    let (s, _) = session();
+    let file = s.export(a(0.35), None).unwrap();
+    let zs = open("models/a_zs");
+    let ft = open("models/a_ft");
+    let plan = wiseft::merge::MergePlan::new(&zs, Some(&ft)).unwrap();
+    let merged = plan.merge(&zs, Some(&ft), a(0.35)).unwrap();
+    let want = wiseft::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t))).unwrap();
+    assert_eq!(file.bytes, want);
+    assert!(file.config_json.contains("vision_config"));
+}
