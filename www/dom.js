@@ -1,0 +1,83 @@
+// DOM and formatting helpers shared by the page's modules. No state.
+
+/** @param {string} id */
+export const $ = (id) => /** @type {HTMLElement & Record<string, any>} */ (document.getElementById(id));
+
+/**
+ * An element with attributes (`class`, `text`, `data-*`, properties) and children.
+ * @param {string} tag
+ * @param {Record<string, unknown>} [attrs]
+ * @param {...(Node|string|null|undefined)} children
+ */
+export function el(tag, attrs = {}, ...children) {
+  /** @type {HTMLElement & Record<string, any>} */
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = String(v);
+    else if (k === 'text') e.textContent = String(v);
+    else if (k.startsWith('data-')) e.setAttribute(k, String(v));
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+/** @param {number} b bytes */
+export const mb = (b) => (b < 1e5 ? `${(b / 1e3).toFixed(1)} kB` : `${(b / 1e6).toFixed(1)} MB`);
+/** @param {number} p a probability */
+export const pct = (p) => `${(p * 100).toFixed(1)}%`;
+/** @param {number} a */
+export const fmtAlpha = (a) => (Math.round(a * 100) / 100).toFixed(2);
+
+/** @param {number} s seconds */
+export function fmtDuration(s) {
+  if (!isFinite(s)) return '…';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+/** An address relative to the page, made absolute (as given when it is not an address). */
+export function resolveUrl(u) {
+  try {
+    return new URL(u, document.baseURI).href;
+  } catch {
+    return u;
+  }
+}
+
+/** "owner/repo @ revision · file" for a Hugging Face address, else the last parts of the path. */
+export function shortName(url) {
+  try {
+    const u = new URL(url);
+    const parts = u.pathname.split('/').filter(Boolean);
+    if (u.hostname.endsWith('huggingface.co') && parts.length >= 5 && parts[2] === 'resolve') {
+      return `${parts[0]}/${parts[1]} @ ${decodeURIComponent(parts[3])} · ${parts.slice(4).join('/')}`;
+    }
+    return parts.slice(-3).join('/') || url;
+  } catch {
+    return url;
+  }
+}
+
+/** Millions with one decimal: "12.3 M". */
+export const millions = (n) => `${(n / 1e6).toFixed(1)} M`;
+
+/** Saves a blob as a file the browser downloads. */
+export function download(blob, name) {
+  const a = el('a', { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+}
+
+/** A file picker that is not in the page (the page keeps exactly one <input type=file>, the photos'). */
+export function pickFiles({ accept = '', directory = false } = {}, onFiles) {
+  const input = el('input', { type: 'file', multiple: true, accept: accept || undefined });
+  if (directory) input.webkitdirectory = true;
+  input.onchange = () => onFiles([...input.files]);
+  input.click();
+}

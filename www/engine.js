@@ -1,0 +1,40 @@
+// The page's one engine client, and the badge that says how the engine runs (#backend).
+
+import { WorkerClient } from './worker-client.js';
+import { $, el } from './dom.js';
+import { setModelStatus } from './messages.js';
+
+/** Resolved against the page (index.html), like every fetch of the page. */
+export const engine = new WorkerClient('www/worker-loader.js', { helloTimeoutMs: 60000 });
+
+/**
+ * The badge once models are loaded: which back end, and why.
+ * @param {import('./protocol.js').Backend} backend
+ */
+export function showBackend(backend) {
+  const b = $('backend');
+  b.className = `backend ${backend.kind}`;
+  b.replaceChildren(el('strong', { text: backend.name }), el('small', { text: `Why: ${backend.reason}` }));
+  b.title = backend.reason;
+}
+
+/** @param {import('./protocol.js').HelloEvent} hello */
+function showHello(hello) {
+  const b = $('backend');
+  b.className = 'backend';
+  b.replaceChildren(el('strong', { text: 'Engine ready' }), el('small', { text: hello.gpu_note }));
+  b.title = hello.gpu_note;
+}
+
+/** @param {{message: string, known: boolean}} failure */
+function showDead({ message, known }) {
+  $('backend').textContent = 'Engine not running';
+  $('backend').className = 'backend bad';
+  const hint = known ? 'Reload the page to start it again.' : 'Reload the page; if it persists, this browser may lack WebAssembly SIMD or Web Workers.';
+  setModelStatus(`${message}. ${hint}`, 'error');
+}
+
+export function initEngineBadge() {
+  engine.on('hello', showHello);
+  engine.on('engine_failed', showDead);
+}

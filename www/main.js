@@ -1,0 +1,51 @@
+// The page's entry: wires the modules together and starts the engine. The page draws, reads the
+// person's input and talks to the engine worker (src/web, Rust/wasm) through the typed messages of
+// protocol.js; no model logic lives here.
+
+import { $ } from './dom.js';
+import { engine, initEngineBadge } from './engine.js';
+import { setModelStatus, showMessage, showNotice } from './messages.js';
+import { currentPreset, loadPresets } from './presets.js';
+import { applyLabels, wireLabels } from './labels.js';
+import { sendAlpha, showAlpha, wireAlpha } from './alpha.js';
+import { probePreset, startLoad, wireModels } from './models.js';
+import { addSamples, wirePhotos } from './photos.js';
+import { wireLecture } from './lecture.js';
+import { wireDrops } from './drops.js';
+import { initBench } from './bench.js';
+import { restoreAddress, trackAddress } from './url-state.js';
+
+async function main() {
+  initEngineBadge();
+  engine.on('notice', showNotice);
+  engine.on('unclaimed_failure', (ev) => showMessage('error', ev.message));
+  wireModels();
+  wireLabels();
+  wireAlpha();
+  wirePhotos();
+  wireLecture();
+  wireDrops();
+  $('samples').onclick = () => addSamples(currentPreset()?.samples || []);
+  showAlpha(0.5);
+  initBench(new URLSearchParams(location.search));
+
+  const hello = engine.start();
+  hello.catch(() => {}); // handled below, once the page is set up
+  await loadPresets();
+  const autoLoad = restoreAddress(location.search);
+  if (!autoLoad) setModelStatus('Press Load models to download the pair (once; later visits read it from the browser).');
+  trackAddress();
+
+  // Once the page is set up and the engine said hello: labels, α, and the load a link asks for.
+  try {
+    await hello;
+  } catch {
+    return; // the badge and the status line say why
+  }
+  applyLabels();
+  sendAlpha();
+  if (autoLoad) startLoad();
+  else probePreset();
+}
+
+main();

@@ -1,0 +1,255 @@
+// The checkpoint pair: the preset picker, custom URLs, local files, the Load / Cancel / Clear
+// buttons, and the state of the load, which the page's data-state and data-models say.
+
+import { $, mb, pickFiles, resolveUrl } from './dom.js';
+import { engine, showBackend } from './engine.js';
+import { dismissMessages, modelStatusText, setModelStatus, showFailure } from './messages.js';
+import { choosePreset, currentPreset, presetModel, presetUrls } from './presets.js';
+import { applyLabels, showPresetLabels } from './labels.js';
+import { clearLoadView, showProgress, showReport } from './load-view.js';
+import { signal } from './signal.js';
+
+/** @typedef {'zero-shot'|'fine-tuned'} Role */
+
+let loading = false;
+let loaded = false;
+/** @type {string|null} the last load's error */
+let loadError = null;
+let fineTuned = true;
+let idleStatus = '';
+/** @type {Record<Role, File[]|null>} files chosen for a role */
+let local = { 'zero-shot': null, 'fine-tuned': null };
+/** @type {'gpu'|'cpu'|null} the address's backend=, else the engine's automatic choice */
+let backend = null;
+
+const URL_INPUT = { 'zero-shot': 'zs-url', 'fine-tuned': 'ft-url' };
+const FILES_NOTE = { 'zero-shot': 'zs-files', 'fine-tuned': 'ft-files' };
+const DROP_ZONE = { 'zero-shot': 'zs-drop', 'fine-tuned': 'ft-drop' };
+const NO_FILES = 'drop or click: weights (+ config.json)';
+
+/**
+ * The loaded pair changed: `'loading'` (scores are void) or `'loaded'`.
+ * @type {import('./signal.js').Signal<['loading'|'loaded']>}
+ */
+export const pairChanged = signal();
+/** What the person chose changed (preset, URLs, files): the address follows it. */
+export const choiceChanged = signal();
+
+export const isLoaded = () => loaded;
+/** Whether the pair has a fine-tuned checkpoint (else α has no effect). */
+export const hasFineTuned = () => fineTuned;
+export const backendChoice = () => backend;
+/** @param {string|null} b */
+export function setBackendChoice(b) {
+  backend = b === 'gpu' || b === 'cpu' ? b : null;
+}
+/** @param {Role} role */
+export const hasLocalFiles = (role) => Boolean(local[role]);
+
+/** The custom URL fields as typed. */
+export const chosenUrls = () => ({ zs: $('zs-url').value.trim(), ft: $('ft-url').value.trim() });
+
+/** The address's zs= / ft=: custom URLs instead of the preset. */
+export function useCustomUrls(zs, ft) {
+  $('zs-url').value = zs;
+  $('ft-url').value = ft;
+  if (currentPreset()) choosePreset('');
+}
+
+/** data-state (error, loading, busy, ready), data-models, and the Load / Cancel buttons. */
+function renderState() {
+  let state;
+  if (engine.failure || loadError) state = 'error';
+  else if (!engine.ready || loading) state = 'loading';
+  else if (engine.busy) state = 'busy';
+  else state = 'ready';
+  document.body.dataset.state = state;
+  document.body.dataset.models = loaded ? 'loaded' : 'none';
+  $('cancel').hidden = !loading;
+  $('load').disabled = loading || !engine.ready;
+}
+
+/** Chooses a preset (none: custom) and shows its checkpoints; `fillLabels` also takes its labels. */
+export function applyPreset(id, { fillLabels = true } = {}) {
+  const p = choosePreset(id);
+  showPresetLabels(p, { fill: fillLabels });
+  const note = $('preset-note');
+  if (!p) {
+    $('samples').hidden = true;
+    note.textContent = 'Custom checkpoints: give their URLs or local files below.';
+    $('custom').open = true;
+    return;
+  }
+  const zs = presetModel(p.zero_shot);
+  const ft = presetModel(p.fine_tuned);
+  $('samples').hidden = !p.samples?.length;
+  $('samples').textContent = `Try the ${p.samples?.length || 0} sample photos of this preset`;
+  $('zs-url').value = zs?.urls?.[0] ? resolveUrl(zs.urls[0]) : '';
+  $('ft-url').value = ft?.urls?.[0] ? resolveUrl(ft.urls[0]) : '';
+  local = { 'zero-shot': null, 'fine-tuned': null };
+  renderLocal();
+  const size = Math.round((zs?.size_mb || 0) + (ft?.size_mb || 0));
+  const where = p.offline ? ' · served by this site, no network needed' : size ? ` · about ${size} MB to download once, then kept in the browser` : '';
+  note.textContent = `${p.about || ''} ${zs?.name || ''} + ${ft?.name || ''}${where}`.trim();
+}
+
+function renderLocal() {
+  for (const role of /** @type {Role[]} */ (['zero-shot', 'fine-tuned'])) {
+    const files = local[role];
+    $(FILES_NOTE[role]).textContent = files?.length ? files.map((f) => f.name).join(', ') : NO_FILES;
+    $(DROP_ZONE[role]).classList.toggle('chosen', !!files?.length);
+  }
+}
+
+/** Local files for a role (from a picker or a drop): the preset gives way to them. */
+export function chooseLocal(role, files) {
+  files = [...files];
+  if (!files.length) return;
+  local[role] = files;
+  if (currentPreset()) {
+    applyPreset('', { fillLabels: false });
+    applyLabels();
+  }
+  renderLocal();
+  setModelStatus(`${role}: ${files.length} local file(s) chosen; press Load models.`);
+  choiceChanged.emit();
+}
+
+/**
+ * Where a role's checkpoint comes from: its local files, else the URL field (with the preset's
+ * fallback URLs when it is the preset's first); null when neither is given.
+ * @param {Role} role
+ * @returns {import('./protocol.js').ModelSource|null}
+ */
+function sourceFor(role) {
+  const files = local[role];
+  if (files && files.length) return { files };
+  const input = $(URL_INPUT[role]).value.trim();
+  if (!input) return null;
+  const url = resolveUrl(input);
+  const candidates = presetUrls(currentPreset(), role);
+  if (candidates[0] === url) return { urls: candidates };
+  return { urls: [url] };
+}
+
+export function startLoad() {
+  const zero_shot = sourceFor('zero-shot');
+  if (!zero_shot) {
+    setModelStatus('Choose a zero-shot checkpoint first: a preset, a URL, or local files.', 'error');
+    return;
+  }
+  const fine_tuned = sourceFor('fine-tuned');
+  loading = true;
+  loaded = false;
+  loadError = null;
+  $('model-status').dataset.error = '';
+  clearLoadView();
+  pairChanged.emit('loading');
+  setModelStatus('Starting …');
+  const done = engine.load({ zero_shot, fine_tuned, backend });
+  choiceChanged.emit();
+  renderState();
+  done.then(() => settle(null), settle);
+}
+
+/** The load's request is over: `err` when it failed (possibly after the pair was loaded). */
+function settle(err) {
+  loading = false;
+  if (err?.dead) {
+    renderState();
+    return;
+  }
+  if (err && err.what !== 'load') showFailure(err);
+  else if (err) {
+    if (err.cancelled) setModelStatus(err.message);
+    else {
+      loadError = err.message;
+      setModelStatus(err.message, 'error');
+    }
+    $('model-status').dataset.error = err.cancelled ? '' : 'load';
+  }
+  // Retry notices of this load are settled now (it worked, or the error says it all).
+  dismissMessages('retry ');
+  if (!loadError && !loaded) setModelStatus(modelStatusText() || 'Not loaded.');
+  renderState();
+}
+
+/** @param {import('./protocol.js').LoadedEvent} ev */
+function onLoaded(ev) {
+  loaded = true;
+  fineTuned = ev.models.length > 1;
+  showBackend(ev.backend);
+  showReport(ev);
+  idleStatus = `Loaded: ${ev.models.map((m) => m.role).join(' + ')} · photos at ${ev.image_size}×${ev.image_size} px`;
+  setModelStatus(idleStatus, 'ok');
+  pairChanged.emit('loaded');
+  renderState();
+}
+
+function setLoadLabel(stored) {
+  $('load').textContent = stored ? 'Load models (stored in this browser)' : 'Load models';
+  $('load').dataset.stored = stored ? '1' : '';
+}
+
+/** Asks the engine whether the chosen preset's files are already in Cache Storage. */
+export function probePreset() {
+  setLoadLabel(false);
+  const preset = currentPreset();
+  if (!engine.ready || !preset) return;
+  const zs = presetUrls(preset, 'zero-shot');
+  const ft = presetUrls(preset, 'fine-tuned');
+  engine.probeCache([...zs, ...ft]).then((stored) => {
+    if (currentPreset()?.id !== preset.id) return;
+    const has = (list) => list.length === 0 || list.some((u) => stored.includes(u));
+    setLoadLabel(zs.length > 0 && has(zs) && has(ft));
+  }, showFailure);
+}
+
+function clearCache() {
+  engine.clearCache().then((ev) => {
+    probePreset();
+    if (!ev) return;
+    const freed = ev.usage_before != null && ev.usage_after != null ? ` (${mb(Math.max(0, ev.usage_before - ev.usage_after))} freed)` : '';
+    $('cache-note').textContent = `Removed ${ev.entries} stored file(s)${freed}.`;
+  }, showFailure);
+}
+
+export function wireModels() {
+  $('preset').onchange = () => {
+    applyPreset($('preset').value);
+    applyLabels();
+    probePreset();
+  };
+  $('load').onclick = startLoad;
+  $('cancel').onclick = () => engine.cancel();
+  $('clear-cache').onclick = clearCache;
+  for (const role of /** @type {Role[]} */ (['zero-shot', 'fine-tuned'])) {
+    $(URL_INPUT[role]).addEventListener('change', () => {
+      local[role] = null;
+      renderLocal();
+      choiceChanged.emit();
+    });
+    const zone = $(DROP_ZONE[role]);
+    const pick = () => pickFiles({ accept: '.safetensors,.bin,.pt,.json' }, (files) => chooseLocal(role, files));
+    zone.onclick = pick;
+    zone.onkeydown = (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        pick();
+      }
+    };
+  }
+  engine.on('hello', (ev) => {
+    if (!ev.cache_available) $('cache-note').textContent = 'Cache Storage unavailable here: models are downloaded on every visit.';
+    renderState();
+  });
+  engine.on('engine_failed', renderState);
+  engine.on('busy', (busy) => {
+    if (!busy && loaded && !loadError && !engine.failure) setModelStatus(idleStatus, 'ok');
+    renderState();
+  });
+  engine.on('progress', showProgress);
+  engine.on('status', (ev) => setModelStatus(ev.text));
+  engine.on('loaded', onLoaded);
+  renderState();
+}

@@ -1,0 +1,309 @@
+// The photos (#results): adding them (picker, samples), their cards with the result bars of the
+// three models, each photo's true label and set, and removing them.
+
+import { $, el, fmtAlpha, mb, pct, resolveUrl } from './dom.js';
+import { engine } from './engine.js';
+import { showFailure, showMessage } from './messages.js';
+import { currentLabels, labelsChanged } from './labels.js';
+import { alphaChanged, currentAlpha } from './alpha.js';
+import { hasFineTuned, isLoaded, pairChanged } from './models.js';
+import { SETS, assignTruth } from './truth.js';
+import { signal } from './signal.js';
+
+const MODELS = ['zero-shot', 'merged', 'fine-tuned'];
+const MODEL_TITLES = { 'zero-shot': 'Zero-shot', merged: 'Merged', 'fine-tuned': 'Fine-tuned' };
+const TOP_K = 5;
+const MAX_PHOTO_BYTES = 64e6;
+const PHOTO_NAME = /\.(png|jpe?g|gif|bmp|webp)$/i;
+
+/**
+ * @typedef {object} Photo
+ * @property {number} id
+ * @property {string} name unique on the page
+ * @property {string} url its preview (an object URL)
+ * @property {HTMLElement|null} card
+ * @property {HTMLElement} [body] the result columns
+ * @property {HTMLElement} [meta] the true-label row
+ * @property {string|null} error
+ * @property {Record<string, {alpha: number, probs: number[], labels: string[]}>} scores by model
+ * @property {'task'|'other'} set
+ * @property {string|null} truth
+ * @property {'click'|'folder'|'name'|null} source where the true label came from
+ * @property {string|null} folder the folder it came in
+ */
+
+/** @type {Map<number, Photo>} */
+const photos = new Map();
+let lastId = 0;
+
+/** Photos came or went, or a true label or a set changed. */
+export const photosChanged = signal();
+
+export const allPhotos = () => [...photos.values()];
+export const photoCount = () => photos.size;
+
+/** The photos with a true label among the current labels (and no error): the sweep's. */
+export function labelledPhotos() {
+  const labels = currentLabels();
+  return allPhotos().filter((p) => p.truth && !p.error && labels.includes(p.truth));
+}
+
+/** Whether a file's name says it is a photo. */
+export const isPhotoFile = (f) => PHOTO_NAME.test(f.name);
+
+function renderEmpty() {
+  $('empty').hidden = photos.size > 0;
+}
+
+/**
+ * Adds photos and sends them to the engine. `set`: the set they count in; `folders`: each
+ * file's folder (a directory upload) labels it; `folderOf`: the folder of each file, given.
+ * @param {Iterable<File>} files
+ * @param {{set?: 'task'|'other', folders?: boolean, folderOf?: ((f: File) => string|undefined)|null}} [options]
+ */
+export function addPhotos(files, { set = 'other', folders = false, folderOf = null } = {}) {
+  const images = [];
+  const unmatched = new Set();
+  for (const file of files) {
+    const id = ++lastId;
+    let name = file.name || `pasted-${id}.png`;
+    const taken = new Set(allPhotos().map((p) => p.name));
+    for (let i = 2; taken.has(name); i++) name = `${file.name || 'photo'} (${i})`;
+    /** @type {Photo} */
+    const photo = { id, name, url: URL.createObjectURL(file), card: null, error: null, scores: {}, set, truth: null, source: null, folder: null };
+    if (folderOf) {
+      photo.folder = folderOf(file) ?? null;
+    } else if (folders) {
+      const parts = (file.webkitRelativePath || '').split('/');
+      if (parts.length >= 2) photo.folder = parts[parts.length - 2];
+    }
+    assignTruth(photo, currentLabels());
+    if (photo.folder && !photo.truth) unmatched.add(photo.folder);
+    photos.set(id, photo);
+    if (file.size > MAX_PHOTO_BYTES) {
+      photo.error = `too large (${mb(file.size)}; the limit is ${mb(MAX_PHOTO_BYTES)}): scale it down first`;
+    } else {
+      images.push({ id, name, blob: file });
+    }
+    renderPhoto(photo);
+  }
+  if (images.length) engine.addImages(images).catch(showFailure);
+  if (unmatched.size) {
+    showMessage('warn', `Folder name(s) not among the labels: ${[...unmatched].join(', ')}. Add them to the labels (step 2) or pick a label on each photo.`);
+  }
+  renderEmpty();
+  photosChanged.emit();
+}
+
+/**
+ * A preset's sample photos. Those laid out as …/<task|shift>/<label>/<file> arrive labelled and in
+ * their set (task: the fine-tuning task; shift: everything else), ready for the lecture sweep.
+ * @param {string[]} urls
+ */
+export async function addSamples(urls) {
+  const groups = { task: [], other: [], plain: [] };
+  const folders = new Map();
+  for (const u of urls) {
+    try {
+      const r = await fetch(resolveUrl(u));
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const parts = u.split('/');
+      const file = new File([await r.blob()], decodeURIComponent(parts[parts.length - 1]), { type: r.headers.get('content-type') || '' });
+      const setDir = parts[parts.length - 3];
+      if (setDir === 'task' || setDir === 'shift') {
+        folders.set(file, decodeURIComponent(parts[parts.length - 2]));
+        groups[setDir === 'task' ? 'task' : 'other'].push(file);
+      } else {
+        groups.plain.push(file);
+      }
+    } catch (e) {
+      showMessage('warn', `Sample ${u} could not be read (${e.message}).`);
+    }
+  }
+  if (groups.task.length) addPhotos(groups.task, { set: 'task', folderOf: (f) => folders.get(f) });
+  if (groups.other.length) addPhotos(groups.other, { set: 'other', folderOf: (f) => folders.get(f) });
+  if (groups.plain.length) addPhotos(groups.plain);
+}
+
+function removePhoto(id) {
+  const p = photos.get(id);
+  if (!p) return;
+  p.card?.remove();
+  URL.revokeObjectURL(p.url);
+  photos.delete(id);
+  engine.removeImage(id).catch(showFailure);
+  renderEmpty();
+  photosChanged.emit();
+}
+
+/** @param {Photo} photo */
+function renderPhoto(photo) {
+  if (!photo.card) {
+    const img = el('img', { src: photo.url, alt: photo.name, loading: 'lazy' });
+    img.onerror = () => img.replaceWith(el('div', { class: 'noimg', text: 'no preview' }));
+    const remove = el('button', { class: 'close', type: 'button', 'aria-label': `Remove ${photo.name}`, text: '×' });
+    remove.onclick = () => removePhoto(photo.id);
+    photo.body = el('div', { class: 'cols' });
+    photo.meta = el('div', { class: 'truth-row' });
+    photo.card = el(
+      'article',
+      { class: 'photo', 'data-image': photo.name },
+      el('figure', {}, img, el('figcaption', { title: photo.name, text: photo.name }), photo.meta),
+      photo.body,
+      remove,
+    );
+    $('results').append(photo.card);
+    renderMeta(photo);
+  }
+  const body = photo.body;
+  body.replaceChildren();
+  if (photo.error) {
+    photo.card.classList.add('failed');
+    body.append(el('p', { class: 'photo-error', role: 'alert', 'data-image': photo.name, text: photo.error }));
+    return;
+  }
+  photo.card.classList.remove('failed');
+  const tops = {};
+  for (const m of hasFineTuned() ? MODELS : ['zero-shot']) {
+    const s = photo.scores[m];
+    const wantAlpha = m === 'zero-shot' ? 0 : m === 'fine-tuned' ? 1 : currentAlpha();
+    const stale = !s || (m === 'merged' && s.alpha !== wantAlpha);
+    const col = el('div', { class: `col ${m}${stale ? ' stale' : ''}`, 'data-model': m });
+    col.append(el('h3', {}, MODEL_TITLES[m], el('small', { text: ` α = ${fmtAlpha(s && m === 'merged' ? s.alpha : wantAlpha)}` })));
+    if (!s) {
+      col.append(el('p', { class: 'wait', text: isLoaded() ? 'classifying …' : 'waiting for the models' }));
+    } else {
+      const order = s.probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, TOP_K);
+      tops[m] = s.labels[order[0][1]];
+      col.append(el('ol', { class: 'bars' }, ...order.map(([p, i], rank) => resultBar(photo, m, s, s.labels[i], p, rank))));
+    }
+    body.append(col);
+  }
+  if (tops['zero-shot'] && tops['fine-tuned'] && tops['zero-shot'] !== tops['fine-tuned']) {
+    photo.card.dataset.disagree = '1';
+  } else {
+    delete photo.card.dataset.disagree;
+  }
+}
+
+/** One label's probability bar. */
+function resultBar(photo, model, s, label, p, rank) {
+  const fill = el('span', { class: 'fill' });
+  fill.style.width = `${Math.max(0.5, p * 100)}%`;
+  return el(
+    'li',
+    {
+      class: `bar${rank === 0 ? ' first' : ''}`,
+      'data-image': photo.name,
+      'data-model': model,
+      'data-label': label,
+      'data-prob': String(p),
+      'data-alpha': String(s.alpha),
+      title: `${label}: ${(p * 100).toFixed(3)}%`,
+    },
+    el('span', { class: 'label', text: label, title: `${label}: ${(p * 100).toFixed(3)}% · in lecture mode, click to make it the true label` }),
+    el('span', { class: 'track' }, fill),
+    el('span', { class: 'pct', text: pct(p) }),
+  );
+}
+
+/** The true-label picker and the set toggle under a photo. @param {Photo} photo */
+function renderMeta(photo) {
+  if (!photo.meta) return;
+  const card = photo.card;
+  card.dataset.set = photo.set;
+  card.dataset.truth = photo.truth || '';
+  const select = el('select', { class: 'truth', 'aria-label': `True label of ${photo.name}` });
+  select.append(el('option', { value: '', text: 'no true label' }), ...currentLabels().map((l) => el('option', { value: l, text: l })));
+  select.value = photo.truth || '';
+  select.onchange = () => setTruth(photo, select.value || null);
+  const toggle = el('button', {
+    type: 'button',
+    class: `set-toggle ${photo.set}`,
+    text: SETS[photo.set],
+    title: 'Which set this photo counts in (click to move it)',
+    'aria-label': `${photo.name} is in the set ${SETS[photo.set]}; move it`,
+  });
+  toggle.onclick = () => {
+    photo.set = photo.set === 'task' ? 'other' : 'task';
+    renderMeta(photo);
+    photosChanged.emit();
+  };
+  const src = photo.source ? el('small', { class: 'hint', text: photo.source === 'click' ? 'picked' : `from ${photo.source}` }) : null;
+  photo.meta.replaceChildren(select, toggle, src || '');
+}
+
+/** A true label picked by hand (null: none). @param {Photo} photo @param {string|null} label */
+export function setTruth(photo, label) {
+  photo.truth = label;
+  photo.source = label ? 'click' : null;
+  renderMeta(photo);
+  photosChanged.emit();
+}
+
+/** The photo a result bar (or anything with data-image) belongs to. */
+export const photoNamed = (name) => allPhotos().find((p) => p.name === name);
+
+/** Every photo's scores are void (new labels, a new pair): they show as waiting. */
+function clearScores() {
+  for (const p of photos.values()) {
+    p.scores = {};
+    renderPhoto(p);
+  }
+}
+
+/** New labels: the true labels follow them, the scores are void. */
+function relabel() {
+  const labels = currentLabels();
+  for (const p of photos.values()) {
+    assignTruth(p, labels);
+    renderMeta(p);
+  }
+  photosChanged.emit();
+  clearScores();
+}
+
+/** After α moved: the merged column is stale until its new scores arrive. */
+function markMergedStale() {
+  const alpha = currentAlpha();
+  for (const p of photos.values()) {
+    const col = p.body?.querySelector('.col.merged');
+    const s = p.scores.merged;
+    if (col) col.classList.toggle('stale', !s || s.alpha !== alpha);
+    const small = col?.querySelector('h3 small');
+    if (small) small.textContent = ` α = ${fmtAlpha(alpha)}`;
+  }
+}
+
+/** @param {import('./protocol.js').ResultsEvent} ev */
+function onResults(ev) {
+  for (const s of ev.scores) {
+    const photo = photos.get(s.image);
+    if (!photo) continue;
+    photo.error = null;
+    photo.scores[s.model] = { alpha: s.alpha, probs: s.probs, labels: ev.labels };
+    renderPhoto(photo);
+  }
+}
+
+/** @param {import('./protocol.js').ImageErrorEvent} ev */
+function onImageError(ev) {
+  const photo = photos.get(ev.image);
+  if (photo) {
+    photo.error = ev.message;
+    renderPhoto(photo);
+  }
+}
+
+export function wirePhotos() {
+  $('photos').addEventListener('change', (e) => {
+    addPhotos(e.target.files);
+    e.target.value = '';
+  });
+  engine.on('results', onResults);
+  engine.on('image_error', onImageError);
+  labelsChanged.on(relabel);
+  alphaChanged.on(markMergedStale);
+  pairChanged.on((what) => (what === 'loading' ? clearScores() : photos.forEach(renderPhoto)));
+  renderEmpty();
+}

@@ -1,0 +1,382 @@
+// The messages between the page and the engine worker, as JSDoc types. The source of truth is
+// src/web/protocol.rs (the `Request` structs and the `Event` enum: serde, snake_case, a `type` tag)
+// and the `merged` message that src/web/worker.rs `export_merged` builds by hand. The wire format is
+// frozen: these are exactly the JSON shapes the Rust side reads and writes. Nothing runs here; the
+// other modules import the types with `import('./protocol.js').Name`.
+
+// ------------------------------------------------------------------ shared words
+
+/** Which checkpoint of the pair. @typedef {'zero-shot'|'fine-tuned'} Role */
+/** Which of the three models a score is for (α = 0, α, α = 1). @typedef {'zero-shot'|'merged'|'fine-tuned'} ModelKind */
+/** Where the bytes came from. @typedef {'network'|'cache'|'local'} Origin */
+/** The compute back end. @typedef {'cpu'|'gpu'} BackendKind */
+/** A notice's weight. @typedef {'info'|'warn'} NoticeLevel */
+
+/**
+ * What failed, in a `failed` event: `load` (the checkpoints), `alpha` (an α out of range), `labels`
+ * (a template set or the text tower), `message` (a message the worker could not read), `crash` (the
+ * engine panicked or could not start: seq 0), `cache` (clearing Cache Storage), `sweep`, `bench`,
+ * `export` (the merged checkpoint), `merge` (re-merging at an α while classifying), `classify`.
+ * @typedef {'load'|'alpha'|'labels'|'message'|'crash'|'cache'|'sweep'|'bench'|'export'|'merge'|'classify'} FailureKind
+ */
+
+// ------------------------------------------------------------------ page → worker (requests)
+
+/**
+ * Where a checkpoint comes from: candidate URLs tried in order (a 404 moves on to the next;
+ * config.json and preprocessor_config.json are fetched from beside the one used), or local files
+ * (the weights, optionally with config.json / preprocessor_config.json, recognised by name).
+ * @typedef {object} ModelSource
+ * @property {string[]} [urls]
+ * @property {File[]} [files]
+ */
+
+/**
+ * The prompt templates: a built-in set, or `custom` with an explicit list.
+ * @typedef {object} TemplateChoice
+ * @property {'single'|'imagenet80'|'custom'} set
+ * @property {string[]} [list] used when `set` is `custom`
+ */
+
+/**
+ * A photo to classify; `id` is chosen by the page, results and errors refer to it.
+ * @typedef {object} ImageInput
+ * @property {number} id
+ * @property {string} name
+ * @property {Blob} blob
+ */
+
+/**
+ * A photo of an α sweep with its true label (an index into the current labels).
+ * @typedef {object} SweepPhoto
+ * @property {number} id
+ * @property {number} label
+ */
+
+/**
+ * Drop the current models, fetch (or read) both checkpoints, merge, then classify every photo.
+ * Answered with a `loaded` event (and `progress`, `status`, `notice`, `results` on the way).
+ * @typedef {object} LoadRequest
+ * @property {'load'} type
+ * @property {number} seq
+ * @property {ModelSource} zero_shot
+ * @property {ModelSource|null} [fine_tuned]
+ * @property {BackendKind|null} [backend] the address's `backend=`, overriding the automatic choice
+ */
+
+/**
+ * Move α: re-merges and re-classifies every photo with the merged model.
+ * @typedef {object} SetAlphaRequest
+ * @property {'set_alpha'} type
+ * @property {number} seq
+ * @property {number} alpha in [0, 1]
+ */
+
+/**
+ * New labels or templates: class embeddings are recomputed, every photo re-classified.
+ * @typedef {object} SetLabelsRequest
+ * @property {'set_labels'} type
+ * @property {number} seq
+ * @property {string[]} labels
+ * @property {TemplateChoice} templates
+ */
+
+/**
+ * @typedef {object} AddImagesRequest
+ * @property {'add_images'} type
+ * @property {number} seq
+ * @property {ImageInput[]} images
+ */
+
+/**
+ * @typedef {object} RemoveImageRequest
+ * @property {'remove_image'} type
+ * @property {number} seq
+ * @property {number|null} [id] absent or null: remove every photo
+ */
+
+/**
+ * Delete every downloaded checkpoint from Cache Storage (answered with `cache_cleared`).
+ * @typedef {object} ClearCacheRequest
+ * @property {'clear_cache'} type
+ * @property {number} seq
+ */
+
+/**
+ * Which of these URLs are stored in Cache Storage (answered with `cached`).
+ * @typedef {object} ProbeCacheRequest
+ * @property {'probe_cache'} type
+ * @property {number} seq
+ * @property {string[]} urls
+ */
+
+/**
+ * Classify the labelled photos at every α of a list (`sweep_progress` events, then `sweep`;
+ * honours `cancel`).
+ * @typedef {object} SweepRequest
+ * @property {'sweep'} type
+ * @property {number} seq
+ * @property {number[]} alphas
+ * @property {SweepPhoto[]} photos
+ */
+
+/**
+ * The merged checkpoint at α as safetensors bytes (answered with a `merged` message).
+ * @typedef {object} ExportMergedRequest
+ * @property {'export_merged'} type
+ * @property {number} seq
+ * @property {number} alpha
+ */
+
+/**
+ * Time the loaded model (answered with `bench`).
+ * @typedef {object} BenchRequest
+ * @property {'bench'} type
+ * @property {number} seq
+ * @property {number} [runs] default 1
+ * @property {number} [prompts] prompts through the text tower, default 10
+ */
+
+/**
+ * Abort the running download or sweep (handled at once, not queued; no `seq`, no `done`).
+ * @typedef {object} CancelRequest
+ * @property {'cancel'} type
+ */
+
+/**
+ * Page → worker. Every request but `cancel` carries a `seq`, answered by exactly one `done`
+ * (after at most one `failed`) with that `seq`.
+ * @typedef {LoadRequest|SetAlphaRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|ExportMergedRequest|BenchRequest|CancelRequest} Request
+ */
+
+// ------------------------------------------------------------------ worker → page (events)
+
+/**
+ * The WebGPU adapter the browser offers.
+ * @typedef {object} AdapterInfo
+ * @property {string} vendor
+ * @property {string} architecture
+ * @property {string} device
+ * @property {string} description
+ * @property {boolean} software a software rasteriser (SwiftShader, lavapipe, WARP, …): not a GPU
+ */
+
+/**
+ * Which compute back end runs, and why that one.
+ * @typedef {object} Backend
+ * @property {BackendKind} kind
+ * @property {string} name what the engine calls itself
+ * @property {string} reason e.g. "navigator.gpu absent"
+ * @property {AdapterInfo|null} adapter also when the CPU runs
+ */
+
+/**
+ * One loaded checkpoint.
+ * @typedef {object} ModelInfo
+ * @property {Role} role
+ * @property {string} name the URL or file name the weights came from
+ * @property {'safetensors'|'PyTorch zip'} format
+ * @property {'CLIPModel'|'CLIPVisionModel'|'CLIPVisionModelWithProjection'|'CLIPTextModel'|'CLIPTextModelWithProjection'} layout
+ * @property {number} parameters
+ * @property {number} tensors
+ * @property {string[]} dtypes e.g. "F16 ×196"
+ * @property {string|null} config_file null: the configuration was inferred from the tensor shapes
+ * @property {string[]} assumptions
+ * @property {Origin} origin
+ * @property {number} bytes
+ */
+
+/**
+ * Counts and names of the merge (src/merge.rs `MergeReport`).
+ * @typedef {object} MergeReport
+ * @property {string[]} interpolated
+ * @property {string[]} kept taken from the zero-shot checkpoint as they are
+ * @property {string[]} extra only in the fine-tuned checkpoint (a classification head): not used
+ * @property {number} interpolated_parameters
+ * @property {number} kept_parameters
+ */
+
+/**
+ * Probabilities of one photo for one of the three models.
+ * @typedef {object} Scores
+ * @property {number} image
+ * @property {ModelKind} model
+ * @property {number} alpha
+ * @property {number[]} probs one per label, in label order
+ */
+
+/**
+ * One photo at one α of a sweep.
+ * @typedef {object} SweepScore
+ * @property {number} image
+ * @property {string} predicted the top label
+ * @property {number} top its index
+ * @property {number} p_true probability of the photo's true label
+ */
+
+/** @typedef {{alpha: number, scores: SweepScore[]}} SweepPoint */
+
+/**
+ * The timed steps of `wiseft bench` (src/bench.rs `Timings`).
+ * @typedef {object} Timings
+ * @property {number} merge_s one α change
+ * @property {number} image_batch1_s
+ * @property {number} image_batch8_s
+ * @property {number} prompts
+ * @property {number} text_s
+ * @property {number} image_gflops_per_s
+ * @property {number} text_gflops_per_s
+ */
+
+/**
+ * The worker's wasm is running (sent once at start).
+ * @typedef {object} HelloEvent
+ * @property {'hello'} type
+ * @property {string} version
+ * @property {AdapterInfo|null} adapter
+ * @property {string} gpu_note
+ * @property {boolean} cache_available
+ */
+
+/**
+ * Download / read progress of one file.
+ * @typedef {object} ProgressEvent
+ * @property {'progress'} type
+ * @property {Role} role
+ * @property {string} file `weights`, `config.json`, `preprocessor_config.json` (a local file: its name)
+ * @property {string} url
+ * @property {Origin} origin
+ * @property {number} loaded
+ * @property {number|null} total
+ * @property {number|null} uploaded bytes of this file already on the GPU, when streaming
+ * @property {number} elapsed_ms
+ * @property {number} attempt
+ * @property {boolean} done
+ */
+
+/**
+ * What the worker is doing now ("parsing …", "merging …", "classifying …").
+ * @typedef {object} StatusEvent
+ * @property {'status'} type
+ * @property {string} text
+ */
+
+/**
+ * Something worth knowing that is not an error. A later notice with the same `key` replaces this
+ * one (e.g. the retries of one file: `retry <url>`).
+ * @typedef {object} NoticeEvent
+ * @property {'notice'} type
+ * @property {NoticeLevel} level
+ * @property {string} text
+ * @property {string|null} key
+ */
+
+/**
+ * Both checkpoints are in and merged.
+ * @typedef {object} LoadedEvent
+ * @property {'loaded'} type
+ * @property {Backend} backend
+ * @property {MergeReport|null} report null: no fine-tuned checkpoint
+ * @property {ModelInfo[]} models
+ * @property {number} image_size
+ * @property {number} alpha
+ */
+
+/**
+ * Probabilities for some photos at one α (for one or more of the three models).
+ * @typedef {object} ResultsEvent
+ * @property {'results'} type
+ * @property {string[]} labels
+ * @property {number} templates how many prompt templates
+ * @property {Scores[]} scores
+ */
+
+/**
+ * A photo that cannot be used; the others go on.
+ * @typedef {object} ImageErrorEvent
+ * @property {'image_error'} type
+ * @property {number} image
+ * @property {string} message
+ */
+
+/**
+ * A request that failed as a whole, with what to do about it. `cancelled`: the person pressed
+ * cancel (not an error to show as one). `seq` 0: no request (a crash, an unreadable message).
+ * @typedef {object} FailedEvent
+ * @property {'failed'} type
+ * @property {number} seq
+ * @property {FailureKind} what
+ * @property {string} message
+ * @property {boolean} cancelled
+ */
+
+/**
+ * A sweep step finished: `k` of `n` α values done.
+ * @typedef {object} SweepProgressEvent
+ * @property {'sweep_progress'} type
+ * @property {number} seq
+ * @property {number} k
+ * @property {number} n
+ * @property {number} alpha
+ */
+
+/**
+ * The whole sweep (only sent when it was not cancelled).
+ * @typedef {object} SweepEvent
+ * @property {'sweep'} type
+ * @property {number} seq
+ * @property {string[]} labels
+ * @property {SweepPoint[]} points
+ */
+
+/**
+ * Benchmark of the loaded model. `wasm_memory_mb`: the worker's WebAssembly memory (its peak).
+ * @typedef {object} BenchEvent
+ * @property {'bench'} type
+ * @property {number} seq
+ * @property {string} backend
+ * @property {number} checkpoint_mb
+ * @property {number} load_s
+ * @property {Timings} timings
+ * @property {number} wasm_memory_mb
+ */
+
+/**
+ * A request is finished.
+ * @typedef {object} DoneEvent
+ * @property {'done'} type
+ * @property {number} seq
+ */
+
+/**
+ * The URLs of a `probe_cache` that are stored.
+ * @typedef {object} CachedEvent
+ * @property {'cached'} type
+ * @property {string[]} urls
+ */
+
+/**
+ * Downloaded checkpoints deleted from Cache Storage.
+ * @typedef {object} CacheClearedEvent
+ * @property {'cache_cleared'} type
+ * @property {number} entries
+ * @property {number|null} usage_before
+ * @property {number|null} usage_after
+ */
+
+/**
+ * The merged checkpoint at α (built by hand in src/web/worker.rs `export_merged`; `bytes` is transferred).
+ * @typedef {object} MergedMessage
+ * @property {'merged'} type
+ * @property {number} seq
+ * @property {number} alpha
+ * @property {Uint8Array} bytes safetensors
+ * @property {string} config the zero-shot checkpoint's config.json
+ */
+
+/**
+ * Worker → page.
+ * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|SweepEvent|BenchEvent|DoneEvent|CachedEvent|CacheClearedEvent|MergedMessage} Event
+ */
+
+export {};
