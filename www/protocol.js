@@ -1,7 +1,6 @@
 // The messages between the page and the engine worker, as JSDoc types. The source of truth is
-// src/web/protocol.rs (the `Request` structs and the `Event` enum: serde, snake_case, a `type` tag)
-// and the `merged` message that src/web/worker.rs `export_merged` builds by hand. The wire format is
-// frozen: these are exactly the JSON shapes the Rust side reads and writes. Nothing runs here; the
+// src/web/protocol.rs (the `Request` structs and the `Event` enum: serde, snake_case, a `type` tag,
+// the `merged` event included): these are exactly the JSON shapes the Rust side reads and writes. Nothing runs here; the
 // other modules import the types with `import('./protocol.js').Name`.
 
 // ------------------------------------------------------------------ shared words
@@ -365,7 +364,7 @@
  */
 
 /**
- * The merged checkpoint at α (built by hand in src/web/worker.rs `export_merged`; `bytes` is transferred).
+ * The merged checkpoint at α (`Event::Merged`; the buffer of `bytes` is transferred, not copied).
  * @typedef {object} MergedMessage
  * @property {'merged'} type
  * @property {number} seq

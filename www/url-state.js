@@ -2,6 +2,7 @@
 // alpha, backend, lecture, presenter), and keeping the address in step with the page afterwards.
 
 import { fmtAlpha, resolveUrl } from './dom.js';
+import { showMessage } from './messages.js';
 import { currentPreset, defaultPresetId, presetModel } from './presets.js';
 import { applyPreset, backendChoice, chosenUrls, choiceChanged, hasLocalFiles, setBackendChoice, useCustomUrls } from './models.js';
 import { chooseTemplates, labelsChanged, readLabels, setLabelsText, templateChoice } from './labels.js';
@@ -22,9 +23,12 @@ export function restoreAddress(search) {
   if (q.has('zs')) useCustomUrls(q.get('zs'), q.get('ft') ?? '');
   if (q.has('labels')) setLabelsText(q.get('labels').split(',').map((s) => s.trim()).filter(Boolean));
   if (q.get('templates')) chooseTemplates(q.get('templates'));
+  // α enters here once: a value outside [0, 1] (or not a number) is said, not used.
   if (q.has('alpha')) {
-    const a = parseFloat(q.get('alpha'));
-    if (a >= 0 && a <= 1) setSlider(a);
+    const raw = q.get('alpha');
+    const a = Number(raw);
+    if (raw.trim() !== '' && a >= 0 && a <= 1) setSlider(a);
+    else showMessage('warn', `alpha=${raw} in the address is not a number in [0, 1]; α stays at ${fmtAlpha(currentAlpha())}.`, { key: 'url-alpha' });
   }
   if (q.get('lecture') === '1') setLecture(true);
   if (q.get('presenter') === '1') setPresenter(true);
