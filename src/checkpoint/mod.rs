@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use crate::clip::config::{ClipConfig, ConfigSource};
 use crate::clip::preprocess::PreprocessConfig;
 use crate::error::{Error, Result};
-use crate::hub::WEIGHT_FILES;
 pub use tensor::{F32Source, FileDtype, HostTensor, RawTensor};
 
 
@@ -55,6 +54,9 @@ pub enum Format {
     Safetensors,
     PyTorch,
 }
+
+/// Weight files of a checkpoint folder, in the order they are tried.
+pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
 /// The side files that may accompany the weights: (file name for messages, contents).
 #[derive(Debug, Default, Clone)]

@@ -18,7 +18,7 @@ pub const ENDPOINT_ENV: &str = "WISEFT_HUB_ENDPOINT";
 pub const DEFAULT_REVISION: &str = "main";
 
 /// Weight files of a checkpoint folder, in the order they are tried.
-pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
+pub const WEIGHT_FILES: [&str; 2] = crate::checkpoint::WEIGHT_FILES;
 
 /// Optional side files of a checkpoint folder, in the order they are tried.
 pub const SIDE_FILES: [&str; 2] = crate::checkpoint::SideFiles::NAMES;

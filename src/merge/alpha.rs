@@ -26,7 +26,7 @@ impl Alpha {
         if (0.0..=1.0).contains(&value) {
             Ok(Self(value + 0.0))
         } else {
-            Err(Error::Invalid(format!("α must be a number in [0, 1], got {value}")))
+            Err(Error::Invalid(format!("α must lie in [0, 1], got {value}")))
         }
     }
 
@@ -81,7 +81,7 @@ impl FromStr for Alpha {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let value: f64 = s.trim().parse().map_err(|_| Error::Invalid(format!("α must be a number in [0, 1], got `{s}`")))?;
+        let value: f64 = s.trim().parse().map_err(|_| Error::Invalid(format!("α must lie in [0, 1], got `{s}`")))?;
         Self::new(value)
     }
 }
@@ -103,7 +103,7 @@ mod tests {
         }
         for bad in [-0.01, 1.0001, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let e = Alpha::new(bad).unwrap_err().to_string();
-            assert!(e.contains("α must be a number in [0, 1]"), "{e}");
+            assert!(e.contains("α must lie in [0, 1]"), "{e}");
         }
         assert!("x".parse::<Alpha>().unwrap_err().to_string().contains("`x`"));
         assert_eq!("0.25".parse::<Alpha>().unwrap().get(), 0.25);
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn serde_checks_the_range() {
         assert_eq!(serde_json::from_str::<Alpha>("0.5").unwrap(), Alpha::HALF);
-        assert!(serde_json::from_str::<Alpha>("1.5").unwrap_err().to_string().contains("α must be"));
+        assert!(serde_json::from_str::<Alpha>("1.5").unwrap_err().to_string().contains("α must lie"));
         assert_eq!(serde_json::to_string(&Alpha::HALF).unwrap(), "0.5");
     }
 
