@@ -13,6 +13,8 @@ pub mod error;
 pub mod hub;
 pub mod merge;
 pub mod pipeline;
+#[cfg(test)]
+mod testing;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
