@@ -70,7 +70,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::testing::fixture;
+    use crate::testing::{fixture, XorShift};
 
     /// `CLIPImageProcessorPil` with do_rescale and do_normalize on, 30x30 output, on photo.png.
     #[test]
@@ -136,13 +136,8 @@ mod tests {
     /// Random corruption of real files must give images or errors, never a panic.
     #[test]
     fn corrupted_inputs_do_not_panic() {
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as usize
-        };
+        let mut rng = XorShift::from_state(0x9E37_79B9_7F4A_7C15);
+        let mut rnd = move || rng.next_u64() as usize;
         let cfg = PreprocessConfig::clip_default(32);
         for name in ["images/tall.jpg", "images/palette.png", "images/tiny.png"] {
             let original = fixture(name);
