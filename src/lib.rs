@@ -15,6 +15,8 @@ pub mod hub;
 pub mod merge;
 pub mod pipeline;
 pub mod session;
+#[cfg(test)]
+mod testing;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::http::{Server, Switches, TempDir};
+use common::XorShift;
 use wiseft::error::Error;
 use wiseft::hub::download::{
     fetch, fetch_optional, resolve_checkpoint, resolve_checkpoint_with, Cache, NoProgress, Progress,
@@ -17,15 +18,8 @@ use wiseft::hub::{file_url, parse_source, sibling_url, Source};
 
 /// Deterministic, incompressible-looking test bytes.
 fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    let mut rng = XorShift::seeded(seed);
+    (0..len).map(|_| (rng.next_u64() >> 24) as u8).collect()
 }
 
 /// Records what a download reports.

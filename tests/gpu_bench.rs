@@ -7,9 +7,12 @@
 //! WISEFT_BENCH_PROMPTS (default 80; the figure is 800 = 10 labels × 80 templates) and
 //! WISEFT_BENCH_CPU=0 (skip the CPU engine) adjust it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::XorShift;
 use pollster::block_on;
 use wiseft::checkpoint::{Checkpoint, Format, HostTensor, Layout};
 use wiseft::clip::config::{ClipConfig, ConfigSource};
@@ -21,12 +24,9 @@ use wiseft::merge::{Alpha, ModelPair};
 /// layer norms at 1/0).
 fn synthetic(config: &ClipConfig, seed: u64) -> Checkpoint {
     let mut table = Vec::with_capacity(65_537);
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = XorShift::seeded(seed);
     for _ in 0..65_537 {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        table.push(((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.07);
+        table.push((rng.unit() - 0.5) * 0.07);
     }
     let mut shapes = config.expected_tensors();
     let (v, t, p) = (config.vision.as_ref().unwrap(), config.text.as_ref().unwrap(), config.projection_dim.unwrap());

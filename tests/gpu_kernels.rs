@@ -2,8 +2,11 @@
 //! not multiples of the tiles nor of 4). Runs natively on whatever adapter wgpu finds; CI has
 //! Mesa's lavapipe (mesa-vulkan-drivers). No adapter at all is a failure, not a skip.
 
+mod common;
+
 use std::sync::OnceLock;
 
+use common::XorShift;
 use wiseft::clip::config::Activation;
 use wiseft::engine::gpu::ops::{KernelRunner, MatmulKernel};
 use wiseft::merge::Alpha;
@@ -22,15 +25,8 @@ fn block<T>(f: impl std::future::Future<Output = wiseft::Result<T>>) -> T {
 
 /// Deterministic values in [-scale, scale) (xorshift), so failures reproduce.
 fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
+    let mut rng = XorShift::seeded(seed);
+    (0..n).map(|_| (rng.unit() * 2.0 - 1.0) * scale).collect()
 }
 
 fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {

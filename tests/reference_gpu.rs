@@ -33,15 +33,8 @@ fn gpu(pair: &ModelPair, alpha: f64) -> GpuEngine {
 
 /// Deterministic values (xorshift) in [lo, hi).
 fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            lo + (hi - lo) * ((s >> 40) as f32 / (1u64 << 24) as f32)
-        })
-        .collect()
+    let mut rng = XorShift::seeded(seed);
+    (0..n).map(|_| lo + (hi - lo) * rng.unit()).collect()
 }
 
 /// Random token rows: start token, random ids, end token at a random position, zero padding.
