@@ -6,6 +6,7 @@ use crate::clip::config::{Activation, ClipConfig, EncoderConfig, TextConfig, Vis
 use crate::error::Result;
 use crate::merge::Alpha;
 use crate::pipeline::WiseFt;
+use crate::random::XorShift;
 
 /// openai/clip-vit-base-patch32: 224 px, patch 32, width 768 × 12 layers; text width 512 × 12 layers.
 pub fn vit_b32() -> ClipConfig {
@@ -24,22 +25,15 @@ pub fn vit_b32() -> ClipConfig {
     }
 }
 
-/// A small deterministic generator; the values only need to be finite and varied.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.04
-    }
+/// Small random values (the weights only need to be finite and varied).
+fn small(rng: &mut XorShift) -> f32 {
+    (rng.unit() - 0.5) * 0.04
 }
 
 /// Every tensor of a CLIPModel with `config`, random; with `vision_only`, the vision tower alone
 /// (as a public vision-only fine-tune has it).
 pub fn random_tensors(config: &ClipConfig, vision_only: bool, seed: u64) -> Vec<(String, HostTensor)> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift::from_state(seed | 1);
     let mut shapes = config.expected_tensors();
     if !vision_only {
         let p = config.projection_dim.unwrap_or(512);
@@ -53,7 +47,7 @@ pub fn random_tensors(config: &ClipConfig, vision_only: bool, seed: u64) -> Vec<
         .filter(|(n, _)| !vision_only || n.starts_with("vision_model."))
         .map(|(name, shape)| {
             let len = shape.iter().product();
-            let data = if name == "logit_scale" { vec![4.6052] } else { (0..len).map(|_| rng.next()).collect() };
+            let data = if name == "logit_scale" { vec![4.6052] } else { (0..len).map(|_| small(&mut rng)).collect() };
             (name, HostTensor::f32(shape, data))
         })
         .collect()
@@ -144,8 +138,8 @@ pub async fn measure(wiseft: &mut WiseFt, runs: usize, prompts: &[String], now: 
     }
 
     let side = config.vision.as_ref().map_or(224, |v| v.image_size);
-    let mut rng = Rng(7);
-    let image: Vec<f32> = (0..3 * side * side).map(|_| rng.next() * 50.0).collect();
+    let mut rng = XorShift::from_state(7);
+    let image: Vec<f32> = (0..3 * side * side).map(|_| small(&mut rng) * 50.0).collect();
     let mut batch_times = [0.0; 2];
     for (slot, n) in [1usize, 8].into_iter().enumerate() {
         let batch = vec![image.clone(); n];

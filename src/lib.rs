@@ -14,6 +14,7 @@ pub mod error;
 pub mod hub;
 pub mod merge;
 pub mod pipeline;
+pub mod random;
 pub mod session;
 #[cfg(test)]
 mod testing;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::http::{Server, Switches, TempDir};
-use common::XorShift;
+use wiseft::random::XorShift;
 use wiseft::error::Error;
 use wiseft::hub::download::{
     fetch, fetch_optional, resolve_checkpoint, resolve_checkpoint_with, Cache, NoProgress, Progress,

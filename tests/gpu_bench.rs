@@ -12,8 +12,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::XorShift;
 use pollster::block_on;
+use wiseft::random::XorShift;
 use wiseft::checkpoint::{Checkpoint, Format, HostTensor, Layout};
 use wiseft::clip::config::{ClipConfig, ConfigSource};
 use wiseft::engine::cpu::CpuEngine;

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::XorShift;
+use wiseft::random::XorShift;
 use wiseft::clip::config::Activation;
 use wiseft::engine::gpu::ops::{KernelRunner, MatmulKernel};
 use wiseft::merge::Alpha;

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use pollster::block_on;
+use wiseft::random::XorShift;
 use wiseft::clip::head::ClassEmbeddings;
 use wiseft::clip::preprocess;
 use wiseft::clip::templates;

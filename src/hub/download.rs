@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{file_url, sibling_url, strip_query, Source, SIDE_FILES, WEIGHT_FILES};
+use super::{file_url, sibling_url, strip_query, Source};
+use crate::checkpoint::{SideFiles, WEIGHT_FILES};
+
+/// The optional side files beside the weights, in the order they are tried.
+const SIDE_FILES: [&str; 2] = SideFiles::NAMES;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the cache folder (see [`Cache::default_location`]).

@@ -17,11 +17,6 @@ pub const ENDPOINT_ENV: &str = "WISEFT_HUB_ENDPOINT";
 /// Revision used when a hub id has no `@revision`.
 pub const DEFAULT_REVISION: &str = "main";
 
-/// Weight files of a checkpoint folder, in the order they are tried.
-pub const WEIGHT_FILES: [&str; 2] = crate::checkpoint::WEIGHT_FILES;
-
-/// Optional side files of a checkpoint folder, in the order they are tried.
-pub const SIDE_FILES: [&str; 2] = crate::checkpoint::SideFiles::NAMES;
 
 /// Where a checkpoint comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,11 +40,6 @@ impl Alpha {
         ((1.0 - self.0) as f32, self.0 as f32)
     }
 
-    /// Whether this is one of the two checkpoints as they are (no arithmetic to do).
-    pub fn is_endpoint(self) -> bool {
-        self == Self::ZERO_SHOT || self == Self::FINE_TUNED
-    }
-
     /// A hashable key (the bits of the value).
     pub fn key(self) -> u64 {
         self.0.to_bits()

@@ -132,10 +132,6 @@ impl Session {
         &self.prompts
     }
 
-    pub fn photo_count(&self) -> usize {
-        self.photos.len()
-    }
-
     /// Drops the model (two CLIPs are large for wasm's 4 GB: free them before loading others).
     pub fn unload(&mut self) {
         self.model = None;

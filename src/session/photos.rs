@@ -67,9 +67,6 @@ impl Photos {
         ids.iter().filter_map(|id| self.list.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone())).collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
 }
 
 fn prepare(photo: &mut Photo, prep: &PreprocessConfig) -> Option<String> {

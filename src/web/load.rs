@@ -199,7 +199,7 @@ impl Loader {
             };
             let mut side = SideFiles::default();
             let mut fetched = Vec::new();
-            for file in hub::SIDE_FILES {
+            for file in SideFiles::NAMES {
                 let side_url = hub::sibling_url(url, file);
                 let got = fetcher.get(&side_url, role, file).await?;
                 if let Some(g) = &got {

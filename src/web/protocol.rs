@@ -271,6 +271,7 @@ impl Request {
         let field = |key: &str| js_sys::Reflect::get(&data, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
         let seq = field("seq").as_f64().filter(|s| s.fract() == 0.0 && *s >= 0.0 && *s <= u32::MAX as f64).map(|s| s as u32);
         let bad = |what, message| BadRequest { seq, what, message };
+        let name = field("type").as_string().unwrap_or_default();
         let kind: RequestType = serde_wasm_bindgen::from_value(field("type"))
             .map_err(|e| bad(Operation::Message, format!("message `type`: {e}")))?;
         fn de<T: serde::de::DeserializeOwned>(data: JsValue) -> Result<T, String> {
@@ -289,18 +290,8 @@ impl Request {
             RequestType::Bench => de(data).map(Request::Bench),
             RequestType::Cancel => Ok(Request::Cancel),
         };
-        read.map_err(|e| bad(kind.operation(), format!("message `{}`: {e}", serde_name(kind))))
+        read.map_err(|e| bad(kind.operation(), format!("message `{name}`: {e}")))
     }
-}
-
-fn serde_name(kind: RequestType) -> String {
-    format!("{kind:?}").chars().fold(String::new(), |mut s, c| {
-        if c.is_uppercase() && !s.is_empty() {
-            s.push('_');
-        }
-        s.push(c.to_ascii_lowercase());
-        s
-    })
 }
 
 /// Which compute back end runs, and why that one.

@@ -74,29 +74,6 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-/// Marsaglia's xorshift64 (shifts 13, 7, 17), so that test data and failures reproduce. (The unit
-/// tests inside the crate have the same generator in src/testing.rs: they cannot see this one.)
-pub struct XorShift(u64);
-
-impl XorShift {
-    /// Any seed, 0 included: multiplied by the 64-bit golden ratio and made odd, so that nearby
-    /// seeds give unrelated sequences and the state is never 0.
-    pub fn seeded(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// The top 24 bits as an `f32` in [0, 1) (every such value is exact).
-    pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
