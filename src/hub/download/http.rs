@@ -1,0 +1,321 @@
+//! One file over HTTP into a `.part` file: resumed with `Range`, retried when something transient
+//! breaks, and every failure said with the URL and what to do about it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::cache::UrlParts;
+use super::{Progress, MAX_RETRIES};
+use crate::error::{Error, Result};
+
+const CHUNK: usize = 64 * 1024;
+
+pub(super) enum Downloaded {
+    Complete,
+    NotFound(Error),
+}
+
+/// What one request did.
+enum Attempt {
+    /// `part` now holds the whole file.
+    Complete,
+    /// The server answered 404.
+    NotFound(Error),
+    /// `part` does not fit what the server has: delete it and ask again for the whole file.
+    Restart,
+    /// Something transient broke (connection cut mid-body, timeout, 5xx): try again, resuming.
+    /// The error is reported if no retries are left; `network` marks errors below HTTP.
+    Retry { error: Error, network: bool },
+}
+
+impl Attempt {
+    fn retry(url: &str, msg: String, network: bool) -> Attempt {
+        Attempt::Retry { error: Error::Download { url: url.into(), msg }, network }
+    }
+}
+
+/// What to do without network, appended to errors that got no answer from the server.
+const NO_NETWORK_HINT: &str = "Is the network up (and the address right)? Without network access, get the \
+     checkpoint some other way and pass its local path instead";
+
+/// Downloads `url` into `part`, resuming what `part` already holds.
+pub(super) fn download(url: &str, part: &Path, progress: &mut dyn Progress) -> Result<Downloaded> {
+    let mut retries = 0;
+    loop {
+        let before = file_len(part)?;
+        let outcome = attempt(url, part, before, progress)?;
+        let (error, network) = match outcome {
+            Attempt::Complete => return Ok(Downloaded::Complete),
+            Attempt::NotFound(e) => return Ok(Downloaded::NotFound(e)),
+            Attempt::Restart => {
+                fs::remove_file(part).map_err(|e| Error::io(part, e))?;
+                (None, false)
+            }
+            Attempt::Retry { error, network } => (Some(error), network),
+        };
+        retries += 1;
+        let now = file_len(part)?;
+        if retries > MAX_RETRIES {
+            return Err(match error {
+                Some(e) if now == 0 => {
+                    let hint = if network { format!(". {NO_NETWORK_HINT}") } else { String::new() };
+                    Error::Download {
+                        url: url.into(),
+                        msg: format!("{} (gave up after {MAX_RETRIES} retries){hint}", inner_msg(&e)),
+                    }
+                }
+                Some(e) => Error::Download {
+                    url: url.into(),
+                    msg: format!(
+                        "the download kept breaking off (gave up after {MAX_RETRIES} retries; last: {}); \
+                         {now} bytes arrived and are kept in {} (run again to resume)",
+                        inner_msg(&e),
+                        part.display()
+                    ),
+                },
+                None => Error::Download {
+                    url: url.into(),
+                    msg: format!(
+                        "the server keeps rejecting the partial download; delete {} and try again",
+                        part.display()
+                    ),
+                },
+            });
+        }
+        if error.is_some() && now <= before {
+            // No progress: give the network or the server a moment before asking again.
+            std::thread::sleep(Duration::from_millis(250 << (retries - 1)));
+        }
+    }
+}
+
+fn inner_msg(e: &Error) -> String {
+    match e {
+        Error::Download { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    match fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(format!("wiseft/{}", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .build();
+        ureq::Agent::new_with_config(config)
+    })
+}
+
+/// One request for `url`, asking for the bytes after the `have` already in `part`.
+fn attempt(url: &str, part: &Path, have: u64, progress: &mut dyn Progress) -> Result<Attempt> {
+    // `identity`: the bytes on disk must be the file's bytes, so that Range offsets fit.
+    let mut request = agent().get(url).header("Accept-Encoding", "identity");
+    if have > 0 {
+        request = request.header("Range", format!("bytes={have}-"));
+    }
+    let response = match request.call() {
+        Ok(r) => r,
+        Err(e) => return request_failed(url, e, have, part),
+    };
+    let status = response.status().as_u16();
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let content_length = header("content-length").and_then(|v| v.parse::<u64>().ok());
+
+    // (append to part?, whole file size if known)
+    let (append, total) = match status {
+        200 => (false, content_length),
+        206 if have > 0 => match header("content-range").and_then(parse_content_range) {
+            Some((start, total)) if start == have => (true, total.or(content_length.map(|n| n + have))),
+            _ => return Ok(Attempt::Restart),
+        },
+        416 if have > 0 => {
+            let total = header("content-range")
+                .and_then(|v| v.strip_prefix("bytes */"))
+                .and_then(|v| v.parse::<u64>().ok());
+            return Ok(if total == Some(have) { Attempt::Complete } else { Attempt::Restart });
+        }
+        404 => return Ok(Attempt::NotFound(http_error(url, &response))),
+        408 | 429 | 500..=599 => {
+            return Ok(Attempt::Retry { error: http_error(url, &response), network: false })
+        }
+        _ => return Err(http_error(url, &response)),
+    };
+
+    let file = if append { OpenOptions::new().append(true).open(part) } else { File::create(part) }
+        .map_err(|e| Error::io(part, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut got = if append { have } else { 0 };
+    progress.start(url, total, got);
+
+    let mut body = response.into_body().into_reader();
+    let mut buf = vec![0u8; CHUNK];
+    let broken = loop {
+        match body.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => {
+                out.write_all(&buf[..n]).map_err(|e| Error::io(part, e))?;
+                got += n as u64;
+                progress.advance(n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(e),
+        }
+    };
+    let file = out.into_inner().map_err(|e| Error::io(part, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(part, e))?;
+
+    if let Some(e) = broken {
+        return Ok(Attempt::retry(url, format!("connection broke off: {}", io_msg(&e)), true));
+    }
+    match total {
+        Some(t) if got < t => {
+            Ok(Attempt::retry(url, format!("connection closed after {got} of {t} bytes"), true))
+        }
+        Some(t) if got > t => Err(Error::Download {
+            url: url.into(),
+            msg: format!("the server sent {got} bytes but announced {t}; {} was discarded", part.display()),
+        })
+        .inspect_err(|_| {
+            let _ = fs::remove_file(part);
+        }),
+        _ => Ok(Attempt::Complete),
+    }
+}
+
+/// `bytes START-END/TOTAL` → (START, Some(TOTAL)); TOTAL `*` → None.
+fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let rest = v.strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let (start, _end) = range.split_once('-')?;
+    let total = if total.trim() == "*" { None } else { Some(total.trim().parse().ok()?) };
+    Some((start.trim().parse().ok()?, total))
+}
+
+/// An HTTP error status as an error that names the URL, the status and what to do about it.
+fn http_error(url: &str, response: &ureq::http::Response<ureq::Body>) -> Error {
+    let status = response.status();
+    let hint = match status.as_u16() {
+        404 => "is the repository/revision/file name right?",
+        401 | 403 => {
+            "the repository may be gated or private (or may not exist): accept its terms on the hub, \
+             or download the files yourself and pass their local path"
+        }
+        407 => "the proxy wants authentication",
+        408 | 504 => "the server timed out; try again later",
+        429 => "too many requests: the server is rate-limiting; wait a little and try again",
+        500..=599 => "server error; try again later",
+        _ => "unexpected answer from the server",
+    };
+    let reason = status.canonical_reason().map(|r| format!(" ({})", r.to_lowercase())).unwrap_or_default();
+    // The hub explains itself in X-Error-Message ("Repository not found", "Revision Not Found", …).
+    let detail = response
+        .headers()
+        .get("x-error-message")
+        .and_then(|v| v.to_str().ok())
+        .map(|m| format!(" (server: {})", m.trim()))
+        .unwrap_or_default();
+    Error::Download { url: url.into(), msg: format!("HTTP {}{reason}: {hint}{detail}", status.as_u16()) }
+}
+
+/// A request that got no answer: no network / refused connection → a clear, final error;
+/// something transient → [`Attempt::Retry`].
+fn request_failed(url: &str, e: ureq::Error, have: u64, part: &Path) -> Result<Attempt> {
+    use io::ErrorKind as K;
+    use ureq::Error as U;
+    let host = UrlParts::new(url).host.to_string();
+    let kept = if have > 0 {
+        format!(" ({have} bytes downloaded so far are kept in {} for the next try)", part.display())
+    } else {
+        String::new()
+    };
+    let no_network =
+        |what: String| Error::Download { url: url.into(), msg: format!("{what}. {NO_NETWORK_HINT}{kept}") };
+    match e {
+        U::HostNotFound => Err(no_network(format!("cannot resolve host `{host}`"))),
+        U::ConnectionFailed => Err(no_network(format!("cannot connect to {host}"))),
+        U::Timeout(t @ (ureq::Timeout::Connect | ureq::Timeout::Resolve)) => {
+            Err(no_network(format!("cannot connect to {host}: timed out ({t})")))
+        }
+        U::Io(io) if is_dns_failure(&io) => {
+            Err(no_network(format!("cannot resolve host `{host}`: {}", io_msg(&io))))
+        }
+        U::Io(io)
+            if matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::NetworkUnreachable
+                    | K::HostUnreachable
+                    | K::NetworkDown
+                    | K::AddrNotAvailable
+            ) =>
+        {
+            Err(no_network(format!("cannot connect to {host}: {}", io_msg(&io))))
+        }
+        U::Io(io) => Ok(Attempt::retry(url, format!("network error: {}", io_msg(&io)), true)),
+        U::Timeout(t) => Ok(Attempt::retry(url, format!("timed out ({t})"), true)),
+        U::Protocol(p) => Ok(Attempt::retry(url, format!("bad answer from the server: {p}"), false)),
+        U::BadUri(m) => Err(Error::Download { url: url.into(), msg: format!("not a valid URL: {m}") }),
+        U::TooManyRedirects => Err(Error::Download { url: url.into(), msg: "too many redirects".into() }),
+        other => Err(Error::Download { url: url.into(), msg: other.to_string() }),
+    }
+}
+
+/// A failed host name lookup, as the standard library reports it (it has no ErrorKind of its own).
+fn is_dns_failure(e: &io::Error) -> bool {
+    let msg = e.to_string();
+    msg.contains("lookup address") // unix: "failed to lookup address information: …"
+        || matches!(e.raw_os_error(), Some(11001 | 11002 | 11004) if cfg!(windows))
+    // WSAHOST_NOT_FOUND, …
+}
+
+/// An io error's message, unwrapping a ureq error carried inside it.
+fn io_msg(e: &io::Error) -> String {
+    match e.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        assert_eq!(parse_content_range("bytes 100-199/200"), Some((100, Some(200))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, None)));
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn no_dns_is_a_clear_network_error() {
+        let url = "https://huggingface.co/o/n/resolve/main/model.safetensors";
+        let io =
+            io::Error::other("failed to lookup address information: Temporary failure in name resolution");
+        let Err(e) = request_failed(url, ureq::Error::Io(io), 0, Path::new("/c/x.part")) else {
+            panic!("retried")
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("cannot resolve host `huggingface.co`") && msg.contains("network"), "{msg}");
+        assert!(msg.contains("local path") && msg.contains(url), "{msg}");
+        let Err(e) = request_failed(url, ureq::Error::HostNotFound, 7, Path::new("/c/x.part")) else {
+            panic!()
+        };
+        assert!(e.to_string().contains("7 bytes downloaded so far"), "{e}");
+    }
+}
