@@ -16,6 +16,7 @@ fn wiseft(args: &[&str], env: &[(&str, &Path)]) -> Output {
     // Never touch the user's cache or the real hub from tests.
     let cache = std::env::temp_dir().join(format!("wiseft-cli-test-cache-{}", std::process::id()));
     cmd.env("WISEFT_CACHE", &cache).env("WISEFT_HUB_ENDPOINT", "http://127.0.0.1:9");
+    cmd.env("HF_HUB_CACHE", cache.join("hf")).env_remove("HF_TOKEN").env_remove("HF_HUB_OFFLINE");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -204,14 +205,16 @@ fn hub_ids_download_into_the_cache_with_progress() {
     let run = || {
         wiseft(
             &["classify", "--zero-shot", "test/a_zs", "--fine-tuned", "test/a_ft", "--alpha", "0.35", "--labels", "cat,dog,red car,tree,the ocean", "--json", "images/photo.png"],
-            &[("WISEFT_HUB_ENDPOINT", Path::new(&endpoint)), ("WISEFT_CACHE", &cache.0)],
+            &[("WISEFT_HUB_ENDPOINT", Path::new(&endpoint)), ("HF_HUB_CACHE", &cache.0)],
         )
     };
     let first = json_of(&run());
     let requests = server.requests().len();
     assert!(requests >= 2, "expected downloads, saw {requests} requests");
+    assert!(cache.0.join("models--test--a_zs/snapshots").is_dir(), "the Hugging Face cache layout");
     let second = json_of(&run());
-    assert_eq!(server.requests().len(), requests, "second run must be served from the cache");
+    let again = &server.requests()[requests..];
+    assert!(again.iter().all(|r| r.method == "HEAD"), "second run: only the branch's commit is asked, nothing downloaded: {again:?}");
     assert_eq!(first, second);
 
     let reference = PairReference::load("pair_a");
@@ -238,4 +241,27 @@ fn bad_arguments_are_refused_clearly() {
     assert!(stderr(&out).contains("needs a full CLIPModel"), "{}", stderr(&out));
     let out = wiseft(&["classify", "--zero-shot", "models/nope", "--labels", "a", "images/photo.png"], &[]);
     assert!(stderr(&out).contains("models/nope"), "{}", stderr(&out));
+}
+
+/// A model that Python's huggingface_hub downloaded (tests/fixtures/hf-cache) is used by hub id,
+/// with HF_HUB_OFFLINE=1 and no network, without downloading anything.
+#[cfg(unix)]
+#[test]
+fn hub_ids_use_the_hugging_face_cache_offline() {
+    let hf = std::env::temp_dir().join(format!("wiseft-cli-test-hf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&hf);
+    let status = Command::new("cp").arg("-a").arg(fixtures().join("hf-cache")).arg(&hf).status().unwrap();
+    assert!(status.success());
+    let one = Path::new("1");
+    let out = wiseft(&["inspect", "fixture/a-ft"], &[("HF_HUB_CACHE", &hf), ("HF_HUB_OFFLINE", one)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("CLIPVisionModel") && text.contains("snapshots"), "{text}");
+    assert!(!stderr(&out).contains("downloading"), "{}", stderr(&out));
+
+    let empty = hf.join("empty");
+    let out = wiseft(&["inspect", "fixture/a-ft"], &[("HF_HUB_CACHE", &empty), ("HF_HUB_OFFLINE", one)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("HF_HUB_OFFLINE"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&hf);
 }

@@ -24,12 +24,17 @@ pub struct Switches {
     pub status: Option<u16>,
     /// Answer Range requests with the whole file (200), like a server without range support.
     pub ignore_range: bool,
+    /// Play the hub's LFS answer: weights under `/resolve/` are a `302` to this base URL (another
+    /// server on the same root, so another origin) + `/cdn` + the path, with `X-Linked-Etag`.
+    pub cdn: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Request {
+    pub method: String,
     pub path: String,
     pub range: Option<String>,
+    pub authorization: Option<String>,
 }
 
 pub struct Shared {
@@ -120,27 +125,53 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
     let head = String::from_utf8_lossy(&head).to_string();
     let mut lines = head.split("\r\n");
-    let path = lines.next().unwrap_or("").split(' ').nth(1).unwrap_or("/").to_string();
-    let range = lines
+    let mut request_line = lines.next().unwrap_or("").split(' ');
+    let method = request_line.next().unwrap_or("GET").to_string();
+    let path = request_line.next().unwrap_or("/").to_string();
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("range"))
-        .map(|(_, v)| v.trim().to_string());
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let range = header("range");
 
     let index = {
         let mut reqs = shared.requests.lock().unwrap();
-        reqs.push(Request { path: path.clone(), range: range.clone() });
+        reqs.push(Request {
+            method: method.clone(),
+            path: path.clone(),
+            range: range.clone(),
+            authorization: header("authorization"),
+        });
         reqs.len() - 1
     };
     let sw = shared.switches.lock().unwrap().clone();
+    let bare = path.split(['?', '#']).next().unwrap_or("");
+    let cdn_path = bare.strip_prefix("/cdn");
+    let rel = cdn_path.unwrap_or(bare).trim_start_matches('/');
+    let hub = hub_headers(&shared.root, rel, cdn_path.is_some());
 
     let file = (!path.split('/').any(|s| s == ".."))
-        .then(|| shared.root.join(path.split(['?', '#']).next().unwrap_or("").trim_start_matches('/')))
+        .then(|| shared.root.join(rel))
         .filter(|p| p.is_file());
     let (status, body) = match (sw.status, file) {
         (Some(s), _) => (s, Vec::new()),
         (None, None) => (404, Vec::new()),
         (None, Some(p)) => (200, std::fs::read(p)?),
     };
+    let etag = format!("\"{}\"", sha256_hex(&body));
+    if status == 200 && cdn_path.is_none() && rel.ends_with(".safetensors") | rel.ends_with(".bin") {
+        if let (Some(cdn), true) = (&sw.cdn, rel.contains("/resolve/")) {
+            write!(
+                sock,
+                "HTTP/1.1 302 Found\r\nLocation: {cdn}/cdn/{rel}\r\n{hub}X-Linked-Etag: {etag}\r\n\
+                 X-Linked-Size: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            return Ok(());
+        }
+    }
+    let is_head = method == "HEAD";
     let reason = match status {
         200 => "OK",
         206 => "Partial Content",
@@ -151,10 +182,12 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
     };
     if status != 200 {
         let msg = "no such file";
+        let hub = if status == 404 { hub.as_str() } else { "" };
         write!(
             sock,
-            "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
-            msg.len()
+            "HTTP/1.1 {status} {reason}\r\n{hub}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+            msg.len(),
+            if is_head { "" } else { msg }
         )?;
         return Ok(());
     }
@@ -181,6 +214,11 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
         ),
         None => (format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"), &body[..]),
     };
+    let head = head.replacen("\r\n", &format!("\r\n{hub}ETag: {etag}\r\n"), 1);
+    if is_head {
+        sock.write_all(head.as_bytes())?;
+        return Ok(());
+    }
     let cut = sw.cut_every_after.or(sw.cut_first_after.filter(|_| index == 0));
     sock.write_all(head.as_bytes())?;
     match cut {
@@ -192,6 +230,41 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
         _ => sock.write_all(part)?,
     }
     Ok(())
+}
+
+/// The hub's headers for `rel` = `{owner}/{name}/resolve/{revision}/{file}` (none for other
+/// paths, nor on the CDN): `X-Repo-Commit` when the repository exists (a folder under the root),
+/// and for a missing file the hub's `X-Error-Code`. The same rules as
+/// scripts/gen_hf_cache_fixture.py, so that both caches come out identical.
+fn hub_headers(root: &Path, rel: &str, on_cdn: bool) -> String {
+    let parts: Vec<&str> = rel.split('/').collect();
+    if on_cdn || parts.len() < 5 || parts[2] != "resolve" {
+        return String::new();
+    }
+    let repo_exists = root.join(parts[0]).join(parts[1]).is_dir();
+    let exists = root.join(rel).is_file();
+    let mut h = String::new();
+    if repo_exists {
+        h += &format!("X-Repo-Commit: {}\r\n", commit_of(parts[3]));
+    }
+    if !exists {
+        h += if repo_exists { "X-Error-Code: EntryNotFound\r\n" } else { "X-Error-Code: RepositoryNotFound\r\n" };
+    }
+    h
+}
+
+/// The commit the test hub names for `revision`: itself if it is a hash, else sha256's first 40 digits.
+pub fn commit_of(revision: &str) -> String {
+    let hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+    if revision.len() == 40 && revision.bytes().all(hex) {
+        return revision.to_string();
+    }
+    sha256_hex(revision.as_bytes())[..40].to_string()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------------------------

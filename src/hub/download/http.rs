@@ -42,11 +42,19 @@ const NO_NETWORK_HINT: &str = "Is the network up (and the address right)? Withou
      checkpoint some other way and pass its local path instead";
 
 /// Downloads `url` into `part`, resuming what `part` already holds.
-pub(super) fn download(url: &str, part: &Path, progress: &mut dyn Progress) -> Result<Downloaded> {
+///
+/// `auth` (an `Authorization` value) goes with the request to `url` only: ureq never forwards it
+/// on a redirect (`RedirectAuthHeaders::Never`), so a hub token does not reach a CDN.
+pub(super) fn download(
+    url: &str,
+    part: &Path,
+    auth: Option<&str>,
+    progress: &mut dyn Progress,
+) -> Result<Downloaded> {
     let mut retries = 0;
     loop {
         let before = file_len(part)?;
-        let outcome = attempt(url, part, before, progress)?;
+        let outcome = attempt(url, part, before, auth, progress)?;
         let (error, network) = match outcome {
             Attempt::Complete => return Ok(Downloaded::Complete),
             Attempt::NotFound(e) => return Ok(Downloaded::NotFound(e)),
@@ -122,9 +130,18 @@ fn agent() -> &'static ureq::Agent {
 }
 
 /// One request for `url`, asking for the bytes after the `have` already in `part`.
-fn attempt(url: &str, part: &Path, have: u64, progress: &mut dyn Progress) -> Result<Attempt> {
+fn attempt(
+    url: &str,
+    part: &Path,
+    have: u64,
+    auth: Option<&str>,
+    progress: &mut dyn Progress,
+) -> Result<Attempt> {
     // `identity`: the bytes on disk must be the file's bytes, so that Range offsets fit.
     let mut request = agent().get(url).header("Accept-Encoding", "identity");
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
@@ -195,6 +212,105 @@ fn attempt(url: &str, part: &Path, have: u64, progress: &mut dyn Progress) -> Re
         }),
         _ => Ok(Attempt::Complete),
     }
+}
+
+/// What the hub says of one file without sending it (huggingface_hub's `get_hf_file_metadata`).
+#[derive(Debug)]
+pub(super) enum Head {
+    /// The file exists. `etag` is `X-Linked-Etag` for LFS files (whose `302` points to a CDN,
+    /// another origin, which is not followed), else `ETag`; `commit` is `X-Repo-Commit`.
+    Found { commit: Option<String>, etag: Option<String>, size: Option<u64> },
+    /// `404`; `commit` is set when the repository exists (the hub names the commit it looked in).
+    NotFound { commit: Option<String> },
+    /// No answer: no network, connection refused, or transient failures past the retries.
+    Unreachable(Error),
+}
+
+/// A `HEAD` request for a hub file, following redirects within the hub's origin only;
+/// transient failures are retried like downloads.
+pub(super) fn head(url: &str, auth: Option<&str>) -> Result<Head> {
+    let mut url = url.to_string();
+    let (mut hops, mut retries) = (0, 0);
+    loop {
+        let mut request = agent().head(&url).header("Accept-Encoding", "identity");
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        let request = request.config().max_redirects(0).build();
+        let no_answer = |e: &ureq::Error| {
+            matches!(e, ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Io(_))
+                || matches!(e, ureq::Error::Timeout(_))
+        };
+        let retry = match request.call() {
+            Err(e) => {
+                let unreachable = no_answer(&e);
+                match request_failed(&url, e, 0, Path::new("")) {
+                    Ok(Attempt::Retry { error, .. }) => error,
+                    Ok(_) => unreachable!("request_failed only retries or fails"),
+                    Err(error) if unreachable => return Ok(Head::Unreachable(error)),
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let header = |name: &str| {
+                    response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string())
+                };
+                let commit = header("x-repo-commit");
+                let found = || Head::Found {
+                    commit: header("x-repo-commit"),
+                    etag: header("x-linked-etag").or_else(|| header("etag")),
+                    size: header("x-linked-size")
+                        .or_else(|| header("content-length"))
+                        .and_then(|v| v.parse().ok()),
+                };
+                match status {
+                    200..=299 => return Ok(found()),
+                    300..=399 => {
+                        // As huggingface_hub: a redirect within the hub's origin (a renamed
+                        // repository) is followed; one to another origin (the CDN of an LFS
+                        // file) is not, since this answer carries the file's metadata.
+                        let next = header("location").map(|l| join(&url, &l));
+                        match next {
+                            Some(next) if origin(&next) == origin(&url) && hops < 5 => {
+                                hops += 1;
+                                url = next;
+                                continue;
+                            }
+                            _ => return Ok(found()),
+                        }
+                    }
+                    404 => return Ok(Head::NotFound { commit }),
+                    408 | 429 | 500..=599 => http_error(&url, &response),
+                    _ => return Err(http_error(&url, &response)),
+                }
+            }
+        };
+        retries += 1;
+        if retries > MAX_RETRIES {
+            return Ok(Head::Unreachable(Error::Download {
+                url,
+                msg: format!("{} (gave up after {MAX_RETRIES} retries)", inner_msg(&retry)),
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(250 << (retries - 1)));
+    }
+}
+
+/// `location` (absolute, or a path on `url`'s origin) as an absolute URL.
+fn join(url: &str, location: &str) -> String {
+    if location.contains("://") {
+        location.to_string()
+    } else {
+        format!("{}/{}", origin(url), location.trim_start_matches('/'))
+    }
+}
+
+/// `scheme://authority` of `url`.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[after_scheme..].find('/').map(|i| after_scheme + i).unwrap_or(url.len());
+    &url[..end]
 }
 
 /// `bytes START-END/TOTAL` → (START, Some(TOTAL)); TOTAL `*` → None.

@@ -4,17 +4,22 @@
 //! complete, so a file at its cache path is always whole and is served without any request.
 //! A `.part` left by a broken connection or an interrupted run is resumed with a `Range` request.
 //!
-//! [`cache`] decides where a URL's file lives, [`http`] moves one file's bytes, [`resolve`] turns
-//! a checkpoint source into local files.
+//! [`cache`] decides where a URL's file lives, [`hf_cache`] is the Hugging Face cache shared with
+//! Python, [`http`] moves one file's bytes, [`hub_files`] gets one hub file the way
+//! `huggingface_hub` does, [`resolve`] turns a checkpoint source into local files.
 
 mod cache;
+mod hf_cache;
 mod http;
+mod hub_files;
 mod resolve;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 pub use cache::Cache;
+pub use hf_cache::{hf_home, HfCache};
+pub use hub_files::Hub;
 pub use resolve::{resolve_checkpoint, resolve_checkpoint_with};
 
 use crate::error::{Error, Result};
@@ -81,7 +86,7 @@ fn fetch_or_404(
     let folder = path.parent().expect("cache paths have a folder");
     fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
     let part = with_suffix(&path, PART_SUFFIX);
-    match download(url, &part, progress)? {
+    match download(url, &part, None, progress)? {
         Downloaded::Complete => {
             fs::rename(&part, &path).map_err(|e| Error::io(&path, e))?;
             sync_dir(folder);

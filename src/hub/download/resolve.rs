@@ -1,10 +1,11 @@
 //! A checkpoint source made local: the weights and whichever side files exist, remembering the
-//! ones a repository lacks.
+//! ones a server lacks.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::cache::with_suffix;
+use super::hub_files::{Hub, Missing};
 use super::{fetch, fetch_or_404, Cache, Progress};
 use crate::checkpoint::{SideFiles, WEIGHT_FILES};
 use crate::error::{Error, Result};
@@ -12,31 +13,31 @@ use crate::hub::{file_url, sibling_url, Source};
 
 /// The optional side files beside the weights, in the order they are tried.
 const SIDE_FILES: [&str; 2] = SideFiles::NAMES;
-/// Marker written beside a cached file name when the hub said it does not exist (see
-/// [`resolve_checkpoint_with`]), so that a later run needs no network for it.
+/// Marker written beside a cached file name when a server said it does not exist, so that a
+/// later run needs no network for it.
 const ABSENT_SUFFIX: &str = ".absent";
 
-/// Makes `source` available locally, using [`crate::hub::endpoint`] for hub ids; see
-/// [`resolve_checkpoint_with`].
+/// Makes `source` available locally, looking hub ids up as `huggingface_hub` would
+/// ([`Hub::from_env`]); see [`resolve_checkpoint_with`].
 pub fn resolve_checkpoint(source: &Source, cache: &Cache, progress: &mut dyn Progress) -> Result<PathBuf> {
-    resolve_checkpoint_with(source, &crate::hub::endpoint(), cache, progress)
+    resolve_checkpoint_with(source, &Hub::from_env(), cache, progress)
 }
 
 /// Makes `source` available locally and returns the path to load:
 ///
 /// * [`Source::Local`]: the path as is (no check: the loader reports a missing file).
-/// * [`Source::Url`]: the downloaded weights file; its siblings `config.json` and
+/// * [`Source::Url`]: the downloaded weights file in `cache`; its siblings `config.json` and
 ///   `preprocessor_config.json` are fetched too when the server has them, into the same
-///   cache folder, so a loader looking beside the weights finds them.
-/// * [`Source::Hub`]: the cache folder holding `model.safetensors` (or, if the repository has
-///   none, `pytorch_model.bin`) and whichever side files the repository has, fetched from
-///   `endpoint`.
-///
-/// Files already in the cache are not asked for again; for hub ids the files a repository
-/// lacks are remembered too, so a second run needs no network at all.
+///   cache folder, so a loader looking beside the weights finds them. A file in the cache is
+///   not asked for again, nor one the server said it lacks.
+/// * [`Source::Hub`]: the snapshot folder, in `hub`'s Hugging Face cache, holding
+///   `model.safetensors` (or, if the repository has none, `pytorch_model.bin`) and whichever
+///   side files the repository has. Files Python downloaded are used as they are; a branch is
+///   asked for its current commit (a `HEAD` per file), a commit hash needs no request, and
+///   without network or with `HF_HUB_OFFLINE` the cache answers alone.
 pub fn resolve_checkpoint_with(
     source: &Source,
-    endpoint: &str,
+    hub: &Hub,
     cache: &Cache,
     progress: &mut dyn Progress,
 ) -> Result<PathBuf> {
@@ -60,44 +61,37 @@ pub fn resolve_checkpoint_with(
                 },
                 other => other,
             };
-            let url_of = |file: &str| file_url(endpoint, repo, revision, file);
-            let mut missing = Vec::new();
             let mut weights = None;
+            let mut not_cached = None;
             for file in WEIGHT_FILES {
-                let url = url_of(file);
-                let cached = cache.path_for(&url);
-                if cached.is_file() {
-                    weights = Some(cached);
-                    break;
-                }
-                if with_suffix(&cached, ABSENT_SUFFIX).is_file() {
-                    continue;
-                }
-                match fetch_or_404(&url, cache, progress).map_err(hub_note)? {
+                match hub.file(repo, revision, file, progress).map_err(hub_note)? {
                     Ok(path) => {
                         weights = Some(path);
                         break;
                     }
-                    Err(_) => missing.push(cached),
+                    Err(Missing::NotCached(e)) => not_cached = not_cached.or(Some(e)),
+                    Err(Missing::NotOnHub) => {}
                 }
             }
             let Some(weights) = weights else {
+                // Offline or unreachable: say that, not that the repository lacks the files.
+                if let Some(e) = not_cached {
+                    return Err(hub_note(e));
+                }
                 return Err(hub_note(Error::Download {
-                    url: url_of(WEIGHT_FILES[0]),
+                    url: file_url(&hub.endpoint, repo, revision, WEIGHT_FILES[0]),
                     msg: format!(
                         "`{repo}` at revision `{revision}` has neither {}: is the repository/revision right?",
                         WEIGHT_FILES.join(" nor ")
                     ),
                 }));
             };
-            // Only now that the repository is known to be right are its missing files remembered.
-            for path in missing {
-                remember_absent(&path)?;
-            }
             for side in SIDE_FILES {
-                fetch_remembering_absence(&url_of(side), cache, progress).map_err(hub_note)?;
+                // A side file the repository lacks, or that is not cached while offline, is
+                // simply absent: the loader then infers the configuration from the tensors.
+                let _ = hub.file(repo, revision, side, progress).map_err(hub_note)?;
             }
-            Ok(weights.parent().expect("cache paths have a folder").to_path_buf())
+            Ok(weights.parent().expect("snapshot files have a folder").to_path_buf())
         }
     }
 }
