@@ -2,6 +2,7 @@
 //! preprocessor_config.json optional) or a bare weights file, read into host tensors together with
 //! the CLIP configuration they imply.
 
+pub mod provenance;
 pub mod pytorch;
 pub mod safetensors;
 pub mod stream;

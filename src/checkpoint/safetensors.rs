@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::provenance::OutputDtype;
 use super::tensor::{FileDtype, HostTensor, RawTensor};
 use crate::error::{Error, Result};
 
@@ -302,22 +303,44 @@ impl StreamReader {
 }
 
 /// Serialises tensors (f32 or i64, as held on the host) with `{"format": "pt"}` metadata, which
-/// transformers requires. Output is deterministic: the same tensors give the same bytes.
+/// transformers expects.
 pub fn write<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a HostTensor)>) -> Result<Vec<u8>> {
+    let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    write_as(tensors, OutputDtype::F32, &metadata)
+}
+
+/// Serialises tensors with their floats as `dtype` (rounded to nearest even, as torch's `.half()`
+/// and `.bfloat16()`; integers stay i64) and `metadata` as the header's `__metadata__`.
+pub fn write_as<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a HostTensor)>,
+    dtype: OutputDtype,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
     use safetensors::tensor::TensorView;
     use safetensors::Dtype;
-    let bytes: Vec<(&str, &HostTensor, Vec<u8>)> =
-        tensors.into_iter().map(|(n, t)| (n, t, t.to_le_bytes())).collect();
+    let encode = |t: &HostTensor| -> (Dtype, Vec<u8>) {
+        match (t.as_f32(), dtype) {
+            (Some(v), OutputDtype::F16) => {
+                (Dtype::F16, v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect())
+            }
+            (Some(v), OutputDtype::Bf16) => {
+                (Dtype::BF16, v.iter().flat_map(|x| half::bf16::from_f32(*x).to_le_bytes()).collect())
+            }
+            (Some(_), OutputDtype::F32) => (Dtype::F32, t.to_le_bytes()),
+            (None, _) => (Dtype::I64, t.to_le_bytes()),
+        }
+    };
+    let bytes: Vec<(&str, &HostTensor, (Dtype, Vec<u8>))> =
+        tensors.into_iter().map(|(n, t)| (n, t, encode(t))).collect();
     let views = bytes
         .iter()
-        .map(|(name, t, data)| {
-            let dtype = if t.is_float() { Dtype::F32 } else { Dtype::I64 };
-            TensorView::new(dtype, t.shape.clone(), data)
+        .map(|(name, t, (dtype, data))| {
+            TensorView::new(*dtype, t.shape.clone(), data)
                 .map(|v| (name.to_string(), v))
                 .map_err(|e| Error::Tensor { file: "output".into(), tensor: name.to_string(), msg: e.to_string() })
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
+    let metadata = Some(metadata.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
     safetensors::serialize(views, metadata)
         .map_err(|e| Error::Checkpoint { file: "output".into(), msg: format!("cannot serialise: {e}") })
 }
