@@ -48,13 +48,13 @@ export function resolveUrl(u) {
   }
 }
 
-/** "owner/repo @ revision · file" for a Hugging Face address, else the last parts of the path. */
+/** "owner/repo @ revision · file" for a hub address (huggingface.co or a mirror), else the last parts of the path. */
 export function shortName(url) {
   try {
-    const u = new URL(url);
-    const parts = u.pathname.split('/').filter(Boolean);
-    if (u.hostname.endsWith('huggingface.co') && parts.length >= 5 && parts[2] === 'resolve') {
-      return `${parts[0]}/${parts[1]} @ ${decodeURIComponent(parts[3])} · ${parts.slice(4).join('/')}`;
+    const parts = new URL(url).pathname.split('/').filter(Boolean);
+    const at = parts.lastIndexOf('resolve');
+    if (at >= 2 && parts.length >= at + 3) {
+      return `${parts[at - 2]}/${parts[at - 1]} @ ${decodeURIComponent(parts[at + 1])} · ${parts.slice(at + 2).join('/')}`;
     }
     return parts.slice(-3).join('/') || url;
   } catch {

@@ -8,6 +8,7 @@ import { choosePreset, currentPreset, presetModel, presetUrls } from './presets.
 import { applyLabels, showPresetLabels } from './labels.js';
 import { clearLoadView, showProgress, showReport } from './load-view.js';
 import { signal } from './signal.js';
+import { DEFAULT_HUB, hubEndpoint, hubIdUrls, setHubEndpoint, viaHub } from './hub.js';
 
 /** @typedef {'zero-shot'|'fine-tuned'} Role */
 
@@ -116,8 +117,9 @@ export function chooseLocal(role, files) {
 }
 
 /**
- * Where a role's checkpoint comes from: its local files, else the URL field (with the preset's
- * fallback URLs when it is the preset's first); null when neither is given.
+ * Where a role's checkpoint comes from: its local files, else the URL field — an address (with
+ * the preset's fallback URLs when it is the preset's first) or a hub id — with huggingface.co
+ * addresses moved to the hub mirror if one is set; null when neither is given.
  * @param {Role} role
  * @returns {import('./protocol.js').ModelSource|null}
  */
@@ -128,8 +130,8 @@ function sourceFor(role) {
   if (!input) return null;
   const url = resolveUrl(input);
   const candidates = presetUrls(currentPreset(), role);
-  if (candidates[0] === url) return { urls: candidates };
-  return { urls: [url] };
+  const urls = candidates[0] === url ? candidates : hubIdUrls(input) ?? [url];
+  return { urls: urls.map(viaHub) };
 }
 
 export function startLoad() {
@@ -223,6 +225,18 @@ export function wireModels() {
   $('load').onclick = startLoad;
   $('cancel').onclick = () => engine.cancel();
   $('clear-cache').onclick = clearCache;
+  const hub = /** @type {HTMLInputElement} */ ($('hub-endpoint'));
+  const shownHub = () => (hubEndpoint() === DEFAULT_HUB ? '' : hubEndpoint());
+  hub.value = shownHub();
+  hub.addEventListener('change', () => {
+    try {
+      const endpoint = setHubEndpoint(hub.value);
+      hub.value = shownHub();
+      setModelStatus(`Hub files now come from ${endpoint} (presets and hub ids); press Load models.`);
+    } catch (e) {
+      setModelStatus(/** @type {Error} */ (e).message, 'error');
+    }
+  });
   for (const role of /** @type {Role[]} */ (['zero-shot', 'fine-tuned'])) {
     $(URL_INPUT[role]).addEventListener('change', () => {
       local[role] = null;

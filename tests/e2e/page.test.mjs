@@ -62,10 +62,19 @@ before(async () => {
   fs.mkdirSync(OUT, { recursive: true });
   site = await serve({ root: DIST });
   const azs = fs.readFileSync(path.join(FIXTURES, 'models/a_zs/model.safetensors'));
+  // A hub mirror at /mirror: `test/a_zs` and `test/a_ft` = the fixture folders, in the hub's layout.
+  const mirror = {};
+  for (const [repo, dir] of [['test/a_zs', 'a_zs'], ['test/a_ft', 'a_ft']]) {
+    for (const f of fs.readdirSync(path.join(FIXTURES, 'models', dir))) {
+      const bytes = fs.readFileSync(path.join(FIXTURES, 'models', dir, f));
+      mirror[`/mirror/${repo}/resolve/main/${f}`] = (req, res) => sendFile(req, res, bytes);
+    }
+  }
   models = await serve({
     root: FIXTURES,
     cors: true,
     routes: {
+      ...mirror,
       // A complete HTTP response carrying half a checkpoint.
       '/broken/truncated/model.safetensors': (req, res) => sendFile(req, res, azs.subarray(0, Math.floor(azs.length / 2))),
       // A connection that breaks half-way, every time.
@@ -523,6 +532,39 @@ test('local checkpoint files, a dropped photo, α from the keyboard', async () =
     await page.keyboard.press('ArrowLeft');
     await waitForResults(page, log, 0.99, ['photo.jpg']);
     assert.match(page.url(), /alpha=0\.99/, 'the address keeps α');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a hub mirror set in the page: hub ids and huggingface.co addresses load from it; classified like the CLI', async () => {
+  const browser = await launch(false);
+  const { page, log } = await openPage(browser);
+  try {
+    await page.goto(`${site.url}/index.html`);
+    await page.locator('#custom').evaluate((d) => { d.open = true; });
+    await page.fill('#hub-endpoint', 'ftp://nowhere');
+    await page.locator('#hub-endpoint').dispatchEvent('change');
+    assert.match(await page.locator('#model-status').textContent(), /not a hub address/);
+    const mirror = `${models.url}/mirror`;
+    await page.fill('#hub-endpoint', `${mirror}/`);
+    await page.locator('#hub-endpoint').dispatchEvent('change');
+    assert.match(await page.locator('#model-status').textContent(), new RegExp(`now come from ${mirror.replace(/[.]/g, '\\.')}`));
+
+    // A shared link names a hub id and a huggingface.co address; this browser's mirror serves both.
+    const hubFt = 'https://huggingface.co/test/a_ft/resolve/main/model.safetensors';
+    await page.goto(pageUrl({ zs: 'test/a_zs', ft: hubFt, labels: LABELS.join(','), alpha: 0.35 }));
+    assert.equal(await page.inputValue('#hub-endpoint'), mirror, 'the mirror is remembered');
+    await waitForState(page, log, 'ready', 'loading through the mirror');
+    await page.setInputFiles('#photos', GOOD_IMAGES.map((i) => path.join(FIXTURES, 'images', i)));
+    await waitForResults(page, log, 0.35);
+    const checked = compare(await readBars(page), cliReference('a', 0.35), 'merged', 0.35, 'through the mirror');
+    assert.ok(checked > 0);
+    for (const repo of ['test/a_zs', 'test/a_ft']) {
+      assert.ok(models.requests.some((r) => r.startsWith(`GET /mirror/${repo}/resolve/main/model.safetensors`)), `${repo} came from the mirror: ${models.requests.join(', ')}`);
+    }
+    assert.equal(await page.inputValue('#ft-url'), hubFt, 'the link keeps the huggingface.co address');
+    console.log(`# hub mirror: ${checked} probabilities within ${TOLERANCE} of the CLI`);
   } finally {
     await browser.close();
   }
