@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::hub::{file_url, sibling_url, Source};
 
 /// The optional side files beside the weights, in the order they are tried.
-const SIDE_FILES: [&str; 2] = SideFiles::NAMES;
+const SIDE_FILES: [&str; SideFiles::NAMES.len()] = SideFiles::NAMES;
 /// Marker written beside a cached file name when the hub said it does not exist (see
 /// [`resolve_checkpoint_with`]), so that a later run needs no network for it.
 const ABSENT_SUFFIX: &str = ".absent";
