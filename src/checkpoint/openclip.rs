@@ -107,8 +107,8 @@ fn resblock(name: &str, prefix: &str, hf_tower: &str) -> Option<Op> {
 
 /// What becomes of an OpenCLIP tensor name; `None` for a name that is not one (a transformers
 /// name, or an OpenCLIP tensor of an architecture this crate does not run).
-pub fn map_name(name: &str) -> Option<Op> {
-    let name = strip_prefixes(name);
+pub fn map_name(original: &str) -> Option<Op> {
+    let name = strip_prefixes(original);
     let rename = |s: &str| Some(Op::Rename(s.to_string()));
     match name {
         "visual.conv1.weight" => rename("vision_model.embeddings.patch_embedding.weight"),
@@ -125,6 +125,9 @@ pub fn map_name(name: &str) -> Option<Op> {
         "ln_final.bias" => rename("text_model.final_layer_norm.bias"),
         "text_projection" => Some(Op::Transpose("text_projection.weight".into())),
         "attn_mask" => Some(Op::Drop),
+        // The same name in both layouts: only a `module.` prefix needs dropping.
+        "logit_scale" if name.len() != original.len() => rename("logit_scale"),
+        "logit_scale" => None,
         _ => resblock(name, "visual.transformer.resblocks.", "vision_model")
             .or_else(|| resblock(name, "transformer.resblocks.", "text_model")),
     }
