@@ -10,6 +10,7 @@ itself, and what open_clip computes with them.
               layout (CLIPVisionModelWithProjection), checked here with transformers
   gelu_zs/    open_clip_model.safetensors (F32) + config: exact GELU, squash resize, other
               mean/std, odd sizes
+  odd_margin.png  a 64×70 picture whose crop margin is odd (torchvision and transformers differ)
   reference.json  probabilities computed by open_clip (`create_model_and_transforms('local-dir:…')`,
               so with its own loading and preprocessing) for a few images and labels: each zero-shot
               model alone, quick_zs + quick_ft and quick_zs + quick_ft_hf merged at α
@@ -38,7 +39,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "openclip"
-IMAGES = ["photo.png", "wide.png", "tall.jpg", "photo.jpg"]
+IMAGES = ["images/photo.png", "images/wide.png", "images/tall.jpg", "images/photo.jpg", "openclip/odd_margin.png"]
 LABELS = ["cat", "dog", "red car", "tree", "the ocean"]
 TEMPLATE = "a photo of a {}."
 ALPHAS = [0.0, 0.35, 1.0]
@@ -129,7 +130,7 @@ def to_hf_vision(state, cfg) -> dict[str, torch.Tensor]:
 def check_hf_vision(folder: Path, oc_model, transform):
     from transformers import CLIPVisionModelWithProjection
     hf = CLIPVisionModelWithProjection.from_pretrained(str(folder), dtype=torch.float32).eval()
-    img = transform(Image.open(ROOT / "tests/fixtures/images" / IMAGES[0])).unsqueeze(0)
+    img = transform(Image.open(ROOT / "tests/fixtures" / IMAGES[0])).unsqueeze(0)
     with torch.no_grad():
         a = hf(pixel_values=img).image_embeds
         b = oc_model.encode_image(img)
@@ -140,7 +141,7 @@ def check_hf_vision(folder: Path, oc_model, transform):
 
 def probabilities(model, transform, tokenizer) -> list[list[float]]:
     with torch.no_grad():
-        imgs = torch.stack([transform(Image.open(ROOT / "tests/fixtures/images" / f)) for f in IMAGES])
+        imgs = torch.stack([transform(Image.open(ROOT / "tests/fixtures" / f)) for f in IMAGES])
         img = model.encode_image(imgs)
         txt = model.encode_text(tokenizer([TEMPLATE.format(l) for l in LABELS]))
         img = img / img.norm(dim=-1, keepdim=True)
@@ -166,11 +167,21 @@ def merged_model(zs_folder: Path, zs_state, ft_state, alpha):
     return model, transform
 
 
+def write_odd_margin_image():
+    """70×64: resized to 35×32, a crop margin of 3, where torchvision's centre crop (round half to
+    even: top 2) and transformers' (floor: 1) differ."""
+    r = np.random.RandomState(7)
+    y, x = np.mgrid[0:70, 0:64]
+    img = np.stack([x * 4, y * 3, (x + y) * 2], axis=-1) + r.randint(0, 60, (70, 64, 3))
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(OUT / "odd_margin.png")
+
+
 def main():
     torch.set_num_threads(2)
     rng = np.random.RandomState(16)
     OUT.mkdir(parents=True, exist_ok=True)
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    write_odd_margin_image()
 
     quick = open_clip.model.CLIP(**QUICK_CFG)
     zs = random_state(quick, rng, torch.float16)
@@ -200,7 +211,7 @@ def main():
     ft_model, ft_transform = load(OUT / "quick_ft")
     check_hf_vision(hf_dir, ft_model, ft_transform)
 
-    ref = {"images": [f"images/{f}" for f in IMAGES], "labels": LABELS, "template": TEMPLATE, "cases": []}
+    ref = {"images": IMAGES, "labels": LABELS, "template": TEMPLATE, "cases": []}
     for name in ["quick_zs", "gelu_zs", "quick_ft"]:
         model, transform = load(OUT / name)
         ref["cases"].append({"zero_shot": f"openclip/{name}", "fine_tuned": None, "alpha": 0.0,
