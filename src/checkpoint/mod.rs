@@ -90,6 +90,21 @@ impl SideFiles {
         }
     }
 
+    /// The side files worth asking for beside a weights file of this name: transformers' for
+    /// `model.safetensors` / `pytorch_model.bin`, OpenCLIP's for `open_clip_*`, all of them for
+    /// any other name (a bare state dict).
+    pub fn names_for(weights_file: &str) -> &'static [&'static str] {
+        let file = weights_file.rsplit(['/', '\\']).next().unwrap_or(weights_file);
+        let file = file.split(['?', '#']).next().unwrap_or(file);
+        if WEIGHT_FILES[..2].contains(&file) {
+            &Self::NAMES[..2]
+        } else if openclip::WEIGHT_FILES.contains(&file) {
+            &Self::NAMES[2..]
+        } else {
+            &Self::NAMES
+        }
+    }
+
     /// Whether a file of this name is a side file rather than weights.
     pub fn is_side_file(file_name: &str) -> bool {
         file_name.ends_with(".json")

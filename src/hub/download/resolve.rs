@@ -10,8 +10,6 @@ use crate::checkpoint::{SideFiles, WEIGHT_FILES};
 use crate::error::{Error, Result};
 use crate::hub::{file_url, sibling_url, Source};
 
-/// The optional side files beside the weights, in the order they are tried.
-const SIDE_FILES: [&str; SideFiles::NAMES.len()] = SideFiles::NAMES;
 /// Marker written beside a cached file name when the hub said it does not exist (see
 /// [`resolve_checkpoint_with`]), so that a later run needs no network for it.
 const ABSENT_SUFFIX: &str = ".absent";
@@ -45,7 +43,7 @@ pub fn resolve_checkpoint_with(
         Source::Url(url) => {
             let weights = fetch(url, cache, progress)?;
             let name = weights.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            for side in SIDE_FILES.iter().filter(|s| **s != name) {
+            for side in SideFiles::names_for(&name).iter().filter(|s| **s != name) {
                 fetch_remembering_absence(&sibling_url(url, side), cache, progress)?;
             }
             Ok(weights)
@@ -94,7 +92,8 @@ pub fn resolve_checkpoint_with(
             for path in missing {
                 remember_absent(&path)?;
             }
-            for side in SIDE_FILES {
+            let weights_name = weights.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            for side in SideFiles::names_for(weights_name) {
                 fetch_remembering_absence(&url_of(side), cache, progress).map_err(hub_note)?;
             }
             Ok(weights.parent().expect("cache paths have a folder").to_path_buf())
