@@ -192,7 +192,7 @@ fn missing_tensor_is_named() {
     let gone = "vision_model.encoder.layers.1.mlp.fc2.bias";
     let bytes = safetensors::write(a.tensors.iter().filter(|(n, _)| *n != gone).map(|(n, t)| (n.as_str(), t))).unwrap();
     let config = std::fs::read_to_string(fixture("models/a_zs/config.json")).unwrap();
-    let side = SideFiles { config: Some(("config.json".into(), config)), preprocessor: None };
+    let side = SideFiles { config: Some(("config.json".into(), config)), preprocessor: None, open_clip: None };
     let msg = Checkpoint::from_bytes(&bytes, "bad.safetensors", side).unwrap_err().to_string();
     assert!(msg.contains("bad.safetensors") && msg.contains(gone) && msg.contains("missing"), "{msg}");
 }
@@ -203,7 +203,7 @@ fn config_that_does_not_match_the_tensors() {
     let config = std::fs::read_to_string(fixture("models/a_zs/config.json")).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&config).unwrap();
     json["vision_config"]["intermediate_size"] = serde_json::json!(48);
-    let side = SideFiles { config: Some(("my/config.json".into(), json.to_string())), preprocessor: None };
+    let side = SideFiles { config: Some(("my/config.json".into(), json.to_string())), preprocessor: None, open_clip: None };
     match Checkpoint::from_bytes(&bytes, "bad.safetensors", side) {
         Err(Error::Config { file, msg }) => {
             assert_eq!(file, "my/config.json");

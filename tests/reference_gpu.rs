@@ -289,7 +289,7 @@ fn streamed_engine_equals_file_engine(name: &str, options: GpuOptions) {
         let dir = fixture(dir);
         let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
         let side_file = |f: &str| std::fs::read_to_string(dir.join(f)).ok().map(|t| (f.to_string(), t));
-        let side = SideFiles { config: side_file("config.json"), preprocessor: side_file("preprocessor_config.json") };
+        let side = SideFiles { config: side_file("config.json"), preprocessor: side_file("preprocessor_config.json"), open_clip: None };
         let mut streamed = StreamedCheckpoint::new(&format!("{}/model.safetensors", dir.display()), Some(bytes.len() as u64));
         let mut staged = 0;
         for chunk in bytes.chunks(1000) {

@@ -1,7 +1,10 @@
 //! Checkpoints: a Hugging Face model folder (config.json + model.safetensors or pytorch_model.bin,
-//! preprocessor_config.json optional) or a bare weights file, read into host tensors together with
-//! the CLIP configuration they imply.
+//! preprocessor_config.json optional), an OpenCLIP one (open_clip_config.json +
+//! open_clip_model.safetensors or open_clip_pytorch_model.bin, mapped to transformers' layout by
+//! [`openclip`]) or a bare weights file, read into host tensors together with the CLIP
+//! configuration they imply.
 
+pub mod openclip;
 pub mod provenance;
 pub mod pytorch;
 pub mod safetensors;
@@ -56,28 +59,50 @@ pub enum Format {
     PyTorch,
 }
 
-/// Weight files of a checkpoint folder, in the order they are tried.
-pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
+/// Weight files of a checkpoint folder, in the order they are tried: transformers' names, then
+/// OpenCLIP's ([`openclip::WEIGHT_FILES`]).
+pub const WEIGHT_FILES: [&str; 4] =
+    ["model.safetensors", "pytorch_model.bin", openclip::WEIGHT_FILES[0], openclip::WEIGHT_FILES[1]];
 
 /// The side files that may accompany the weights: (file name for messages, contents).
 #[derive(Debug, Default, Clone)]
 pub struct SideFiles {
     pub config: Option<(String, String)>,
     pub preprocessor: Option<(String, String)>,
+    /// open_clip_config.json (model_cfg + preprocess_cfg), read for OpenCLIP weights.
+    pub open_clip: Option<(String, String)>,
 }
 
 impl SideFiles {
     /// Their names beside the weights (in a folder, a hub repository, next to a URL).
-    pub const NAMES: [&'static str; 2] = ["config.json", "preprocessor_config.json"];
+    pub const NAMES: [&'static str; 3] = ["config.json", "preprocessor_config.json", openclip::CONFIG_FILE];
 
     /// Files a person picked (or found beside the weights) go where their name says: one whose name
-    /// mentions "preprocessor" is the preprocessing, any other the model config. `source` names
-    /// the file in messages.
+    /// mentions "preprocessor" is the preprocessing, an OpenCLIP config (by name, or holding
+    /// `model_cfg`) the OpenCLIP config, any other the model config. `source` names the file in
+    /// messages.
     pub fn set(&mut self, file_name: &str, source: String, text: String) {
-        if file_name.contains("preprocessor") {
+        if file_name.contains("open_clip") || openclip::looks_like_config(&text) {
+            self.open_clip = Some((source, text));
+        } else if file_name.contains("preprocessor") {
             self.preprocessor = Some((source, text));
         } else {
             self.config = Some((source, text));
+        }
+    }
+
+    /// The side files worth asking for beside a weights file of this name: transformers' for
+    /// `model.safetensors` / `pytorch_model.bin`, OpenCLIP's for `open_clip_*`, all of them for
+    /// any other name (a bare state dict).
+    pub fn names_for(weights_file: &str) -> &'static [&'static str] {
+        let file = weights_file.rsplit(['/', '\\']).next().unwrap_or(weights_file);
+        let file = file.split(['?', '#']).next().unwrap_or(file);
+        if WEIGHT_FILES[..2].contains(&file) {
+            &Self::NAMES[..2]
+        } else if openclip::WEIGHT_FILES.contains(&file) {
+            &Self::NAMES[2..]
+        } else {
+            &Self::NAMES
         }
     }
 
@@ -118,6 +143,20 @@ impl Checkpoint {
     /// [`safetensors::StreamReader`]): detects the layout, reads or infers the config and checks
     /// the tensors against it.
     pub fn from_tensors(list: Vec<(String, HostTensor)>, name: &str, format: Format, side: SideFiles) -> Result<Self> {
+        let (list, openclip) = openclip::map_host(list, name)?;
+        Self::from_mapped(list, name, format, side, openclip)
+    }
+
+    /// [`Checkpoint::from_tensors`] for tensors already mapped to transformers' names
+    /// (`openclip`: they were OpenCLIP's, so the config is open_clip_config.json).
+    pub(crate) fn from_mapped(
+        list: Vec<(String, HostTensor)>,
+        name: &str,
+        format: Format,
+        side: SideFiles,
+        openclip: bool,
+    ) -> Result<Self> {
+        openclip::check_architecture(list.iter().map(|(n, _)| n.as_str()), name)?;
         let mut tensors = BTreeMap::new();
         for (tensor_name, t) in list {
             if tensors.insert(tensor_name.clone(), t).is_some() {
@@ -128,16 +167,41 @@ impl Checkpoint {
         let layout = Layout::detect(&names).ok_or_else(|| Error::Checkpoint {
             file: name.into(),
             msg: format!(
-                "no CLIP tensors (`vision_model.*` or `text_model.*`) among its {} tensors: is this a Hugging Face CLIP checkpoint?",
-                tensors.len()
+                "no CLIP tensors (transformers' `vision_model.*` / `text_model.*`, or OpenCLIP's `visual.*` / `transformer.resblocks.*`) among its {} tensors{}: is this a CLIP checkpoint?",
+                tensors.len(),
+                match tensors.keys().take(3).map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") {
+                    s if s.is_empty() => String::new(),
+                    s => format!(" ({s}, …)"),
+                }
             ),
         })?;
 
-        let (config, config_source) = match &side.config {
-            Some((file, text)) => (ClipConfig::from_json(text, file)?, ConfigSource::File(file.clone())),
-            None => {
-                let (config, assumptions) = ClipConfig::infer(&tensors, name)?;
-                (config, ConfigSource::Inferred { assumptions })
+        let mut openclip_preprocess = None;
+        let (config, config_source) = if openclip {
+            let found = side.open_clip.clone().or_else(|| side.config.clone().filter(|(_, t)| openclip::looks_like_config(t)));
+            let Some((file, text)) = found else {
+                let beside = match &side.config {
+                    Some((f, _)) => format!("only {f}, a transformers config"),
+                    None => "no config".into(),
+                };
+                return Err(Error::Checkpoint {
+                    file: name.into(),
+                    msg: format!(
+                        "OpenCLIP weights (`visual.*`, `transformer.resblocks.*`) come with {beside}: they need their {} (model_cfg + preprocess_cfg) beside them, since the number of attention heads, the activation (quick_gelu or GELU) and the preprocessing cannot be read from the tensors",
+                        openclip::CONFIG_FILE
+                    ),
+                });
+            };
+            let oc = openclip::OpenClipConfig::from_json(&text, &file)?;
+            openclip_preprocess = Some(oc.preprocess);
+            (oc.config, ConfigSource::File(file))
+        } else {
+            match &side.config {
+                Some((file, text)) => (ClipConfig::from_json(text, file)?, ConfigSource::File(file.clone())),
+                None => {
+                    let (config, assumptions) = ClipConfig::infer(&tensors, name)?;
+                    (config, ConfigSource::Inferred { assumptions })
+                }
             }
         };
         let config_file = match &config_source {
@@ -150,12 +214,24 @@ impl Checkpoint {
             text: config.text.filter(|_| !matches!(layout, Layout::VisionModel { .. })),
             projection_dim: config.projection_dim,
         };
-        config.check_tensors(&tensors, name, &config_file)?;
+        if openclip {
+            openclip::check_mapped(&config, &tensors, name, &config_file)?;
+        } else {
+            config.check_tensors(&tensors, name, &config_file)?;
+        }
 
         let image_size = config.vision.as_ref().map_or(224, |v| v.image_size) as u32;
-        let preprocess = match &side.preprocessor {
-            Some((file, text)) => Some(PreprocessConfig::from_json(text, file, image_size)?),
-            None => None,
+        let preprocess = match (&side.preprocessor, openclip_preprocess) {
+            // OpenCLIP weights are preprocessed as open_clip does (a preprocessor_config.json beside
+            // them belongs to the transformers weights of the same repository).
+            (_, Some(p)) => Some(p),
+            (Some((file, text)), None) => Some(PreprocessConfig::from_json(text, file, image_size)?),
+            (None, None) => None,
+        };
+        // A merge of OpenCLIP weights is written in transformers' layout, with configs to match.
+        let (config_json, preprocessor_json) = match (&preprocess, openclip) {
+            (Some(p), true) => (Some(config.to_hf_json().to_string()), Some(openclip::hf_preprocessor_json(p))),
+            _ => (side.config.map(|(_, t)| t), side.preprocessor.map(|(_, t)| t)),
         };
         Ok(Self {
             name: name.to_string(),
@@ -165,8 +241,8 @@ impl Checkpoint {
             config,
             config_source,
             preprocess,
-            config_json: side.config.map(|(_, t)| t),
-            preprocessor_json: side.preprocessor.map(|(_, t)| t),
+            config_json,
+            preprocessor_json,
         })
     }
 

@@ -199,7 +199,7 @@ impl Loader {
             };
             let mut side = SideFiles::default();
             let mut fetched = Vec::new();
-            for file in SideFiles::NAMES {
+            for file in SideFiles::names_for(url) {
                 let side_url = hub::sibling_url(url, file);
                 let got = fetcher.get(&side_url, role, file).await?;
                 if let Some(g) = &got {
@@ -243,7 +243,7 @@ impl Loader {
             [one] => *one,
             [] => {
                 return Err(LoadError::Failed(format!(
-                    "{role}: no weights file among the local files (choose model.safetensors or pytorch_model.bin, optionally with config.json and preprocessor_config.json)"
+                    "{role}: no weights file among the local files (choose model.safetensors or pytorch_model.bin, optionally with config.json and preprocessor_config.json; or OpenCLIP's open_clip_model.safetensors / open_clip_pytorch_model.bin with open_clip_config.json)"
                 )))
             }
             many => {

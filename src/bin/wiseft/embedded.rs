@@ -19,12 +19,13 @@ pub fn zero_shot() -> Result<Checkpoint> {
     let side = SideFiles {
         config: side("toy/zs/config.json", include_str!(toy!("zs/config.json"))),
         preprocessor: side("toy/zs/preprocessor_config.json", include_str!(toy!("zs/preprocessor_config.json"))),
+        open_clip: None,
     };
     Checkpoint::from_bytes(include_bytes!(toy!("zs/model.safetensors")), "embedded toy/zs/model.safetensors", side)
 }
 
 pub fn fine_tuned() -> Result<Checkpoint> {
-    let side = SideFiles { config: side("toy/ft/config.json", include_str!(toy!("ft/config.json"))), preprocessor: None };
+    let side = SideFiles { config: side("toy/ft/config.json", include_str!(toy!("ft/config.json"))), preprocessor: None, open_clip: None };
     Checkpoint::from_bytes(include_bytes!(toy!("ft/model.safetensors")), "embedded toy/ft/model.safetensors", side)
 }
 

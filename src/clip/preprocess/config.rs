@@ -27,6 +27,18 @@ pub enum Resize {
     Exact { height: u32, width: u32 },
 }
 
+/// Where a centre crop starts when the margin is odd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CropRounding {
+    /// transformers' `center_crop`: `top = (size - crop) // 2`; a small image is padded
+    /// `ceil((crop - size) / 2)` from the top.
+    #[default]
+    Transformers,
+    /// torchvision's `CenterCrop` (open_clip): `top = int(round((size - crop) / 2))`, half to
+    /// even; a small image is padded `(crop - size) // 2` from the top.
+    Torchvision,
+}
+
 /// Everything CLIP's image processor does to a decoded RGB image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreprocessConfig {
@@ -38,6 +50,9 @@ pub struct PreprocessConfig {
     pub rescale_factor: Option<f64>,
     /// (mean, std) when `do_normalize`.
     pub normalize: Option<([f32; 3], [f32; 3])>,
+    /// How the centre crop rounds an odd margin (transformers for preprocessor_config.json,
+    /// torchvision for OpenCLIP's preprocess_cfg).
+    pub crop_rounding: CropRounding,
 }
 
 impl PreprocessConfig {
@@ -48,6 +63,7 @@ impl PreprocessConfig {
             crop: Some((image_size, image_size)),
             rescale_factor: Some(1.0 / 255.0),
             normalize: Some((OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)),
+            crop_rounding: CropRounding::Transformers,
         }
     }
 
@@ -96,6 +112,7 @@ impl PreprocessConfig {
             crop,
             rescale_factor,
             normalize,
+            crop_rounding: CropRounding::Transformers,
         };
         if !parsed.has_fixed_output() {
             return Err(cfg.error(

@@ -23,12 +23,12 @@ use image::RgbImage;
 
 use crate::error::Result;
 
-mod config;
+pub(crate) mod config;
 mod decode;
 mod jpeg;
 mod resample;
 
-pub use config::{PreprocessConfig, Resize, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
+pub use config::{CropRounding, PreprocessConfig, Resize, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
 pub use decode::decode_rgb;
 pub use resample::resize_and_crop;
 

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use image::RgbImage;
 
-use super::{PreprocessConfig, Resize, MAX_SIDE};
+use super::{CropRounding, PreprocessConfig, Resize, MAX_SIDE};
 use crate::error::{Error, Result};
 
 impl PreprocessConfig {
@@ -47,8 +47,8 @@ pub fn resize_and_crop(img: &RgbImage, cfg: &PreprocessConfig) -> RgbImage {
     if in_h == 0 || in_w == 0 {
         return out;
     }
-    let rows = CropAxis::new(rh, oh);
-    let cols = CropAxis::new(rw, ow);
+    let rows = CropAxis::new(rh, oh, cfg.crop_rounding);
+    let cols = CropAxis::new(rw, ow, cfg.crop_rounding);
     let window = resample_window(img, (rh, rw), rows.src.clone(), cols.src.clone());
     paste(&mut out, &window, &rows, &cols);
     out
@@ -95,9 +95,12 @@ struct CropAxis {
 }
 
 impl CropAxis {
-    fn new(size: u32, crop: u32) -> Self {
+    fn new(size: u32, crop: u32, rounding: CropRounding) -> Self {
+        let torchvision = rounding == CropRounding::Torchvision;
         if size >= crop {
-            let start = (size - crop) / 2;
+            let margin = size - crop;
+            // int(round(margin / 2)) rounds half to even: 1 → 0, 3 → 2, 5 → 2, 7 → 4.
+            let start = if torchvision && margin % 4 == 3 { margin / 2 + 1 } else { margin / 2 };
             CropAxis {
                 src: start..start + crop,
                 dst_start: 0,
@@ -105,7 +108,7 @@ impl CropAxis {
         } else {
             CropAxis {
                 src: 0..size,
-                dst_start: (crop - size).div_ceil(2),
+                dst_start: if torchvision { (crop - size) / 2 } else { (crop - size).div_ceil(2) },
             }
         }
     }
@@ -398,6 +401,7 @@ mod tests {
             resize: Resize::Exact { height, width },
             crop: None,
             rescale_factor: None,
+            crop_rounding: CropRounding::Transformers,
             normalize: None,
         }
     }

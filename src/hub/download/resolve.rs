@@ -11,8 +11,6 @@ use crate::checkpoint::{SideFiles, WEIGHT_FILES};
 use crate::error::{Error, Result};
 use crate::hub::{file_url, sibling_url, Source};
 
-/// The optional side files beside the weights, in the order they are tried.
-const SIDE_FILES: [&str; 2] = SideFiles::NAMES;
 /// Marker written beside a cached file name when a server said it does not exist, so that a
 /// later run needs no network for it.
 const ABSENT_SUFFIX: &str = ".absent";
@@ -46,7 +44,7 @@ pub fn resolve_checkpoint_with(
         Source::Url(url) => {
             let weights = fetch(url, cache, progress)?;
             let name = weights.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            for side in SIDE_FILES.iter().filter(|s| **s != name) {
+            for side in SideFiles::names_for(&name).iter().filter(|s| **s != name) {
                 fetch_remembering_absence(&sibling_url(url, side), cache, progress)?;
             }
             Ok(weights)
@@ -86,7 +84,8 @@ pub fn resolve_checkpoint_with(
                     ),
                 }));
             };
-            for side in SIDE_FILES {
+            let weights_name = weights.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            for side in SideFiles::names_for(weights_name) {
                 // A side file the repository lacks, or that is not cached while offline, is
                 // simply absent: the loader then infers the configuration from the tensors.
                 let _ = hub.file(repo, revision, side, progress).map_err(hub_note)?;
