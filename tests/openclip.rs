@@ -218,7 +218,7 @@ fn folder_with(name: &str, config: Option<&str>) -> PathBuf {
 }
 
 fn open_err(dir: &Path) -> String {
-    Checkpoint::open(dir).err().expect("an error").to_string()
+    Checkpoint::open(dir).expect_err("an error").to_string()
 }
 
 fn quick_config() -> serde_json::Value {
