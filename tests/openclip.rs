@@ -218,7 +218,7 @@ fn folder_with(name: &str, config: Option<&str>) -> PathBuf {
 }
 
 fn open_err(dir: &Path) -> String {
-    Checkpoint::open(dir).err().expect("an error").to_string()
+    Checkpoint::open(dir).expect_err("an error").to_string()
 }
 
 fn quick_config() -> serde_json::Value {
@@ -350,4 +350,41 @@ fn the_pages_openclip_preset_names_the_hub_files_open_clip_reads() {
         presets["presets"].as_array().unwrap().iter().any(|p| p["zero_shot"].as_str() == Some(key.as_str())),
         "a preset uses {key}"
     );
+}
+
+/// `wiseft merge` of an OpenCLIP pair writes transformers' layout with a config.json and a
+/// preprocessor_config.json; the merged file alone gives open_clip's merged probabilities (on
+/// the pictures whose crop margin is even: transformers' processor floors an odd one).
+#[test]
+fn the_cli_merges_openclip_checkpoints_into_transformers_layout() {
+    let out = temp_dir("cli-merge");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_wiseft"))
+        .args(["merge", "--zero-shot"])
+        .arg(fixture("openclip/quick_zs"))
+        .arg("--fine-tuned")
+        .arg(fixture("openclip/quick_ft"))
+        .args(["--alpha", "0.35", "--output"])
+        .arg(out.join("model.safetensors"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let merged = Checkpoint::open(&out).unwrap();
+    assert!(merged.tensors.keys().all(|k| !k.contains("resblocks")));
+    assert!(matches!(merged.config_source, wiseft::clip::config::ConfigSource::File(ref f) if f.ends_with("config.json")));
+    let reference = reference();
+    let case = reference.cases.iter().find(|c| c.fine_tuned.as_deref() == Some("openclip/quick_ft") && c.alpha == 0.35).unwrap();
+    let pair = ModelPair::new(merged, None).unwrap();
+    let prep = pair.preprocess();
+    let even: Vec<usize> = (0..reference.images.len()).filter(|i| !reference.images[*i].contains("odd_margin")).collect();
+    let images: Vec<Vec<f32>> = even
+        .iter()
+        .map(|&i| preprocess::preprocess(&std::fs::read(fixture(&reference.images[i])).unwrap(), "x", &prep).unwrap())
+        .collect();
+    let engine = Engine::Cpu(CpuEngine::new(&pair, a(0.0)).unwrap());
+    let mut wiseft = WiseFt::with_engine(pair, a(0.0), engine, String::new()).unwrap();
+    let got = block_on(wiseft.classify(&images, &reference.labels, std::slice::from_ref(&reference.template))).unwrap();
+    for (g, &i) in got.iter().zip(&even) {
+        let d = max_abs_diff(g, &case.probs[i]);
+        assert!(d <= PROB_TOL, "{}: {d}", reference.images[i]);
+    }
 }

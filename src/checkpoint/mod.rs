@@ -187,7 +187,7 @@ impl Checkpoint {
                 return Err(Error::Checkpoint {
                     file: name.into(),
                     msg: format!(
-                        "OpenCLIP weights (`visual.*`, `transformer.resblocks.*`) come with {beside}: they need their {} (model_cfg + preprocess_cfg) beside them, since the number of attention heads, the activation (quick_gelu or GELU) and the preprocessing cannot be read from the tensors",
+                        "OpenCLIP weights (`visual.*`, `transformer.resblocks.*`) come with {beside}: they need their {} (model_cfg + preprocess_cfg) beside them, since the number of attention heads, the activation (quick_gelu or GELU) and the preprocessing cannot be read from the tensors (for a fine-tune saved without one, copy the zero-shot model's)",
                         openclip::CONFIG_FILE
                     ),
                 });

@@ -179,7 +179,7 @@ fn tensor_err(file: &str, name: &str, msg: String) -> Error {
 
 fn check_op(op: &Op, shape: &[usize], file: &str, name: &str) -> Result<()> {
     match op {
-        Op::Split(_) if shape.is_empty() || shape[0] % 3 != 0 => Err(tensor_err(
+        Op::Split(_) if shape.is_empty() || !shape[0].is_multiple_of(3) => Err(tensor_err(
             file,
             name,
             format!("is {}, but a fused q/k/v projection has 3×width rows", shape_str(shape)),
@@ -602,7 +602,7 @@ fn preprocess_from(p: &Cfg<'_>, image_size: u32) -> Result<PreprocessConfig> {
     use crate::clip::preprocess::config::{OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
     let mean = channels("mean", OPENAI_CLIP_MEAN)?;
     let std = channels("std", OPENAI_CLIP_STD)?;
-    if std.iter().any(|s| *s == 0.0) {
+    if std.contains(&0.0) {
         return Err(cfg_err(p.file, "`preprocess_cfg.std` has a zero"));
     }
     Ok(PreprocessConfig {
@@ -644,11 +644,6 @@ pub fn hf_preprocessor_json(p: &PreprocessConfig) -> String {
         (Resize::None, _) => j["do_resize"] = false.into(),
     }
     serde_json::to_string_pretty(&j).expect("JSON values serialise")
-}
-
-/// Names in a tensor map that look like OpenCLIP's but were not mapped, for messages.
-pub fn unmapped<'a>(tensors: &'a BTreeMap<String, HostTensor>) -> impl Iterator<Item = &'a str> {
-    tensors.keys().map(String::as_str).filter(|n| is_openclip_name(n) && map_name(n).is_none())
 }
 
 #[cfg(test)]
