@@ -191,6 +191,24 @@ impl Recipe {
         serde_json::to_string_pretty(&self.to_value()).expect("a JSON value serialises")
     }
 
+    /// Reads the recipe file at `path`; relative checkpoint paths in it that exist beside the
+    /// file are taken from there (others stay as written: a hub id, a URL, a path from here).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut r = Self::from_json(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let beside = |p: &mut String| {
+            let candidate = dir.join(&*p);
+            if std::path::Path::new(p.as_str()).is_relative() && candidate.exists() {
+                *p = candidate.display().to_string();
+            }
+        };
+        r.zero_shot.iter_mut().for_each(beside);
+        r.fine_tuned.iter_mut().for_each(beside);
+        Ok(r)
+    }
+
     /// Range checks of every coefficient (the checkpoints are checked when they are loaded).
     pub fn check(&self) -> Result<()> {
         let bad = |field: &str, why: String| Err(Error::Invalid(format!("recipe field `{field}`: {why}")));
@@ -251,6 +269,57 @@ impl Recipe {
     }
 }
 
+/// A recipe given as command-line flags (`--method`, `--alpha`, `--lambda`, `--top-k`).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub method: Option<String>,
+    pub alpha: Option<f64>,
+    pub lambda: Option<f64>,
+    pub top_k: Option<f64>,
+}
+
+impl Flags {
+    /// Whether the flags ask for more than today's merge (a method, λ or k).
+    pub fn is_recipe(&self) -> bool {
+        self.method.is_some() || self.lambda.is_some() || self.top_k.is_some()
+    }
+
+    /// The recipe the flags describe for `fine_tuned` checkpoints; a flag the method does not use
+    /// is an error (`--alpha` with TIES is a mistake, not a no-op). Without `--method`: wise-ft
+    /// for one fine-tune, task arithmetic for several.
+    pub fn recipe(&self, fine_tuned: Vec<String>) -> Result<Recipe> {
+        let method = match &self.method {
+            Some(m) => Method::parse(m).map_err(|_| Error::Invalid(format!("--method {m}: use wise-ft, task-arithmetic, average or ties")))?,
+            None if fine_tuned.len() > 1 || self.lambda.is_some() => Method::TaskArithmetic,
+            None if self.top_k.is_some() => Method::Ties,
+            None => Method::WiseFt,
+        };
+        let mut r = Recipe::new(method);
+        let unused = |flag: &str| Err(Error::Invalid(format!("{flag} is not a coefficient of `{}`", method.key())));
+        if let Some(a) = self.alpha {
+            if method != Method::WiseFt {
+                return unused("--alpha");
+            }
+            r.alpha = Coefficient::constant(a);
+        }
+        if let Some(l) = self.lambda {
+            if !matches!(method, Method::TaskArithmetic | Method::Ties) {
+                return unused("--lambda");
+            }
+            r.lambda = Coefficient::constant(l);
+        }
+        if let Some(k) = self.top_k {
+            if method != Method::Ties {
+                return unused("--top-k");
+            }
+            r.top_k = k;
+        }
+        r.fine_tuned = fine_tuned;
+        r.check()?;
+        Ok(r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +357,19 @@ mod tests {
         }
         assert!(Recipe::new(Method::WiseFt).check_count(2).unwrap_err().to_string().contains("one fine-tuned"));
         assert!(Recipe::new(Method::Ties).check_count(0).unwrap_err().to_string().contains("no fine-tuned"));
+    }
+
+    #[test]
+    fn flags_pick_the_method_and_refuse_unused_coefficients() {
+        let f = |m: Option<&str>, a, l, k| Flags { method: m.map(String::from), alpha: a, lambda: l, top_k: k };
+        let two = || vec!["a".to_string(), "b".to_string()];
+        assert_eq!(f(None, Some(0.3), None, None).recipe(vec!["a".into()]).unwrap().method, Method::WiseFt);
+        assert_eq!(f(None, None, None, None).recipe(two()).unwrap().method, Method::TaskArithmetic);
+        let r = f(Some("ties"), None, Some(0.5), Some(10.0)).recipe(two()).unwrap();
+        assert_eq!((r.top_k, r.lambda.as_constant()), (10.0, Some(0.5)));
+        assert!(f(Some("ties"), Some(0.5), None, None).recipe(two()).unwrap_err().to_string().contains("--alpha"));
+        assert!(f(Some("average"), None, None, Some(5.0)).recipe(two()).unwrap_err().to_string().contains("--top-k"));
+        assert!(f(Some("soup"), None, None, None).recipe(two()).unwrap_err().to_string().contains("--method soup"));
     }
 
     #[test]
