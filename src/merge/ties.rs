@@ -2,8 +2,10 @@
 //! checkpoints load; λ then only scales the result (θ = θ₀ + λ·τ_TIES).
 //!
 //! As in the reference implementation (and FusionBench), each task vector is trimmed over all of
-//! its parameters at once — one magnitude threshold per fine-tune, not one per tensor: keep the
-//! ⌊d·k/100⌋ largest |τ| (every entry tied with the threshold too), zero the rest. The elected sign
+//! its parameters at once — one magnitude threshold per fine-tune, not one per tensor: keep every
+//! entry with |τ| ≥ the (d − ⌊d·k/100⌋)-th smallest magnitude, zero the rest. (That is the
+//! reference code's `kthvalue` rule, and keeps ⌊d·k/100⌋ + 1 entries when magnitudes are distinct;
+//! we follow it rather than fix it, so results match FusionBench's.) The elected sign
 //! of a parameter is the sign of the sum of the trimmed values; where that sum is 0, the sign of
 //! the sum of all elected signs (the "majority" rule). The merged value is the mean of the trimmed
 //! entries that agree with the elected sign; zeros do not count.
@@ -92,8 +94,9 @@ mod tests {
     #[test]
     fn trims_globally_keeping_ties_at_the_threshold() {
         let mut t = BTreeMap::from([("a".to_string(), vec![0.1, -0.5, 0.2]), ("b".to_string(), vec![0.5, -0.05])]);
-        trim(&mut t, 40.0); // keep 2 of 5: |0.5| twice
-        assert_eq!(t["a"], vec![0.0, -0.5, 0.0]);
+        // k = 40 % of 5 = 2; the threshold is the 3rd smallest magnitude (0.2): 3 entries stay.
+        trim(&mut t, 40.0);
+        assert_eq!(t["a"], vec![0.0, -0.5, 0.2]);
         assert_eq!(t["b"], vec![0.5, 0.0]);
         let mut all = set(&[1.0, -2.0]);
         trim(&mut all, 100.0);
