@@ -1,6 +1,8 @@
 //! The benchmark behind `wiseft bench`: a ViT-B/32-shaped pair with random weights (speed does not
 //! depend on the values) run through each back end, reporting the numbers docs/BENCHMARKS.md tracks.
 
+pub mod recipes;
+
 use crate::checkpoint::tensor::HostTensor;
 use crate::clip::config::{Activation, ClipConfig, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::Result;

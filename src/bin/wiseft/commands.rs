@@ -287,6 +287,9 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
         },
         other => return Err(Error::Invalid(format!("--device {other}: cpu, gpu or all"))),
     };
+    if args.recipes {
+        return crate::recipes::bench(&args, &devices);
+    }
     let mut reports = Vec::new();
     for device in devices {
         eprintln!("bench: {device:?}: random ViT-B/32 pair, {} runs per step …", args.runs.max(1));

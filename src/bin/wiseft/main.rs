@@ -124,6 +124,15 @@ pub struct BenchArgs {
     pub runs: usize,
     #[arg(long)]
     pub json: bool,
+    /// Time merge recipes instead: a coefficient change with each number of fine-tunes.
+    #[arg(long)]
+    pub recipes: bool,
+    /// With --recipes: the numbers of fine-tunes.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub fine_tunes: Vec<usize>,
+    /// With --recipes: task-arithmetic (N inputs per change) or ties (one input; k's work at load).
+    #[arg(long, default_value = "task-arithmetic")]
+    pub method: String,
 }
 
 #[derive(Args)]

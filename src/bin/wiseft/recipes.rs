@@ -13,7 +13,7 @@ use wiseft::merge::{load_recipe, Loaded, Recipe};
 use wiseft::pipeline::WiseFt;
 
 use crate::commands::{load, print_report};
-use crate::{ClassifyArgs, MergeArgs, RecipeArgs};
+use crate::{BenchArgs, ClassifyArgs, MergeArgs, RecipeArgs};
 
 /// Whether the arguments ask for a recipe rather than today's two-model merge (`--alpha` alone
 /// keeps its meaning).
@@ -92,4 +92,28 @@ pub fn compare(zero_shot: &Checkpoint, ckpt: &Checkpoint, all: bool) -> Result<(
         println!("    … and {} more (--all lists them)", r.changed.len() - shown);
     }
     Ok(())
+}
+
+/// `bench --recipes`: one line per (back end, number of fine-tunes).
+pub fn bench(args: &BenchArgs, devices: &[wiseft::engine::Device]) -> Result<std::process::ExitCode> {
+    let method = wiseft::merge::Method::parse(&args.method)?;
+    let mut reports = Vec::new();
+    for &device in devices {
+        for &n in &args.fine_tunes {
+            eprintln!("bench: {device:?}: {} with {n} random ViT-B/32 vision fine-tunes …", method.key());
+            let r = pollster::block_on(wiseft::bench::recipes::run(device, method, n, args.runs.max(1)))?;
+            if !args.json {
+                let device_mb = r.device_mb.map_or(String::new(), |mb| format!(", device {mb:.0} MB"));
+                println!(
+                    "{:40} {:16} N={:<2} inputs {:6.2} s  engine {:6.2} s  change {:7.3} s  host θ₀ {:.0} MB + inputs {:.0} MB{device_mb}",
+                    r.backend, r.method, r.fine_tunes, r.inputs_s, r.engine_s, r.change_s, r.zero_shot_mb, r.inputs_mb
+                );
+            }
+            reports.push(r);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).expect("serialisable"));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
