@@ -1,6 +1,7 @@
 //! `wiseft bench --recipes`: merge recipes at ViT-B/32 size with 1, 2, 4, 8 vision fine-tunes —
 //! time to compute the inputs at load, time per coefficient change (until the device is done),
-//! and memory: the inputs held on the host, the buffers on the device.
+//! and memory: the inputs held on the host, the buffers on the device. Native only (the browser
+//! benchmark of recipes is the page's, not built yet).
 
 use super::{median, random_tensors, vit_b32};
 use crate::error::Result;
@@ -52,7 +53,6 @@ fn checkpoints(n: usize) -> Result<(crate::checkpoint::Checkpoint, Vec<crate::ch
 }
 
 /// One (back end, method, n) measurement; `runs` coefficient changes (median reported).
-#[cfg(not(target_arch = "wasm32"))]
 pub async fn run(device: crate::engine::Device, method: Method, n: usize, runs: usize) -> Result<RecipeReport> {
     use std::time::Instant;
     let (zs, fts) = checkpoints(n)?;
