@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::mix::{Inputs, Kind, Mix, Point};
 use super::recipe::{Method, Recipe};
+use super::schedule::Depths;
 use super::task_vector::{self, FineTuneReport, TensorSet};
 use super::{ties, Alpha, ModelPair};
 use crate::checkpoint::Checkpoint;
@@ -54,8 +55,9 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
         return Ok(Loaded { pair, point, reports });
     }
     let labels: Vec<String> = fine_tuned.iter().map(|f| f.name.clone()).collect();
+    let depths = Depths::from_names(zero_shot.tensors.keys());
     let inputs = match recipe.method {
-        Method::WiseFt => Inputs { kind: Kind::FineTuned, labels, sets: vec![task_vector::shared_tensors(&zero_shot, &fine_tuned[0])?] },
+        Method::WiseFt => Inputs { kind: Kind::FineTuned, labels, sets: vec![task_vector::shared_tensors(&zero_shot, &fine_tuned[0])?], depths },
         Method::TaskArithmetic | Method::Average => {
             // One fine-tune at a time, so that at most one checkpoint and its task vector exist
             // besides the task vectors already made.
@@ -66,7 +68,7 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
                 task_vector::drop_zeros(&mut tau);
                 sets.push(tau);
             }
-            Inputs { kind: Kind::TaskVectors, labels, sets }
+            Inputs { kind: Kind::TaskVectors, labels, sets, depths }
         }
         Method::Ties => {
             let mut taus = Vec::with_capacity(fine_tuned.len());
@@ -77,7 +79,7 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
                 ties::trim(&mut owned, recipe.top_k);
                 taus.push(owned);
             }
-            Inputs { kind: Kind::Ties { top_k: recipe.top_k }, labels, sets: vec![ties::merge(&taus)] }
+            Inputs { kind: Kind::Ties { top_k: recipe.top_k }, labels, sets: vec![ties::merge(&taus)], depths }
         }
     };
     let pair = ModelPair::with_inputs(zero_shot, inputs)?;

@@ -40,6 +40,9 @@ pub struct Inputs {
     /// The checkpoints each input came from, for messages.
     pub labels: Vec<String>,
     pub sets: Vec<TensorSet>,
+    /// Layers per tower, counted in θ₀ (not in the inputs: a fine-tune that leaves the last layer
+    /// as it was must not move every tensor's depth).
+    pub depths: Depths,
 }
 
 impl Inputs {
@@ -82,7 +85,7 @@ impl Mix {
         inputs.fits(recipe)?;
         let n = inputs.sets.len();
         let names: std::collections::BTreeSet<&String> = inputs.sets.iter().flat_map(|s| s.keys()).collect();
-        let depths = Depths::from_names(names.iter().copied());
+        let depths = &inputs.depths;
         let soup = if recipe.method == Method::Average { recipe.soup_coefficients(n)? } else { Vec::new() };
         let weights = names
             .into_iter()

@@ -61,16 +61,17 @@ pub fn merge(taus: &[std::collections::BTreeMap<String, Vec<f32>>]) -> TensorSet
     // Disjoint mean of the entries that agree with the elected sign.
     let mut out = TensorSet::new();
     for (name, sign) in signs {
+        // The inputs that have this tensor, looked up once (not per element).
+        let values: Vec<&[f32]> = taus.iter().filter_map(|t| t.get(name).map(Vec::as_slice)).collect();
         let mut merged = vec![0f32; sign.len()];
         for (j, m) in merged.iter_mut().enumerate() {
             let s = if sign[j] == 0 { majority } else { sign[j] };
             let (mut sum, mut count) = (0f64, 0u32);
-            for t in taus {
-                if let Some(&x) = t.get(name).map(|v| &v[j]) {
-                    if (s > 0 && x > 0.0) || (s < 0 && x < 0.0) {
-                        sum += x as f64;
-                        count += 1;
-                    }
+            for v in &values {
+                let x = v[j];
+                if (s > 0 && x > 0.0) || (s < 0 && x < 0.0) {
+                    sum += x as f64;
+                    count += 1;
                 }
             }
             *m = (sum / count.max(1) as f64) as f32;
