@@ -1,6 +1,9 @@
 //! The benchmark behind `wiseft bench`: a ViT-B/32-shaped pair with random weights (speed does not
 //! depend on the values) run through each back end, reporting the numbers docs/BENCHMARKS.md tracks.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod recipes;
+
 use crate::checkpoint::tensor::HostTensor;
 use crate::clip::config::{Activation, ClipConfig, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::Result;

@@ -7,14 +7,14 @@ use crate::clip::templates;
 use crate::clip::tokenizer::{pooled_position, Tokenizer, CONTEXT_LENGTH};
 use crate::engine::{Device, Engine};
 use crate::error::{Error, Result};
-use crate::merge::{Alpha, ModelPair};
+use crate::merge::{Alpha, ModelPair, Point};
 
-/// Class embeddings of one (labels, templates), valid at `alpha` — or at any α when the text tower
-/// does not move with α.
+/// Class embeddings of one (labels, templates), valid at `point` — or at any point when the text
+/// tower does not move with the merge.
 struct ClassCache {
     labels: Vec<String>,
     templates: Vec<String>,
-    alpha: Alpha,
+    point: Point,
     classes: ClassEmbeddings,
 }
 
@@ -23,7 +23,9 @@ pub struct WiseFt {
     engine: Engine,
     /// Why this back end runs (the automatic choice, a fallback, or what was asked for).
     reason: String,
+    /// The last α set (the two-model merge); a recipe's point is in `point`.
     alpha: Alpha,
+    point: Point,
     logit_scale: f32,
     /// How many times the engine re-merged (α changes that did work).
     merges: usize,
@@ -39,8 +41,41 @@ impl WiseFt {
     /// Wraps an engine built elsewhere (the page builds the GPU engine from tensors uploaded as
     /// they downloaded) for `pair` at `alpha`.
     pub fn with_engine(pair: ModelPair, alpha: Alpha, engine: Engine, reason: String) -> Result<Self> {
-        let logit_scale = pair.logit_scale(alpha)?;
-        Ok(Self { pair, engine, reason, alpha, logit_scale, merges: 0, cache: None })
+        Self::with_engine_at(pair, Point::Alpha(alpha), engine, reason)
+    }
+
+    /// A recipe's model ([`crate::merge::load_recipe`]) at `point`.
+    pub async fn at(pair: ModelPair, point: Point, device: Device) -> Result<Self> {
+        let (engine, reason) = Engine::at_explained(device, &pair, &point).await?;
+        Self::with_engine_at(pair, point, engine, reason)
+    }
+
+    pub fn with_engine_at(pair: ModelPair, point: Point, engine: Engine, reason: String) -> Result<Self> {
+        let logit_scale = pair.logit_scale_at(&point)?;
+        let alpha = match &point {
+            Point::Alpha(a) => *a,
+            Point::Mix(_) => Alpha::default(),
+        };
+        Ok(Self { pair, engine, reason, alpha, point, logit_scale, merges: 0, cache: None })
+    }
+
+    /// Where the merge is.
+    pub fn point(&self) -> &Point {
+        &self.point
+    }
+
+    /// Moves the engine to `point` (an α, or new coefficients of the loaded recipe).
+    pub fn set_point(&mut self, point: Point) -> Result<()> {
+        if point != self.point {
+            self.engine.set_point(&self.pair, &point)?;
+            self.logit_scale = self.pair.logit_scale_at(&point)?;
+            if let Point::Alpha(a) = point {
+                self.alpha = a;
+            }
+            self.point = point;
+            self.merges += 1;
+        }
+        Ok(())
     }
 
     pub fn alpha(&self) -> Alpha {
@@ -63,10 +98,11 @@ impl WiseFt {
 
     /// Moves the engine to `alpha` (nothing to do if it is there).
     pub fn set_alpha(&mut self, alpha: Alpha) -> Result<()> {
-        if alpha != self.alpha {
+        if Point::Alpha(alpha) != self.point {
             self.engine.set_alpha(&self.pair, alpha)?;
             self.logit_scale = self.pair.logit_scale(alpha)?;
             self.alpha = alpha;
+            self.point = Point::Alpha(alpha);
             self.merges += 1;
         }
         Ok(())
@@ -92,7 +128,7 @@ impl WiseFt {
         }
         let alpha_free = !self.pair.text_depends_on_alpha();
         if let Some(c) = &self.cache {
-            if c.labels == labels && c.templates == templates && (alpha_free || c.alpha == self.alpha) {
+            if c.labels == labels && c.templates == templates && (alpha_free || c.point == self.point) {
                 return Ok(c.classes.clone());
             }
         }
@@ -100,7 +136,7 @@ impl WiseFt {
             labels.iter().flat_map(|l| templates.iter().map(move |t| templates::fill(t, l))).collect();
         let embeds = self.encode_prompts(&prompts).await?;
         let classes = ClassEmbeddings::from_prompts(labels, templates.len(), &embeds);
-        self.cache = Some(ClassCache { labels: labels.to_vec(), templates: templates.to_vec(), alpha: self.alpha, classes: classes.clone() });
+        self.cache = Some(ClassCache { labels: labels.to_vec(), templates: templates.to_vec(), point: self.point.clone(), classes: classes.clone() });
         Ok(classes)
     }
 

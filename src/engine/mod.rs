@@ -7,7 +7,7 @@ pub mod gpu;
 pub use choice::Device;
 
 use crate::error::Result;
-use crate::merge::{Alpha, ModelPair};
+use crate::merge::{Alpha, ModelPair, Point};
 use choice::{decide, Decision, Offer};
 
 pub enum Engine {
@@ -26,16 +26,21 @@ impl Engine {
     /// Like [`Engine::new`], with a sentence saying why this back end runs (natively: the adapter
     /// wgpu finds, decided by [`choice::decide`]).
     pub async fn new_explained(device: Device, pair: &ModelPair, alpha: Alpha) -> Result<(Self, String)> {
+        Self::at_explained(device, pair, &Point::Alpha(alpha)).await
+    }
+
+    /// Like [`Engine::new_explained`] at any point (an α, or a recipe's weights).
+    pub async fn at_explained(device: Device, pair: &ModelPair, point: &Point) -> Result<(Self, String)> {
         let adapter = match device {
             Device::Cpu => None,
             _ => gpu::probe().await,
         };
         let offer = adapter.as_ref().map(|a| Offer { name: &a.name, software: a.software });
         match decide(device, offer, "no GPU adapter found", "--device gpu") {
-            Decision::Cpu { reason } => Ok((Self::Cpu(cpu::CpuEngine::new(pair, alpha)?), reason)),
-            Decision::Gpu { reason, fallback } => match gpu::GpuEngine::new(pair, alpha).await {
+            Decision::Cpu { reason } => Ok((Self::Cpu(cpu::CpuEngine::at(pair, point, cpu::Matmul::default())?), reason)),
+            Decision::Gpu { reason, fallback } => match gpu::GpuEngine::at(pair, point, gpu::GpuOptions::default()).await {
                 Ok(e) => Ok((Self::Gpu(e), reason)),
-                Err(e) if fallback => Ok((Self::Cpu(cpu::CpuEngine::new(pair, alpha)?), choice::fallback_reason(&e))),
+                Err(e) if fallback => Ok((Self::Cpu(cpu::CpuEngine::at(pair, point, cpu::Matmul::default())?), choice::fallback_reason(&e))),
                 Err(e) => Err(e),
             },
         }
@@ -61,6 +66,15 @@ impl Engine {
         match self {
             Self::Cpu(e) => e.set_alpha(pair, alpha),
             Self::Gpu(e) => e.set_alpha(pair, alpha),
+        }
+    }
+
+    /// Moves to `point`: an α, or a recipe's weights (one host pass per merged tensor on the
+    /// CPU, one dispatch per merged tensor over all its inputs on the GPU).
+    pub fn set_point(&mut self, pair: &ModelPair, point: &Point) -> Result<()> {
+        match self {
+            Self::Cpu(e) => e.set_point(pair, point),
+            Self::Gpu(e) => e.set_point(pair, point),
         }
     }
 

@@ -3,12 +3,25 @@
 //! Which tensors are interpolated is decided once, in a [`MergePlan`], when both checkpoints are
 //! loaded ([`ModelPair`]); moving α ([`Alpha`]) then only re-runs the arithmetic (here on the host;
 //! the GPU engine runs the same plan in a kernel).
+//!
+//! Merge recipes beyond one α ([`recipe`]: task arithmetic, soups, TIES, per-layer schedules) are
+//! brought to one form when the checkpoints load ([`build`], [`mix`]): θ = w₀·θ₀ + Σᵢ wᵢ·vᵢ over
+//! inputs computed once, so a coefficient change is again one pass.
 
 mod alpha;
+pub mod build;
+pub mod mix;
 mod pair;
+pub mod recipe;
+pub mod schedule;
+pub mod task_vector;
+pub mod ties;
 
 pub use alpha::Alpha;
+pub use build::{load_recipe, Loaded};
+pub use mix::{combine_shared, Inputs, Mix, Point};
 pub use pair::ModelPair;
+pub use recipe::{Method, Recipe};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +38,8 @@ pub enum Action {
     /// Absent from the fine-tuned checkpoint (e.g. the text tower of a vision-only fine-tune), or an
     /// integer buffer: taken from the zero-shot checkpoint as is.
     KeepZeroShot,
+    /// Some recipe input has it: w₀·θ₀ + Σᵢ wᵢ·vᵢ over the inputs that have it ([`mix`]).
+    Combine,
 }
 
 /// Counts and names, for the CLI and the page.
@@ -44,6 +59,22 @@ pub enum Merged<'a> {
     Shared(&'a HostTensor),
     /// (1−α)·zero_shot + α·fine_tuned, as [`lerp`] computes it.
     Lerp { zero_shot: &'a [f32], fine_tuned: &'a [f32], alpha: Alpha },
+    /// w₀·base + Σᵢ wᵢ·termsᵢ, as [`mix::combine_into`] computes it.
+    Sum { base: &'a [f32], w0: f32, terms: Vec<(&'a [f32], f32)> },
+}
+
+impl Merged<'_> {
+    /// The values: shared where they are a checkpoint's, else computed now.
+    pub fn values(&self, name: &str) -> Result<Arc<[f32]>> {
+        match self {
+            Merged::Shared(t) => match &t.values {
+                Values::F32(v) => Ok(v.clone()),
+                _ => Err(Error::Tensor { file: "merged weights".into(), tensor: name.into(), msg: "holds no float values on the host".into() }),
+            },
+            Merged::Lerp { zero_shot, fine_tuned, alpha } => Ok(lerp_shared(zero_shot, fine_tuned, *alpha)),
+            Merged::Sum { base, w0, terms } => Ok(combine_shared(base, *w0, terms)),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,7 +117,7 @@ impl MergePlan {
                     report.interpolated.push(name.clone());
                     report.interpolated_parameters += zs.numel();
                 }
-                Action::KeepZeroShot => {
+                Action::KeepZeroShot | Action::Combine => {
                     report.kept.push(name.clone());
                     if zs.is_float() {
                         report.kept_parameters += zs.numel();
@@ -99,6 +130,26 @@ impl MergePlan {
             report.extra = ft.tensors.keys().filter(|n| !zero_shot.tensors.contains_key(*n)).cloned().collect();
         }
         Ok(Self { actions, report })
+    }
+
+    /// Plans a recipe's merge: every float tensor of θ₀ that some input has is combined.
+    pub fn combining(zero_shot: &Checkpoint, inputs: &Inputs) -> Self {
+        let mut actions = BTreeMap::new();
+        let mut report = MergeReport::default();
+        for (name, zs) in &zero_shot.tensors {
+            let combined = zs.is_float() && inputs.sets.iter().any(|s| s.contains_key(name));
+            if combined {
+                report.interpolated.push(name.clone());
+                report.interpolated_parameters += zs.numel();
+            } else {
+                report.kept.push(name.clone());
+                if zs.is_float() {
+                    report.kept_parameters += zs.numel();
+                }
+            }
+            actions.insert(name.clone(), if combined { Action::Combine } else { Action::KeepZeroShot });
+        }
+        Self { actions, report }
     }
 
     /// Where the merged value of one tensor comes from at `alpha`, without computing it (the CPU
@@ -136,6 +187,7 @@ impl MergePlan {
             Merged::Lerp { zero_shot: a, fine_tuned: b, alpha } => {
                 HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(lerp_shared(a, b, alpha)) }
             }
+            sum @ Merged::Sum { .. } => HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(sum.values(name)?) },
         })
     }
 

@@ -1,7 +1,10 @@
 //! The zero-shot and (optional) fine-tuned checkpoints with the plan that merges them: what the
 //! engines build their towers from.
 
-use super::{Action, Alpha, MergePlan};
+use std::collections::BTreeMap;
+
+use super::{Action, Alpha, Inputs, MergePlan, Merged, Point};
+use crate::checkpoint::tensor::{HostTensor, Values};
 use crate::checkpoint::Checkpoint;
 use crate::clip::preprocess::PreprocessConfig;
 use crate::error::{Error, Result};
@@ -11,11 +14,25 @@ pub struct ModelPair {
     pub zero_shot: Checkpoint,
     pub fine_tuned: Option<Checkpoint>,
     pub plan: MergePlan,
+    /// A recipe's merge inputs (task vectors, TIES's vector, …) when it is not the two-model
+    /// merge; `fine_tuned` is then `None` (its tensors live on here, changed or not).
+    pub inputs: Option<Inputs>,
 }
 
 impl ModelPair {
     /// Checks that the zero-shot checkpoint can classify (a full CLIPModel) and plans the merge.
     pub fn new(zero_shot: Checkpoint, fine_tuned: Option<Checkpoint>) -> Result<Self> {
+        let plan = MergePlan::new(&zero_shot, fine_tuned.as_ref())?;
+        Self::checked(zero_shot, fine_tuned, plan, None)
+    }
+
+    /// θ₀ with a recipe's merge inputs, computed by [`super::load_recipe`].
+    pub fn with_inputs(zero_shot: Checkpoint, inputs: Inputs) -> Result<Self> {
+        let plan = MergePlan::combining(&zero_shot, &inputs);
+        Self::checked(zero_shot, None, plan, Some(inputs))
+    }
+
+    fn checked(zero_shot: Checkpoint, fine_tuned: Option<Checkpoint>, plan: MergePlan, inputs: Option<Inputs>) -> Result<Self> {
         let config = &zero_shot.config;
         if config.vision.is_none() || config.text.is_none() {
             return Err(Error::Invalid(format!(
@@ -29,8 +46,7 @@ impl ModelPair {
                 return Err(Error::Tensor { file: zero_shot.name.clone(), tensor: needed.into(), msg: "missing from the checkpoint".into() });
             }
         }
-        let plan = MergePlan::new(&zero_shot, fine_tuned.as_ref())?;
-        let pair = Self { zero_shot, fine_tuned, plan };
+        let pair = Self { zero_shot, fine_tuned, plan, inputs };
         let side = pair.zero_shot.config.vision.as_ref().map_or(0, |v| v.image_size) as u32;
         let out = pair.preprocess().output_size();
         if out != (side, side) {
@@ -43,7 +59,8 @@ impl ModelPair {
     }
 
     /// The image preprocessing: the zero-shot checkpoint's preprocessor_config.json, else the
-    /// fine-tuned one's, else CLIP's defaults at the model's image size.
+    /// fine-tuned one's, else CLIP's defaults at the model's image size (a recipe's fine-tunes
+    /// are gone once their inputs are computed: θ₀'s or the defaults).
     pub fn preprocess(&self) -> PreprocessConfig {
         let image_size = self.zero_shot.config.vision.as_ref().map_or(224, |v| v.image_size) as u32;
         self.zero_shot
@@ -64,7 +81,47 @@ impl ModelPair {
     }
 
     fn interpolates(&self, tensor: impl Fn(&str) -> bool) -> bool {
-        self.plan.actions.iter().any(|(name, a)| *a == Action::Interpolate && tensor(name))
+        self.plan.actions.iter().any(|(name, a)| matches!(a, Action::Interpolate | Action::Combine) && tensor(name))
+    }
+
+    /// Where the merged value of one tensor comes from at `point` (see [`MergePlan::source`]).
+    pub fn source_at<'a>(&'a self, name: &str, point: &Point) -> Result<Merged<'a>> {
+        let alpha = match point {
+            Point::Alpha(alpha) => return self.plan.source(name, &self.zero_shot, self.fine_tuned.as_ref(), *alpha),
+            Point::Mix(mix) => mix,
+        };
+        let zs = self.zero_shot.tensors.get(name).ok_or_else(|| Error::Tensor { file: self.zero_shot.name.clone(), tensor: name.into(), msg: "missing".into() })?;
+        let (Some(Action::Combine), Some(inputs), Some(w)) = (self.plan.actions.get(name), &self.inputs, alpha.weights.get(name)) else {
+            return Ok(Merged::Shared(zs));
+        };
+        let base = zs.as_f32().ok_or_else(|| Error::Tensor {
+            file: self.zero_shot.name.clone(),
+            tensor: name.into(),
+            msg: "its values went to the GPU and are not on the host: read the checkpoint again to merge it here".into(),
+        })?;
+        let terms = inputs.sets.iter().zip(&w[1..]).filter_map(|(s, &wi)| s.get(name).map(|v| (&v[..], wi))).collect();
+        Ok(Merged::Sum { base, w0: w[0], terms })
+    }
+
+    /// The merged value of one tensor at `point`.
+    pub fn tensor_at(&self, name: &str, point: &Point) -> Result<HostTensor> {
+        let source = self.source_at(name, point)?;
+        let zs = &self.zero_shot.tensors[name];
+        Ok(match source {
+            Merged::Shared(t) => HostTensor { file_dtype: zs.file_dtype, ..t.clone() },
+            other => HostTensor { shape: zs.shape.clone(), file_dtype: zs.file_dtype, values: Values::F32(other.values(name)?) },
+        })
+    }
+
+    /// Every tensor of the zero-shot checkpoint, merged at `point`.
+    pub fn merge_at(&self, point: &Point) -> Result<BTreeMap<String, HostTensor>> {
+        self.plan.actions.keys().map(|name| Ok((name.clone(), self.tensor_at(name, point)?))).collect()
+    }
+
+    /// `logit_scale` of the merged model at `point`.
+    pub fn logit_scale_at(&self, point: &Point) -> Result<f32> {
+        let t = self.tensor_at("logit_scale", point)?;
+        Ok(t.as_f32().and_then(|v| v.first().copied()).unwrap_or(0.0))
     }
 
     /// `logit_scale` of the merged model at α.

@@ -26,7 +26,7 @@ fn resolve(source: &str) -> Result<PathBuf> {
     resolve_checkpoint(&source, &cache, &mut CliProgress::new())
 }
 
-fn load(source: &str) -> Result<Checkpoint> {
+pub fn load(source: &str) -> Result<Checkpoint> {
     let path = resolve(source)?;
     let ckpt = Checkpoint::open(&path)?;
     if let ConfigSource::Inferred { assumptions } = &ckpt.config_source {
@@ -38,7 +38,7 @@ fn load(source: &str) -> Result<Checkpoint> {
     Ok(ckpt)
 }
 
-fn print_report(report: &MergeReport) {
+pub fn print_report(report: &MergeReport) {
     eprintln!(
         "merge: {} tensors interpolated ({} parameters), {} kept from the zero-shot model ({} parameters)",
         report.interpolated.len(),
@@ -65,7 +65,7 @@ fn labels(args: &ClassifyArgs) -> Result<Vec<String>> {
 }
 
 pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
-    let built_in = args.zero_shot.is_none();
+    let built_in = args.zero_shot.is_none() && args.recipe.recipe.is_none();
     let labels = if built_in && args.labels.is_none() && args.labels_file.is_none() {
         crate::embedded::labels()?
     } else {
@@ -73,28 +73,11 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     };
     let templates = resolve_templates(args.templates, &args.template);
 
-    let (zero_shot, fine_tuned) = match &args.zero_shot {
-        Some(path) => (load(path)?, args.fine_tuned.as_deref().map(load).transpose()?),
-        None => {
-            eprintln!("note: no --zero-shot: using the built-in generated-world pair (www/models/toy)");
-            let fine_tuned = match &args.fine_tuned {
-                Some(path) => load(path)?,
-                None => crate::embedded::fine_tuned()?,
-            };
-            (crate::embedded::zero_shot()?, Some(fine_tuned))
-        }
+    let (mut wiseft, prep, setting) = if crate::recipes::wanted(&args.recipe, args.fine_tuned.len()) {
+        crate::recipes::model(&args)?
+    } else {
+        two_model(&args)?
     };
-    let alpha = match (&fine_tuned, args.alpha) {
-        (Some(_), a) => a.unwrap_or(Alpha::HALF),
-        (None, None) => Alpha::ZERO_SHOT,
-        (None, Some(_)) => return Err(Error::Invalid("--alpha needs --fine-tuned".into())),
-    };
-    let pair = ModelPair::new(zero_shot, fine_tuned)?;
-    if pair.fine_tuned.is_some() {
-        print_report(&pair.plan.report);
-    }
-    let prep = pair.preprocess();
-    let mut wiseft = pollster::block_on(WiseFt::new(pair, alpha, args.device))?;
     eprintln!("device: {} ({})", wiseft.engine().describe(), wiseft.reason());
 
     // A photo that cannot be read is reported and skipped; the others are still classified.
@@ -120,7 +103,9 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
             .map(|((name, _), p)| json!({"image": name, "probs": p, "top": labels[argmax(p)]}))
             .collect();
         results.extend(failures.iter().map(|(name, e)| json!({"image": name, "error": e})));
-        println!("{}", json!({"alpha": alpha, "labels": labels, "results": results}));
+        let mut out = json!({"labels": labels, "results": results});
+        out.as_object_mut().expect("an object").extend(setting.as_object().cloned().unwrap_or_default());
+        println!("{out}");
     } else {
         for ((name, _), p) in pixels.iter().zip(&probs) {
             println!("{name}");
@@ -137,15 +122,53 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
+/// Today's model: the zero-shot checkpoint (or the built-in pair) and at most one fine-tune at α.
+fn two_model(args: &ClassifyArgs) -> Result<(WiseFt, preprocess::PreprocessConfig, serde_json::Value)> {
+    let (zero_shot, fine_tuned) = match &args.zero_shot {
+        Some(path) => (load(path)?, args.fine_tuned.first().map(|p| load(p)).transpose()?),
+        None => {
+            eprintln!("note: no --zero-shot: using the built-in generated-world pair (www/models/toy)");
+            let fine_tuned = match args.fine_tuned.first() {
+                Some(path) => load(path)?,
+                None => crate::embedded::fine_tuned()?,
+            };
+            (crate::embedded::zero_shot()?, Some(fine_tuned))
+        }
+    };
+    let alpha = match (&fine_tuned, args.alpha) {
+        (Some(_), a) => a.unwrap_or(Alpha::HALF),
+        (None, None) => Alpha::ZERO_SHOT,
+        (None, Some(_)) => return Err(Error::Invalid("--alpha needs --fine-tuned".into())),
+    };
+    let pair = ModelPair::new(zero_shot, fine_tuned)?;
+    if pair.fine_tuned.is_some() {
+        print_report(&pair.plan.report);
+    }
+    let prep = pair.preprocess();
+    let wiseft = pollster::block_on(WiseFt::new(pair, alpha, args.device))?;
+    Ok((wiseft, prep, json!({"alpha": alpha})))
+}
+
 pub fn merge(args: MergeArgs) -> Result<ExitCode> {
-    let zero_shot = load(&args.zero_shot)?;
-    let fine_tuned = load(&args.fine_tuned)?;
+    if crate::recipes::wanted(&args.recipe, args.fine_tuned.len()) {
+        let (merged, zero_shot) = crate::recipes::merged(&args)?;
+        return write_merged(&args.output, &merged, &zero_shot);
+    }
+    let need = |flag: &str| Error::Invalid(format!("merge: {flag} is required (or give --recipe FILE)"));
+    let zero_shot = load(args.zero_shot.as_deref().ok_or_else(|| need("--zero-shot"))?)?;
+    let fine_tuned = load(args.fine_tuned.first().ok_or_else(|| need("--fine-tuned"))?)?;
+    let alpha = args.alpha.ok_or_else(|| need("--alpha"))?;
     let plan = wiseft::merge::MergePlan::new(&zero_shot, Some(&fine_tuned))?;
     print_report(&plan.report);
-    let merged = plan.merge(&zero_shot, Some(&fine_tuned), args.alpha)?;
+    let merged = plan.merge(&zero_shot, Some(&fine_tuned), alpha)?;
+    write_merged(&args.output, &merged, &zero_shot)
+}
+
+/// The merged tensors as safetensors, with the zero-shot model's config beside them.
+pub fn write_merged(output: &Path, merged: &std::collections::BTreeMap<String, wiseft::checkpoint::HostTensor>, zero_shot: &Checkpoint) -> Result<ExitCode> {
     let bytes = wiseft::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t)))?;
 
-    let output = if args.output.is_dir() { args.output.join("model.safetensors") } else { args.output.clone() };
+    let output = if output.is_dir() { output.join("model.safetensors") } else { output.to_path_buf() };
     let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     std::fs::write(&output, &bytes).map_err(|e| Error::io(&output, e))?;
@@ -184,7 +207,21 @@ pub fn tokenize(args: TokenizeArgs) -> Result<ExitCode> {
 }
 
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let ckpt = load(&args.path)?;
+    let zero_shot = args.zero_shot.as_deref().map(load).transpose()?;
+    for (i, path) in args.path.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let ckpt = load(path)?;
+        describe(&ckpt);
+        if let Some(zs) = &zero_shot {
+            crate::recipes::compare(zs, &ckpt, args.all)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(ckpt: &Checkpoint) {
     println!("file:        {}", ckpt.name);
     println!("format:      {:?}", ckpt.format);
     println!("layout:      {}", ckpt.layout.class_name());
@@ -235,7 +272,6 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     if known < ckpt.tensors.len() {
         println!("               {} other tensors (e.g. a classification head) would be reported as extra", ckpt.tensors.len() - known);
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
@@ -251,6 +287,9 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
         },
         other => return Err(Error::Invalid(format!("--device {other}: cpu, gpu or all"))),
     };
+    if args.recipes {
+        return crate::recipes::bench(&args, &devices);
+    }
     let mut reports = Vec::new();
     for device in devices {
         eprintln!("bench: {device:?}: random ViT-B/32 pair, {} runs per step …", args.runs.max(1));

@@ -3,6 +3,7 @@
 mod commands;
 mod embedded;
 mod progress;
+mod recipes;
 
 use std::process::ExitCode;
 
@@ -38,12 +39,15 @@ pub struct ClassifyArgs {
     /// Without it, the built-in generated-world pair (www/models/toy) and its labels are used.
     #[arg(long, value_name = "PATH")]
     pub zero_shot: Option<String>,
-    /// Fine-tuned checkpoint of the same architecture (may be vision-only).
+    /// Fine-tuned checkpoint of the same architecture (may be vision-only); repeat to merge
+    /// several with --method.
     #[arg(long, value_name = "PATH")]
-    pub fine_tuned: Option<String>,
+    pub fine_tuned: Vec<String>,
     /// Mixing weight α in [0, 1]; 0.5 by default when --fine-tuned is given.
     #[arg(long)]
     pub alpha: Option<Alpha>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     /// Comma-separated class names.
     #[arg(long, conflicts_with = "labels_file")]
     pub labels: Option<String>,
@@ -68,14 +72,35 @@ pub struct ClassifyArgs {
     pub images: Vec<std::path::PathBuf>,
 }
 
+/// A merge recipe, as a file or as flags.
+#[derive(Args, Clone)]
+pub struct RecipeArgs {
+    /// A recipe JSON file ({"version":1,"method":"ties","fine_tuned":[…],"lambda":0.3,"top_k":20});
+    /// --zero-shot / --fine-tuned override its checkpoints.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<std::path::PathBuf>,
+    /// wise-ft (one fine-tune, --alpha), task-arithmetic (--lambda), average, ties (--lambda, --top-k).
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Task arithmetic's and TIES's λ (default 0.3; above 1 extrapolates).
+    #[arg(long, value_name = "L", allow_negative_numbers = true)]
+    pub lambda: Option<f64>,
+    /// TIES's k: the percentage of each task vector's entries kept (default 20).
+    #[arg(long, value_name = "PERCENT")]
+    pub top_k: Option<f64>,
+}
+
 #[derive(Args)]
 pub struct MergeArgs {
     #[arg(long, value_name = "PATH")]
-    pub zero_shot: String,
+    pub zero_shot: Option<String>,
+    /// Repeat to merge several with --method.
     #[arg(long, value_name = "PATH")]
-    pub fine_tuned: String,
+    pub fine_tuned: Vec<String>,
     #[arg(long)]
-    pub alpha: Alpha,
+    pub alpha: Option<Alpha>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     /// Output .safetensors file (config.json is written beside it), or a folder.
     #[arg(long, value_name = "FILE")]
     pub output: std::path::PathBuf,
@@ -99,11 +124,28 @@ pub struct BenchArgs {
     pub runs: usize,
     #[arg(long)]
     pub json: bool,
+    /// Time merge recipes instead: a coefficient change with each number of fine-tunes.
+    #[arg(long)]
+    pub recipes: bool,
+    /// With --recipes: the numbers of fine-tunes.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub fine_tunes: Vec<usize>,
+    /// With --recipes: task-arithmetic (N inputs per change) or ties (one input; k's work at load).
+    #[arg(long, default_value = "task-arithmetic")]
+    pub method: String,
 }
 
 #[derive(Args)]
 pub struct InspectArgs {
-    pub path: String,
+    /// Checkpoints to describe.
+    #[arg(required = true)]
+    pub path: Vec<String>,
+    /// Compare each with this zero-shot model: same shapes? which tensors change? how far?
+    #[arg(long, value_name = "PATH")]
+    pub zero_shot: Option<String>,
+    /// With --zero-shot: list every changed tensor (else the first few).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" when they look for a display

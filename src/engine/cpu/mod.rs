@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 
 use crate::clip::config::{TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::merge::{Alpha, ModelPair};
+use crate::merge::{Alpha, ModelPair, Point};
 pub use model::Matmul;
 use model::{to_rows, MergedWeights, TextTower, VisionTower};
 
@@ -37,7 +37,12 @@ impl CpuEngine {
     }
 
     pub fn with_matmul(pair: &ModelPair, alpha: Alpha, matmul: Matmul) -> Result<Self> {
-        let w = MergedWeights { pair, alpha, matmul };
+        Self::at(pair, &Point::Alpha(alpha), matmul)
+    }
+
+    /// The towers at `point` (an α, or a recipe's weights).
+    pub fn at(pair: &ModelPair, point: &Point, matmul: Matmul) -> Result<Self> {
+        let w = MergedWeights { pair, point, matmul };
         let cfg = &pair.zero_shot.config;
         let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
         let vision_cfg = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
@@ -49,7 +54,13 @@ impl CpuEngine {
 
     /// Rebuilds the towers that α changes (with a vision-only fine-tune, the vision tower alone).
     pub fn set_alpha(&mut self, pair: &ModelPair, alpha: Alpha) -> Result<()> {
-        let w = MergedWeights { pair, alpha, matmul: self.matmul };
+        self.set_point(pair, &Point::Alpha(alpha))
+    }
+
+    /// Rebuilds the towers a recipe's coefficients change: one host pass over the merge inputs
+    /// per merged tensor (w₀·θ₀ + Σᵢ wᵢ·vᵢ), straight into the towers' layout.
+    pub fn set_point(&mut self, pair: &ModelPair, point: &Point) -> Result<()> {
+        let w = MergedWeights { pair, point, matmul: self.matmul };
         if pair.vision_depends_on_alpha() {
             self.vision = None;
             self.vision = Some(VisionTower::new(&w, &self.vision_cfg)?);

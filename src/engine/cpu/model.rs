@@ -12,7 +12,7 @@ use super::gemm::SimdLinear;
 use crate::checkpoint::tensor::{HostTensor, Values};
 use crate::clip::config::{Activation, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::merge::{lerp_shared, Alpha, Merged, ModelPair};
+use crate::merge::{ModelPair, Point};
 
 /// How the Linear layers multiply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,20 +33,19 @@ impl Default for Matmul {
     }
 }
 
-/// The merged model's weights at one α, made into candle tensors (or SIMD layers sharing the values)
+/// The merged model's weights at one point (an α or a recipe's weights), made into candle tensors (or SIMD layers sharing the values)
 /// as the towers ask for them, so that at most one merged tensor exists on the host besides the
 /// towers' own.
 pub struct MergedWeights<'a> {
     pub pair: &'a ModelPair,
-    pub alpha: Alpha,
+    pub point: &'a Point,
     pub matmul: Matmul,
 }
 
 impl MergedWeights<'_> {
     /// The merged values of one tensor, shared with the checkpoint where α leaves it unchanged.
     fn values(&self, name: &str) -> Result<Arc<[f32]>> {
-        let pair = self.pair;
-        shared_values(&pair.plan.tensor(name, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?, name)
+        shared_values(&self.pair.tensor_at(name, self.point)?, name)
     }
 
     fn get(&self, name: &str) -> Result<Tensor> {
@@ -59,7 +58,7 @@ impl MergedWeights<'_> {
     /// A weight of shape [out, …] used as the matrix [out, in] of a Linear layer.
     fn dense(&self, weight: &str, bias: Option<&str>) -> Result<Dense> {
         let pair = self.pair;
-        let source = pair.plan.source(weight, &pair.zero_shot, pair.fine_tuned.as_ref(), self.alpha)?;
+        let source = pair.source_at(weight, self.point)?;
         // `source` has checked that the tensor exists.
         let shape = &pair.zero_shot.tensors[weight].shape;
         let out = shape.first().copied().unwrap_or(1);
@@ -70,10 +69,7 @@ impl MergedWeights<'_> {
                 Dense::Candle(candle_nn::Linear::new(w, bias.map(|b| self.get(b)).transpose()?))
             }
             Matmul::Simd => {
-                let weight_values = match source {
-                    Merged::Shared(t) => shared_values(t, weight)?,
-                    Merged::Lerp { zero_shot, fine_tuned, alpha } => lerp_shared(zero_shot, fine_tuned, alpha),
-                };
+                let weight_values = source.values(weight)?;
                 let bias = bias.map(|b| self.values(b)).transpose()?;
                 let layer = SimdLinear::new(weight_values, bias, out, inp)
                     .map_err(|e| Error::Tensor { file: "merged weights".into(), tensor: weight.into(), msg: e.to_string() })?;

@@ -32,10 +32,12 @@ pub(crate) enum Kernel {
     LerpF16,
     TextEmbedF16,
     MatmulF16,
+    Combine,
+    CombineF16,
 }
 
 impl Kernel {
-    const ALL: [Kernel; 15] = [
+    const ALL: [Kernel; 17] = [
         Kernel::Lerp,
         Kernel::Im2col,
         Kernel::VisionEmbed,
@@ -51,11 +53,13 @@ impl Kernel {
         Kernel::LerpF16,
         Kernel::TextEmbedF16,
         Kernel::MatmulF16,
+        Kernel::Combine,
+        Kernel::CombineF16,
     ];
 
     /// Kernels reading f16 weights: compiled only on devices with `shader-f16`.
     fn needs_f16(self) -> bool {
-        matches!(self, Kernel::LerpF16 | Kernel::TextEmbedF16 | Kernel::MatmulF16)
+        matches!(self, Kernel::LerpF16 | Kernel::TextEmbedF16 | Kernel::MatmulF16 | Kernel::CombineF16)
     }
 
     fn name(self) -> &'static str {
@@ -75,6 +79,8 @@ impl Kernel {
             Kernel::LerpF16 => "lerp_f16",
             Kernel::TextEmbedF16 => "text_embed_f16",
             Kernel::MatmulF16 => "matmul_f16",
+            Kernel::Combine => "combine",
+            Kernel::CombineF16 => "combine_f16",
         }
     }
 
@@ -95,6 +101,8 @@ impl Kernel {
             Kernel::LerpF16 => format!("{F16}\n{}", include_str!("kernels/lerp.wgsl")),
             Kernel::TextEmbedF16 => format!("{F16}\n{}", include_str!("kernels/text_embed.wgsl")),
             Kernel::MatmulF16 => format!("{F16}\n{ACT_FNS}\n{MATMUL_TILE}\n{}", include_str!("kernels/matmul_vec4.wgsl")),
+            Kernel::Combine => format!("{F32}\n{}", include_str!("kernels/combine.wgsl")),
+            Kernel::CombineF16 => format!("{F16}\n{}", include_str!("kernels/combine.wgsl")),
         }
     }
 }
@@ -110,6 +118,18 @@ pub(crate) fn act_code(act: Option<Activation>) -> u32 {
 }
 
 // Parameter blocks, laid out as the WGSL `Params` structs (16-byte multiples).
+
+/// Most weights one combine dispatch takes: w₀ and 15 inputs.
+pub(crate) const COMBINE_MAX: usize = 16;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct CombineParams {
+    pub n: u32,
+    pub len4: u32,
+    pub pad: [u32; 2],
+    pub w: [f32; COMBINE_MAX],
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -324,7 +344,7 @@ impl StepsBuilder {
                     layout: &pipeline.get_bind_group_layout(0),
                     entries: &entries,
                 });
-                Step { kernel: p.kernel, bind_group, groups: p.groups }
+                Step { kernel: p.kernel, bind_group, groups: p.groups, offset: p.offset }
             })
             .collect();
         Steps { steps, params }
@@ -333,6 +353,8 @@ impl StepsBuilder {
 
 pub(crate) struct Step {
     kernel: Kernel,
+    /// Where its parameter block starts in the parameter buffer (0 for a shared block).
+    offset: u64,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
 }
@@ -365,5 +387,10 @@ impl Steps {
 
     pub fn len(&self) -> usize {
         self.steps.len()
+    }
+
+    /// Where each step's parameter block starts, in step order (to rewrite them all at once).
+    pub fn offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.steps.iter().map(|s| s.offset)
     }
 }

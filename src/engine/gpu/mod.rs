@@ -26,7 +26,7 @@ use weights::DeviceWeights;
 
 use crate::clip::config::{TextConfig, VisionConfig};
 use crate::error::{Error, Result};
-use crate::merge::{Alpha, ModelPair};
+use crate::merge::{Alpha, ModelPair, Point};
 
 /// Plans kept per engine (tower × batch × length); the least recently used goes first.
 const PLAN_CACHE: usize = 8;
@@ -86,7 +86,12 @@ impl GpuLoader {
 
     /// Builds the engine for `pair` at `alpha`: staged tensors are used where they are, the rest
     /// uploaded now; staged tensors the plan does not use are freed.
-    pub async fn build(mut self, pair: &ModelPair, alpha: Alpha) -> Result<GpuEngine> {
+    pub async fn build(self, pair: &ModelPair, alpha: Alpha) -> Result<GpuEngine> {
+        self.build_at(pair, &Point::Alpha(alpha)).await
+    }
+
+    /// Like [`GpuLoader::build`] at any point (an α, or a recipe's weights).
+    pub async fn build_at(mut self, pair: &ModelPair, point: &Point) -> Result<GpuEngine> {
         let cfg = &pair.zero_shot.config;
         let need = |what: &str| Error::Invalid(format!("the merged model has no {what}: classification needs a full CLIPModel"));
         let vision = cfg.vision.clone().ok_or_else(|| need("vision tower"))?;
@@ -98,7 +103,7 @@ impl GpuLoader {
             return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
         }
         let engine = GpuEngine { gpu, kernels: self.kernels, weights, vision, text, plans: Mutex::new(Vec::new()), staging: Mutex::new(None) };
-        engine.weights.merge(&engine.gpu, &engine.kernels, alpha)?;
+        engine.merge(point)?;
         engine.gpu.check()?;
         Ok(engine)
     }
@@ -123,6 +128,25 @@ impl GpuEngine {
 
     pub async fn with_options(pair: &ModelPair, alpha: Alpha, options: GpuOptions) -> Result<Self> {
         GpuLoader::new(options).await?.build(pair, alpha).await
+    }
+
+    /// The engine at `point` (an α, or a recipe's weights).
+    pub async fn at(pair: &ModelPair, point: &Point, options: GpuOptions) -> Result<Self> {
+        GpuLoader::new(options).await?.build_at(pair, point).await
+    }
+
+    fn merge(&self, point: &Point) -> Result<()> {
+        match point {
+            Point::Alpha(alpha) => self.weights.merge(&self.gpu, &self.kernels, *alpha),
+            Point::Mix(mix) => self.weights.merge_mix(&self.gpu, &self.kernels, mix),
+        }
+    }
+
+    /// Re-merges a recipe on the device: one write of the weights, one dispatch per merged tensor
+    /// reading all of its inputs at once.
+    pub fn set_point(&mut self, _pair: &ModelPair, point: &Point) -> Result<()> {
+        self.gpu.check()?;
+        self.merge(point)
     }
 
     /// Re-merges on the device: the lerp kernel rewrites the merged weights from the two uploaded

@@ -11,10 +11,10 @@
 use std::collections::BTreeMap;
 
 use super::device::{gpu_error, Counters, Gpu, Role};
-use super::kernels::{elementwise, Kernel, Kernels, LerpParams, Steps, StepsBuilder};
+use super::kernels::{elementwise, CombineParams, Kernel, Kernels, LerpParams, Steps, StepsBuilder, COMBINE_MAX};
 use crate::checkpoint::{F32Source, HostTensor};
 use crate::error::{Error, Result};
-use crate::merge::{Action, Alpha, ModelPair};
+use crate::merge::{Action, Alpha, Mix, ModelPair};
 
 /// Whether `name` is stored as f16 when f16 weights are on: the matrices (every Linear weight, the
 /// patch embedding, the projections, the token embedding) — all but a fraction of a percent of the
@@ -124,6 +124,45 @@ pub(crate) struct DeviceWeights {
     _fine_tuned: Vec<Parts>,
     /// The lerp dispatches, one per interpolated tensor, sharing one parameter block (wa, wb).
     lerp: Option<Steps>,
+    /// A recipe's combine dispatches, one per (tensor, row block), each with its own weights.
+    combine: Option<Combine>,
+}
+
+/// A recipe's merge on the device: its inputs packed per tensor, one dispatch each.
+struct Combine {
+    steps: Steps,
+    /// Per step: the tensor and which recipe inputs it packs (those that have the tensor).
+    terms: Vec<(String, Vec<usize>, u32)>,
+    /// Kept alive for the bind groups.
+    _packed: Vec<wgpu::Buffer>,
+}
+
+/// The inputs' values of elements `start .. end`, one after the other, each padded to whole vec4s
+/// (`len4` of them), in one buffer: what combine.wgsl reads.
+fn upload_packed(gpu: &Gpu, label: &str, inputs: &[&[f32]], start: usize, end: usize, half: bool) -> Result<(wgpu::Buffer, usize)> {
+    let len4 = (end - start).div_ceil(4);
+    let element = if half { 2 } else { 4 };
+    let buffer = gpu.buffer(label, (inputs.len() * len4 * 4 * element).max(4) as u64, Role::Weight)?;
+    let mut halves: Vec<u16> = Vec::new();
+    for (k, values) in inputs.iter().enumerate() {
+        for at in (start..end).step_by(PIECE) {
+            let piece = &values[at..(at + PIECE).min(end)];
+            let offset = ((k * len4 * 4 + at - start) * element) as u64;
+            if half {
+                halves.clear();
+                halves.extend(piece.iter().map(|&v| half::f16::from_f32(v).to_bits()));
+                // f16 pieces of odd length: pad to a whole 4-byte word (the next piece or the
+                // padding overwrites nothing that matters: PIECE is even).
+                if halves.len() % 2 == 1 {
+                    halves.push(0);
+                }
+                gpu.write_at(&buffer, offset, bytemuck::cast_slice(&halves), Role::Weight);
+            } else {
+                gpu.write_at(&buffer, offset, bytemuck::cast_slice(piece), Role::Weight);
+            }
+        }
+    }
+    Ok((buffer, len4))
 }
 
 impl DeviceWeights {
@@ -137,6 +176,8 @@ impl DeviceWeights {
         let mut shapes = BTreeMap::new();
         let mut fine_tuned = Vec::new();
         let mut lerp = StepsBuilder::default();
+        let mut combine = StepsBuilder::default();
+        let (mut terms, mut packed) = (Vec::new(), Vec::new());
         for (name, action) in &pair.plan.actions {
             let zs = &pair.zero_shot.tensors[name];
             // Integer buffers (position_ids of old checkpoints) are not used by the forward.
@@ -174,6 +215,28 @@ impl DeviceWeights {
                 merged.insert(name.clone(), out);
                 fine_tuned.push(ft_parts);
             }
+            if let (Action::Combine, Some(inputs)) = (action, &pair.inputs) {
+                let present: Vec<usize> = (0..inputs.sets.len()).filter(|&i| inputs.sets[i].contains_key(name)).collect();
+                if present.len() + 1 > COMBINE_MAX {
+                    return Err(gpu_error(format!("`{name}`: {} merge inputs, the combine kernel takes at most {}", present.len(), COMBINE_MAX - 1)));
+                }
+                let values: Vec<&[f32]> = present.iter().map(|&i| &inputs.sets[i][name][..]).collect();
+                let width = zs.numel() / zs_parts.rows;
+                let element = if is_half { 2 } else { 4 };
+                let mut out = Parts { blocks: Vec::new(), rows: zs_parts.rows };
+                for (i, (first, base)) in zs_parts.blocks.iter().enumerate() {
+                    let end = zs_parts.blocks.get(i + 1).map_or(zs_parts.rows, |(f, _)| *f);
+                    let (inputs_buffer, len4) = upload_packed(gpu, &format!("{name} (recipe inputs)"), &values, first * width, end * width, is_half)?;
+                    let buffer = gpu.buffer(&format!("{name} (merged)"), ((end - first) * width * element) as u64, Role::Work)?;
+                    let kernel = if is_half { Kernel::CombineF16 } else { Kernel::Combine };
+                    let params = CombineParams { n: present.len() as u32, len4: len4 as u32, pad: [0; 2], w: [0.0; COMBINE_MAX] };
+                    combine.push(gpu, kernel, params, &[base, &inputs_buffer, &buffer], elementwise(gpu, len4));
+                    terms.push((name.clone(), present.clone(), len4 as u32));
+                    packed.push(inputs_buffer);
+                    out.blocks.push((*first, buffer));
+                }
+                merged.insert(name.clone(), out);
+            }
             if is_half {
                 half.insert(name.clone());
             }
@@ -181,7 +244,31 @@ impl DeviceWeights {
             zero_shot.insert(name.clone(), zs_parts);
         }
         let lerp = if merged.is_empty() { None } else { Some(lerp.build_shared(gpu, kernels, "merge", std::mem::size_of::<LerpParams>())?) };
-        Ok(Self { zero_shot, half, merged, shapes, _fine_tuned: fine_tuned, lerp })
+        let combine = if terms.is_empty() { None } else { Some(Combine { steps: combine.build(gpu, kernels, "recipe merge")?, terms, _packed: packed }) };
+        Ok(Self { zero_shot, half, merged, shapes, _fine_tuned: fine_tuned, lerp, combine })
+    }
+
+    /// Rewrites every merged tensor of a recipe at `mix`: one write of all the weights and one
+    /// compute pass of one dispatch per tensor, each reading all its inputs.
+    pub fn merge_mix(&self, gpu: &Gpu, kernels: &Kernels, mix: &Mix) -> Result<()> {
+        let Some(c) = &self.combine else { return Ok(()) };
+        let mut bytes = vec![0u8; c.steps.params().size() as usize];
+        for (offset, (name, present, len4)) in c.steps.offsets().zip(&c.terms) {
+            let w = mix.weights.get(name).ok_or_else(|| gpu_error(format!("the recipe's weights have no entry for `{name}`")))?;
+            let mut params = CombineParams { n: present.len() as u32, len4: *len4, pad: [0; 2], w: [0.0; COMBINE_MAX] };
+            params.w[0] = w[0];
+            for (slot, &i) in params.w[1..].iter_mut().zip(present) {
+                *slot = w[1 + i];
+            }
+            let at = offset as usize;
+            bytes[at..at + std::mem::size_of::<CombineParams>()].copy_from_slice(bytemuck::bytes_of(&params));
+        }
+        gpu.write(c.steps.params(), &bytes, Role::Uniform);
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recipe merge") });
+        c.steps.record(kernels, &mut encoder, "recipe merge");
+        gpu.submit(encoder);
+        Counters::add(&gpu.counters.merges, 1);
+        Ok(())
     }
 
     /// Rewrites every merged tensor at `alpha` on the device: one uniform write (wa, wb) and one

@@ -1,0 +1,162 @@
+//! Every recipe in one form, so that a coefficient change is one pass: θ = w₀·θ₀ + Σᵢ wᵢ·vᵢ per
+//! tensor, where the inputs vᵢ were computed once when the checkpoints loaded ([`Inputs`]) and only
+//! the weights w change ([`Mix`]).
+//!
+//! | method | vᵢ | w₀, wᵢ |
+//! |---|---|---|
+//! | wise-ft with a schedule | θ₁ | 1 − α(t), α(t) |
+//! | task-arithmetic | τᵢ = θᵢ − θ₀ | 1, λ(t) |
+//! | average | τᵢ | 1, wᵢ / Σw |
+//! | ties | τ_TIES (one input) | 1, λ(t) |
+//!
+//! (A wise-ft recipe with one α takes the two-model path of [`super::MergePlan`], today's merge.)
+//! Weights are rounded to f32 once, here, and host and GPU kernel sum the rounded products in the
+//! same order: w₀·θ₀ first, then each input in order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::recipe::{Method, Recipe};
+use super::schedule::Depths;
+use super::task_vector::TensorSet;
+use super::Alpha;
+use crate::error::{Error, Result};
+
+/// What the merge inputs are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// The fine-tuned weights themselves (wise-ft with a schedule).
+    FineTuned,
+    /// One task vector per fine-tune.
+    TaskVectors,
+    /// TIES's merged task vector, trimmed at `top_k` %.
+    Ties { top_k: f64 },
+}
+
+/// The merge inputs, computed once at load: one tensor set per input, nothing more.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub kind: Kind,
+    /// The checkpoints each input came from, for messages.
+    pub labels: Vec<String>,
+    pub sets: Vec<TensorSet>,
+    /// Layers per tower, counted in θ₀ (not in the inputs: a fine-tune that leaves the last layer
+    /// as it was must not move every tensor's depth).
+    pub depths: Depths,
+}
+
+impl Inputs {
+    /// Bytes of f32 values held.
+    pub fn bytes(&self) -> u64 {
+        self.sets.iter().flat_map(|s| s.values()).map(|v| v.len() as u64 * 4).sum()
+    }
+
+    /// The method the inputs were made for agrees with `recipe` (its λ / weights may differ; a
+    /// different k or other checkpoints need a new load).
+    fn fits(&self, recipe: &Recipe) -> Result<()> {
+        let ok = match (self.kind, recipe.method) {
+            (Kind::FineTuned, Method::WiseFt) => true,
+            (Kind::TaskVectors, Method::TaskArithmetic | Method::Average) => true,
+            (Kind::Ties { top_k }, Method::Ties) => top_k == recipe.top_k,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "recipe `{}`: the loaded merge inputs are {:?}; changing the method or TIES's k needs the checkpoints merged again",
+                recipe.method.key(),
+                self.kind
+            )))
+        }
+    }
+}
+
+/// The weights (w₀, w₁ … wₙ) of every combined tensor at one setting of the coefficients.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mix {
+    pub weights: BTreeMap<String, Vec<f32>>,
+}
+
+impl Mix {
+    /// The weights of `recipe` for every tensor some input has, each at its depth.
+    pub fn new(recipe: &Recipe, inputs: &Inputs) -> Result<Self> {
+        recipe.check()?;
+        inputs.fits(recipe)?;
+        let n = inputs.sets.len();
+        let names: std::collections::BTreeSet<&String> = inputs.sets.iter().flat_map(|s| s.keys()).collect();
+        let depths = &inputs.depths;
+        let soup = if recipe.method == Method::Average { recipe.soup_coefficients(n)? } else { Vec::new() };
+        let weights = names
+            .into_iter()
+            .map(|name| {
+                let t = depths.of(name);
+                let w: Vec<f32> = match recipe.method {
+                    Method::WiseFt => {
+                        // As [`Alpha::weights`] rounds them, so a flat schedule is today's lerp.
+                        let (wa, wb) = Alpha::new(recipe.alpha.at(name, t))?.weights();
+                        vec![wa, wb]
+                    }
+                    Method::TaskArithmetic | Method::Ties => {
+                        let l = recipe.lambda.at(name, t) as f32;
+                        std::iter::once(1.0).chain(std::iter::repeat_n(l, n)).collect()
+                    }
+                    Method::Average => std::iter::once(1.0).chain(soup.iter().map(|&c| c as f32)).collect(),
+                };
+                Ok((name.clone(), w))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { weights })
+    }
+}
+
+/// Where the merged model is: an α of the two-model merge, or weights of a recipe's inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Point {
+    Alpha(Alpha),
+    Mix(Arc<Mix>),
+}
+
+/// Values processed per block of [`combine_into`]: each input streams through once per block,
+/// small enough to stay in cache between the passes over it.
+const BLOCK: usize = 4096;
+
+/// out = w₀·base + Σᵢ wᵢ·termsᵢ in f32, each product rounded, summed left to right — the order of
+/// the GPU kernel (combine.wgsl), so host and device merges agree.
+pub fn combine_into(base: &[f32], w0: f32, terms: &[(&[f32], f32)], out: &mut [f32]) {
+    for (start, o) in (0..).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
+        let end = start + o.len();
+        for (o, &x) in o.iter_mut().zip(&base[start..end]) {
+            *o = w0 * x;
+        }
+        for (v, w) in terms {
+            for (o, &x) in o.iter_mut().zip(&v[start..end]) {
+                *o += w * x;
+            }
+        }
+    }
+}
+
+/// [`combine_into`] into a new shared buffer, written once.
+pub fn combine_shared(base: &[f32], w0: f32, terms: &[(&[f32], f32)]) -> Arc<[f32]> {
+    let mut out: Arc<[f32]> = Arc::from(vec![0f32; base.len()]);
+    combine_into(base, w0, terms, Arc::get_mut(&mut out).expect("a new Arc has no other owner"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_inputs_at_alpha_weights_are_the_lerp_bit_for_bit() {
+        let a: Vec<f32> = (0..10_000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..10_000).map(|i| (i as f32 * 0.11).cos()).collect();
+        let alpha = Alpha::new(0.35).unwrap();
+        let (wa, wb) = alpha.weights();
+        let mut want = vec![0f32; a.len()];
+        super::super::lerp(&a, &b, alpha, &mut want);
+        let got = combine_shared(&a, wa, &[(&b, wb)]);
+        assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()));
+    }
+}

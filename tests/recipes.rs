@@ -1,0 +1,240 @@
+//! Merge recipes against the Python reference of scripts/gen_recipe_fixtures.py (written from the
+//! papers' formulas): merged tensors within 1e-6 relative per method (bit for bit for wise-ft,
+//! today's merge), probabilities of the merged model within 1e-4 of transformers on the CPU and
+//! the GPU back end; coefficient changes without reloading; bad input.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use pollster::block_on;
+use serde::Deserialize;
+use wiseft::checkpoint::HostTensor;
+use wiseft::clip::preprocess;
+use wiseft::engine::cpu::{CpuEngine, Matmul};
+use wiseft::engine::gpu::{GpuEngine, GpuOptions};
+use wiseft::engine::Engine;
+use wiseft::merge::{load_recipe, Loaded, Point, Recipe};
+use wiseft::pipeline::WiseFt;
+
+const TENSOR_TOL: f64 = 1e-6;
+const PROB_TOL: f32 = 1e-4;
+
+#[derive(Deserialize)]
+struct Case {
+    recipe: serde_json::Value,
+    changed: Vec<String>,
+    probs: Vec<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    zero_shot: String,
+    labels: Vec<String>,
+    templates: Vec<String>,
+    images: Vec<String>,
+    cases: BTreeMap<String, Case>,
+}
+
+fn reference() -> Reference {
+    serde_json::from_str(&std::fs::read_to_string(fixture("reference/recipes.json")).unwrap()).unwrap()
+}
+
+/// "case/tensor" → f32 values, read from the safetensors header and data.
+fn reference_tensors() -> BTreeMap<String, Vec<f32>> {
+    let bytes = std::fs::read(fixture("reference/recipes.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors().into_iter().map(|(name, view)| (name, bytemuck::pod_collect_to_vec::<u8, f32>(view.data()))).collect()
+}
+
+fn load(recipe: &serde_json::Value) -> Loaded {
+    let recipe = Recipe::from_value(recipe).unwrap();
+    let fts = recipe.fine_tuned.iter().map(|p| open(p)).collect();
+    load_recipe(&recipe, open(&reference().zero_shot), fts).unwrap()
+}
+
+fn images(r: &Reference, loaded: &Loaded) -> Vec<Vec<f32>> {
+    let prep = loaded.pair.preprocess();
+    r.images.iter().map(|rel| preprocess::preprocess(&std::fs::read(fixture(rel)).unwrap(), rel, &prep).unwrap()).collect()
+}
+
+fn relative(got: &[f32], want: &[f32]) -> f64 {
+    let scale = want.iter().fold(0f64, |m, &x| m.max(x.abs() as f64)).max(1e-30);
+    got.iter().zip(want).fold(0f64, |m, (&g, &w)| m.max((g as f64 - w as f64).abs())) / scale
+}
+
+#[test]
+fn merged_tensors_match_the_reference_per_method() {
+    let r = reference();
+    let want = reference_tensors();
+    let zs = open(&r.zero_shot);
+    for (key, case) in &r.cases {
+        let loaded = load(&case.recipe);
+        let merged = loaded.pair.merge_at(&loaded.point).unwrap();
+        assert_eq!(merged.len(), zs.tensors.len(), "{key}");
+        let mut worst = 0f64;
+        for (name, t) in &merged {
+            let got = t.as_f32().unwrap();
+            match want.get(&format!("{key}/{name}")) {
+                Some(w) => {
+                    let d = relative(got, w);
+                    worst = worst.max(d);
+                    assert!(d <= TENSOR_TOL, "{key}: `{name}` differs from the reference by {d:e} relative");
+                }
+                // Unchanged in the reference: θ₀ bit for bit.
+                None => assert_eq!(t.to_le_bytes(), zs.tensors[name].to_le_bytes(), "{key}: `{name}` should be θ₀'s"),
+            }
+        }
+        let changed: Vec<&String> = merged.iter().filter(|(n, t)| t.to_le_bytes() != zs.tensors[*n].to_le_bytes()).map(|(n, _)| n).collect();
+        assert_eq!(changed, case.changed.iter().collect::<Vec<_>>(), "{key}: which tensors the merge changes");
+        eprintln!("{key}: worst relative difference {worst:e}");
+    }
+}
+
+#[test]
+fn wise_ft_recipe_is_todays_merge_bit_for_bit() {
+    #[derive(Deserialize)]
+    struct Digest {
+        sha256: String,
+    }
+    #[derive(Deserialize)]
+    struct Merged {
+        tensors: BTreeMap<String, Digest>,
+    }
+    let want: Merged = serde_json::from_str(&std::fs::read_to_string(fixture("reference/merged_a_0.35.json")).unwrap()).unwrap();
+    // One α: the two-model path; a flat schedule: the recipe path (combine) — both today's lerp.
+    for alpha in [serde_json::json!(0.35), serde_json::json!([0.35, 0.35, 0.35])] {
+        let loaded = load(&serde_json::json!({"version": 1, "method": "wise-ft", "fine_tuned": ["models/a_ft"], "alpha": alpha}));
+        assert_eq!(matches!(loaded.point, Point::Alpha(_)), alpha.is_number());
+        let merged = loaded.pair.merge_at(&loaded.point).unwrap();
+        for (name, d) in &want.tensors {
+            assert_eq!(sha256_hex(&merged[name].to_le_bytes()), d.sha256, "α {alpha}: `{name}`");
+        }
+    }
+}
+
+fn check_probs(engine_name: &str, make: impl Fn(&Loaded) -> Engine) {
+    let r = reference();
+    for (key, case) in &r.cases {
+        let loaded = load(&case.recipe);
+        let imgs = images(&r, &loaded);
+        let engine = make(&loaded);
+        let mut model = WiseFt::with_engine_at(loaded.pair, loaded.point, engine, String::new()).unwrap();
+        let got = block_on(model.classify(&imgs, &r.labels, &r.templates)).unwrap();
+        for (i, (g, w)) in got.iter().zip(&case.probs).enumerate() {
+            let d = max_abs_diff(g, w);
+            assert!(d <= PROB_TOL, "{engine_name} {key} image {}: probabilities differ by {d}\n got {g:?}\nwant {w:?}", r.images[i]);
+        }
+    }
+}
+
+#[test]
+fn probabilities_match_transformers_on_the_cpu() {
+    check_probs("CPU", |l| Engine::Cpu(CpuEngine::at(&l.pair, &l.point, Matmul::Candle).unwrap()));
+    check_probs("CPU SIMD", |l| Engine::Cpu(CpuEngine::at(&l.pair, &l.point, Matmul::Simd).unwrap()));
+}
+
+#[test]
+fn probabilities_match_transformers_on_the_gpu() {
+    check_probs("GPU", |l| Engine::Gpu(block_on(GpuEngine::at(&l.pair, &l.point, GpuOptions::default())).unwrap_or_else(|e| panic!("{e}"))));
+}
+
+/// A coefficient change re-merges from the inputs computed at load, on both back ends, and lands
+/// where a fresh load at those coefficients does; on the GPU with one parameter write, one merge
+/// pass, and nothing uploaded or created.
+#[test]
+fn coefficient_changes_need_no_reload() {
+    let r = reference();
+    let case = &r.cases["ties"];
+    let loaded = load(&case.recipe);
+    let imgs = images(&r, &loaded);
+    let mut moved = Recipe::from_value(&case.recipe).unwrap();
+    moved.lambda = wiseft::merge::schedule::Coefficient::constant(0.9);
+    let point = loaded.point_of(&moved).unwrap();
+    let flat: Vec<f32> = imgs[..2].iter().flatten().copied().collect();
+
+    let fresh = CpuEngine::at(&loaded.pair, &point, Matmul::Candle).unwrap().encode_images(&flat, 2).unwrap();
+    let mut cpu = CpuEngine::at(&loaded.pair, &loaded.point, Matmul::Candle).unwrap();
+    let before = cpu.encode_images(&flat, 2).unwrap();
+    cpu.set_point(&loaded.pair, &point).unwrap();
+    assert_eq!(cpu.encode_images(&flat, 2).unwrap(), fresh, "CPU: set_point vs a fresh engine");
+    assert_ne!(before, fresh, "λ moved but the embeddings did not");
+
+    let mut gpu = block_on(GpuEngine::at(&loaded.pair, &loaded.point, GpuOptions::default())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gpu.merged_tensors(), loaded.pair.plan.report.interpolated.len());
+    block_on(gpu.encode_images(&flat, 2)).unwrap();
+    let stats = gpu.stats();
+    gpu.set_point(&loaded.pair, &point).unwrap();
+    let got = block_on(gpu.encode_images(&flat, 2)).unwrap();
+    let after = gpu.stats();
+    assert_eq!(after.merges, stats.merges + 1, "one merge pass per change");
+    assert_eq!(after.weight_bytes_uploaded, stats.weight_bytes_uploaded, "a change re-uploaded weights");
+    assert_eq!(after.buffers_created, stats.buffers_created, "a change created buffers");
+    for (g, w) in got.iter().zip(&fresh) {
+        assert!(cosine(g, w) > 0.99999, "GPU after set_point vs CPU");
+    }
+    // Changing TIES's k is not a coefficient change: it needs the checkpoints again.
+    moved.top_k = 50.0;
+    assert!(loaded.point_of(&moved).unwrap_err().to_string().contains("merged again"));
+}
+
+#[test]
+fn memory_is_one_tensor_set_per_fine_tune() {
+    let r = reference();
+    let fine_tunes = ["models/a_ft", "models/r_ft1", "models/r_ft2"];
+    let loaded = load(&serde_json::json!({"version": 1, "method": "task-arithmetic", "fine_tuned": fine_tunes}));
+    let inputs = loaded.pair.inputs.as_ref().unwrap();
+    let held: u64 = fine_tunes.iter().map(|p| open(p).tensors.values().map(|t| t.numel() as u64 * 4).sum::<u64>()).sum();
+    assert!(inputs.bytes() <= held, "{} bytes of task vectors for {held} bytes of fine-tunes", inputs.bytes());
+    assert!(loaded.pair.fine_tuned.is_none(), "the fine-tunes are dropped once their task vectors exist");
+    let ties = load(&r.cases["ties"].recipe);
+    assert_eq!(ties.pair.inputs.as_ref().unwrap().sets.len(), 1, "TIES keeps one merged vector");
+}
+
+#[test]
+fn reports_say_what_each_fine_tune_changes_and_how_far_it_moved() {
+    let loaded = load(&serde_json::json!({"version": 1, "method": "average", "fine_tuned": ["models/a_ft", "models/r_ft1", "models/r_ft2"]}));
+    let [a, r1, r2] = &loaded.reports[..] else { panic!() };
+    assert!(a.shapes_match() && r1.shapes_match() && r2.shapes_match());
+    assert!(a.missing.iter().any(|n| n.starts_with("text_model.")), "a vision-only fine-tune lacks the text tower");
+    assert!(r1.changed.contains(&"logit_scale".to_string()));
+    assert!(r2.unchanged.iter().all(|n| n.contains(".encoder.layers.1.")) && !r2.unchanged.is_empty(), "{:?}", r2.unchanged);
+    for rep in [a, r1, r2] {
+        assert!(rep.relative_distance > 0.0 && !rep.is_far(), "{rep}");
+    }
+}
+
+fn error_of(recipe: serde_json::Value, edit: impl Fn(&mut Vec<wiseft::checkpoint::Checkpoint>)) -> String {
+    let recipe = Recipe::from_value(&recipe).unwrap();
+    let mut fts: Vec<_> = recipe.fine_tuned.iter().map(|p| open(p)).collect();
+    edit(&mut fts);
+    match load_recipe(&recipe, open("models/a_zs"), fts) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_checkpoints_are_errors_that_name_checkpoint_and_tensor() {
+    let recipe = serde_json::json!({"version": 1, "method": "ties", "fine_tuned": ["models/a_ft", "models/r_ft1"]});
+    let e = error_of(recipe.clone(), |f| {
+        f[1].tensors.insert("vision_model.encoder.layers.1.mlp.fc1.weight".into(), HostTensor::f32(vec![3, 5], vec![0.0; 15]));
+    });
+    assert!(e.contains("vision_model.encoder.layers.1.mlp.fc1.weight") && e.contains("r_ft1") && e.contains("3×5"), "{e}");
+    // Another model's weights of the same shapes: loaded, but flagged far away.
+    let mut recipe_one = Recipe::from_value(&recipe).unwrap();
+    recipe_one.fine_tuned.truncate(1);
+    let mut far = open("models/a_ft");
+    for t in far.tensors.values_mut() {
+        let v: Vec<f32> = t.as_f32().unwrap().iter().map(|x| x * -3.0 + 1.0).collect();
+        *t = HostTensor::f32(t.shape.clone(), v);
+    }
+    let loaded = load_recipe(&recipe_one, open("models/a_zs"), vec![far]).unwrap();
+    assert!(loaded.reports[0].is_far() && loaded.reports[0].to_string().contains("far from the zero-shot model"), "{}", loaded.reports[0]);
+    // Wrong counts.
+    let e = error_of(serde_json::json!({"version": 1, "method": "wise-ft", "fine_tuned": ["models/a_ft", "models/r_ft1"]}), |_| {});
+    assert!(e.contains("one fine-tuned checkpoint"), "{e}");
+    let e = error_of(serde_json::json!({"version": 1, "method": "average", "fine_tuned": ["models/a_ft"], "weights": [1]}), |f| f.clear());
+    assert!(e.contains("no fine-tuned checkpoint"), "{e}");
+}
