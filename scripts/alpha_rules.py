@@ -12,7 +12,7 @@ the shift set with its labels hidden). Ties between α values (scores within TIE
     python3 scripts/alpha_rules.py --fixture tests/fixtures/choose/rules.json
 
 writes the small fixture tests/choose.rs compares the Rust rules against (1e-9 on the picked α,
-1e-6 on the values).
+1e-6 on the values); `--check FILE` recomputes it and says whether the committed one still holds.
 """
 
 import argparse
@@ -202,7 +202,15 @@ def fixture(seed=13):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fixture", help="write the comparison fixture (JSON) here")
+    ap.add_argument("--check", help="recompute the fixture and compare it with this file")
     args = ap.parse_args()
+    if args.check:
+        with open(args.check) as f:
+            committed = json.load(f)
+        fresh = json.loads(json.dumps(fixture()))
+        if committed != fresh:
+            raise SystemExit(f"{args.check}: differs from what scripts/alpha_rules.py computes now; regenerate it with --fixture")
+        print(f"{args.check}: up to date")
     if args.fixture:
         with open(args.fixture, "w") as f:
             json.dump(fixture(), f, separators=(",", ":"))
