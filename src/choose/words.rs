@@ -43,16 +43,18 @@ pub fn verdict(rules: &[RuleResult], label_free: Option<LabelFree>) -> String {
     if best.is_empty() {
         return format!("Only the oracle applies here: α = {oa}, {} on the shift set.", pct(os));
     }
-    let alphas: Vec<String> = best.iter().map(|r| r.alpha.unwrap().to_string()).collect();
-    let mut alphas_unique = alphas.clone();
-    alphas_unique.dedup();
-    let at = if best.len() == 1 { format!("α = {}", alphas[0]) } else { format!("α = {}", alphas_unique.join(" / ")) };
+    let mut alphas: Vec<String> = best.iter().map(|r| r.alpha.unwrap().to_string()).collect();
+    alphas.dedup();
+    let at = match alphas.len() {
+        1 => format!("α = {}", alphas[0]),
+        _ => format!("α = {}", alphas.join(" and ")),
+    };
     let shift = best[0].shift_accuracy.unwrap();
     let cost = if least <= TIE {
         format!("as good as the oracle (α = {oa})")
     } else {
         format!("{:.1} points below the oracle (α = {oa}, {})", least * 100.0, pct(os))
     };
-    let verb = if best.len() == 1 { "would have served" } else { "would have served equally" };
-    format!("For this audience, {} {verb} best: {at}, {} on the shift photos, {cost}.", names(&best), pct(shift))
+    let how = if best.len() == 1 { "best" } else { "equally well, and best" };
+    format!("For this audience, {} would have served {how} ({at}): {} on the shift photos, {cost}.", names(&best), pct(shift))
 }
