@@ -163,6 +163,26 @@ def rules_table(alphas, probs_task, labels_task, probs_shift=None, labels_shift=
     return {"alphas": per_alpha, "label_free": label_free, "line": line, "rules": rules}
 
 
+NAMES = {
+    "half": "α = 0.5",
+    "task-best": "best on the task set",
+    "min-entropy": "lowest entropy (label-free)",
+    "agreement-line": "agreement-on-the-line (label-free)",
+    "oracle": "oracle (shift labels)",
+}
+
+
+def rules_markdown(table):
+    """The rules' table of `rules_table` as Markdown (for docs/TOY_WORLD.md): rule, α, task and
+    shift accuracy in %, loss against the oracle in points."""
+    pct = lambda v: "—" if v is None else f"{100 * v:.1f}"
+    lines = ["| rule | α | task % | shift % | loss vs oracle (points) |", "|---|---|---|---|---|"]
+    for r in table["rules"]:
+        alpha = "—" if r["alpha"] is None else f"{r['alpha']:g}"
+        lines.append(f"| {NAMES[r['rule']]} | {alpha} | {pct(r['task_accuracy'])} | {pct(r['shift_accuracy'])} | {pct(r['loss_vs_oracle'])} |")
+    return "\n".join(lines)
+
+
 def _sweep(rng, alphas, n, c, drift):
     """Probabilities along α from two random logit sets (zero-shot and fine-tuned), rounded to 6
     decimals to keep the fixture small; `drift` moves the fine-tuned logits toward the labels."""
