@@ -189,7 +189,10 @@ function drawAccuracy(sweep, alpha, rules) {
   if (avg.length) items.push({ label: 'average of the two', color: SET_COLORS.avg, dash: [8, 6] });
   items.push({ label: `current α = ${fmtAlpha(alpha)}`, color: '#4f46e5', dash: [4, 4] });
   items.push(...ruleLegend(rules));
-  box.t = legend(ctx, box.l, 42, items) + 10;
+  // A strip above the plot for the rules' markers (stacked where rules agree), clear of the curves.
+  const chosen = picks(rules);
+  const strip = chosen.length ? 18 * (1 + Math.max(...chosen.map((r) => r.stack))) + 4 : 0;
+  box.t = legend(ctx, box.l, 42, items) + 10 + strip;
   const { X, Y } = axes(ctx, box, {
     x0: 0, x1: 1, y0: 0, y1: 1, xTicks: tenths, yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
     xFmt: (v) => v.toFixed(1), yFmt: pctTick, xLabel: 'α  (0 = zero-shot, 1 = fine-tuned)', yLabel: 'accuracy',
@@ -209,17 +212,18 @@ function drawAccuracy(sweep, alpha, rules) {
     for (const p of pts) marker(ctx, 'dot', X(p.alpha), Y(p.accuracy), SET_COLORS[set], 6);
   }
   if (avg.length) line(ctx, avg.map((p) => [p.alpha, p.accuracy]), X, Y, SET_COLORS.avg, { dash: [8, 6], width: 2 });
-  // Each rule's α: a marker under the top of the plot (stacked when rules agree), a dotted line down.
-  for (const r of picks(rules)) {
+  // Each rule's α: a marker in the strip above the plot and a dotted line down to the axis.
+  for (const r of chosen) {
+    const y = box.t - strip + 9 + r.stack * 18;
     ctx.strokeStyle = r.color;
     ctx.setLineDash([2, 4]);
     ctx.lineWidth = 1.5;
     ctx.beginPath();
-    ctx.moveTo(X(r.alpha), box.t);
+    ctx.moveTo(X(r.alpha), y);
     ctx.lineTo(X(r.alpha), box.b);
     ctx.stroke();
     ctx.setLineDash([]);
-    marker(ctx, r.marker, X(r.alpha), box.t + 10 + r.stack * 18, r.color, 7);
+    marker(ctx, r.marker, X(r.alpha), y, r.color, r.marker === 'dot' ? 12 : 7);
   }
 }
 
@@ -284,14 +288,15 @@ function drawPareto(sweep, alpha, rules) {
     const i = at(r.alpha);
     if (i < 0) continue;
     const [x, y] = [X(path[i][0]), Y(path[i][1])];
-    const dx = 16 + r.stack * 16;
+    // fanned out to the right, or to the left near the right edge
+    const dx = (x > box.r - 80 ? -1 : 1) * (16 + r.stack * 16);
     ctx.strokeStyle = r.color;
     ctx.lineWidth = 1;
     ctx.beginPath();
     ctx.moveTo(x, y);
     ctx.lineTo(x + dx, y - 16);
     ctx.stroke();
-    marker(ctx, r.marker, x + dx, y - 16, r.color, 6);
+    marker(ctx, r.marker, x + dx, y - 16, r.color, r.marker === 'dot' ? 11 : 6);
   }
 }
 
