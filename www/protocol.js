@@ -112,8 +112,8 @@
  */
 
 /**
- * Classify the labelled photos at every α of a list (`sweep_progress` events, then `sweep`;
- * honours `cancel`).
+ * Classify the sweep's photos (labelled, and unlabeled ones for the label-free α rules) at every α
+ * of a list (`sweep_progress` events, then `sweep` with the rules and the CSV; honours `cancel`).
  * @typedef {object} SweepRequest
  * @property {'sweep'} type
  * @property {number} seq

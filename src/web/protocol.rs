@@ -225,7 +225,8 @@ pub enum Request {
     ClearCache(SeqOnly),
     /// Which of these URLs are stored in Cache Storage (answered with [`Event::Cached`]).
     ProbeCache(ProbeRequest),
-    /// Classify the labelled photos at every α of a list (progress events; honours `cancel`).
+    /// Classify the sweep's photos (labelled, and unlabeled ones for the label-free α rules) at every α
+    /// of a list (progress events; honours `cancel`); answered with [`Event::Sweep`] and its rules.
     Sweep(SweepRequest),
     /// The merged checkpoint at α as safetensors bytes (answered with [`Event::Merged`]).
     ExportMerged(ExportRequest),
