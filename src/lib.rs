@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod choose;
 pub mod clip;
 pub mod engine;
 pub mod error;

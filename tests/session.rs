@@ -12,7 +12,7 @@ use wiseft::clip::preprocess;
 use wiseft::engine::Device;
 use wiseft::merge::{Alpha, ModelPair};
 use wiseft::pipeline::WiseFt;
-use wiseft::session::{Cancel, Column, Operation, PhotoId, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto};
+use wiseft::session::{Cancel, Column, Operation, PhotoId, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
 
 const LABELS: [&str; 5] = ["cat", "dog", "red car", "tree", "the ocean"];
 const IMAGES: [&str; 4] = ["images/photo.png", "images/photo.jpg", "images/gray.png", "images/wide.png"];
@@ -121,22 +121,37 @@ fn a_sweep_equals_classify_at_each_alpha() {
     block_on(s.add_photos(IMAGES.iter().enumerate().map(|(i, r)| photo(i as PhotoId, r)).collect())).unwrap();
     results(&log);
     let truth = [0usize, 1, 3, 4];
-    let photos: Vec<SweepPhoto> = truth.iter().enumerate().map(|(i, &label)| SweepPhoto { id: i as PhotoId, label }).collect();
+    // Two photos in the task set, one in the shift set, one without a label.
+    let sets = [SweepSet::Task, SweepSet::Task, SweepSet::Shift, SweepSet::Unlabeled];
+    let photos: Vec<SweepPhoto> = truth
+        .iter()
+        .zip(sets)
+        .enumerate()
+        .map(|(i, (&label, set))| SweepPhoto::new(i as PhotoId, (set != SweepSet::Unlabeled).then_some(label), set))
+        .collect();
     let alphas = [0.0, 0.25, 0.5, 0.75, 1.0].map(a);
-    let SweepOutcome::Done(points) = block_on(s.sweep(&alphas, &photos)).unwrap() else { panic!("cancelled") };
+    let SweepOutcome::Done(done) = block_on(s.sweep(&alphas, &photos)).unwrap() else { panic!("cancelled") };
+    let points = &done.points;
     assert_eq!(points.len(), alphas.len());
     let progress: Vec<u32> = log.borrow().iter().filter_map(|e| if let SessionEvent::SweepProgress { k, .. } = e { Some(*k) } else { None }).collect();
     assert_eq!(progress, vec![1, 2, 3, 4, 5]);
-    for point in &points {
+    for point in points {
         // The sweep encodes the four photos as one batch: so does the reference.
         let batch = reference_batch(&IMAGES, point.alpha.get());
         for ((score, rel), want) in point.scores.iter().zip(IMAGES).zip(batch) {
-            assert_eq!(score.p_true, want[truth[score.image as usize]], "{rel} at α = {}", point.alpha);
+            let p_true = photos[score.image as usize].truth().map(|l| want[l]);
+            assert_eq!(score.p_true, p_true, "{rel} at α = {}", point.alpha);
             assert_eq!(score.predicted, LABELS[score.top]);
             assert_eq!(score.top, wiseft::clip::head::argmax(&want));
         }
     }
     assert_eq!(s.engine_alpha(), Some(s.alpha()), "the sweep puts the engine back");
+    // The rules come with it: the label-free set is the unlabeled photo; the CSV has every row.
+    let rules = done.rules.as_ref().expect("rules on a task set with labels");
+    assert_eq!(rules.label_free, Some(wiseft::choose::LabelFree::Unlabeled));
+    assert_eq!(rules.get(wiseft::choose::Rule::Half).alpha, Some(0.5));
+    let kinds = |k: &str| done.csv.lines().filter(|l| l.starts_with(&format!("{k},"))).count();
+    assert_eq!((kinds("set"), kinds("photo"), kinds("alpha"), kinds("rule")), (10, 20, 5, 5), "{}", done.csv);
 }
 
 #[test]
@@ -157,13 +172,13 @@ fn cancel_stops_a_sweep_between_steps() {
     block_on(s.install(model(0.5))).unwrap();
     block_on(s.add_photos(vec![photo(1, IMAGES[0])])).unwrap();
     let alphas = Alpha::grid(20);
-    match block_on(s.sweep(&alphas, &[SweepPhoto { id: 1, label: 0 }])).unwrap() {
+    match block_on(s.sweep(&alphas, &[SweepPhoto::new(1, Some(0), SweepSet::Task)])).unwrap() {
         SweepOutcome::Cancelled(points) => assert_eq!(points.len(), 2),
         other => panic!("not cancelled: {other:?}"),
     }
     assert_eq!(s.engine_alpha(), Some(s.alpha()));
     // The next sweep starts afresh.
-    assert!(matches!(block_on(s.sweep(&alphas[..2], &[SweepPhoto { id: 1, label: 0 }])).unwrap(), SweepOutcome::Cancelled(_) | SweepOutcome::Done(_)));
+    assert!(matches!(block_on(s.sweep(&alphas[..2], &[SweepPhoto::new(1, Some(0), SweepSet::Task)])).unwrap(), SweepOutcome::Cancelled(_) | SweepOutcome::Done(_)));
 }
 
 #[test]
@@ -187,11 +202,11 @@ fn bad_requests_say_what_is_wrong() {
     assert_eq!(f.during, Operation::Sweep);
     assert!(f.to_string().contains("load the models first"), "{f}");
     block_on(s.install(model(0.5))).unwrap();
-    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto { id: 9, label: 0 }])).unwrap_err();
+    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto::new(9, Some(0), SweepSet::Task)])).unwrap_err();
     assert!(f.to_string().contains("no labels"), "{f}");
     block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
-    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto { id: 9, label: 0 }])).unwrap_err();
-    assert!(f.to_string().contains("no photo with a true label"), "{f}");
+    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto::new(9, Some(0), SweepSet::Task)])).unwrap_err();
+    assert!(f.to_string().contains("no photo to sweep"), "{f}");
     assert!(s.export_needs_reread().is_ok());
 }
 

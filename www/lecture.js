@@ -7,8 +7,9 @@ import { showFailure } from './messages.js';
 import { currentLabels } from './labels.js';
 import { alphaChanged, currentAlpha } from './alpha.js';
 import { isLoaded } from './models.js';
-import { addPhotos, isPhotoFile, labelledPhotos, photoCount, photoNamed, photosChanged, setTruth } from './photos.js';
-import { SWEEP_ALPHAS, bestAlphas, summarise, sweepCsv } from './sweep.js';
+import { addPhotos, allPhotos, isPhotoFile, labelledPhotos, photoCount, photoNamed, photosChanged, setTruth } from './photos.js';
+import { SWEEP_ALPHAS, bestAlphas, summarise } from './sweep.js';
+import { showRules } from './rules-view.js';
 import { drawPlots } from './plots.js';
 import { SETS } from './truth.js';
 import { signal } from './signal.js';
@@ -16,6 +17,10 @@ import { signal } from './signal.js';
 let on = false;
 /** @type {import('./sweep.js').Summary|null} the last finished sweep */
 let sweep = null;
+/** @type {import('./protocol.js').Rules|null} the α rules of the last finished sweep */
+let rules = null;
+/** @type {string|null} the last sweep's CSV, as the session wrote it (= `wiseft sweep --csv`) */
+let sweepCsv = null;
 let running = false;
 /** @type {import('./sweep.js').SweptPhoto[]} the photos of the sweep running */
 let swept = [];
@@ -48,7 +53,7 @@ export function setPresenter(value) {
 }
 
 function redraw() {
-  if (on) drawPlots(sweep, currentAlpha());
+  if (on) drawPlots(sweep, currentAlpha(), rules);
 }
 
 function updateSetCounts() {
@@ -81,7 +86,15 @@ function startSweep() {
   $('lecture').dataset.sweep = 'running';
   sweepButtons();
   const labels = currentLabels();
-  engine.sweep(SWEEP_ALPHAS, list.map((p) => ({ id: p.id, label: labels.indexOf(p.truth) }))).then(showSweep, sweepFailed);
+  // The photos without a true label go too: the label-free rules read them.
+  const labelled = new Set(list.map((p) => p.id));
+  const unlabeled = allPhotos().filter((p) => !p.error && !labelled.has(p.id));
+  /** @type {import('./protocol.js').SweepPhoto[]} */
+  const photos = [
+    ...list.map((p) => ({ id: p.id, label: labels.indexOf(p.truth), set: /** @type {const} */ (p.set === 'task' ? 'task' : 'shift') })),
+    ...unlabeled.map((p) => ({ id: p.id, label: null, set: /** @type {const} */ ('unlabeled') })),
+  ];
+  engine.sweep(SWEEP_ALPHAS, photos).then(showSweep, sweepFailed);
 }
 
 /** @param {import('./protocol.js').SweepProgressEvent} ev */
@@ -97,11 +110,16 @@ function showSweep(ev) {
   sweepButtons();
   if (!ev) return;
   sweep = summarise(ev, swept);
+  rules = ev.rules;
+  sweepCsv = ev.csv;
+  showRules(ev.rules, ev.rules_error);
   $('sweep-status').textContent = `Sweep done: ${ev.points.length} α values.`;
   $('export-csv').disabled = false;
   const lec = $('lecture');
   lec.dataset.sweep = 'done';
   lec.dataset.points = JSON.stringify({ task: sweep.sets.task.length, other: sweep.sets.other.length });
+  // For tests and scripts: the rules as the session sent them.
+  lec.dataset.rules = JSON.stringify(ev.rules);
   redraw();
   showBest();
 }
@@ -171,7 +189,7 @@ export function wireLecture() {
     pickFiles({ directory: true }, (files) => addPhotos(files.filter(isPhotoFile), { set: $('folder-set').value, folders: true }));
   $('sweep').onclick = startSweep;
   $('sweep-cancel').onclick = () => engine.cancel();
-  $('export-csv').onclick = () => sweep && download(new Blob([sweepCsv(sweep)], { type: 'text/csv' }), 'wiseft-sweep.csv');
+  $('export-csv').onclick = () => sweepCsv && download(new Blob([sweepCsv], { type: 'text/csv' }), 'wiseft-sweep.csv');
   $('export-merged').onclick = exportMerged;
   $('export-config').onclick = () => mergedConfig && download(new Blob([mergedConfig], { type: 'application/json' }), 'config.json');
   for (const b of document.querySelectorAll('[data-png]')) {

@@ -5,8 +5,25 @@
 import { $, fmtAlpha } from './dom.js';
 import { averageSeries } from './sweep.js';
 import { SETS } from './truth.js';
+import { RULE_STYLE } from './rules-view.js';
 
 /** @typedef {import('./sweep.js').Summary} Summary */
+/** @typedef {import('./protocol.js').Rules} Rules */
+
+/** The rules that picked an α, each with how many picked the same α before it (for stacking). */
+function picks(rules) {
+  if (!rules) return [];
+  const seen = new Map();
+  return rules.rules
+    .filter((r) => r.alpha != null)
+    .map((r) => {
+      const stack = seen.get(r.alpha) || 0;
+      seen.set(r.alpha, stack + 1);
+      return { ...r, stack, ...RULE_STYLE[r.rule] };
+    });
+}
+
+const ruleLegend = (rules) => picks(rules).map((r) => ({ label: `${r.name}: α=${fmtAlpha(r.alpha)}`, color: r.color, marker: r.marker }));
 
 const SET_COLORS = { task: '#e0761b', other: '#2f6fdb', avg: '#6b7280' };
 
@@ -126,6 +143,12 @@ function marker(ctx, kind, x, y, color, size = 7) {
     ctx.lineTo(x + size * 1.1, y + size * 0.8);
     ctx.lineTo(x - size * 1.1, y + size * 0.8);
     ctx.closePath();
+  } else if (kind === 'diamond') {
+    ctx.moveTo(x, y - size * 1.3);
+    ctx.lineTo(x + size, y);
+    ctx.lineTo(x, y + size * 1.3);
+    ctx.lineTo(x - size, y);
+    ctx.closePath();
   } else if (kind === 'star') {
     for (let i = 0; i < 10; i++) {
       const r = i % 2 ? size * 0.5 : size * 1.3;
@@ -151,8 +174,8 @@ function line(ctx, pts, X, Y, color, { dash = [], width = 3 } = {}) {
 const tenths = Array.from({ length: 11 }, (_, i) => i / 10);
 const pctTick = (v) => `${Math.round(v * 100)}%`;
 
-/** @param {Summary|null} sweep @param {number} alpha */
-function drawAccuracy(sweep, alpha) {
+/** @param {Summary|null} sweep @param {number} alpha @param {Rules|null} rules */
+function drawAccuracy(sweep, alpha, rules) {
   const { ctx, W, H } = canvasCtx('plot-acc');
   const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
   title(ctx, 'Accuracy vs α');
@@ -165,7 +188,11 @@ function drawAccuracy(sweep, alpha) {
   const avg = averageSeries(sweep);
   if (avg.length) items.push({ label: 'average of the two', color: SET_COLORS.avg, dash: [8, 6] });
   items.push({ label: `current α = ${fmtAlpha(alpha)}`, color: '#4f46e5', dash: [4, 4] });
-  box.t = legend(ctx, box.l, 42, items) + 10;
+  items.push(...ruleLegend(rules));
+  // A strip above the plot for the rules' markers (stacked where rules agree), clear of the curves.
+  const chosen = picks(rules);
+  const strip = chosen.length ? 18 * (1 + Math.max(...chosen.map((r) => r.stack))) + 4 : 0;
+  box.t = legend(ctx, box.l, 42, items) + 10 + strip;
   const { X, Y } = axes(ctx, box, {
     x0: 0, x1: 1, y0: 0, y1: 1, xTicks: tenths, yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
     xFmt: (v) => v.toFixed(1), yFmt: pctTick, xLabel: 'α  (0 = zero-shot, 1 = fine-tuned)', yLabel: 'accuracy',
@@ -185,6 +212,19 @@ function drawAccuracy(sweep, alpha) {
     for (const p of pts) marker(ctx, 'dot', X(p.alpha), Y(p.accuracy), SET_COLORS[set], 6);
   }
   if (avg.length) line(ctx, avg.map((p) => [p.alpha, p.accuracy]), X, Y, SET_COLORS.avg, { dash: [8, 6], width: 2 });
+  // Each rule's α: a marker in the strip above the plot and a dotted line down to the axis.
+  for (const r of chosen) {
+    const y = box.t - strip + 9 + r.stack * 18;
+    ctx.strokeStyle = r.color;
+    ctx.setLineDash([2, 4]);
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.moveTo(X(r.alpha), y);
+    ctx.lineTo(X(r.alpha), box.b);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    marker(ctx, r.marker, X(r.alpha), y, r.color, r.marker === 'dot' ? 12 : 7);
+  }
 }
 
 function niceRange(values) {
@@ -204,8 +244,8 @@ function niceRange(values) {
   return { lo, hi, ticks };
 }
 
-/** @param {Summary|null} sweep @param {number} alpha */
-function drawPareto(sweep, alpha) {
+/** @param {Summary|null} sweep @param {number} alpha @param {Rules|null} rules */
+function drawPareto(sweep, alpha, rules) {
   const { ctx, W, H } = canvasCtx('plot-pareto');
   const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
   title(ctx, 'Fine-tuning task vs everything else along the α path');
@@ -222,6 +262,7 @@ function drawPareto(sweep, alpha) {
       { label: 'α path (0 → 1, steps of 0.05)', color: '#7c3aed' },
       ...marks.map(([kind, , color, label]) => ({ label, color, marker: kind })),
       { label: `current α = ${fmtAlpha(alpha)}`, color: '#4f46e5', marker: 'dot' },
+      ...ruleLegend(rules).map((it) => ({ ...it, label: `rule ${it.label}` })),
     ]) + 14;
   const xr = niceRange(task.map((p) => p.accuracy));
   const yr = niceRange(other.map((p) => p.accuracy));
@@ -241,6 +282,21 @@ function drawPareto(sweep, alpha) {
   for (const [kind, a, color] of marks) {
     const i = at(a);
     if (i >= 0) marker(ctx, kind, X(path[i][0]), Y(path[i][1]), color, 9);
+  }
+  // Each rule's pick on the path, beside the point, fanned out when rules agree.
+  for (const r of picks(rules)) {
+    const i = at(r.alpha);
+    if (i < 0) continue;
+    const [x, y] = [X(path[i][0]), Y(path[i][1])];
+    // fanned out to the right, or to the left near the right edge
+    const dx = (x > box.r - 80 ? -1 : 1) * (16 + r.stack * 16);
+    ctx.strokeStyle = r.color;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x + dx, y - 16);
+    ctx.stroke();
+    marker(ctx, r.marker, x + dx, y - 16, r.color, r.marker === 'dot' ? 11 : 6);
   }
 }
 
@@ -349,12 +405,14 @@ function drawPhotosTogether(c, sweep) {
 }
 
 /**
- * Draws the three plots of a sweep (none yet: each says how to get it) with the α shown.
+ * Draws the three plots of a sweep (none yet: each says how to get it) with the α shown and each
+ * α rule's pick.
  * @param {Summary|null} sweep
  * @param {number} alpha
+ * @param {Rules|null} [rules]
  */
-export function drawPlots(sweep, alpha) {
-  drawAccuracy(sweep, alpha);
-  drawPareto(sweep, alpha);
+export function drawPlots(sweep, alpha, rules = null) {
+  drawAccuracy(sweep, alpha, rules);
+  drawPareto(sweep, alpha, rules);
   drawPhotos(sweep);
 }

@@ -46,10 +46,12 @@
  */
 
 /**
- * A photo of an α sweep with its true label (an index into the current labels).
+ * A photo of an α sweep: its true label (an index into the current labels; null: unlabeled) and
+ * the set it counts in. A photo without a label counts as unlabeled whatever `set` says.
  * @typedef {object} SweepPhoto
  * @property {number} id
- * @property {number} label
+ * @property {number|null} label
+ * @property {'task'|'shift'|'unlabeled'} set
  */
 
 /**
@@ -110,8 +112,8 @@
  */
 
 /**
- * Classify the labelled photos at every α of a list (`sweep_progress` events, then `sweep`;
- * honours `cancel`).
+ * Classify the sweep's photos (labelled, and unlabeled ones for the label-free α rules) at every α
+ * of a list (`sweep_progress` events, then `sweep` with the rules and the CSV; honours `cancel`).
  * @typedef {object} SweepRequest
  * @property {'sweep'} type
  * @property {number} seq
@@ -210,10 +212,43 @@
  * @property {number} image
  * @property {string} predicted the top label
  * @property {number} top its index
- * @property {number} p_true probability of the photo's true label
+ * @property {number|null} p_true probability of the photo's true label (null: unlabeled)
  */
 
 /** @typedef {{alpha: number, scores: SweepScore[]}} SweepPoint */
+
+/**
+ * The per-α columns the α rules read (src/choose `AlphaRow`).
+ * @typedef {object} RulesAlphaRow
+ * @property {number} alpha
+ * @property {number} task_accuracy
+ * @property {number|null} shift_accuracy
+ * @property {number|null} entropy mean prediction entropy on the label-free set (nats)
+ * @property {number|null} agreement_zero_shot top-1 agreement with α = 0 on the label-free set
+ * @property {number|null} estimated_shift_accuracy agreement-on-the-line's estimate
+ */
+
+/**
+ * One α rule's pick (src/choose `RuleResult`), or why it has none (`error`).
+ * @typedef {object} RuleResult
+ * @property {'half'|'task-best'|'min-entropy'|'agreement-line'|'oracle'} rule
+ * @property {string} name as the table names it
+ * @property {number|null} alpha
+ * @property {number|null} task_accuracy
+ * @property {number|null} shift_accuracy
+ * @property {number|null} loss_vs_oracle oracle's shift accuracy − this rule's (a fraction)
+ * @property {string|null} error
+ */
+
+/**
+ * What each rule for choosing α picks on a sweep (src/choose `Rules`).
+ * @typedef {object} Rules
+ * @property {RulesAlphaRow[]} alphas
+ * @property {'unlabeled'|'shift-labels-hidden'|null} label_free the pictures the label-free rules read
+ * @property {{slope: number, intercept: number, pairs: number}|null} line agreement-on-the-line fit (probit space)
+ * @property {RuleResult[]} rules
+ * @property {string} verdict one sentence: which rule would have served this audience best
+ */
 
 /**
  * The timed steps of `wiseft bench` (src/bench.rs `Timings`).
@@ -320,12 +355,15 @@
  */
 
 /**
- * The whole sweep (only sent when it was not cancelled).
+ * The whole sweep (only sent when it was not cancelled), with the α rules and the CSV.
  * @typedef {object} SweepEvent
  * @property {'sweep'} type
  * @property {number} seq
  * @property {string[]} labels
  * @property {SweepPoint[]} points
+ * @property {Rules|null} rules null when the rules cannot run on these photos (`rules_error` says why)
+ * @property {string|null} rules_error
+ * @property {string} csv the sweep's CSV, as `wiseft sweep --csv` prints it
  */
 
 /**

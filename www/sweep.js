@@ -1,5 +1,5 @@
 // The α sweep's numbers: accuracy per set and α, each photo's true-label probability along α, the
-// best α, and the CSV. Pure functions of a sweep, no DOM.
+// best α. Pure functions of a sweep, no DOM. (The CSV comes from the session: src/session/table.rs.)
 
 import { fmtAlpha } from './dom.js';
 import { SETS } from './truth.js';
@@ -33,7 +33,7 @@ export function summarise(ev, photos) {
       if (!p) continue;
       count[p.set][1]++;
       if (s.predicted === p.truth) count[p.set][0]++;
-      perPhoto.get(p.id).push({ alpha: point.alpha, p: s.p_true, predicted: s.predicted });
+      perPhoto.get(p.id).push({ alpha: point.alpha, p: s.p_true ?? 0, predicted: s.predicted });
     }
     for (const set of Object.keys(sets)) {
       const [correct, n] = count[set];
@@ -86,17 +86,4 @@ export function bestAlphas(sweep) {
   const b = bestOf(averageSeries(sweep));
   if (b) parts.push(`Best α for their average: ${alphaList(b.at)}, ${(b.top * 100).toFixed(1)}%.`);
   return { text: parts.join(' '), measured };
-}
-
-/** Every set point and every photo point as CSV. @param {Summary} sweep */
-export function sweepCsv(sweep) {
-  const q = (v) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-  const rows = [['kind', 'alpha', 'set', 'accuracy', 'correct', 'n', 'photo', 'true_label', 'predicted', 'p_true']];
-  for (const set of ['task', 'other']) {
-    for (const p of sweep.sets[set]) rows.push(['set', p.alpha, SETS[set], p.accuracy, p.correct, p.n, '', '', '', '']);
-  }
-  for (const p of sweep.photos) {
-    for (const s of sweep.perPhoto.get(p.id) || []) rows.push(['photo', s.alpha, SETS[p.set], '', '', '', p.name, p.truth, s.predicted, s.p]);
-  }
-  return rows.map((r) => r.map(q).join(',')).join('\n') + '\n';
 }

@@ -12,10 +12,13 @@
 
 mod events;
 mod export;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod folders;
 mod photos;
 mod prompts;
 mod scores;
 mod sweep;
+mod table;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,7 +28,7 @@ use std::sync::Arc;
 pub use events::{Column, Failure, Operation, PhotoId, Score, SessionEvent};
 pub use export::MergedFile;
 pub use prompts::{clean_labels, resolve_templates, Prompts, TemplateSet};
-pub use sweep::{SweepOutcome, SweepPhoto, SweepPoint, SweepScore};
+pub use sweep::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};
 
 use crate::bench::{self, Timings};
 use crate::clip::preprocess::PreprocessConfig;

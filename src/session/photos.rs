@@ -67,6 +67,10 @@ impl Photos {
         ids.iter().filter_map(|id| self.list.iter().find(|p| p.id == *id).and_then(|p| p.pixels.clone())).collect()
     }
 
+    /// The name the page gave the photo.
+    pub fn name(&self, id: PhotoId) -> Option<&str> {
+        self.list.iter().find(|p| p.id == id).map(|p| p.name.as_str())
+    }
 }
 
 fn prepare(photo: &mut Photo, prep: &PreprocessConfig) -> Option<String> {

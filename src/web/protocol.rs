@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::bench::Timings;
+use crate::choose::Rules;
 use crate::engine::Device;
 use crate::merge::{Alpha, MergeReport};
 use crate::session::{Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
@@ -224,7 +225,8 @@ pub enum Request {
     ClearCache(SeqOnly),
     /// Which of these URLs are stored in Cache Storage (answered with [`Event::Cached`]).
     ProbeCache(ProbeRequest),
-    /// Classify the labelled photos at every α of a list (progress events; honours `cancel`).
+    /// Classify the sweep's photos (labelled, and unlabeled ones for the label-free α rules) at every α
+    /// of a list (progress events; honours `cancel`); answered with [`Event::Sweep`] and its rules.
     Sweep(SweepRequest),
     /// The merged checkpoint at α as safetensors bytes (answered with [`Event::Merged`]).
     ExportMerged(ExportRequest),
@@ -372,8 +374,9 @@ pub enum Event {
     Failed { seq: u32, what: Operation, message: String, cancelled: bool },
     /// A sweep step finished: `k` of `n` α values done.
     SweepProgress { seq: u32, k: u32, n: u32, alpha: Alpha },
-    /// The whole sweep (only sent when it was not cancelled).
-    Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint> },
+    /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why
+    /// the rules cannot run on these photos) and the sweep's CSV, as `wiseft sweep --csv` prints it.
+    Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
     /// The merged checkpoint at α (safetensors; its buffer is transferred, not copied) and the
     /// config.json to go beside it.
     Merged {

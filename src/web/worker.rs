@@ -218,8 +218,13 @@ impl Worker {
                 Ok(())
             }
             Request::Sweep(r) => match session.sweep(&r.alphas, &r.photos).await? {
-                SweepOutcome::Done(points) => {
-                    self.post(Event::Sweep { seq: r.seq, labels: session.prompts().labels.clone(), points });
+                SweepOutcome::Done(done) => {
+                    let (rules, rules_error) = match done.rules {
+                        Ok(rules) => (Some(rules), None),
+                        Err(e) => (None, Some(e)),
+                    };
+                    let labels = session.prompts().labels.clone();
+                    self.post(Event::Sweep { seq: r.seq, labels, points: done.points, rules, rules_error, csv: done.csv });
                     Ok(())
                 }
                 SweepOutcome::Cancelled(_) => {

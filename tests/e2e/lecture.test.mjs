@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { DIST, FIXTURES, OUT, READY_TIMEOUT as TIMEOUT, WISEFT, launch } from './env.mjs';
+import { DIST, FIXTURES, OUT, READY_TIMEOUT as TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
 import { serve } from './server.mjs';
 
 const LABELS = ['cat', 'dog', 'red car', 'tree', 'the ocean'];
@@ -212,3 +212,87 @@ test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled f
   }
 });
 }
+
+// Issue 13: the α rules. The lecture sweep over the shipped samples (the built-in pair) against
+// `wiseft sweep` on the same folders: the same CSV (every row, numbers to float noise between the
+// wasm and the native engine) and the same rules.
+test('toy samples: the page\'s rules table, markers and CSV equal `wiseft sweep --csv/--json`', { timeout: 600000 }, async () => {
+  const samples = path.join(ROOT, 'www/samples/toy');
+  const cli = (format) =>
+    execFileSync(WISEFT, ['sweep', '--task', path.join(samples, 'task'), '--shift', path.join(samples, 'shift'), '--device', 'cpu', format], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    });
+  const browser = await launch(false);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  try {
+    await page.goto(`${site.url}/index.html?preset=toy&lecture=1`);
+    await waitReady(page, log, 'loading the toy pair');
+    await page.locator('#samples').click();
+    await page.waitForFunction(() => document.querySelectorAll('article.photo').length === 104, null, { timeout: TIMEOUT });
+    await waitReady(page, log, 'classifying the samples');
+    await page.locator('#sweep').click();
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: TIMEOUT * 3, polling: 200 });
+    assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'done', `sweep: ${await page.locator('#sweep-status').textContent()}`);
+    const pageRules = JSON.parse(await page.locator('#lecture').getAttribute('data-rules'));
+    assert.ok(pageRules, 'the session sent the rules');
+    assert.equal(await page.locator('#rules tr[data-rule]').count(), 5, 'one table row per rule');
+    assert.match(await page.locator('#rules-verdict').textContent(), /served/);
+    const csv = (await downloadBytes(page, () => page.locator('#export-csv').click())).bytes.toString('utf8');
+    await page.locator('#rules').screenshot({ path: path.join(OUT, 'lecture-rules-table.png') });
+    for (const id of ['plot-acc', 'plot-pareto']) await page.locator(`#${id}`).screenshot({ path: path.join(OUT, `lecture-rules-${id}.png`) });
+
+    const want = JSON.parse(cli('--json'));
+    const wantCsv = cli('--csv');
+    // The rules: the same pick for every rule; the same values to float noise.
+    for (const [i, r] of want.rules.rules.entries()) {
+      const got = pageRules.rules[i];
+      assert.equal(got.rule, r.rule);
+      assert.equal(got.alpha, r.alpha, `${r.rule}: α (page vs CLI)`);
+      for (const k of ['task_accuracy', 'shift_accuracy', 'loss_vs_oracle']) assert.equal(got[k], r[k], `${r.rule}: ${k}`);
+    }
+    assert.equal(pageRules.verdict, want.rules.verdict);
+    for (const [i, a] of want.rules.alphas.entries()) {
+      for (const k of ['task_accuracy', 'shift_accuracy', 'agreement_zero_shot']) assert.equal(pageRules.alphas[i][k], a[k], `α = ${a.alpha}: ${k}`);
+      for (const k of ['entropy', 'estimated_shift_accuracy']) assert.ok(Math.abs(pageRules.alphas[i][k] - a[k]) < 1e-5, `α = ${a.alpha}: ${k}: page ${pageRules.alphas[i][k]}, CLI ${a[k]}`);
+    }
+    // The CSV, row by row. The page names a second photo of the same file name "name (2)"; rows are
+    // matched by kind, α, set, true label, file name and rule.
+    const parse = (text) => {
+      const rows = text.trim().split('\n').map((l) => l.split(','));
+      const head = rows.shift();
+      return { head, rows: rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))) };
+    };
+    const a = parse(csv);
+    const b = parse(wantCsv);
+    assert.deepEqual(a.head, b.head, 'the same columns');
+    assert.equal(a.rows.length, b.rows.length, 'the same number of rows');
+    const key = (r) => [r.kind, r.alpha, r.set, r.true_label, r.photo.replace(/ \(\d+\)$/, ''), r.rule].join('|');
+    const byKey = new Map(b.rows.map((r) => [key(r), r]));
+    let maxDiff = 0;
+    for (const r of a.rows) {
+      const w = byKey.get(key(r));
+      assert.ok(w, `CLI row for ${key(r)}`);
+      for (const h of a.head) {
+        if (h === 'photo') continue;
+        const [x, y] = [r[h], w[h]];
+        if (['p_true', 'entropy', 'estimated_accuracy'].includes(h) && x !== '' && y !== '') {
+          maxDiff = Math.max(maxDiff, Math.abs(Number(x) - Number(y)));
+          assert.ok(Math.abs(Number(x) - Number(y)) < 1e-5, `${key(r)}: ${h}: page ${x}, CLI ${y}`);
+        } else assert.equal(x, y, `${key(r)}: ${h}`);
+      }
+    }
+    console.log(`# rules: ${want.rules.rules.map((r) => `${r.rule} α=${r.alpha} loss=${r.loss_vs_oracle}`).join('; ')}; max |page − CLI| on p_true/entropy/estimate: ${maxDiff}`);
+    console.log(`# ${want.rules.verdict}`);
+  } catch (e) {
+    await page.screenshot({ path: path.join(OUT, 'lecture-rules-failure.png') }).catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+  }
+});

@@ -38,6 +38,22 @@ pub fn load(source: &str) -> Result<Checkpoint> {
     Ok(ckpt)
 }
 
+/// The pair of `--zero-shot` / `--fine-tuned`; without `--zero-shot` the built-in generated-world
+/// pair (its fine-tune unless `--fine-tuned` names another).
+pub fn load_pair(zero_shot: Option<&str>, fine_tuned: Option<&str>) -> Result<(Checkpoint, Option<Checkpoint>)> {
+    Ok(match zero_shot {
+        Some(path) => (load(path)?, fine_tuned.map(load).transpose()?),
+        None => {
+            eprintln!("note: no --zero-shot: using the built-in generated-world pair (www/models/toy)");
+            let fine_tuned = match fine_tuned {
+                Some(path) => load(path)?,
+                None => crate::embedded::fine_tuned()?,
+            };
+            (crate::embedded::zero_shot()?, Some(fine_tuned))
+        }
+    })
+}
+
 pub fn print_report(report: &MergeReport) {
     eprintln!(
         "merge: {} tensors interpolated ({} parameters), {} kept from the zero-shot model ({} parameters)",
@@ -51,13 +67,17 @@ pub fn print_report(report: &MergeReport) {
     }
 }
 
-fn labels(args: &ClassifyArgs) -> Result<Vec<String>> {
-    let raw = match (&args.labels, &args.labels_file) {
+pub fn labels_of(labels: &Option<String>, labels_file: &Option<PathBuf>) -> Result<Vec<String>> {
+    let raw = match (labels, labels_file) {
         (Some(l), _) => l.split(',').map(str::to_string).collect::<Vec<_>>(),
         (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?.lines().map(str::to_string).collect(),
         (None, None) => Vec::new(),
     };
-    let labels = clean_labels(raw);
+    Ok(clean_labels(raw))
+}
+
+fn labels(args: &ClassifyArgs) -> Result<Vec<String>> {
+    let labels = labels_of(&args.labels, &args.labels_file)?;
     if labels.is_empty() {
         return Err(Error::Invalid("no labels: give --labels \"a,b,c\" or --labels-file with one label per line".into()));
     }
@@ -124,17 +144,7 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
 
 /// Today's model: the zero-shot checkpoint (or the built-in pair) and at most one fine-tune at α.
 fn two_model(args: &ClassifyArgs) -> Result<(WiseFt, preprocess::PreprocessConfig, serde_json::Value)> {
-    let (zero_shot, fine_tuned) = match &args.zero_shot {
-        Some(path) => (load(path)?, args.fine_tuned.first().map(|p| load(p)).transpose()?),
-        None => {
-            eprintln!("note: no --zero-shot: using the built-in generated-world pair (www/models/toy)");
-            let fine_tuned = match args.fine_tuned.first() {
-                Some(path) => load(path)?,
-                None => crate::embedded::fine_tuned()?,
-            };
-            (crate::embedded::zero_shot()?, Some(fine_tuned))
-        }
-    };
+    let (zero_shot, fine_tuned) = load_pair(args.zero_shot.as_deref(), args.fine_tuned.first().map(String::as_str))?;
     let alpha = match (&fine_tuned, args.alpha) {
         (Some(_), a) => a.unwrap_or(Alpha::HALF),
         (None, None) => Alpha::ZERO_SHOT,

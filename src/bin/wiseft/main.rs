@@ -4,6 +4,7 @@ mod commands;
 mod embedded;
 mod progress;
 mod recipes;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Time a ViT-B/32-shaped pair with random weights on each back end.
     Bench(BenchArgs),
+    /// Sweep α over labelled photo folders (DIR/<label>/*.png) and say what each rule for choosing
+    /// α picks: α = 0.5, best on the task set, lowest entropy, agreement-on-the-line, the oracle.
+    Sweep(SweepArgs),
 }
 
 #[derive(Args)]
@@ -136,6 +140,45 @@ pub struct BenchArgs {
 }
 
 #[derive(Args)]
+pub struct SweepArgs {
+    /// Zero-shot CLIPModel (as for classify); without it, the built-in generated-world pair.
+    #[arg(long, value_name = "PATH")]
+    pub zero_shot: Option<String>,
+    /// Fine-tuned checkpoint (needed with --zero-shot).
+    #[arg(long, value_name = "PATH")]
+    pub fine_tuned: Option<String>,
+    /// Comma-separated class names; default: the built-in pair's, or the folder names.
+    #[arg(long, conflicts_with = "labels_file")]
+    pub labels: Option<String>,
+    #[arg(long, value_name = "F")]
+    pub labels_file: Option<std::path::PathBuf>,
+    #[arg(long = "template", value_name = "T")]
+    pub template: Vec<String>,
+    #[arg(long, value_name = "SET")]
+    pub templates: Option<TemplateSet>,
+    /// The fine-tuning task's photos, one folder per label: DIR/<label>/*.png.
+    #[arg(long, value_name = "DIR")]
+    pub task: std::path::PathBuf,
+    /// The shifted photos: label folders, or photos directly in DIR (no labels).
+    #[arg(long, value_name = "DIR")]
+    pub shift: Option<std::path::PathBuf>,
+    /// Photos without labels for the label-free rules (folder names ignored).
+    #[arg(long, value_name = "DIR")]
+    pub unlabeled: Option<std::path::PathBuf>,
+    /// start:end:step or a comma-separated list.
+    #[arg(long, default_value = "0:1:0.05")]
+    pub alphas: String,
+    #[arg(long, default_value = "auto", value_name = "auto|cpu|gpu")]
+    pub device: Device,
+    /// Print one JSON object (sweep points and rules).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print the sweep's CSV (the page's export).
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Args)]
 pub struct InspectArgs {
     /// Checkpoints to describe.
     #[arg(required = true)]
@@ -172,6 +215,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => commands::tokenize(args),
         Command::Inspect(args) => commands::inspect(args),
         Command::Bench(args) => commands::bench(args),
+        Command::Sweep(args) => sweep::sweep(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,66 @@
+// The α rules of a sweep (issue 13), as the session computed them (src/choose): a table — rule,
+// α, task accuracy, shift accuracy, loss against the oracle — and the lecture's one sentence.
+// The numbers come from the worker; this file only lays them out. Markers on the plots: plots.js.
+
+import { $, el, fmtAlpha } from './dom.js';
+
+/** Marker shape and colour of each rule, shared with the plots' legends. */
+export const RULE_STYLE = {
+  half: { marker: 'star', color: '#16a34a' },
+  'task-best': { marker: 'triangle', color: '#e0761b' },
+  'min-entropy': { marker: 'diamond', color: '#db2777' },
+  'agreement-line': { marker: 'square', color: '#0891b2' },
+  oracle: { marker: 'dot', color: '#111827' },
+};
+
+const pct = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`);
+const points = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}`);
+
+/** Where the label-free rules looked. @param {import('./protocol.js').Rules} rules */
+function freeSet(rules) {
+  if (rules.label_free === 'unlabeled') return 'the photos without a label';
+  if (rules.label_free === 'shift-labels-hidden') return '“everything else” with its labels hidden';
+  return 'no photos';
+}
+
+/**
+ * Shows the rules, or why there are none.
+ * @param {import('./protocol.js').Rules|null} rules
+ * @param {string|null} error
+ */
+export function showRules(rules, error) {
+  const box = $('rules');
+  box.dataset.rules = rules ? 'done' : 'none';
+  if (!rules) {
+    box.replaceChildren(el('p', { class: 'hint', text: error ? `The α rules cannot run on these photos: ${error}` : 'No sweep yet.' }));
+    return;
+  }
+  const th = (text) => el('th', { text });
+  const rows = rules.rules.map((r) => {
+    const swatch = el('span', { class: `rule-swatch rule-${RULE_STYLE[r.rule].marker}`, style: `color: ${RULE_STYLE[r.rule].color}`, 'aria-hidden': 'true' });
+    const name = el('th', {}, swatch, ` ${r.name}`);
+    if (r.error) return el('tr', { 'data-rule': r.rule }, name, el('td', { colspan: '4', class: 'hint', text: r.error }));
+    return el(
+      'tr',
+      { 'data-rule': r.rule, 'data-alpha': String(r.alpha) },
+      name,
+      el('td', { text: fmtAlpha(r.alpha) }),
+      el('td', { text: pct(r.task_accuracy) }),
+      el('td', { text: pct(r.shift_accuracy) }),
+      el('td', { text: points(r.loss_vs_oracle) }),
+    );
+  });
+  const table = el(
+    'table',
+    { class: 'rules-table' },
+    el('thead', {}, el('tr', {}, th('rule'), th('α'), th('task accuracy'), th('shift accuracy'), th('loss vs oracle (points)'))),
+    el('tbody', {}, ...rows),
+  );
+  const note = `Label-free rules read ${freeSet(rules)}, from the sweep's probabilities (no extra forward passes). Ties: the smallest α.`;
+  box.replaceChildren(
+    el('h3', { text: 'How to choose α: the rules side by side' }),
+    table,
+    el('p', { id: 'rules-verdict', class: 'best', text: rules.verdict }),
+    el('p', { class: 'hint', text: note }),
+  );
+}
