@@ -541,7 +541,9 @@ test('a hub mirror set in the page: hub ids and huggingface.co addresses load fr
   const browser = await launch(false);
   const { page, log } = await openPage(browser);
   try {
+    // The bare page loads its offline default first; its status lines must not race ours.
     await page.goto(`${site.url}/index.html`);
+    await waitForState(page, log, 'ready', 'the offline default');
     await page.locator('#custom').evaluate((d) => { d.open = true; });
     await page.fill('#hub-endpoint', 'ftp://nowhere');
     await page.locator('#hub-endpoint').dispatchEvent('change');
