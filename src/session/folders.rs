@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::sweep::SweepSet;
+use super::sweep_data::SweepSet;
 use crate::error::{Error, Result};
 use crate::merge::Alpha;
 

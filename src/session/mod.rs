@@ -18,6 +18,7 @@ mod photos;
 mod prompts;
 mod scores;
 mod sweep;
+mod sweep_data;
 mod table;
 
 use std::future::Future;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 pub use events::{Column, Failure, Operation, PhotoId, Score, SessionEvent};
 pub use export::MergedFile;
 pub use prompts::{clean_labels, resolve_templates, Prompts, TemplateSet};
-pub use sweep::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};
+pub use sweep_data::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};
 
 use crate::bench::{self, Timings};
 use crate::clip::preprocess::PreprocessConfig;

@@ -3,106 +3,14 @@
 //! finished sweep comes with the α rules ([`crate::choose`]) and its CSV, so that the page and the
 //! CLI show the same numbers from the same code.
 
-use serde::{Deserialize, Serialize};
 
 use super::events::{Failure, Operation, PhotoId, SessionEvent};
+use super::sweep_data::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore};
 use super::table;
 use super::{at, Session, IMAGE_CHUNK};
-use crate::choose::Rules;
 use crate::clip::head::argmax;
 use crate::merge::Alpha;
 
-/// The set a photo of a sweep counts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SweepSet {
-    /// The fine-tuning task (in-distribution, labelled).
-    #[default]
-    Task,
-    /// Everything else: the distribution shift, labelled or not.
-    Shift,
-    /// Photos without a true label (only the label-free rules read them).
-    Unlabeled,
-}
-
-impl SweepSet {
-    pub const ALL: [SweepSet; 3] = [SweepSet::Task, SweepSet::Shift, SweepSet::Unlabeled];
-
-    /// As the page and the CSV name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            SweepSet::Task => "fine-tuning task",
-            SweepSet::Shift => "everything else",
-            SweepSet::Unlabeled => "without a label",
-        }
-    }
-}
-
-/// A photo of a sweep: its true label (an index into the session's labels) when it has one, and
-/// its set. A photo without a label counts as unlabeled whatever its set says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct SweepPhoto {
-    pub id: PhotoId,
-    #[serde(default)]
-    pub label: Option<usize>,
-    #[serde(default)]
-    pub set: SweepSet,
-}
-
-impl SweepPhoto {
-    pub fn new(id: PhotoId, label: Option<usize>, set: SweepSet) -> Self {
-        Self { id, label, set }
-    }
-
-    /// The set it counts in.
-    pub fn counted_in(&self) -> SweepSet {
-        if self.label.is_none() {
-            SweepSet::Unlabeled
-        } else {
-            self.set
-        }
-    }
-
-    /// Its label, unless it counts as unlabeled.
-    pub fn truth(&self) -> Option<usize> {
-        self.label.filter(|_| self.counted_in() != SweepSet::Unlabeled)
-    }
-}
-
-/// One photo at one α of a sweep.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SweepScore {
-    pub image: PhotoId,
-    /// The top label.
-    pub predicted: String,
-    /// Index of the top label.
-    pub top: usize,
-    /// Probability of the photo's true label (`None` for an unlabeled photo).
-    pub p_true: Option<f32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SweepPoint {
-    pub alpha: Alpha,
-    pub scores: Vec<SweepScore>,
-}
-
-/// A finished sweep.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SweepResult {
-    pub points: Vec<SweepPoint>,
-    /// What each α rule picks, or why the rules cannot run on these photos.
-    pub rules: Result<Rules, String>,
-    /// The sweep as CSV (the page's export, `wiseft sweep --csv`).
-    pub csv: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SweepOutcome {
-    Done(SweepResult),
-    /// Stopped between steps by [`super::Cancel`]; the points finished so far.
-    Cancelled(Vec<SweepPoint>),
-}
 
 impl Session {
     /// Classifies `photos` at every α of `alphas` (a progress event after each); the engine is

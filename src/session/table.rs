@@ -5,7 +5,7 @@
 //! `alpha` (the label-free columns per α: mean entropy, agreement with α = 0, agreement-on-the-
 //! line's estimate) and `rule` (each rule's pick and what it costs, or why it has none).
 
-use super::sweep::{SweepPhoto, SweepPoint, SweepSet};
+use super::sweep_data::{SweepPhoto, SweepPoint, SweepSet};
 use crate::choose::{EvalSet, LabelFree, Rules, SweepProbs};
 use crate::merge::Alpha;
 

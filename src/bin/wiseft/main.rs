@@ -1,5 +1,6 @@
 //! `wiseft`: the command line over the library. It parses arguments, calls the library and prints.
 
+mod checkpoints;
 mod commands;
 mod embedded;
 mod progress;

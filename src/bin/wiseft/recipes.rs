@@ -12,7 +12,7 @@ use wiseft::merge::task_vector::{inspect, FineTuneReport};
 use wiseft::merge::{load_recipe, Loaded, Recipe};
 use wiseft::pipeline::WiseFt;
 
-use crate::commands::{load, print_report};
+use crate::checkpoints::{load, print_report};
 use crate::{BenchArgs, ClassifyArgs, MergeArgs, RecipeArgs};
 
 /// Whether the arguments ask for a recipe rather than today's two-model merge (`--alpha` alone

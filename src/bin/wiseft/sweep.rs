@@ -13,7 +13,8 @@ use wiseft::pipeline::WiseFt;
 use wiseft::session::folders::{self, FolderPhoto};
 use wiseft::session::{resolve_templates, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
 
-use crate::commands::{labels_of, load_pair, print_report};
+use crate::checkpoints::{load_pair, print_report};
+use crate::commands::labels_of;
 use crate::SweepArgs;
 
 /// The labels: given, else the built-in pair's, else the task and shift folders' names.
