@@ -388,3 +388,36 @@ fn the_cli_merges_openclip_checkpoints_into_transformers_layout() {
         assert!(d <= PROB_TOL, "{}: {d}", reference.images[i]);
     }
 }
+
+/// A hub repository with OpenCLIP's files only (served locally with the hub's resolve URLs):
+/// the resolver falls through transformers' names to open_clip_model.safetensors, fetches
+/// open_clip_config.json (and not transformers' side files), and the folder loads.
+#[test]
+fn a_hub_repository_with_openclip_files_only_resolves_and_loads() {
+    use common::http::{Server, Switches, TempDir};
+    use wiseft::hub::download::{resolve_checkpoint_with, Cache, NoProgress};
+    use wiseft::hub::Source;
+    let (files, cache_dir) = (TempDir::new(), TempDir::new());
+    for f in ["open_clip_model.safetensors", "open_clip_config.json"] {
+        files.put(&format!("laion/tiny/resolve/main/{f}"), &std::fs::read(fixture("openclip/quick_zs").join(f)).unwrap());
+    }
+    let server = Server::start(&files.0, Switches::default());
+    let cache = Cache::new(&cache_dir.0);
+    let source = Source::Hub { repo: "laion/tiny".into(), revision: "main".into() };
+    let dir = resolve_checkpoint_with(&source, &server.endpoint(), &cache, &mut NoProgress).unwrap();
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/laion/tiny/resolve/main/model.safetensors",
+            "/laion/tiny/resolve/main/pytorch_model.bin",
+            "/laion/tiny/resolve/main/open_clip_model.safetensors",
+            "/laion/tiny/resolve/main/open_clip_config.json",
+        ]
+    );
+    let ckpt = Checkpoint::open(&dir).unwrap();
+    assert_eq!(ckpt.config, open("openclip/quick_zs").config);
+    // A second run needs no network.
+    assert_eq!(resolve_checkpoint_with(&source, &server.endpoint(), &cache, &mut NoProgress).unwrap(), dir);
+    assert_eq!(server.requests().len(), 4);
+}
