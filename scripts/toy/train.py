@@ -41,7 +41,8 @@ from toy import world  # noqa: E402
 from toy.data import draw, pictures  # noqa: E402
 from toy.evaluate import Pair, accuracy, cosines, png_roundtrip, pixel_values, pixel_values_of_files  # noqa: E402
 from toy.finetune import finetune  # noqa: E402
-from toy.model import check_fast_path, config, f16_rounded, save_vision, save_zero_shot  # noqa: E402
+from toy.model import check_fast_path, config, f16_rounded, load_f32, save_vision, save_zero_shot  # noqa: E402
+from transformers import CLIPModel  # noqa: E402
 from toy.pretrain import pretrain  # noqa: E402
 from toy.report import write_doc, write_json  # noqa: E402
 
@@ -75,6 +76,7 @@ RECIPE = {
         "style": TASK_STYLE, "styles": FINE_TUNES, "images": 8000, "epochs": 20, "batch": 128,
         "lr": 1e-3, "weight_decay": 0.1, "warmup": 50, "schedule": "cosine", "seed": 1,
         "trained": "vision_model.* (head: frozen zero-shot text embeddings)",
+        "overrides": {TASK_STYLE: {"epochs": 40}},  # style -> settings that differ from the ones above
     },
     "eval": {"task_images": 800, "shift_images_per_style": 400},
     "samples": {"task_per_label": 6, "shift_per_label": len(SHIFT_STYLES), "presets": list(PRESETS)},
@@ -92,25 +94,30 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def make_models() -> None:
+def make_models(keep_zero_shot: bool = False) -> None:
     cfg = config()
-    log("world: pre-training pictures ...")
-    pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
-    check_fast_path(pre.images[:200])
-    pre = pictures(pre)
-    p = RECIPE["pretrain"]
-    log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
-    model = pretrain(
-        pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
-        warmup=p["warmup"], seed=p["seed"], log=log,
-    )
-    del pre
-    # Ship f16; fine-tune from the f16 weights exactly as shipped.
-    model.load_state_dict(f16_rounded(model.state_dict()))
-    save_zero_shot(model, MODELS / "zs")
+    if keep_zero_shot:
+        log("keeping the zero-shot model in zs/ ...")
+        model = CLIPModel(cfg).float().eval()
+        model.load_state_dict(load_f32(MODELS / "zs" / "model.safetensors"))
+    else:
+        log("world: pre-training pictures ...")
+        pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
+        check_fast_path(pre.images[:200])
+        pre = pictures(pre)
+        p = RECIPE["pretrain"]
+        log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
+        model = pretrain(
+            pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
+            warmup=p["warmup"], seed=p["seed"], log=log,
+        )
+        del pre
+        # Ship f16; fine-tune from the f16 weights exactly as shipped.
+        model.load_state_dict(f16_rounded(model.state_dict()))
+        save_zero_shot(model, MODELS / "zs")
 
-    f = RECIPE["finetune"]
     for folder, style in FINE_TUNES.items():
+        f = {**RECIPE["finetune"], **RECIPE["finetune"]["overrides"].get(style, {})}
         log(f"world: {f['images']} {style} pictures for fine-tuning ...")
         # The same data seed for every style: the same scenes, drawn in each style.
         task = pictures(draw(DATA_SEEDS["finetune"], [style], f["images"], balanced=True))
@@ -272,6 +279,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, see docs/TOY_WORLD.md)")
     parser.add_argument("--eval-only", action="store_true", help="keep the checkpoints, redo eval/samples/docs")
+    parser.add_argument("--keep-zero-shot", action="store_true",
+                        help="keep zs/ (same pre-training recipe), redo the fine-tunes, eval, samples, docs")
     parser.add_argument("--out", type=Path, default=REPO, help="output root instead of the repository")
     parser.add_argument("--smoke", action="store_true", help="tiny recipe to test the pipeline (needs --out)")
     args = parser.parse_args()
@@ -292,7 +301,7 @@ def main() -> None:
     start = time.time()
 
     if not args.eval_only:
-        make_models()
+        make_models(keep_zero_shot=args.keep_zero_shot)
     log(f"models done at {time.time() - start:.0f}s")
 
     fine_tunes = {}
