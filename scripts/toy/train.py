@@ -19,7 +19,7 @@ Usage (packages of scripts/requirements-fixtures.txt):
 
     python scripts/toy/train.py [--threads 1]
 
-or scripts/train_toy.sh. Takes about 25 minutes on a 2-core machine (one thread).
+or scripts/train_toy.sh. Takes about 30 minutes on a 2-core machine (one thread; estimated from its parts).
 """
 
 from __future__ import annotations
