@@ -1,7 +1,8 @@
-//! The built-in generated-world pair (www/models/toy, issue 6): the CLI without `--zero-shot` on the
-//! shipped samples gives the predictions the PyTorch evaluation recorded in samples_expected.json,
-//! and so the WiSE-FT picture of eval.json: task accuracy rises with α, the shift accuracy of the
-//! α = 0.5 merge stays above the fine-tuned model's.
+//! The built-in generated-world pair (www/models/toy, issues 6 and 12): the CLI without `--zero-shot`
+//! on the shipped samples gives the predictions the PyTorch evaluation recorded in
+//! samples_expected.json, and so does `--zero-shot zs --fine-tuned ft-sketch` for the page's second
+//! offline preset (samples_expected.toy-sketch.json); eval.json, as PyTorch measured it on the held-out
+//! sets, shows the paper's shape for the default pair and a destructive fine-tune for the sketch pair.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,25 +18,35 @@ fn read_json(rel: &str) -> Value {
 }
 
 /// (image path relative to the repository, true label = its folder) for one sample set.
-fn samples(set: &str) -> Vec<(String, String)> {
+fn samples(folder: &str, set: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let dir = root().join("www/samples/toy").join(set);
+    let dir = root().join(folder).join(set);
     for label in std::fs::read_dir(&dir).unwrap() {
         let label = label.unwrap();
         for image in std::fs::read_dir(label.path()).unwrap() {
             let name = image.unwrap().file_name().into_string().unwrap();
             let label_name = label.file_name().into_string().unwrap();
-            out.push((format!("www/samples/toy/{set}/{label_name}/{name}"), label_name));
+            out.push((format!("{folder}/{set}/{label_name}/{name}"), label_name));
         }
     }
     out.sort();
     out
 }
 
-/// Top label per image from `wiseft classify --json` with the built-in pair at α.
-fn classify(images: &[(String, String)], alpha: f64) -> Vec<String> {
+/// Top label per image from `wiseft classify --json` at α, with the built-in pair (`pair` None) or
+/// with (zero-shot, fine-tuned) folders and the world's labels.
+fn classify(images: &[(String, String)], alpha: f64, pair: Option<(&str, &str)>) -> Vec<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wiseft"));
     cmd.current_dir(root()).args(["classify", "--alpha", &alpha.to_string(), "--device", "cpu", "--json"]);
+    if let Some((zs, ft)) = pair {
+        let labels: Vec<String> = read_json("www/models/toy/eval.json")["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect();
+        cmd.args(["--zero-shot", zs, "--fine-tuned", ft, "--labels", &labels.join(",")]);
+    }
     cmd.args(images.iter().map(|(p, _)| p));
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -43,17 +54,19 @@ fn classify(images: &[(String, String)], alpha: f64) -> Vec<String> {
     json["results"].as_array().unwrap().iter().map(|r| r["top"].as_str().unwrap().to_string()).collect()
 }
 
-#[test]
-fn built_in_pair_reproduces_the_recorded_evaluation() {
-    let expected = read_json("www/models/toy/samples_expected.json");
+/// Every sample of a preset classified at the recorded α values: the same top label as PyTorch
+/// (except near-ties) and the same accuracy to one picture. Returns the accuracies per (set, α index).
+fn reproduce(expected_file: &str, pair: Option<(&str, &str)>) -> std::collections::BTreeMap<(&'static str, usize), f64> {
+    let expected = read_json(expected_file);
     let alphas: Vec<f64> = expected["alpha"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap()).collect();
     let mut accuracy = std::collections::BTreeMap::new();
     for set in ["task", "shift"] {
-        let images = samples(set);
+        let folder = expected[set]["folder"].as_str().unwrap().strip_suffix(&format!("/{set}")).unwrap().to_string();
+        let images = samples(&folder, set);
         assert_eq!(images.len() as u64, expected[set]["images"].as_u64().unwrap(), "{set}: sample count");
         let per_image = &expected[set]["per_image"];
         for (k, &alpha) in alphas.iter().enumerate() {
-            let tops = classify(&images, alpha);
+            let tops = classify(&images, alpha, pair);
             let mut correct = 0;
             for ((path, truth), top) in images.iter().zip(&tops) {
                 correct += (top == truth) as usize;
@@ -69,21 +82,65 @@ fn built_in_pair_reproduces_the_recorded_evaluation() {
             accuracy.insert((set, k), acc);
         }
     }
-    // The direction of eval.json, on the shipped samples.
-    let last = alphas.len() - 1;
-    let half = alphas.iter().position(|&a| a == 0.5).expect("α = 0.5 evaluated");
-    assert!(accuracy[&("task", last)] > accuracy[&("task", 0)], "task accuracy rises from α=0 to α=1");
-    assert!(accuracy[&("shift", half)] > accuracy[&("shift", last)], "shift accuracy at α=0.5 above α=1");
+    accuracy
 }
 
 #[test]
-fn eval_json_shows_the_wise_ft_effect() {
+fn built_in_pair_reproduces_the_recorded_evaluation() {
+    let accuracy = reproduce("www/models/toy/samples_expected.json", None);
+    // On the shipped samples too, fine-tuning lifts the task.
+    assert!(accuracy[&("task", 2)] > accuracy[&("task", 0)], "task accuracy rises from α=0 to α=1");
+}
+
+#[test]
+fn sketch_pair_reproduces_the_recorded_evaluation() {
+    let accuracy = reproduce("www/models/toy/samples_expected.toy-sketch.json", Some(("www/models/toy/zs", "www/models/toy/ft-sketch")));
+    assert!(accuracy[&("task", 2)] > accuracy[&("task", 0)], "task accuracy rises from α=0 to α=1");
+    assert!(accuracy[&("shift", 1)] > accuracy[&("shift", 2)], "a destructive fine-tune: shift accuracy at α=0.5 above α=1");
+}
+
+fn curves(fine_tune: &Value) -> (Vec<f64>, Vec<f64>) {
+    let get = |key: &str| -> Vec<f64> { fine_tune[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+    (get("task_accuracy"), get("shift_accuracy"))
+}
+
+/// The targets of issue 12, on PyTorch's evaluation of the default pair (held-out sets, thousands of pictures).
+#[test]
+fn eval_json_shows_the_papers_shape() {
     let eval = read_json("www/models/toy/eval.json");
-    let get = |key: &str| -> Vec<f64> { eval[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
-    let (alpha, task, shift) = (get("alpha"), get("task_accuracy"), get("shift_accuracy"));
+    let alpha: Vec<f64> = eval["alpha"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(alpha.len(), 21);
     let half = alpha.iter().position(|&a| (a - 0.5).abs() < 1e-9).unwrap();
-    assert!(task[20] >= task[0] + 0.20, "fine-tuning gains at least 20 points on the task");
-    assert!(shift[half] > shift[20] + 0.10, "the α=0.5 merge keeps shift accuracy well above the fine-tuned model's");
-    assert!(task[20] - task[half] < 0.05, "and stays close to it on the task");
+    let (task, shift) = curves(&eval);
+    assert_eq!((task.clone(), shift.clone()), curves(&eval["fine_tunes"]["ft"]), "top level = the default fine-tune");
+    let one = 1.0 / eval["images"]["task"].as_f64().unwrap();
+    assert!(task[20] >= task[0] + 0.10, "fine-tuning gains at least 10 points on the task");
+    assert!(task[half] >= task[20] - 0.01 - 1e-9, "the α=0.5 merge within a point of the fine-tuned model on the task");
+    assert!(shift[half] >= shift[0] + 0.02, "the α=0.5 merge at least 2 points above zero-shot under shift");
+    assert!(shift[half] > shift[20], "and above the fine-tuned model");
+    let best = (0..21).max_by(|&a, &b| shift[a].total_cmp(&shift[b])).unwrap();
+    assert!(best > 0 && best < 20 && shift[best] > shift[0] && shift[best] > shift[20], "shift accuracy peaks strictly inside (0, 1)");
+    for (i, a) in alpha.iter().enumerate() {
+        let chord = (1.0 - a) * task[0] + a * task[20];
+        assert!(task[i] >= chord - one, "task curve above its chord (concave) at α={a}");
+    }
+}
+
+#[test]
+fn eval_json_sketch_pair_is_destructive_and_every_fine_tune_is_reported() {
+    let eval = read_json("www/models/toy/eval.json");
+    let fine_tunes = eval["fine_tunes"].as_object().unwrap();
+    let styles: Vec<&str> = ["photo", "noisy", "blurry", "pixelated", "grayscale", "sketch", "striped", "cluttered"].into();
+    for (name, ft) in fine_tunes {
+        for s in &styles {
+            assert_eq!(ft["style_accuracy"][s].as_array().map(Vec::len), Some(21), "{name}: accuracy on {s}");
+        }
+        let (task, _) = curves(ft);
+        assert!(task[20] > task[0], "{name}: fine-tuning gains on its own style");
+    }
+    assert!(["ft", "ft-sketch", "ft-striped", "ft-pixelated"].iter().all(|k| fine_tunes.contains_key(*k)));
+    let (task, shift) = curves(&eval["fine_tunes"]["ft-sketch"]);
+    assert!(task[20] >= task[0] + 0.20, "the sketch fine-tune gains at least 20 points on sketches");
+    assert!(shift[20] < shift[0] - 0.10, "and loses more than 10 points under shift");
+    assert!(shift[10] > shift[20] + 0.10, "the α=0.5 merge keeps shift accuracy well above the fine-tuned model's");
 }

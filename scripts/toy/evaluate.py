@@ -96,6 +96,8 @@ class Pair:
         assert set(self.ft) <= set(self.zs)
         # The text tower is never merged: one set of class embeddings for every alpha.
         self.classes = class_embeddings(self.model(0.0), labels, templates)
+        # The zero-shot temperature (as the page's probability bars use it).
+        self.logit_scale = float(self.zs["logit_scale"].exp().clamp(max=100.0))
 
     def model(self, alpha: float) -> CLIPModel:
         model = CLIPModel(self.config).float().eval()
@@ -106,3 +108,29 @@ class Pair:
     def scores(self, alpha: float, pixels: torch.Tensor) -> torch.Tensor:
         """[n, labels] cosines between images and class embeddings."""
         return image_embeddings(self.model(alpha), pixels) @ self.classes.T
+
+
+def cosines(pair: Pair, alphas: list[float], sets: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Per set, the cosine of every picture to every class at every alpha.
+
+    `sets` maps a name to pixel_values [n, 3, H, W]; the result maps it to a float32 array
+    [len(alphas), n, labels] (its arg-max over labels is the prediction the accuracies count).
+    One merged model per alpha serves every set.
+    """
+    out = {name: np.zeros((len(alphas), len(px), len(pair.classes)), dtype=np.float32) for name, px in sets.items()}
+    for i, alpha in enumerate(alphas):
+        model = pair.model(alpha)
+        for name, px in sets.items():
+            with torch.no_grad():
+                out[name][i] = (image_embeddings(model, px) @ pair.classes.T).numpy()
+    return out
+
+
+def probabilities(pair: Pair, cos: np.ndarray) -> np.ndarray:
+    """Class probabilities from `cosines` output: softmax(exp(logit_scale) * cosine) over the
+    labels, float64, same shape (per alpha, per picture, per class) -- what an alpha-selection
+    rule (prediction entropy, agreement between models) is computed from."""
+    z = pair.logit_scale * cos.astype(np.float64)
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

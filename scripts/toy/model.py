@@ -135,8 +135,12 @@ def save_vision(vision_state: dict[str, torch.Tensor], cfg: CLIPConfig, folder: 
     the public fine-tunes (transformers 4) carry it, so config.json comes from
     save_pretrained and the weights are written with the prefix by hand.
     """
+    import copy
+
     fresh_dir(folder)
-    vision = CLIPVisionModel(cfg.vision_config).half().eval()
+    # A copy: .half() records float16 in the config it was built from, and `cfg` is the one the
+    # next fine-tune builds its (float32) model from.
+    vision = CLIPVisionModel(copy.deepcopy(cfg.vision_config)).half().eval()
     vision.save_pretrained(str(folder))
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in vision_state.items()}
     assert all(k.startswith(VISION_PREFIX) for k in state)

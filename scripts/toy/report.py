@@ -45,44 +45,123 @@ def _at(result: dict, key: str, alpha: float) -> float:
     return result[key][result["alpha"].index(alpha)]
 
 
-def _results(result: dict, samples: dict) -> str:
-    task, shifts = result["task_style"], result["shift_styles"]
+def _curve_table(fine_tune: dict, alphas: list[float], at=(0.0, 0.25, 0.5, 0.75, 1.0)) -> str:
+    task = fine_tune["style"]
+    shifts = [s for s in world.STYLES if s != task]
     rows = ["| α | task (" + task + ") | shift (mean) | " + " | ".join(shifts) + " |",
             "|---|---|---|" + "---|" * len(shifts)]
-    for alpha in [0.0, 0.25, 0.5, 0.75, 1.0]:
-        i = result["alpha"].index(alpha)
-        cells = [_pct(result["style_accuracy"][s][i]) for s in shifts]
-        rows.append(f"| {alpha:g} | {_pct(result['task_accuracy'][i])} | {_pct(result['shift_accuracy'][i])} | "
+    for alpha in at:
+        i = alphas.index(alpha)
+        cells = [_pct(fine_tune["style_accuracy"][s][i]) for s in shifts]
+        rows.append(f"| {alpha:g} | {_pct(fine_tune['task_accuracy'][i])} | {_pct(fine_tune['shift_accuracy'][i])} | "
                     + " | ".join(cells) + " |")
-    zs_t, ft_t, mid_t = (_at(result, "task_accuracy", a) for a in (0.0, 1.0, 0.5))
-    zs_s, ft_s, mid_s = (_at(result, "shift_accuracy", a) for a in (0.0, 1.0, 0.5))
-    best = max(range(len(result["alpha"])), key=lambda i: result["shift_accuracy"][i])
-    lines = [
-        "\n".join(rows),
-        "",
+    return "\n".join(rows)
+
+
+def _summary(fine_tune: dict, alphas: list[float]) -> list[str]:
+    at = lambda key, a: fine_tune[key][alphas.index(a)]  # noqa: E731
+    zs_t, ft_t, mid_t = (at("task_accuracy", a) for a in (0.0, 1.0, 0.5))
+    zs_s, ft_s, mid_s = (at("shift_accuracy", a) for a in (0.0, 1.0, 0.5))
+    best = max(range(len(alphas)), key=lambda i: fine_tune["shift_accuracy"][i])
+    best_t = max(range(len(alphas)), key=lambda i: fine_tune["task_accuracy"][i])
+    return [
         f"- Fine-tuning raises task accuracy from {_pct(zs_t)} % to {_pct(ft_t)} % "
         f"({100 * (ft_t - zs_t):+.1f} points) and takes shift accuracy from {_pct(zs_s)} % to {_pct(ft_s)} % "
         f"({100 * (ft_s - zs_s):+.1f}).",
         f"- The weight-space ensemble at α = 0.5 keeps {_pct(mid_t)} % on the task "
         f"({100 * (mid_t - ft_t):+.1f} points from the fine-tuned model) and {_pct(mid_s)} % on the shifts "
         f"({100 * (mid_s - ft_s):+.1f} points over the fine-tuned model, {100 * (mid_s - zs_s):+.1f} from zero-shot).",
-        f"- Shift accuracy peaks at α = {result['alpha'][best]:g} ({_pct(result['shift_accuracy'][best])} %).",
+        f"- Shift accuracy peaks at α = {alphas[best]:g} ({_pct(fine_tune['shift_accuracy'][best])} %); "
+        f"task accuracy at α = {alphas[best_t]:g} ({_pct(fine_tune['task_accuracy'][best_t])} %).",
+    ]
+
+
+def _gains(fine_tune: dict, alphas: list[float]) -> str:
+    """Which shifts the α = 0.5 merge and the fine-tune gain on, relative to zero-shot."""
+    task = fine_tune["style"]
+    i0, i5, i1 = (alphas.index(a) for a in (0.0, 0.5, 1.0))
+    acc = fine_tune["style_accuracy"]
+    shifts = [s for s in world.STYLES if s != task]
+    gain = [s for s in shifts if acc[s][i5] > acc[s][i0]]
+    loss = [s for s in shifts if acc[s][i5] <= acc[s][i0]]
+    ft_loss = [s for s in shifts if acc[s][i1] < acc[s][i0]]
+    fmt = lambda xs: ", ".join(f"`{s}` ({100 * (acc[s][i5] - acc[s][i0]):+.1f})" for s in xs) or "none"  # noqa: E731
+    return (f"- Against zero-shot, the α = 0.5 merge gains on {fmt(gain)} and does not on {fmt(loss)}; "
+            f"the fine-tuned model itself is below zero-shot on "
+            + (", ".join(f"`{s}` ({100 * (acc[s][i1] - acc[s][i0]):+.1f})" for s in ft_loss) or "none") + ".")
+
+
+def _samples_table(samples: dict) -> list[str]:
+    lines = ["| α | " + " | ".join(f"{k} ({samples[k]['images']} pictures)" for k in ("task", "shift")) + " |",
+             "|---|---|---|"]
+    for i, alpha in enumerate(samples["alpha"]):
+        lines.append(f"| {alpha:g} | {_pct(samples['task']['accuracy'][i])} | {_pct(samples['shift']['accuracy'][i])} |")
+    return lines
+
+
+def _results(result: dict, samples: dict) -> str:
+    alphas = result["alpha"]
+    default = result["fine_tunes"]["ft"]
+    task = result["task_style"]
+    lines = [
+        "### The default pair (`zs/` + `ft/`, photo fine-tune; preset `toy`)",
+        "",
+        _curve_table(default, alphas),
+        "",
+        *_summary(default, alphas),
+        _gains(default, alphas),
         "",
         f"Evaluated on {result['images']['task']} held-out {task} pictures and "
         f"{result['images']['shift_per_style']} per shift style ({result['images']['shift']} in all), "
         f"prompt{'s' if len(result['templates']) > 1 else ''} "
         + ", ".join(f"`{t}`" for t in result["templates"]) + "; the full curves (α = 0, 0.05, …, 1) and "
-        "per-style accuracies are in `www/models/toy/eval.json`.",
+        "per-style accuracies of every fine-tune are in `www/models/toy/eval.json` (`fine_tunes`).",
         "",
         "The shipped samples (`www/samples/toy`, label = folder name), as in "
         "`www/models/toy/samples_expected.json`:",
         "",
-        "| α | " + " | ".join(f"{k} ({samples[k]['images']} pictures)" for k in ("task", "shift")) + " |",
-        "|---|---|---|",
+        *_samples_table(samples["toy"]),
+        "",
+        "### A destructive fine-tune (`zs/` + `ft-sketch/`; preset `toy-sketch`)",
+        "",
+        "The same zero-shot model fine-tuned on `sketch` pictures only, with the shared recipe (20 epochs, the",
+        "default pair of issue 6, unchanged); the shifts are then all the other styles, photos included.",
+        "",
+        _curve_table(result["fine_tunes"]["ft-sketch"], alphas),
+        "",
+        *_summary(result["fine_tunes"]["ft-sketch"], alphas),
+        _gains(result["fine_tunes"]["ft-sketch"], alphas),
+        "",
+        "Its samples (`www/samples/toy-sketch`, `www/models/toy/samples_expected.toy-sketch.json`):",
+        "",
+        *_samples_table(samples["toy-sketch"]),
+        "",
+        "### Every fine-tune on every style",
+        "",
+        "Accuracy (%) of each fine-tune of the one zero-shot model (α = 1) on each style's held-out set, "
+        "with the zero-shot model (α = 0) and each merge at α = 0.5 in brackets; the fine-tune's own style in bold. "
+        "`ft-striped` and `ft-pixelated` are there for merging several task fine-tunes.",
+        "",
+        _every_style(result),
     ]
-    for i, alpha in enumerate(samples["alpha"]):
-        lines.append(f"| {alpha:g} | {_pct(samples['task']['accuracy'][i])} | {_pct(samples['shift']['accuracy'][i])} |")
     return "\n".join(lines)
+
+
+def _every_style(result: dict) -> str:
+    alphas = result["alpha"]
+    i0, i5, i1 = (alphas.index(a) for a in (0.0, 0.5, 1.0))
+    rows = ["| fine-tune (task style) | " + " | ".join(world.STYLES) + " | mean of the others |",
+            "|---|" + "---|" * (len(world.STYLES) + 1)]
+    first = next(iter(result["fine_tunes"].values()))
+    rows.append("| zero-shot (α = 0) | " + " | ".join(_pct(first["style_accuracy"][s][i0]) for s in world.STYLES) + " | |")
+    for folder, ft in result["fine_tunes"].items():
+        cells = []
+        for s in world.STYLES:
+            cell = f"{_pct(ft['style_accuracy'][s][i1])} ({_pct(ft['style_accuracy'][s][i5])})"
+            cells.append(f"**{cell}**" if s == ft["style"] else cell)
+        rows.append(f"| `{folder}` ({ft['style']}) | " + " | ".join(cells)
+                    + f" | {_pct(ft['shift_accuracy'][i1])} ({_pct(ft['shift_accuracy'][i5])}) |")
+    return "\n".join(rows)
 
 
 def _recipe(result: dict, cfg) -> str:
@@ -109,7 +188,9 @@ and stays frozen, as does the whole text tower, the visual projection and the lo
 `vision_model.*` is trained, end to end, with cross-entropy on {f['images']} {f['style']} pictures (balanced over
 labels), {f['epochs']} epochs of {f['batch']}, AdamW lr {f['lr']:g}, weight decay {f['weight_decay']}, {f['warmup']}
 warm-up steps, cosine decay. The result is saved in `CLIPVisionModel` layout (only `vision_model.*` keys, f16),
-like the public `tanganke/clip-vit-base-patch32_<task>` checkpoints.
+like the public `tanganke/clip-vit-base-patch32_<task>` checkpoints. The other fine-tunes
+({", ".join(f"`{k}/` on {v}" for k, v in f['styles'].items() if k != "ft")}) use the very same recipe, data seed
+(the same scenes, drawn in their style) and training seed, from the same zero-shot weights.
 
 **Evaluation**: the merge exactly as `wiseft` does it, on the weights as stored (f16 widened to f32):
 `f32(1 − α) · zs + f32(α) · ft` on every vision tensor, text tower, projections and logit scale from the

@@ -5,17 +5,21 @@ Writes (from the repository root; everything deterministic for a given
 machine, thread count and package versions):
 
   www/models/toy/zs/          zero-shot CLIPModel, f16, + preprocessor_config.json
-  www/models/toy/ft/          vision-only fine-tune on the task style (CLIPVisionModel layout), f16
-  www/models/toy/eval.json    task / shift accuracy of the WiSE-FT merge for alpha = 0, 0.05, ..., 1
-  www/models/toy/samples_expected.json   accuracy on the shipped samples at alpha 0, 0.5, 1
-  www/samples/toy/{task,shift}/<label>/*.png   held-out sample pictures
+  www/models/toy/ft/          vision-only fine-tune on the task style, photo (CLIPVisionModel layout), f16
+  www/models/toy/ft-<style>/  the same recipe on other styles: sketch (the "destructive fine-tune"
+                              preset), striped, pixelated (for merging several task fine-tunes)
+  www/models/toy/eval.json    task / shift / per-style accuracy of the WiSE-FT merge of every fine-tune
+                              for alpha = 0, 0.05, ..., 1 (top level: the default pair)
+  www/models/toy/samples_expected*.json  accuracy on each preset's shipped samples at alpha 0, 0.5, 1
+  www/samples/toy{,-sketch}/{task,shift}/<label>/*.png   held-out sample pictures per preset
+  www/presets.json            the two offline presets' fine-tune sizes and sample lists
   docs/TOY_WORLD.md           the world, the recipe and the measured numbers
 
 Usage (packages of scripts/requirements-fixtures.txt):
 
     python scripts/toy/train.py [--threads 1]
 
-or scripts/train_toy.sh. Takes about 16 minutes on a 2-core machine (one thread).
+or scripts/train_toy.sh. Takes about 30 minutes on a 2-core machine (one thread; estimated from its parts).
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ import transformers  # noqa: E402
 
 from toy import world  # noqa: E402
 from toy.data import draw, pictures  # noqa: E402
-from toy.evaluate import Pair, accuracy, png_roundtrip, pixel_values, pixel_values_of_files  # noqa: E402
+from toy.evaluate import Pair, accuracy, cosines, png_roundtrip, pixel_values, pixel_values_of_files  # noqa: E402
 from toy.finetune import finetune  # noqa: E402
-from toy.model import check_fast_path, config, f16_rounded, save_vision, save_zero_shot  # noqa: E402
+from toy.model import check_fast_path, config, f16_rounded, load_f32, save_vision, save_zero_shot  # noqa: E402
+from transformers import CLIPModel  # noqa: E402
 from toy.pretrain import pretrain  # noqa: E402
 from toy.report import write_doc, write_json  # noqa: E402
 
@@ -45,12 +50,20 @@ REPO = Path(__file__).resolve().parents[2]
 # Output locations under the output root (the repository unless --out is given).
 ROOT = REPO
 MODELS = ROOT / "www" / "models" / "toy"
-SAMPLES = ROOT / "www" / "samples" / "toy"
+SAMPLES = ROOT / "www" / "samples"  # one folder per preset
 DOC = ROOT / "docs" / "TOY_WORLD.md"
 
 TEMPLATES = ["a photo of a {}."]  # the Rust CLI's default prompt
-TASK_STYLE = "sketch"
+TASK_STYLE = "photo"  # the default pair's task, as ImageNet photos are the paper's
 SHIFT_STYLES = [s for s in world.STYLES if s != TASK_STYLE]
+# Every fine-tune: folder under www/models/toy -> its task style. All start from the same zero-shot
+# model with the same recipe and seeds; "ft" is the default pair (page and CLI).
+FINE_TUNES = {"ft": TASK_STYLE, "ft-sketch": "sketch", "ft-striped": "striped", "ft-pixelated": "pixelated"}
+# The page's offline presets: id -> (fine-tune folder, samples folder, samples_expected file).
+PRESETS = {
+    "toy": ("ft", "toy", "samples_expected.json"),
+    "toy-sketch": ("ft-sketch", "toy-sketch", "samples_expected.toy-sketch.json"),
+}
 ALPHAS = [round(0.05 * i, 2) for i in range(21)]
 SAMPLE_ALPHAS = [0.0, 0.5, 1.0]
 
@@ -60,12 +73,13 @@ RECIPE = {
         "lr": 1e-3, "weight_decay": 0.1, "warmup": 100, "schedule": "cosine", "seed": 0,
     },
     "finetune": {
-        "style": TASK_STYLE, "images": 8000, "epochs": 20, "batch": 128,
+        "style": TASK_STYLE, "styles": FINE_TUNES, "images": 8000, "epochs": 20, "batch": 128,
         "lr": 1e-3, "weight_decay": 0.1, "warmup": 50, "schedule": "cosine", "seed": 1,
         "trained": "vision_model.* (head: frozen zero-shot text embeddings)",
+        "overrides": {TASK_STYLE: {"epochs": 40}},  # style -> settings that differ from the ones above
     },
     "eval": {"task_images": 800, "shift_images_per_style": 400},
-    "samples": {"task_per_label": 6, "shift_per_label": len(SHIFT_STYLES)},
+    "samples": {"task_per_label": 6, "shift_per_label": len(SHIFT_STYLES), "presets": list(PRESETS)},
 }
 SMOKE = {  # --smoke: the whole pipeline in a minute, numbers meaningless
     "pretrain": {"images": 2000, "steps": 20, "batch": 64},
@@ -80,71 +94,88 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def make_models() -> None:
+def make_models(keep_zero_shot: bool = False) -> None:
     cfg = config()
-    log("world: pre-training pictures ...")
-    pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
-    check_fast_path(pre.images[:200])
-    pre = pictures(pre)
-    p = RECIPE["pretrain"]
-    log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
-    model = pretrain(
-        pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
-        warmup=p["warmup"], seed=p["seed"], log=log,
-    )
-    del pre
-    # Ship f16; fine-tune from the f16 weights exactly as shipped.
-    model.load_state_dict(f16_rounded(model.state_dict()))
-    save_zero_shot(model, MODELS / "zs")
+    if keep_zero_shot:
+        log("keeping the zero-shot model in zs/ ...")
+        model = CLIPModel(cfg).float().eval()
+        model.load_state_dict(load_f32(MODELS / "zs" / "model.safetensors"))
+    else:
+        log("world: pre-training pictures ...")
+        pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
+        check_fast_path(pre.images[:200])
+        pre = pictures(pre)
+        p = RECIPE["pretrain"]
+        log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
+        model = pretrain(
+            pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
+            warmup=p["warmup"], seed=p["seed"], log=log,
+        )
+        del pre
+        # Ship f16; fine-tune from the f16 weights exactly as shipped.
+        model.load_state_dict(f16_rounded(model.state_dict()))
+        save_zero_shot(model, MODELS / "zs")
 
-    f = RECIPE["finetune"]
-    log(f"world: {f['images']} {TASK_STYLE} pictures for fine-tuning ...")
-    task = pictures(draw(DATA_SEEDS["finetune"], [TASK_STYLE], f["images"], balanced=True))
-    log(f"fine-tuning on {TASK_STYLE} ({f['epochs']} epochs) ...")
-    vision = finetune(
-        model, task, world.SHAPES, TEMPLATES, epochs=f["epochs"], batch=f["batch"], lr=f["lr"],
-        weight_decay=f["weight_decay"], warmup=f["warmup"], seed=f["seed"], log=log,
-    )
-    save_vision(vision, cfg, MODELS / "ft")
+    for folder, style in FINE_TUNES.items():
+        f = {**RECIPE["finetune"], **RECIPE["finetune"]["overrides"].get(style, {})}
+        log(f"world: {f['images']} {style} pictures for fine-tuning ...")
+        # The same data seed for every style: the same scenes, drawn in each style.
+        task = pictures(draw(DATA_SEEDS["finetune"], [style], f["images"], balanced=True))
+        log(f"fine-tuning on {style} ({f['epochs']} epochs) -> {folder}/ ...")
+        vision = finetune(
+            model, task, world.SHAPES, TEMPLATES, epochs=f["epochs"], batch=f["batch"], lr=f["lr"],
+            weight_decay=f["weight_decay"], warmup=f["warmup"], seed=f["seed"], log=log,
+        )
+        save_vision(vision, cfg, MODELS / folder)
+        del task
 
 
-def evaluate_sweep(pair: Pair) -> dict:
+def eval_sets(task_style: str) -> dict:
+    """The held-out evaluation sets of a fine-tune on `task_style`: its style (task) and every other (shift)."""
     e = RECIPE["eval"]
-    log("world: evaluation pictures ...")
-    task = draw(DATA_SEEDS["eval_task"], [TASK_STYLE], e["task_images"], balanced=True)
-    shift = draw(DATA_SEEDS["eval_shift"], SHIFT_STYLES, e["shift_images_per_style"] * len(SHIFT_STYLES), balanced=True)
-    sets = {"task": task, "shift": shift}
-    pixels = {k: pixel_values(MODELS / "zs", [png_roundtrip(im) for im in d.images]) for k, d in sets.items()}
-    labels = {k: torch.tensor([s.label for s in d.scenes]) for k, d in sets.items()}
-    shift_styles = np.array([s.style for s in shift.scenes])
+    shifts = [s for s in world.STYLES if s != task_style]
+    return {
+        "task": draw(DATA_SEEDS["eval_task"], [task_style], e["task_images"], balanced=True),
+        "shift": draw(DATA_SEEDS["eval_shift"], shifts, e["shift_images_per_style"] * len(shifts), balanced=True),
+    }
 
-    out = {"task_accuracy": [], "shift_accuracy": [], "style_accuracy": {s: [] for s in world.STYLES}}
-    for alpha in ALPHAS:
-        pred = {k: pair.scores(alpha, pixels[k]).argmax(dim=1) for k in sets}
-        correct = pred["shift"] == labels["shift"]
-        per_style = {s: float(correct[torch.from_numpy(shift_styles == s)].double().mean()) for s in SHIFT_STYLES}
-        out["task_accuracy"].append(accuracy(pred["task"], labels["task"]))
+
+def evaluate_sweep(pair: Pair, task_style: str) -> dict:
+    """Accuracies of the merge at every alpha on the task set, the shift set and each style."""
+    log(f"world: evaluation pictures ({task_style} task) ...")
+    sets = eval_sets(task_style)
+    pixels = {k: pixel_values(MODELS / "zs", [png_roundtrip(im) for im in d.images]) for k, d in sets.items()}
+    labels = {k: np.array([s.label for s in d.scenes]) for k, d in sets.items()}
+    shift_styles = np.array([s.style for s in sets["shift"].scenes])
+    shifts = [s for s in world.STYLES if s != task_style]
+    cos = cosines(pair, ALPHAS, pixels)  # per set: [alphas, pictures, labels]
+    correct = {k: cos[k].argmax(axis=2) == labels[k][None, :] for k in sets}
+
+    out = {"style": task_style, "task_accuracy": [], "shift_accuracy": [], "style_accuracy": {s: [] for s in world.STYLES}}
+    for i, alpha in enumerate(ALPHAS):
+        out["task_accuracy"].append(float(correct["task"][i].mean()))
         # The shift sets are equally large, so this is also the mean over shift styles.
-        out["shift_accuracy"].append(accuracy(pred["shift"], labels["shift"]))
-        out["style_accuracy"][TASK_STYLE].append(out["task_accuracy"][-1])
-        for s, acc in per_style.items():
-            out["style_accuracy"][s].append(acc)
+        out["shift_accuracy"].append(float(correct["shift"][i].mean()))
+        out["style_accuracy"][task_style].append(out["task_accuracy"][-1])
+        for s in shifts:
+            out["style_accuracy"][s].append(float(correct["shift"][i][shift_styles == s].mean()))
         log(f"  alpha {alpha:.2f}  task {out['task_accuracy'][-1]:.3f}  shift {out['shift_accuracy'][-1]:.3f}")
     return out
 
 
-def write_samples() -> dict[str, list[Path]]:
+def write_samples(task_style: str, folder: Path) -> dict[str, list[Path]]:
     """PNG pictures per set and label, drawn from their own seeds (never trained on)."""
     s = RECIPE["samples"]
     n_labels = len(world.SHAPES)
+    shifts = [st for st in world.STYLES if st != task_style]
     sets = {
-        "task": draw(DATA_SEEDS["samples_task"], [TASK_STYLE], s["task_per_label"] * n_labels, balanced=True),
-        "shift": draw(DATA_SEEDS["samples_shift"], SHIFT_STYLES, s["shift_per_label"] * n_labels, balanced=True),
+        "task": draw(DATA_SEEDS["samples_task"], [task_style], s["task_per_label"] * n_labels, balanced=True),
+        "shift": draw(DATA_SEEDS["samples_shift"], shifts, s["shift_per_label"] * n_labels, balanced=True),
     }
-    if SAMPLES.exists():
+    if folder.exists():
         import shutil
 
-        shutil.rmtree(SAMPLES)
+        shutil.rmtree(folder)
     files: dict[str, list[Path]] = {}
     for name, drawn in sets.items():
         counter: dict[tuple[str, str], int] = {}
@@ -153,7 +184,7 @@ def write_samples() -> dict[str, list[Path]]:
             key = (scene.shape, scene.style)
             i = counter.get(key, 0)
             counter[key] = i + 1
-            path = SAMPLES / name / scene.shape / f"{scene.style}-{i}.png"
+            path = folder / name / scene.shape / f"{scene.style}-{i}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path, format="PNG", optimize=True)
             files[name].append(path)
@@ -161,14 +192,14 @@ def write_samples() -> dict[str, list[Path]]:
     return files
 
 
-def evaluate_samples(pair: Pair, files: dict[str, list[Path]]) -> dict:
-    """Accuracy on the shipped sample files (label = folder name), for the Rust CLI to match."""
+def evaluate_samples(pair: Pair, files: dict[str, list[Path]], ft_folder: str, samples_folder: str) -> dict:
+    """Accuracy on the shipped sample files (label = folder name), for the Rust CLI and the page to match."""
     out = {
         "alpha": SAMPLE_ALPHAS,
         "labels": world.SHAPES,
         "templates": TEMPLATES,
         "zero_shot": "www/models/toy/zs",
-        "fine_tuned": "www/models/toy/ft",
+        "fine_tuned": f"www/models/toy/{ft_folder}",
     }
     for name, paths in files.items():
         pixels = pixel_values_of_files(MODELS / "zs", paths)
@@ -182,11 +213,51 @@ def evaluate_samples(pair: Pair, files: dict[str, list[Path]]) -> dict:
                 entry = per_image[str(p.relative_to(ROOT))]
                 entry["top"].append(world.SHAPES[int(idx[0])])
                 entry["margin"].append(round(float(val[0] - val[1]), 6))
-        out[name] = {"folder": f"www/samples/toy/{name}", "images": len(paths), "accuracy": acc, "per_image": per_image}
+        out[name] = {"folder": f"www/samples/{samples_folder}/{name}", "images": len(paths), "accuracy": acc, "per_image": per_image}
     return out
 
 
-def check_transformers_load(pair: Pair) -> None:
+PRESET_TEXT = {
+    "toy": {
+        "name": "Generated world (offline) — shapes in 8 styles (8 classes)",
+        "about": "A tiny CLIP pre-trained here on generated pictures of shapes in eight styles, and a vision-only "
+                 "fine-tune on the photo style (the paper's analogue: the other styles are the shifts); served by "
+                 "this site, no download. See docs/TOY_WORLD.md.",
+        "ft_name": "toy photo fine-tune (www/models/toy/ft)",
+    },
+    "toy-sketch": {
+        "name": "Generated world (offline) — a destructive fine-tune: sketches (8 classes)",
+        "about": "The same tiny zero-shot CLIP, fine-tuned on the sketch style only: it learns outlines and forgets "
+                 "filled shapes, so the other styles fall far below zero-shot and α matters; served by this site, "
+                 "no download. See docs/TOY_WORLD.md.",
+        "ft_name": "toy sketch fine-tune (www/models/toy/ft-sketch)",
+    },
+}
+
+
+def write_presets(path: Path, expected: dict) -> None:
+    """The offline presets of www/presets.json (the others untouched): sizes and sample lists."""
+    presets = json.loads((REPO / "www" / "presets.json").read_text(encoding="utf-8"))
+    size = lambda f: round((ROOT / f).stat().st_size / 1e6, 1)  # noqa: E731
+    zs_url = "www/models/toy/zs/model.safetensors"
+    entries = []
+    for pid, (ft, folder, _) in PRESETS.items():
+        ft_url = f"www/models/toy/{ft}/model.safetensors"
+        samples = sorted(str(p.relative_to(ROOT)) for p in (SAMPLES / folder).rglob("*.png"))
+        text = PRESET_TEXT[pid]
+        entries.append({
+            "id": pid, "name": text["name"], "about": text["about"], "offline": True,
+            "zero_shot": {"name": "toy zero-shot CLIP (www/models/toy/zs)", "urls": [zs_url], "size_mb": size(zs_url)},
+            "fine_tuned": {"name": text["ft_name"], "urls": [ft_url], "size_mb": size(ft_url)},
+            "labels": world.SHAPES, "templates": TEMPLATES, "samples": samples,
+        })
+    rest = [p for p in presets["presets"] if p["id"] not in PRESETS]
+    presets["presets"] = entries + rest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(presets, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def check_transformers_load(pair: Pair, ft_folder: Path) -> None:
     """The shipped folders load in transformers and give the features the sweep used."""
     from transformers import CLIPModel, CLIPVisionModel
 
@@ -194,7 +265,7 @@ def check_transformers_load(pair: Pair) -> None:
     images = [world.sample(rng, s)[1] for s in world.STYLES for _ in range(4)]
     pixels = pixel_values(MODELS / "zs", images)
     zs = CLIPModel.from_pretrained(str(MODELS / "zs"), dtype=torch.float32).eval()
-    vision = CLIPVisionModel.from_pretrained(str(MODELS / "ft"), dtype=torch.float32).eval()
+    vision = CLIPVisionModel.from_pretrained(str(ft_folder), dtype=torch.float32).eval()
     with torch.no_grad():
         ref0 = pair.model(0.0).get_image_features(pixel_values=pixels).pooler_output
         ref1 = pair.model(1.0).get_image_features(pixel_values=pixels).pooler_output
@@ -208,6 +279,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, see docs/TOY_WORLD.md)")
     parser.add_argument("--eval-only", action="store_true", help="keep the checkpoints, redo eval/samples/docs")
+    parser.add_argument("--keep-zero-shot", action="store_true",
+                        help="keep zs/ (same pre-training recipe), redo the fine-tunes, eval, samples, docs")
     parser.add_argument("--out", type=Path, default=REPO, help="output root instead of the repository")
     parser.add_argument("--smoke", action="store_true", help="tiny recipe to test the pipeline (needs --out)")
     args = parser.parse_args()
@@ -216,7 +289,7 @@ def main() -> None:
 
     global ROOT, MODELS, SAMPLES, DOC
     ROOT = args.out.resolve()
-    MODELS, SAMPLES, DOC = ROOT / "www" / "models" / "toy", ROOT / "www" / "samples" / "toy", ROOT / "docs" / "TOY_WORLD.md"
+    MODELS, SAMPLES, DOC = ROOT / "www" / "models" / "toy", ROOT / "www" / "samples", ROOT / "docs" / "TOY_WORLD.md"
     if args.smoke:
         for part, values in SMOKE.items():
             RECIPE[part].update(values)
@@ -228,33 +301,44 @@ def main() -> None:
     start = time.time()
 
     if not args.eval_only:
-        make_models()
+        make_models(keep_zero_shot=args.keep_zero_shot)
     log(f"models done at {time.time() - start:.0f}s")
 
-    pair = Pair(MODELS / "zs", MODELS / "ft", world.SHAPES, TEMPLATES)
-    check_transformers_load(pair)
-    sweep = evaluate_sweep(pair)
+    fine_tunes = {}
+    for folder, style in FINE_TUNES.items():
+        pair = Pair(MODELS / "zs", MODELS / folder, world.SHAPES, TEMPLATES)
+        check_transformers_load(pair, MODELS / folder)
+        fine_tunes[folder] = evaluate_sweep(pair, style)
+    default = fine_tunes["ft"]
     counts = RECIPE["eval"]
     result = {
         "alpha": ALPHAS,
-        "task_accuracy": sweep["task_accuracy"],
-        "shift_accuracy": sweep["shift_accuracy"],
+        "task_accuracy": default["task_accuracy"],
+        "shift_accuracy": default["shift_accuracy"],
         "labels": world.SHAPES,
         "templates": TEMPLATES,
         "task_style": TASK_STYLE,
         "shift_styles": SHIFT_STYLES,
-        "style_accuracy": sweep["style_accuracy"],
+        "style_accuracy": default["style_accuracy"],
         "images": {"task": counts["task_images"], "shift": counts["shift_images_per_style"] * len(SHIFT_STYLES),
                    "shift_per_style": counts["shift_images_per_style"]},
+        # Every fine-tune of the zero-shot model (the default "ft" too), on its own task and shift sets.
+        "fine_tunes": fine_tunes,
+        "presets": {pid: {"fine_tuned": f"www/models/toy/{ft}", "samples": f"www/samples/{folder}",
+                          "samples_expected": f"www/models/toy/{exp}"} for pid, (ft, folder, exp) in PRESETS.items()},
         "recipe": RECIPE,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "threads": args.threads},
     }
     write_json(MODELS / "eval.json", result)
 
     log("samples ...")
-    files = write_samples()
-    expected = evaluate_samples(pair, files)
-    write_json(MODELS / "samples_expected.json", expected)
+    expected = {}
+    for pid, (ft, folder, exp) in PRESETS.items():
+        pair = Pair(MODELS / "zs", MODELS / ft, world.SHAPES, TEMPLATES)
+        files = write_samples(FINE_TUNES[ft], SAMPLES / folder)
+        expected[pid] = evaluate_samples(pair, files, ft, folder)
+        write_json(MODELS / exp, expected[pid])
+    write_presets(ROOT / "www" / "presets.json", expected)
     write_doc(DOC, result, expected, config())
     log(f"done in {time.time() - start:.0f}s")
 

@@ -1,4 +1,4 @@
-// The offline default (issue 6): with every request to anything but this machine blocked, a bare
+// The offline default (issues 6, 12): with every request to anything but this machine blocked, a bare
 // visit loads the built-in generated-world pair from the site itself, classifies its shipped sample
 // photos, and the lecture sweep over them shows the WiSE-FT picture recorded in eval.json.
 
@@ -51,6 +51,7 @@ test('offline default: the generated-world pair loads from the site, classifies 
     await page.goto(`${site.url}/index.html`);
     await ready('a bare visit loading the offline default');
     assert.equal(await page.locator('#preset').inputValue(), 'toy', 'the generated world is the default preset');
+    assert.equal(await page.locator('#preset option[value="toy-sketch"]').count(), 1, 'the destructive sketch fine-tune is offered too');
 
     // The shipped samples arrive labelled (folder = label) and in their sets (task / shift).
     await page.locator('#samples').click();
@@ -82,7 +83,8 @@ test('offline default: the generated-world pair loads from the site, classifies 
       }
     }
     assert.ok(acc('fine-tuning task', 1) > acc('fine-tuning task', 0), 'task accuracy rises with α');
-    assert.ok(acc('everything else', 0.5) > acc('everything else', 1), 'shift accuracy at α=0.5 above the fine-tuned model');
+    // (The shape of the shift curve is a claim about thousands of held-out pictures, eval.json,
+    // checked in tests/toy.rs; on these 56 samples the page only has to agree with PyTorch.)
     // 104 photos: drawn together in one chart of fixed height, not 26 rows of small charts.
     assert.equal(await page.locator('#plot-photos').getAttribute('data-mode'), 'together');
     assert.equal(await page.locator('#plot-photos').evaluate((c) => c.height / c.width), 500 / 800);
