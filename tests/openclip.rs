@@ -395,29 +395,37 @@ fn the_cli_merges_openclip_checkpoints_into_transformers_layout() {
 #[test]
 fn a_hub_repository_with_openclip_files_only_resolves_and_loads() {
     use common::http::{Server, Switches, TempDir};
-    use wiseft::hub::download::{resolve_checkpoint_with, Cache, NoProgress};
+    use wiseft::hub::download::{resolve_checkpoint_with, Cache, HfCache, Hub, NoProgress};
     use wiseft::hub::Source;
-    let (files, cache_dir) = (TempDir::new(), TempDir::new());
+    let (files, cache_dir, hf) = (TempDir::new(), TempDir::new(), TempDir::new());
     for f in ["open_clip_model.safetensors", "open_clip_config.json"] {
         files.put(&format!("laion/tiny/resolve/main/{f}"), &std::fs::read(fixture("openclip/quick_zs").join(f)).unwrap());
     }
     let server = Server::start(&files.0, Switches::default());
     let cache = Cache::new(&cache_dir.0);
+    let hub = Hub::new(server.endpoint(), HfCache::new(&hf.0));
     let source = Source::Hub { repo: "laion/tiny".into(), revision: "main".into() };
-    let dir = resolve_checkpoint_with(&source, &server.endpoint(), &cache, &mut NoProgress).unwrap();
-    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    let dir = resolve_checkpoint_with(&source, &hub, &cache, &mut NoProgress).unwrap();
+    let paths: Vec<String> = server.requests().into_iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let m = "/laion/tiny/resolve/main";
     assert_eq!(
         paths,
         [
-            "/laion/tiny/resolve/main/model.safetensors",
-            "/laion/tiny/resolve/main/pytorch_model.bin",
-            "/laion/tiny/resolve/main/open_clip_model.safetensors",
-            "/laion/tiny/resolve/main/open_clip_config.json",
+            format!("HEAD {m}/model.safetensors"),
+            format!("HEAD {m}/pytorch_model.bin"),
+            format!("HEAD {m}/open_clip_model.safetensors"),
+            format!("GET {m}/open_clip_model.safetensors"),
+            format!("HEAD {m}/open_clip_config.json"),
+            format!("GET {m}/open_clip_config.json"),
         ]
     );
     let ckpt = Checkpoint::open(&dir).unwrap();
     assert_eq!(ckpt.config, open("openclip/quick_zs").config);
-    // A second run needs no network.
-    assert_eq!(resolve_checkpoint_with(&source, &server.endpoint(), &cache, &mut NoProgress).unwrap(), dir);
-    assert_eq!(server.requests().len(), 4);
+    // A second run downloads nothing (the branch's commit is asked for); offline, no request at all.
+    assert_eq!(resolve_checkpoint_with(&source, &hub, &cache, &mut NoProgress).unwrap(), dir);
+    assert!(server.requests()[6..].iter().all(|r| r.method == "HEAD"));
+    let n = server.requests().len();
+    let offline = Hub { offline: true, ..hub.clone() };
+    assert_eq!(resolve_checkpoint_with(&source, &offline, &cache, &mut NoProgress).unwrap(), dir);
+    assert_eq!(server.requests().len(), n);
 }
