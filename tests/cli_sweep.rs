@@ -104,9 +104,9 @@ fn folder(root: &Path, rel: &str, copy_from: &str) {
 fn bad_folders_and_arguments_say_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    folder(t, "task/circle", "www/samples/toy/task/circle/sketch-0.png");
-    folder(t, "odd/banana", "www/samples/toy/task/circle/sketch-0.png");
-    folder(t, "flat", "www/samples/toy/task/circle/sketch-0.png");
+    folder(t, "task/circle", "www/samples/toy/task/circle/photo-0.png");
+    folder(t, "odd/banana", "www/samples/toy/task/circle/photo-0.png");
+    folder(t, "flat", "www/samples/toy/task/circle/photo-0.png");
     std::fs::create_dir_all(t.join("empty")).unwrap();
     let p = |rel: &str| t.join(rel).display().to_string();
 
