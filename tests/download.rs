@@ -8,7 +8,8 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::http::{commit_of, sha256_hex, Server, Switches, TempDir};
+use common::http::{commit_of, Server, Switches, TempDir};
+use common::sha256_hex;
 use wiseft::random::XorShift;
 use wiseft::error::Error;
 use wiseft::hub::download::{

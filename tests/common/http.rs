@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::sha256_hex;
+
 // ---------------------------------------------------------------------------------------------
 // Test server
 
@@ -260,11 +262,6 @@ pub fn commit_of(revision: &str) -> String {
         return revision.to_string();
     }
     sha256_hex(revision.as_bytes())[..40].to_string()
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -75,9 +75,9 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 
+/// SHA-256, lowercase hex: the library's, which merged files record their sources with.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    wiseft::checkpoint::provenance::sha256_hex(bytes)
 }
 
 /// α from a test's literal (checked, as everywhere it enters).

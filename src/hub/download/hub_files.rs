@@ -10,7 +10,8 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::hf_cache::{etag_name, hf_home, is_commit, HfCache};
-use super::http::{download, head, Downloaded, Head};
+use super::download_into;
+use super::http::{head, Head};
 use super::Progress;
 use crate::error::{Error, Result};
 use crate::hub::file_url;
@@ -115,26 +116,8 @@ impl Hub {
                 let blob = self.cache.blob_path(repo, &etag);
                 if !blob.is_file() {
                     let part = self.cache.incomplete_path(repo, &etag);
-                    let dir = part.parent().expect("blobs have a folder");
-                    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                    match download(&url, &part, auth.as_deref(), progress)? {
-                        Downloaded::Complete => {
-                            let got = fs::metadata(&part).map_err(|e| Error::io(&part, e))?.len();
-                            if size.is_some_and(|n| n != got) {
-                                let _ = fs::remove_file(&part);
-                                return Err(Error::Download {
-                                    url,
-                                    msg: format!(
-                                        "the hub announced {} bytes but {got} arrived; the download \
-                                         was discarded, try again",
-                                        size.unwrap_or_default()
-                                    ),
-                                });
-                            }
-                            fs::rename(&part, &blob).map_err(|e| Error::io(&blob, e))?;
-                            progress.finish();
-                        }
-                        Downloaded::NotFound(_) => return Ok(Err(Missing::NotOnHub)),
+                    if download_into(&url, &part, &blob, auth.as_deref(), size, progress)?.is_err() {
+                        return Ok(Err(Missing::NotOnHub));
                     }
                 }
                 Ok(Ok(self.cache.link_snapshot(repo, &commit, file, &etag)?))

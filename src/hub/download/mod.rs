@@ -83,15 +83,38 @@ fn fetch_or_404(
     if path.is_file() {
         return Ok(Ok(path));
     }
+    let part = with_suffix(&path, PART_SUFFIX);
+    Ok(download_into(url, &part, &path, None, None, progress)?.map(|()| path))
+}
+
+/// Downloads `url` into `path` by way of `part` (resuming what `part` holds), renamed only once
+/// whole, so a file at `path` is always complete. `expected_len`: the size the server announced
+/// elsewhere (the hub's `X-Linked-Size`); a file of another size is discarded. `Ok(Err(e))` on a
+/// 404. Both caches (URLs, and the Hugging Face one for hub ids) store files this way.
+fn download_into(
+    url: &str,
+    part: &Path,
+    path: &Path,
+    auth: Option<&str>,
+    expected_len: Option<u64>,
+    progress: &mut dyn Progress,
+) -> Result<std::result::Result<(), Error>> {
     let folder = path.parent().expect("cache paths have a folder");
     fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
-    let part = with_suffix(&path, PART_SUFFIX);
-    match download(url, &part, None, progress)? {
+    match download(url, part, auth, progress)? {
         Downloaded::Complete => {
-            fs::rename(&part, &path).map_err(|e| Error::io(&path, e))?;
+            let got = fs::metadata(part).map_err(|e| Error::io(part, e))?.len();
+            if let Some(n) = expected_len.filter(|&n| n != got) {
+                let _ = fs::remove_file(part);
+                return Err(Error::Download {
+                    url: url.into(),
+                    msg: format!("the hub announced {n} bytes but {got} arrived; the download was discarded, try again"),
+                });
+            }
+            fs::rename(part, path).map_err(|e| Error::io(path, e))?;
             sync_dir(folder);
             progress.finish();
-            Ok(Ok(path))
+            Ok(Ok(()))
         }
         Downloaded::NotFound(e) => Ok(Err(e)),
     }
