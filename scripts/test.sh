@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A clean run gains nothing from incremental caches, and they are a large part of target/ on disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # Mesa's lavapipe complains on stderr without a runtime directory (the CLI sets its own).
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/wiseft-runtime-tests"
