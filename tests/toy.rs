@@ -144,3 +144,57 @@ fn eval_json_sketch_pair_is_destructive_and_every_fine_tune_is_reported() {
     assert!(shift[20] < shift[0] - 0.10, "and loses more than 10 points under shift");
     assert!(shift[10] > shift[20] + 0.10, "the α=0.5 merge keeps shift accuracy well above the fine-tuned model's");
 }
+
+/// The rules' table docs/TOY_WORLD.md shows (issue 13, computed by scripts/alpha_rules.py on the
+/// evaluation sets): every fine-tune has one, and each pick agrees with the recorded curves and with
+/// the definitions of src/choose/ — the best task α is the task curve's arg-max, the oracle the shift
+/// curve's, the entropy rule the arg-min of its own column, ties to the smaller α, and each loss is
+/// the shift accuracy given away against the oracle.
+#[test]
+fn eval_json_rules_agree_with_the_curves() {
+    let eval = read_json("www/models/toy/eval.json");
+    let alpha: Vec<f64> = eval["alpha"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    // eval.json keeps 4 decimals (scripts/toy/report.py rounds), so compare at that precision.
+    let tol = 1e-4;
+    let arg = |xs: &[f64], better: &dyn Fn(f64, f64) -> bool| {
+        let mut k = 0;
+        for i in 1..xs.len() {
+            if better(xs[i], xs[k]) {
+                k = i;
+            }
+        }
+        k
+    };
+    for (name, ft) in eval["fine_tunes"].as_object().unwrap() {
+        let table = &ft["rules"];
+        assert_eq!(table["label_free"], "shift-labels-hidden", "{name}");
+        let (task, shift) = curves(ft);
+        let rows = table["alphas"].as_array().unwrap();
+        assert_eq!(rows.len(), alpha.len(), "{name}: one row per α");
+        for (k, row) in rows.iter().enumerate() {
+            assert!((row["task_accuracy"].as_f64().unwrap() - task[k]).abs() < tol, "{name}: task accuracy at α={}", alpha[k]);
+            assert!((row["shift_accuracy"].as_f64().unwrap() - shift[k]).abs() < tol, "{name}: shift accuracy at α={}", alpha[k]);
+        }
+        let entropy: Vec<f64> = rows.iter().map(|r| r["entropy"].as_f64().unwrap()).collect();
+        let picked = |rule: &str| -> (f64, f64) {
+            let r = table["rules"].as_array().unwrap().iter().find(|r| r["rule"] == rule).unwrap_or_else(|| panic!("{name}: no {rule} row"));
+            (r["alpha"].as_f64().unwrap(), r["loss_vs_oracle"].as_f64().unwrap())
+        };
+        // Strictly better by more than the rounding, so that ties go to the smaller α.
+        let oracle = arg(&shift, &|a, b| a > b + tol);
+        let expect = [
+            ("half", alpha.iter().position(|&a| (a - 0.5).abs() < 1e-9).unwrap()),
+            ("task-best", arg(&task, &|a, b| a > b + tol)),
+            ("min-entropy", arg(&entropy, &|a, b| a < b - tol)),
+            ("oracle", oracle),
+        ];
+        for (rule, k) in expect {
+            let (a, loss) = picked(rule);
+            assert!((a - alpha[k]).abs() < 1e-9, "{name}: {rule} picks α={a}, the curves say {}", alpha[k]);
+            assert!((loss - (shift[oracle] - shift[k])).abs() < 2.0 * tol, "{name}: {rule}'s loss against the oracle");
+            assert!(loss >= -tol, "{name}: no rule beats the oracle");
+        }
+        let (a, _) = picked("agreement-line");
+        assert!((0.0..=1.0).contains(&a), "{name}: agreement-on-the-line picks an α of the sweep");
+    }
+}

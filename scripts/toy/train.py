@@ -39,7 +39,8 @@ import transformers  # noqa: E402
 
 from toy import world  # noqa: E402
 from toy.data import draw, pictures  # noqa: E402
-from toy.evaluate import Pair, accuracy, cosines, png_roundtrip, pixel_values, pixel_values_of_files  # noqa: E402
+from alpha_rules import rules_table  # noqa: E402
+from toy.evaluate import Pair, accuracy, cosines, png_roundtrip, pixel_values, pixel_values_of_files, probabilities  # noqa: E402
 from toy.finetune import finetune  # noqa: E402
 from toy.model import check_fast_path, config, f16_rounded, load_f32, save_vision, save_zero_shot  # noqa: E402
 from transformers import CLIPModel  # noqa: E402
@@ -160,6 +161,10 @@ def evaluate_sweep(pair: Pair, task_style: str) -> dict:
         for s in shifts:
             out["style_accuracy"][s].append(float(correct["shift"][i][shift_styles == s].mean()))
         log(f"  alpha {alpha:.2f}  task {out['task_accuracy'][-1]:.3f}  shift {out['shift_accuracy'][-1]:.3f}")
+    # How to choose alpha (issue 13): each rule of src/choose/ on these sets, the label-free ones on
+    # the shift set with its labels hidden -- the numpy twin of `wiseft sweep`, on thousands of pictures.
+    probs = {k: probabilities(pair, cos[k]) for k in sets}
+    out["rules"] = rules_table(ALPHAS, probs["task"], labels["task"], probs["shift"], labels["shift"])
     return out
 
 
