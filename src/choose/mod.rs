@@ -23,6 +23,7 @@
 //!
 //! Pure functions, native-tested (tests/choose.rs), mirrored by scripts/alpha_rules.py.
 
+pub mod layerwise;
 pub mod stats;
 mod words;
 

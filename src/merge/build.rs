@@ -23,11 +23,13 @@ impl Loaded {
     /// The point of another setting of the same recipe's coefficients (λ, α, weights): no
     /// checkpoint is read or recomputed.
     pub fn point_of(&self, recipe: &Recipe) -> Result<Point> {
-        point(recipe, &self.pair)
+        point_of(recipe, &self.pair)
     }
 }
 
-fn point(recipe: &Recipe, pair: &ModelPair) -> Result<Point> {
+/// The point of `recipe`'s coefficients on a model loaded for that recipe (its merge inputs), or
+/// an α on a two-model pair.
+pub fn point_of(recipe: &Recipe, pair: &ModelPair) -> Result<Point> {
     match &pair.inputs {
         Some(inputs) => Ok(Point::Mix(Arc::new(Mix::new(recipe, inputs)?))),
         None => match (recipe.method, recipe.alpha.as_constant()) {
@@ -51,7 +53,7 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
     }
     if recipe.method == Method::WiseFt && recipe.alpha.as_constant().is_some() {
         let pair = ModelPair::new(zero_shot, fine_tuned.into_iter().next())?;
-        let point = point(recipe, &pair)?;
+        let point = point_of(recipe, &pair)?;
         return Ok(Loaded { pair, point, reports });
     }
     let labels: Vec<String> = fine_tuned.iter().map(|f| f.name.clone()).collect();
@@ -83,6 +85,6 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
         }
     };
     let pair = ModelPair::with_inputs(zero_shot, inputs)?;
-    let point = point(recipe, &pair)?;
+    let point = point_of(recipe, &pair)?;
     Ok(Loaded { pair, point, reports })
 }
