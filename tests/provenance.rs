@@ -129,8 +129,9 @@ fn half_precision_is_half_the_size_rounds_as_torch_and_classifies_alike() {
     };
     let exact = probs(&f32_dir);
     let source_config = json_file(&fixture("models/a_zs/config.json"));
-    // Measured on pair a: 1.6e-4 (f16) and 1.2e-3 (bf16); bf16 keeps 8 bits of mantissa.
-    for (dtype, file_dtype, tolerance) in [("f16", FileDtype::F16, 1e-3), ("bf16", FileDtype::BF16, 5e-3)] {
+    // transformers on pair a's nine images moves by 1.1e-3 (f16) and 2.4e-2 (bf16, 8 bits of
+    // mantissa) from f32 (merged_folder.json); the limits leave room for that, no more.
+    for (dtype, file_dtype, tolerance) in [("f16", FileDtype::F16, 5e-3), ("bf16", FileDtype::BF16, 5e-2)] {
         let folder = dir.path().join(dtype);
         merge_folder(&folder, dtype);
         let bytes = std::fs::read(folder.join("model.safetensors")).unwrap();
@@ -176,4 +177,26 @@ fn a_recipe_merge_records_its_coefficients_and_every_source() {
     let roles: Vec<(&str, &str)> = p.sources.iter().map(|s| (s.role.as_str(), s.name.as_str())).collect();
     assert_eq!(roles, [("zero-shot", "models/a_zs"), ("fine-tuned", fts[0]), ("fine-tuned 2", fts[1])]);
     assert_eq!(p.sources[2].sha256, sha_of("models/r_ft1/model.safetensors"));
+}
+
+#[test]
+fn the_same_merge_is_the_same_bytes_every_time() {
+    // The page's download is compared with `wiseft merge` byte for byte, so the metadata (five
+    // keys) must come out in one order, not a hash map's.
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let out = dir.path().join(format!("{i}.safetensors"));
+            wiseft(&["merge", "--zero-shot", "models/a_zs", "--fine-tuned", "models/a_ft", "--alpha", "0.5", "--output", out.to_str().unwrap()]);
+            std::fs::read(out).unwrap()
+        })
+        .collect();
+    assert!(files.windows(2).all(|w| w[0] == w[1]), "three runs wrote different bytes");
+    let ckpt = open("models/a_ft");
+    let p = Provenance::new(json!({"method": "wise-ft"}), Vec::new(), OutputDtype::F16);
+    let write = || safetensors::write_as(ckpt.tensors.iter().map(|(n, t)| (n.as_str(), t)), OutputDtype::F16, &p.to_metadata()).unwrap();
+    let first = write();
+    assert!((0..5).all(|_| write() == first), "write_as is not deterministic");
+    // The header stays padded to 8 bytes, so the tensor data stays aligned.
+    assert_eq!(u64::from_le_bytes(first[..8].try_into().unwrap()) % 8, 0);
 }
