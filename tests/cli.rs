@@ -155,7 +155,29 @@ fn merge_writes_the_file_transformers_loaded() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let bytes = std::fs::read(&output).unwrap();
-    assert_eq!(sha256_hex(&bytes), check["sha256"].as_str().unwrap(), "merged file differs from the one checked in transformers");
+    // The tensors bit for bit: the bytes after the header, and the header's entries. The header's
+    // metadata (the provenance) names the sources as given and the tool's version, so it is
+    // compared field by field instead.
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(sha256_hex(&bytes[8 + n..]), check["data_sha256"].as_str().unwrap(), "merged tensors differ from the ones checked in transformers");
+    let mut header: serde_json::Map<String, Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let metadata = header.remove("__metadata__").unwrap();
+    assert_eq!(Value::Object(header), check["tensors"], "tensor entries differ from the file checked in transformers");
+    let written = check["metadata"].as_object().unwrap();
+    assert_eq!(metadata["format"], "pt");
+    for key in ["wiseft.recipe", "wiseft.dtype"] {
+        assert_eq!(metadata[key], written[key], "{key}");
+    }
+    assert_eq!(metadata["wiseft.version"], format!("wiseft {}", env!("CARGO_PKG_VERSION")));
+    let sources: Value = serde_json::from_str(metadata["wiseft.sources"].as_str().unwrap()).unwrap();
+    let checked: Value = serde_json::from_str(written["wiseft.sources"].as_str().unwrap()).unwrap();
+    for (i, (role, name)) in [("zero-shot", "models/b_zs"), ("fine-tuned", "models/b_ft")].into_iter().enumerate() {
+        assert_eq!(sources[i]["role"], role);
+        assert_eq!(sources[i]["name"], name, "the source as given on the command line");
+        assert_eq!(sources[i]["sha256"], checked[i]["sha256"], "{role}: SHA-256 of its weights file");
+        let weights = fixtures().join(name).join("model.safetensors");
+        assert_eq!(sources[i]["sha256"], sha256_hex(&std::fs::read(weights).unwrap()));
+    }
     assert!(dir.0.join("config.json").is_file());
     assert!(stderr(&out).contains("2 tensors only in the fine-tuned model"), "{}", stderr(&out));
 }

@@ -212,13 +212,26 @@ fn bad_requests_say_what_is_wrong() {
 
 #[test]
 fn export_is_the_plans_merge() {
+    use wiseft::checkpoint::provenance::{OutputDtype, Provenance, SourceRecord};
     let (s, _) = session();
-    let file = s.export(a(0.35), None).unwrap();
+    // The names the page would give (the URLs it used) and the files' digests.
+    let (zs_name, ft_name) = s.export_sources().unwrap();
+    assert!(zs_name.ends_with("a_zs/model.safetensors") && ft_name.ends_with("a_ft/model.safetensors"), "{zs_name} {ft_name}");
+    let sha = |rel: &str| sha256_hex(&std::fs::read(fixture(rel)).unwrap());
+    let sources = [
+        SourceRecord::zero_shot("https://x/a_zs/model.safetensors", sha("models/a_zs/model.safetensors")),
+        SourceRecord::fine_tuned(0, "https://x/a_ft/model.safetensors", sha("models/a_ft/model.safetensors")),
+    ];
+    let file = s.export(a(0.35), None, sources.clone(), OutputDtype::F32).unwrap();
     let zs = open("models/a_zs");
     let ft = open("models/a_ft");
     let plan = wiseft::merge::MergePlan::new(&zs, Some(&ft)).unwrap();
     let merged = plan.merge(&zs, Some(&ft), a(0.35)).unwrap();
-    let want = wiseft::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t))).unwrap();
+    // The recipe written out by hand, as the format promises it.
+    let provenance = Provenance::new(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 0.35}), sources.to_vec(), OutputDtype::F32);
+    let want = wiseft::checkpoint::safetensors::write_as(merged.iter().map(|(n, t)| (n.as_str(), t)), OutputDtype::F32, &provenance.to_metadata()).unwrap();
     assert_eq!(file.bytes, want);
+    let (_, metadata) = wiseft::checkpoint::safetensors::read(&file.bytes, "export").unwrap();
+    assert_eq!(Provenance::from_metadata(&metadata), Some(provenance));
     assert!(file.config_json.contains("vision_config"));
 }

@@ -170,7 +170,7 @@ function exportMerged() {
     return;
   }
   $('export-status').textContent = `Merging at α = ${fmtAlpha(currentAlpha())} …`;
-  engine.exportMerged(currentAlpha()).then(saveMerged, showFailure);
+  engine.exportMerged(currentAlpha(), $('export-dtype').value).then(saveMerged, showFailure);
 }
 
 /** @param {import('./protocol.js').MergedMessage|null} ev */
@@ -178,8 +178,9 @@ function saveMerged(ev) {
   if (!ev) return;
   mergedConfig = ev.config;
   $('export-config').hidden = !ev.config;
-  $('export-status').textContent = `${mb(ev.bytes.byteLength)} written at α = ${fmtAlpha(ev.alpha)}; put config.json beside it for transformers.`;
-  download(new Blob([ev.bytes], { type: 'application/octet-stream' }), `wiseft-merged-alpha-${fmtAlpha(ev.alpha)}.safetensors`);
+  $('export-status').textContent = `${mb(ev.bytes.byteLength)} (${ev.dtype}) written at α = ${fmtAlpha(ev.alpha)}, its recipe and sources' SHA-256 in the header; put config.json beside it for transformers.`;
+  const suffix = ev.dtype === 'f32' ? '' : `-${ev.dtype}`;
+  download(new Blob([ev.bytes], { type: 'application/octet-stream' }), `wiseft-merged-alpha-${fmtAlpha(ev.alpha)}${suffix}.safetensors`);
 }
 
 export function wireLecture() {

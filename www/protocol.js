@@ -127,6 +127,7 @@
  * @property {'export_merged'} type
  * @property {number} seq
  * @property {number} alpha
+ * @property {'f32'|'f16'|'bf16'} [dtype] the floats in the file (f32 when absent)
  */
 
 /**
@@ -407,8 +408,9 @@
  * @property {'merged'} type
  * @property {number} seq
  * @property {number} alpha
- * @property {Uint8Array} bytes safetensors
- * @property {string} config the zero-shot checkpoint's config.json
+ * @property {'f32'|'f16'|'bf16'} dtype
+ * @property {Uint8Array} bytes safetensors, with its provenance (recipe, sources with SHA-256, tool) in the header
+ * @property {string} config the zero-shot checkpoint's config.json, its dtype the file's
  */
 
 /**

@@ -265,9 +265,13 @@ export class WorkerClient {
     return this.#request('sweep', { alphas, photos });
   }
 
-  /** @param {number} alpha @returns {Promise<import('./protocol.js').MergedMessage|null>} */
-  exportMerged(alpha) {
-    return this.#request('export_merged', { alpha });
+  /**
+   * @param {number} alpha
+   * @param {'f32'|'f16'|'bf16'} [dtype]
+   * @returns {Promise<import('./protocol.js').MergedMessage|null>}
+   */
+  exportMerged(alpha, dtype = 'f32') {
+    return this.#request('export_merged', { alpha, dtype });
   }
 
   /**

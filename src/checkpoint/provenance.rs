@@ -28,6 +28,18 @@ pub struct SourceRecord {
     pub sha256: String,
 }
 
+impl SourceRecord {
+    pub fn zero_shot(name: impl Into<String>, sha256: String) -> Self {
+        SourceRecord { role: "zero-shot".into(), name: name.into(), sha256 }
+    }
+
+    /// The `index`-th fine-tune (from 0): `fine-tuned`, then `fine-tuned 2`, `fine-tuned 3`, …
+    pub fn fine_tuned(index: usize, name: impl Into<String>, sha256: String) -> Self {
+        let role = if index == 0 { "fine-tuned".to_string() } else { format!("fine-tuned {}", index + 1) };
+        SourceRecord { role, name: name.into(), sha256 }
+    }
+}
+
 /// How a merged file was made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -132,10 +144,58 @@ impl FromStr for OutputDtype {
     }
 }
 
+impl OutputDtype {
+    /// The name transformers gives it in config.json (`dtype`, formerly `torch_dtype`).
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            OutputDtype::F32 => "float32",
+            OutputDtype::F16 => "float16",
+            OutputDtype::Bf16 => "bfloat16",
+        }
+    }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    let mut h = Sha256Stream::default();
+    h.update(bytes);
+    h.finish()
+}
+
+/// SHA-256 of bytes that arrive in pieces (a download, a file read in chunks), so that a large
+/// weights file is hashed without being held whole.
+#[derive(Default, Clone)]
+pub struct Sha256Stream(sha2::Sha256);
+
+impl Sha256Stream {
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest;
+        self.0.update(bytes);
+    }
+
+    /// The digest, lowercase hex.
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        self.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// SHA-256 of the file at `path`, read in 1 MiB pieces.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sha256_file(path: &std::path::Path) -> crate::error::Result<String> {
+    use std::io::Read;
+    let err = |e| crate::error::Error::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(err)?;
+    let mut h = Sha256Stream::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(h.finish()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +226,12 @@ mod tests {
         assert_eq!("BF16".parse::<OutputDtype>(), Ok(OutputDtype::Bf16));
         assert!("f8".parse::<OutputDtype>().unwrap_err().contains("f32, f16 or bf16"));
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        // In pieces, as a download arrives: the same digest.
+        let mut h = Sha256Stream::default();
+        h.update(b"a");
+        h.update(b"");
+        h.update(b"bc");
+        assert_eq!(h.finish(), sha256_hex(b"abc"));
+        assert_eq!(SourceRecord::fine_tuned(1, "x", String::new()).role, "fine-tuned 2");
     }
 }

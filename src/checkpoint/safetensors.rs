@@ -341,6 +341,31 @@ pub fn write_as<'a>(
         })
         .collect::<Result<Vec<_>>>()?;
     let metadata = Some(metadata.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
-    safetensors::serialize(views, metadata)
-        .map_err(|e| Error::Checkpoint { file: "output".into(), msg: format!("cannot serialise: {e}") })
+    let bytes = safetensors::serialize(views, metadata)
+        .map_err(|e| Error::Checkpoint { file: "output".into(), msg: format!("cannot serialise: {e}") })?;
+    Ok(canonical_header(bytes))
+}
+
+/// The file with its header's keys in sorted order. The `safetensors` crate writes the metadata
+/// from a `HashMap`, in an order that changes from run to run; a merged file must be the same
+/// bytes every time (the page's download and `wiseft merge` are compared byte for byte). The
+/// header stays padded with spaces to a multiple of 8 bytes, as the crate pads it, so the data
+/// keeps its alignment; the data section is untouched.
+fn canonical_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    // The crate's own header: JSON it just wrote. serde_json's maps are sorted (BTreeMap).
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("the crate writes a JSON header");
+    let mut json = header.to_string().into_bytes();
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    if json.len() == n {
+        // The same characters reordered (the usual case): in place, without a second copy of a
+        // file that may be most of the page's memory.
+        bytes[8..8 + n].copy_from_slice(&json);
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }

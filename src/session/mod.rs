@@ -11,7 +11,7 @@
 //! [`at`] that moves it.
 
 mod events;
-mod export;
+pub mod export;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folders;
 mod photos;

@@ -3,12 +3,14 @@
 //! tensor by tensor onto the device as the bytes arrive; then the merge plan and the engine.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, WorkerGlobalScope};
 
 use super::backend::{self, GpuProbe};
+use super::digest::{Discard, Hashed};
 use super::error::LoadError;
 use super::fetch::{self, Fetcher};
 use super::protocol::{Backend, Event, Level, LoadRequest, ModelInfo, ModelSource, Origin, Role};
@@ -41,6 +43,9 @@ pub struct Loader {
     pub post: Rc<dyn Fn(Event)>,
     pub cancel: Cancel,
     pub abort: Rc<RefCell<Option<AbortController>>>,
+    /// When set, the SHA-256 of each weights file read, by its name (URL or file name), for the
+    /// provenance of an export; loads leave it unset (hashing costs more than reading).
+    pub digests: Option<RefCell<BTreeMap<String, String>>>,
 }
 
 /// Where a checkpoint's weights come from.
@@ -277,11 +282,27 @@ impl Loader {
             Some(l) => Destination::Gpu(ToGpu::new(&name, role, l)),
             None => Destination::Memory(Vec::new()),
         };
-        let sink: &mut dyn fetch::Sink = match &mut into {
+        let inner: &mut dyn fetch::Sink = match &mut into {
             Destination::Gpu(s) => s,
             Destination::Memory(bytes) => bytes,
         };
-        let origin = match source {
+        let mut hashed = None;
+        let sink: &mut dyn fetch::Sink = match self.digests {
+            Some(_) => hashed.insert(Hashed::new(inner)),
+            None => inner,
+        };
+        let Some(origin) = Self::transfer(fetcher, source, role, sink).await? else { return Ok(None) };
+        let len = sink.len() as u64;
+        if let (Some(digests), Some(h)) = (&self.digests, hashed) {
+            digests.borrow_mut().insert(name.clone(), h.finish());
+        }
+        Ok(Some(Received { name, into, origin, len }))
+    }
+
+    /// The weights of `source` into `sink` (from the cache, the network or the local file); its
+    /// origin, `None` when there is no file at the URL.
+    async fn transfer(fetcher: &Fetcher, source: WeightsAt<'_>, role: Role, sink: &mut dyn fetch::Sink) -> Result<Option<Origin>, LoadError> {
+        Ok(Some(match source {
             WeightsAt::Url(url) => match fetcher.get_into(url, role, "weights", sink).await.map_err(|e| e.unusable_as(role))? {
                 Some(o) => o,
                 None => return Ok(None),
@@ -290,9 +311,25 @@ impl Loader {
                 fetcher.read_file_into(f, role, sink).await.map_err(|e| e.unusable_as(role))?;
                 Origin::Local
             }
+        }))
+    }
+
+    /// SHA-256 of the weights file a load read for `src`, named `used` (the URL it came from, or
+    /// the local file's name), read again without keeping it.
+    pub async fn digest(&self, src: &ModelSource, used: &str, role: Role) -> Result<String, LoadError> {
+        self.cancel.reset();
+        let fetcher = self.fetcher().await?;
+        let files = src.local_files();
+        let source = match files.iter().find(|f| f.name() == used) {
+            Some(f) => WeightsAt::File(f),
+            None if files.is_empty() => WeightsAt::Url(used),
+            None => return Err(LoadError::Failed(format!("{role}: the local file {used} is no longer among the chosen files"))),
         };
-        let len = sink.len() as u64;
-        Ok(Some(Received { name, into, origin, len }))
+        let mut sink = Hashed::new(Discard::default());
+        match Self::transfer(&fetcher, source, role, &mut sink).await? {
+            Some(_) => Ok(sink.finish()),
+            None => Err(LoadError::NotFound { url: used.to_string(), status: 404 }),
+        }
     }
 
     /// The checkpoint from received weights and their side files; a download is stored for next

@@ -4,12 +4,14 @@
 //! * [`protocol`] — the messages (page → worker [`protocol::Request`], worker → page [`protocol::Event`]).
 //! * [`fetch`] — streamed downloads with progress, retries, cancellation, Cache Storage, local files.
 //! * [`backend`] — which back end runs and why (WebGPU adapter probe).
+//! * [`digest`] — SHA-256 of weights files as an export reads them again (its provenance).
 //! * [`load`] — a checkpoint pair from URLs or local files to a built engine ([`error::LoadError`]).
 //! * [`worker`] — the thin adapter: messages in, [`crate::session::Session`] calls, events out.
 //!
 //! The page itself (`index.html`, `www/*.js`, `www/style.css`) only draws and posts messages.
 
 pub mod backend;
+pub mod digest;
 pub mod error;
 pub mod fetch;
 pub mod load;

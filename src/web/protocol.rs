@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::bench::Timings;
+use crate::checkpoint::provenance::OutputDtype;
 use crate::choose::Rules;
 use crate::engine::Device;
 use crate::merge::{Alpha, MergeReport};
@@ -151,6 +152,9 @@ pub struct SweepRequest {
 pub struct ExportRequest {
     pub seq: u32,
     pub alpha: Alpha,
+    /// The floats' type in the file (`f32`, `f16`, `bf16`; f32 when absent).
+    #[serde(default)]
+    pub dtype: OutputDtype,
 }
 
 /// Time the loaded model (the page's `?bench=1`): the steps of `wiseft bench`.
@@ -377,11 +381,12 @@ pub enum Event {
     /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why
     /// the rules cannot run on these photos) and the sweep's CSV, as `wiseft sweep --csv` prints it.
     Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
-    /// The merged checkpoint at α (safetensors; its buffer is transferred, not copied) and the
-    /// config.json to go beside it.
+    /// The merged checkpoint at α (safetensors, its provenance in the header; its buffer is
+    /// transferred, not copied), the floats' type, and the config.json to go beside it.
     Merged {
         seq: u32,
         alpha: Alpha,
+        dtype: OutputDtype,
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: js_sys::Uint8Array,
         config: String,

@@ -3,7 +3,7 @@
 //! Loading lives in [`super::load`], the session's logic in [`crate::session`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -12,9 +12,11 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent, WorkerGlobalScope};
 
 use super::backend::{self, GpuProbe};
+use super::error::LoadError;
 use super::fetch;
 use super::load::{self, Loader};
 use super::protocol::*;
+use crate::checkpoint::provenance::SourceRecord;
 use crate::session::{Cancel, Failure, Operation, Prompts, Session, SessionEvent, SweepOutcome};
 
 /// What the worker keeps besides the session.
@@ -26,6 +28,8 @@ struct Loaded {
     load_s: f64,
     checkpoint_mb: f64,
     backend_name: String,
+    /// SHA-256 of the weights files by name, once an export computed them.
+    digests: BTreeMap<String, String>,
 }
 
 struct Worker {
@@ -133,7 +137,7 @@ impl Worker {
     }
 
     fn loader(&self) -> Loader {
-        Loader { scope: self.scope.clone(), post: self.post.clone(), cancel: self.cancel.clone(), abort: self.abort.clone() }
+        Loader { scope: self.scope.clone(), post: self.post.clone(), cancel: self.cancel.clone(), abort: self.abort.clone(), digests: None }
     }
 
     fn receive(self: Rc<Self>, data: JsValue) {
@@ -271,35 +275,65 @@ impl Worker {
             load_s: loaded.load_s,
             checkpoint_mb: loaded.checkpoint_mb,
             backend_name: loaded.backend.name,
+            digests: BTreeMap::new(),
         };
         session.install(loaded.wiseft).await
     }
 
-    /// The merged checkpoint at α, as `wiseft merge` writes it; weights that were streamed to the
-    /// GPU are read again from the cache (or the local files) first.
+    /// The merged checkpoint at α, as `wiseft merge` writes it, with the SHA-256 of both weights
+    /// files in its provenance: weights that were streamed to the GPU are read again from the
+    /// cache (or the local files) first, hashed as they are read; otherwise the files are read
+    /// once more only to hash them. Digests are kept for later exports of the same pair.
     async fn export(&self, session: &mut Session, r: ExportRequest) -> Result<(), Failure> {
+        let sources = self.loaded.borrow().sources.clone();
+        let Some(sources) = sources else { return Err(Failure::invalid(Operation::Export, "load the models first")) };
+        let names = session.export_sources()?;
+        let known = |name: &str| self.loaded.borrow().digests.get(name).cloned();
+        let cancelled = |e: &LoadError| if e.cancelled() { "Export cancelled.".to_string() } else { e.message() };
         let reread = if session.export_needs_reread()? {
             (self.post)(Event::Status { text: "Reading both checkpoints again (their weights are on the GPU) …".into() });
-            let sources = self.loaded.borrow().sources.clone();
-            let Some(sources) = sources else { return Err(Failure::invalid(Operation::Export, "load the models first")) };
-            let pair = self.loader().read_again(&sources.0, sources.1.as_ref()).await;
+            let mut loader = self.loader();
+            if known(&names.0).is_none() || known(&names.1).is_none() {
+                loader.digests = Some(RefCell::new(BTreeMap::new()));
+            }
+            let pair = loader.read_again(&sources.0, sources.1.as_ref()).await;
             *self.abort.borrow_mut() = None;
             match pair {
-                Ok(pair) => Some(pair),
+                Ok(pair) => {
+                    let digests = loader.digests.map(RefCell::into_inner).unwrap_or_default();
+                    self.loaded.borrow_mut().digests.extend(digests);
+                    Some(pair)
+                }
                 Err(e) => {
-                    let message = if e.cancelled() { "Export cancelled.".to_string() } else { e.message() };
-                    self.fail(r.seq, Operation::Export, message, e.cancelled());
+                    self.fail(r.seq, Operation::Export, cancelled(&e), e.cancelled());
                     return Ok(());
                 }
             }
         } else {
             None
         };
-        (self.post)(Event::Status { text: format!("Writing the merged checkpoint at α = {} …", r.alpha) });
-        let file = session.export(r.alpha, reread.as_ref())?;
+        for (src, name, role) in [(Some(&sources.0), &names.0, Role::ZeroShot), (sources.1.as_ref(), &names.1, Role::FineTuned)] {
+            let Some(src) = src.filter(|_| known(name).is_none()) else { continue };
+            (self.post)(Event::Status { text: format!("Computing the SHA-256 of the {role} checkpoint for the merged file's record …") });
+            let digest = self.loader().digest(src, name, role).await;
+            *self.abort.borrow_mut() = None;
+            match digest {
+                Ok(sha) => {
+                    self.loaded.borrow_mut().digests.insert(name.clone(), sha);
+                }
+                Err(e) => {
+                    self.fail(r.seq, Operation::Export, cancelled(&e), e.cancelled());
+                    return Ok(());
+                }
+            }
+        }
+        let sha = |name: &str| known(name).ok_or_else(|| Failure::invalid(Operation::Export, format!("no SHA-256 of {name}")));
+        let records = [SourceRecord::zero_shot(&names.0, sha(&names.0)?), SourceRecord::fine_tuned(0, &names.1, sha(&names.1)?)];
+        (self.post)(Event::Status { text: format!("Writing the merged checkpoint at α = {} ({}) …", r.alpha, r.dtype) });
+        let file = session.export(r.alpha, reread.as_ref(), records, r.dtype)?;
         let bytes = js_sys::Uint8Array::from(file.bytes.as_slice());
         drop(file.bytes);
-        self.post(Event::Merged { seq: r.seq, alpha: r.alpha, bytes, config: file.config_json });
+        self.post(Event::Merged { seq: r.seq, alpha: r.alpha, dtype: r.dtype, bytes, config: file.config_json });
         Ok(())
     }
 }

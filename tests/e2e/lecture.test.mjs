@@ -195,12 +195,31 @@ test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled f
     await page.locator('#lecture-h').click();
     await waitReady(page, log, 'after moving α');
 
-    // The merged checkpoint at α = 0.45 equals `wiseft merge`'s.
+    // The merged checkpoint at α = 0.45 equals `wiseft merge`'s, byte for byte, provenance included:
+    // the CLI is given the URLs the page loaded (from the same server), so both record the same
+    // source names; each records the SHA-256 of the same files and the same tool version.
+    const zsUrl = `${models.url}/models/a_zs/model.safetensors`;
+    const ftUrl = `${models.url}/models/a_ft/model.safetensors`;
+    const cliMerge = (out, dtype) => execFileSync(WISEFT, ['merge', '--zero-shot', zsUrl, '--fine-tuned', ftUrl, '--alpha', '0.45', '--dtype', dtype, '--output', out],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WISEFT_CACHE: path.join(tmp, `cli-cache-${webgpu}`) } });
     const merged = await downloadBytes(page, () => page.locator('#export-merged').click());
     assert.match(merged.name, /0\.45\.safetensors$/);
     const ref = path.join(tmp, `merged-${webgpu}`, 'model.safetensors');
-    execFileSync(WISEFT, ['merge', '--zero-shot', path.join(FIXTURES, 'models/a_zs'), '--fine-tuned', path.join(FIXTURES, 'models/a_ft'), '--alpha', '0.45', '--output', ref], { stdio: ['ignore', 'ignore', 'pipe'] });
+    cliMerge(ref, 'f32');
     assert.ok(Buffer.compare(merged.bytes, fs.readFileSync(ref)) === 0, `the download (${merged.bytes.length} B) is byte-identical to wiseft merge (${fs.statSync(ref).size} B)`);
+    const headerLen = Number(merged.bytes.readBigUInt64LE(0));
+    const meta = JSON.parse(merged.bytes.subarray(8, 8 + headerLen).toString('utf8')).__metadata__;
+    assert.deepEqual(JSON.parse(meta['wiseft.sources']).map((s) => s.name), [zsUrl, ftUrl], 'the page records the URLs it used');
+    assert.deepEqual(JSON.parse(meta['wiseft.recipe']), { version: 1, method: 'wise-ft', alpha: 0.45 });
+    // f16 from the select beside the button: half the size, and again the CLI's bytes.
+    await page.locator('#export-dtype').selectOption('f16');
+    const half = await downloadBytes(page, () => page.locator('#export-merged').click());
+    assert.match(half.name, /0\.45-f16\.safetensors$/);
+    const halfRef = path.join(tmp, `merged-f16-${webgpu}`, 'model.safetensors');
+    cliMerge(halfRef, 'f16');
+    assert.ok(Buffer.compare(half.bytes, fs.readFileSync(halfRef)) === 0, `the f16 download (${half.bytes.length} B) is byte-identical to wiseft merge --dtype f16 (${fs.statSync(halfRef).size} B)`);
+    assert.ok(half.bytes.length < 0.6 * merged.bytes.length, `f16 is about half the size (${half.bytes.length} of ${merged.bytes.length} B)`);
+    await page.locator('#export-dtype').selectOption('f32');
 
     await page.locator('#presenter').click();
     await page.screenshot({ path: shot('presenter') });

@@ -1,9 +1,10 @@
 //! Checkpoints as the commands take them: a path, URL or hub id resolved (downloading with a
 //! progress bar), opened, and what was assumed or merged said on stderr.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use wiseft::checkpoint::Checkpoint;
+use wiseft::checkpoint::provenance::{sha256_file, SourceRecord};
+use wiseft::checkpoint::{weights_path, Checkpoint};
 use wiseft::clip::config::ConfigSource;
 use wiseft::error::Result;
 use wiseft::hub::{self, download::{resolve_checkpoint, Cache}};
@@ -19,7 +20,13 @@ fn resolve(source: &str) -> Result<PathBuf> {
 }
 
 pub fn load(source: &str) -> Result<Checkpoint> {
+    load_file(source).map(|(ckpt, _)| ckpt)
+}
+
+/// [`load`], with the weights file it read (in the cache, for a URL or hub id).
+pub fn load_file(source: &str) -> Result<(Checkpoint, PathBuf)> {
     let path = resolve(source)?;
+    let weights = weights_path(&path)?;
     let ckpt = Checkpoint::open(&path)?;
     if let ConfigSource::Inferred { assumptions } = &ckpt.config_source {
         eprintln!("note: {}: no config.json, configuration inferred from tensor shapes", ckpt.name);
@@ -27,7 +34,45 @@ pub fn load(source: &str) -> Result<Checkpoint> {
             eprintln!("  assumed {a}");
         }
     }
-    Ok(ckpt)
+    Ok((ckpt, weights))
+}
+
+/// Loads the checkpoints a merge reads, each with its provenance record: the source as the person
+/// gave it (`given`) and the SHA-256 of its weights file (read once more, from the page cache
+/// by then, in pieces: a merge reads each file whole already, and only a merge needs the digest).
+pub fn load_recorded(zero_shot: &str, fine_tuned: &[String]) -> Result<(Checkpoint, Vec<Checkpoint>, Vec<SourceRecord>)> {
+    let digest = |source: &str| -> Result<(Checkpoint, String)> {
+        let (ckpt, weights) = load_file(source)?;
+        Ok((ckpt, sha256_file(&weights)?))
+    };
+    let (zs, sha) = digest(zero_shot)?;
+    let mut records = vec![SourceRecord::zero_shot(zero_shot, sha)];
+    let mut fts = Vec::new();
+    for (i, source) in fine_tuned.iter().enumerate() {
+        let (ft, sha) = digest(source)?;
+        records.push(SourceRecord::fine_tuned(i, source.as_str(), sha));
+        fts.push(ft);
+    }
+    Ok((zs, fts, records))
+}
+
+/// The provenance a safetensors weights file carries in its header (`None`: not safetensors, or
+/// written by another tool).
+pub fn provenance_of(weights: &Path) -> Result<Option<wiseft::checkpoint::provenance::Provenance>> {
+    use std::io::Read;
+    use wiseft::checkpoint::safetensors::{header_len, parse_header};
+    let name = weights.display().to_string();
+    let mut file = std::fs::File::open(weights).map_err(|e| wiseft::error::Error::io(weights, e))?;
+    let mut prefix = vec![0u8; 8];
+    if file.read_exact(&mut prefix).is_err() || wiseft::checkpoint::pytorch::looks_like_zip(&prefix) {
+        return Ok(None);
+    }
+    let len = file.metadata().ok().map(|m| m.len());
+    let n = header_len(&prefix, &name, len)?;
+    prefix.resize(8 + n, 0);
+    file.read_exact(&mut prefix[8..]).map_err(|e| wiseft::error::Error::io(weights, e))?;
+    let header = parse_header(&prefix, &name, None)?;
+    Ok(wiseft::checkpoint::provenance::Provenance::from_metadata(&header.metadata))
 }
 
 /// The pair of `--zero-shot` / `--fine-tuned`; without `--zero-shot` the built-in generated-world

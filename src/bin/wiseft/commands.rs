@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::json;
+use wiseft::checkpoint::provenance::Provenance;
 use wiseft::checkpoint::Checkpoint;
 use wiseft::clip::config::ConfigSource;
 use wiseft::clip::head::argmax;
@@ -13,9 +14,9 @@ use wiseft::engine::Device;
 use wiseft::error::{Error, Result};
 use wiseft::merge::{Alpha, ModelPair};
 use wiseft::pipeline::WiseFt;
-use wiseft::session::{clean_labels, resolve_templates};
+use wiseft::session::{clean_labels, export, resolve_templates};
 
-use crate::checkpoints::{load, load_pair, print_report};
+use crate::checkpoints::{load, load_file, load_pair, load_recorded, print_report};
 use crate::{BenchArgs, ClassifyArgs, InspectArgs, MergeArgs, TokenizeArgs};
 
 pub fn labels_of(labels: &Option<String>, labels_file: &Option<PathBuf>) -> Result<Vec<String>> {
@@ -112,35 +113,63 @@ fn two_model(args: &ClassifyArgs) -> Result<(WiseFt, preprocess::PreprocessConfi
 
 pub fn merge(args: MergeArgs) -> Result<ExitCode> {
     if crate::recipes::wanted(&args.recipe, args.fine_tuned.len()) {
-        let (merged, zero_shot) = crate::recipes::merged(&args)?;
-        return write_merged(&args.output, &merged, &zero_shot);
+        let (merged, zero_shot, provenance) = crate::recipes::merged(&args)?;
+        return write_merged(&args.output, &merged, &zero_shot, &provenance);
     }
     let need = |flag: &str| Error::Invalid(format!("merge: {flag} is required (or give --recipe FILE)"));
-    let zero_shot = load(args.zero_shot.as_deref().ok_or_else(|| need("--zero-shot"))?)?;
-    let fine_tuned = load(args.fine_tuned.first().ok_or_else(|| need("--fine-tuned"))?)?;
+    let zs_source = args.zero_shot.as_deref().ok_or_else(|| need("--zero-shot"))?;
+    let ft_source = args.fine_tuned.first().ok_or_else(|| need("--fine-tuned"))?;
     let alpha = args.alpha.ok_or_else(|| need("--alpha"))?;
-    let plan = wiseft::merge::MergePlan::new(&zero_shot, Some(&fine_tuned))?;
+    let (zero_shot, fine_tuned, sources) = load_recorded(zs_source, std::slice::from_ref(ft_source))?;
+    let fine_tuned = &fine_tuned[0];
+    let plan = wiseft::merge::MergePlan::new(&zero_shot, Some(fine_tuned))?;
     print_report(&plan.report);
-    let merged = plan.merge(&zero_shot, Some(&fine_tuned), alpha)?;
-    write_merged(&args.output, &merged, &zero_shot)
+    let merged = plan.merge(&zero_shot, Some(fine_tuned), alpha)?;
+    let provenance = export::provenance(&export::wise_ft(alpha), sources, args.dtype);
+    write_merged(&args.output, &merged, &zero_shot, &provenance)
 }
 
-/// The merged tensors as safetensors, with the zero-shot model's config beside them.
-pub fn write_merged(output: &Path, merged: &std::collections::BTreeMap<String, wiseft::checkpoint::HostTensor>, zero_shot: &Checkpoint) -> Result<ExitCode> {
-    let bytes = wiseft::checkpoint::safetensors::write(merged.iter().map(|(n, t)| (n.as_str(), t)))?;
+/// Whether `--output` names a folder for transformers rather than one .safetensors file (see
+/// `MergeArgs::output`).
+fn is_folder(output: &Path) -> bool {
+    output.is_dir()
+        || output.as_os_str().to_string_lossy().ends_with(['/', std::path::MAIN_SEPARATOR])
+        || output.extension().is_none_or(|e| !e.eq_ignore_ascii_case("safetensors"))
+}
 
-    let output = if output.is_dir() { output.join("model.safetensors") } else { output.to_path_buf() };
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    std::fs::write(&output, &bytes).map_err(|e| Error::io(&output, e))?;
-    eprintln!("wrote {} ({:.1} MB)", output.display(), bytes.len() as f64 / 1e6);
+/// The merged tensors as safetensors with their provenance, the zero-shot model's config beside
+/// them; for a folder, also its preprocessing config (always) and a model card.
+pub fn write_merged(
+    output: &Path,
+    merged: &std::collections::BTreeMap<String, wiseft::checkpoint::HostTensor>,
+    zero_shot: &Checkpoint,
+    provenance: &Provenance,
+) -> Result<ExitCode> {
+    let bytes = export::merged_bytes(merged, provenance)?;
+    let folder = is_folder(output);
+    let (dir, weights) = if folder {
+        (output.to_path_buf(), output.join("model.safetensors"))
+    } else {
+        let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        (dir.to_path_buf(), output.to_path_buf())
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    std::fs::write(&weights, &bytes).map_err(|e| Error::io(&weights, e))?;
+    eprintln!("wrote {} ({:.1} MB, {})", weights.display(), bytes.len() as f64 / 1e6, provenance.dtype);
     // The zero-shot configuration goes beside the weights so that transformers loads the result;
     // an inferred one is written out too.
-    let config_json = zero_shot.config_json.clone().unwrap_or_else(|| {
+    if zero_shot.config_json.is_none() {
         eprintln!("note: the zero-shot checkpoint has no config.json; writing the inferred configuration");
-        serde_json::to_string_pretty(&zero_shot.config.to_hf_json()).expect("serialisable")
-    });
-    let side = [("config.json", Some(config_json)), ("preprocessor_config.json", zero_shot.preprocessor_json.clone())];
+    }
+    let preprocessor = match folder {
+        true => Some(export::merged_preprocessor_json(zero_shot)),
+        false => zero_shot.preprocessor_json.clone(),
+    };
+    let side = [
+        ("config.json", Some(export::merged_config_json(zero_shot, provenance.dtype))),
+        ("preprocessor_config.json", preprocessor),
+        ("README.md", folder.then(|| provenance.model_card())),
+    ];
     for (file, text) in side {
         if let Some(text) = text {
             let path = dir.join(file);
@@ -173,13 +202,27 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         if i > 0 {
             println!();
         }
-        let ckpt = load(path)?;
+        let (ckpt, weights) = load_file(path)?;
         describe(&ckpt);
+        describe_provenance(crate::checkpoints::provenance_of(&weights)?.as_ref());
         if let Some(zs) = &zero_shot {
             crate::recipes::compare(zs, &ckpt, args.all)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a merged file was made, as its metadata says.
+fn describe_provenance(provenance: Option<&Provenance>) {
+    let Some(p) = provenance else {
+        println!("provenance:  no provenance (not a merge written by wiseft)");
+        return;
+    };
+    println!("provenance:  merged by {}, floats written as {}", p.tool, p.dtype);
+    println!("  recipe:    {}", p.recipe);
+    for s in &p.sources {
+        println!("  {:<10} {} (sha256 {})", format!("{}:", s.role), s.name, s.sha256);
+    }
 }
 
 fn describe(ckpt: &Checkpoint) {

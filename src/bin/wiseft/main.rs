@@ -10,6 +10,7 @@ mod sweep;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use wiseft::checkpoint::provenance::OutputDtype;
 use wiseft::engine::Device;
 use wiseft::merge::Alpha;
 use wiseft::session::TemplateSet;
@@ -25,11 +26,13 @@ struct Cli {
 enum Command {
     /// Classify images zero-shot with the model merged at α.
     Classify(ClassifyArgs),
-    /// Write the merged checkpoint θ(α) = (1−α)·θ_zero-shot + α·θ_fine-tuned as safetensors.
+    /// Write the merged checkpoint θ(α) = (1−α)·θ_zero-shot + α·θ_fine-tuned as safetensors, with
+    /// its provenance (recipe, sources with SHA-256, tool) in the header's metadata.
     Merge(MergeArgs),
     /// Print CLIP token ids (open_clip's tokenize, context 77).
     Tokenize(TokenizeArgs),
-    /// Describe a checkpoint: layout, dtypes, parameters, config, and what a merge with it would do.
+    /// Describe a checkpoint: layout, dtypes, parameters, config, what a merge with it would do, and
+    /// how it was made when this tool merged it (recipe, sources with SHA-256, tool, dtype).
     Inspect(InspectArgs),
     /// Time a ViT-B/32-shaped pair with random weights on each back end.
     Bench(BenchArgs),
@@ -106,9 +109,18 @@ pub struct MergeArgs {
     pub alpha: Option<Alpha>,
     #[command(flatten)]
     pub recipe: RecipeArgs,
-    /// Output .safetensors file (config.json is written beside it), or a folder.
-    #[arg(long, value_name = "FILE")]
+    /// Where to write. A path ending in .safetensors is that file, with config.json (and
+    /// preprocessor_config.json when the zero-shot model has one) beside it. Any other path — a
+    /// folder, existing or not, e.g. `merged/` — becomes a folder that transformers'
+    /// from_pretrained loads as it is: model.safetensors, config.json, preprocessor_config.json
+    /// and a model card (README.md). One flag, told apart by the name, since a merged model is
+    /// either one file for this tool or a folder for transformers.
+    #[arg(long, value_name = "FILE|DIR")]
     pub output: std::path::PathBuf,
+    /// The floats' type in the output: f32 (exactly the merged values), f16 or bf16 (half the
+    /// size, rounded to nearest even as torch's .half() / .bfloat16()). Integers stay i64.
+    #[arg(long, default_value = "f32", value_name = "f32|f16|bf16")]
+    pub dtype: OutputDtype,
 }
 
 #[derive(Args)]

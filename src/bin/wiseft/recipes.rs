@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use wiseft::checkpoint::provenance::Provenance;
 use wiseft::checkpoint::{Checkpoint, HostTensor};
 use wiseft::clip::preprocess::PreprocessConfig;
 use wiseft::error::{Error, Result};
@@ -11,8 +12,9 @@ use wiseft::merge::recipe::Flags;
 use wiseft::merge::task_vector::{inspect, FineTuneReport};
 use wiseft::merge::{load_recipe, Loaded, Recipe};
 use wiseft::pipeline::WiseFt;
+use wiseft::session::export::provenance;
 
-use crate::checkpoints::{load, print_report};
+use crate::checkpoints::{load, load_recorded, print_report};
 use crate::{BenchArgs, ClassifyArgs, MergeArgs, RecipeArgs};
 
 /// Whether the arguments ask for a recipe rather than today's two-model merge (`--alpha` alone
@@ -47,12 +49,22 @@ fn recipe(args: &RecipeArgs, zero_shot: Option<&str>, fine_tuned: &[String], alp
     Ok(r)
 }
 
-/// Loads the recipe's checkpoints and merge inputs, printing what each fine-tune is.
-fn loaded(r: &Recipe) -> Result<Loaded> {
+/// The recipe's zero-shot source, its fine-tunes counted.
+fn zero_shot_of(r: &Recipe) -> Result<&str> {
     let zs = r.zero_shot.as_deref().ok_or_else(|| Error::Invalid("no zero-shot model: give --zero-shot or `zero_shot` in the recipe".into()))?;
     r.check_count(r.fine_tuned.len())?;
-    let zero_shot = load(zs)?;
+    Ok(zs)
+}
+
+/// Loads the recipe's checkpoints and merge inputs, printing what each fine-tune is.
+fn loaded(r: &Recipe) -> Result<Loaded> {
+    let zero_shot = load(zero_shot_of(r)?)?;
     let fine_tuned = r.fine_tuned.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
+    inputs(r, zero_shot, fine_tuned)
+}
+
+/// The merge inputs of loaded checkpoints, with the reports printed.
+fn inputs(r: &Recipe, zero_shot: Checkpoint, fine_tuned: Vec<Checkpoint>) -> Result<Loaded> {
     eprintln!("recipe: {}", serde_json::to_string(&r.to_value()).expect("serialisable"));
     let loaded = load_recipe(r, zero_shot, fine_tuned)?;
     for rep in &loaded.reports {
@@ -70,11 +82,14 @@ pub fn model(args: &ClassifyArgs) -> Result<(WiseFt, PreprocessConfig, serde_jso
     Ok((wiseft, prep, json!({"recipe": r.to_value()})))
 }
 
-pub fn merged(args: &MergeArgs) -> Result<(BTreeMap<String, HostTensor>, Checkpoint)> {
+/// The recipe's merge, the zero-shot checkpoint (its config goes beside the merge) and the
+/// merge's provenance.
+pub fn merged(args: &MergeArgs) -> Result<(BTreeMap<String, HostTensor>, Checkpoint, Provenance)> {
     let r = recipe(&args.recipe, args.zero_shot.as_deref(), &args.fine_tuned, args.alpha.map(f64::from))?;
-    let loaded = loaded(&r)?;
+    let (zero_shot, fine_tuned, sources) = load_recorded(zero_shot_of(&r)?, &r.fine_tuned)?;
+    let loaded = inputs(&r, zero_shot, fine_tuned)?;
     let merged = loaded.pair.merge_at(&loaded.point)?;
-    Ok((merged, loaded.pair.zero_shot))
+    Ok((merged, loaded.pair.zero_shot, provenance(&r, sources, args.dtype)))
 }
 
 /// `inspect --zero-shot`: the checkpoint against the zero-shot model.
