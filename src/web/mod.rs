@@ -5,6 +5,7 @@
 //! * [`fetch`] — streamed downloads with progress, retries, cancellation, Cache Storage, local files.
 //! * [`backend`] — which back end runs and why (WebGPU adapter probe).
 //! * [`load`] — a checkpoint pair from URLs or local files to a built engine ([`error::LoadError`]).
+//! * [`load_recipe`] — a zero-shot model and several fine-tunes to a recipe's merge inputs and engine.
 //! * [`worker`] — the thin adapter: messages in, [`crate::session::Session`] calls, events out.
 //!
 //! The page itself (`index.html`, `www/*.js`, `www/style.css`) only draws and posts messages.
@@ -13,6 +14,7 @@ pub mod backend;
 pub mod error;
 pub mod fetch;
 pub mod load;
+pub mod load_recipe;
 pub mod protocol;
 pub mod stream;
 pub mod worker;
