@@ -51,16 +51,16 @@ function drawSchedule() {
     for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
     return n;
   };
-  const kids = [make('line', { x1: 20, x2: 190, y1: y(0), y2: y(0), class: 'axis' })];
+  const kids = [make('line', { x1: 20, x2: 170, y1: y(0), y2: y(0), class: 'axis' })];
   lines.forEach(([name, a, b], i) => {
-    kids.push(make('line', { x1: 20, x2: 190, y1: y(a), y2: y(b), class: `curve c${i}` }));
-    const t = make('text', { x: 192, y: y(b) + 3, class: `c${i}` });
+    kids.push(make('line', { x1: 20, x2: 170, y1: y(a), y2: y(b), class: `curve c${i}` }));
+    const t = make('text', { x: 173, y: y(b) + 3, class: `c${i}` });
     t.textContent = `${name} ${fmt(b)}`;
     kids.push(t);
   });
   const start = make('text', { x: 0, y: 58, class: 'tick' });
   start.textContent = 'embeddings';
-  const end = make('text', { x: 150, y: 58, class: 'tick' });
+  const end = make('text', { x: 135, y: 58, class: 'tick' });
   end.textContent = 'last layer';
   svg.replaceChildren(...kids, start, end);
   svg.dataset.lambda = JSON.stringify(recipeJson().lambda ?? null);
