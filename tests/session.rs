@@ -1,5 +1,7 @@
 //! The session natively, as the page's worker drives it: the three columns, α changes, photos,
-//! the sweep with progress and cancel — on fixture pair a with the CPU engine.
+//! the sweep with progress and cancel — on fixture pair a with the CPU engine; and a session over
+//! a merge recipe (three fine-tunes of pair a's θ₀), whose coefficient changes equal the library
+//! path of `wiseft classify --recipe` at each setting.
 
 mod common;
 
@@ -48,7 +50,7 @@ fn results(log: &Log) -> Vec<(PhotoId, Column, Alpha, Vec<f32>)> {
             _ => None,
         })
         .flatten()
-        .map(|s| (s.image, s.model, s.alpha, s.probs))
+        .map(|s| (s.image, s.model, s.alpha.expect("a two-model score has its α"), s.probs))
         .collect()
 }
 
@@ -234,4 +236,143 @@ fn export_is_the_plans_merge() {
     let (_, metadata) = wiseft::checkpoint::safetensors::read(&file.bytes, "export").unwrap();
     assert_eq!(Provenance::from_metadata(&metadata), Some(provenance));
     assert!(file.config_json.contains("vision_config"));
+}
+
+// ---- A session over a merge recipe: several fine-tunes, a method, coefficients that move ----
+
+/// The fine-tunes of the recipe fixtures (scripts/gen_recipe_fixtures.py), all of pair a's θ₀.
+const FINE_TUNES: [&str; 3] = ["models/a_ft", "models/r_ft1", "models/r_ft2"];
+/// A coefficient change is the same arithmetic as a fresh load at that setting, on the same
+/// engine; only the order of float operations in the engine's batching could differ.
+const RECIPE_TOL: f32 = 1e-6;
+
+fn recipe(json: serde_json::Value) -> wiseft::merge::Recipe {
+    wiseft::merge::Recipe::from_value(&json).unwrap()
+}
+
+/// The library path of `wiseft classify --recipe`: load the recipe, build the engine at its point.
+fn recipe_model(r: &wiseft::merge::Recipe) -> WiseFt {
+    let fts = FINE_TUNES.iter().map(|p| open(p)).collect();
+    let loaded = wiseft::merge::load_recipe(r, open("models/a_zs"), fts).unwrap();
+    block_on(WiseFt::at(loaded.pair, loaded.point, Device::Cpu)).unwrap()
+}
+
+/// What `wiseft classify --recipe` says of the photos `rels`, classified together.
+fn recipe_reference(r: &wiseft::merge::Recipe, rels: &[&str]) -> Vec<Vec<f32>> {
+    let mut w = recipe_model(r);
+    let prep = w.pair.preprocess();
+    let pixels: Vec<Vec<f32>> = rels.iter().map(|rel| preprocess::preprocess(&std::fs::read(fixture(rel)).unwrap(), rel, &prep).unwrap()).collect();
+    let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
+    block_on(w.classify(&pixels, &labels, &["a photo of a {}.".to_string()])).unwrap()
+}
+
+fn recipe_session(r: &wiseft::merge::Recipe) -> (Session, Log) {
+    let log: Log = Rc::default();
+    let sink = log.clone();
+    let mut s = Session::new(move |e| sink.borrow_mut().push(e));
+    block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
+    block_on(s.install_recipe(recipe_model(r), r.clone())).unwrap();
+    (s, log)
+}
+
+/// (photo, column, setting, probabilities) of every score since the log was last drained.
+fn recipe_results(log: &Log) -> Vec<(PhotoId, Column, Option<String>, Vec<f32>)> {
+    let events = std::mem::take(&mut *log.borrow_mut());
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            SessionEvent::Results { scores, .. } => Some(scores),
+            _ => None,
+        })
+        .flatten()
+        .map(|s| (s.image, s.model, s.setting, s.probs))
+        .collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+    assert!(worst <= RECIPE_TOL, "{what}: max |Δp| = {worst:e} > {RECIPE_TOL:e}\n got {got:?}\nwant {want:?}");
+}
+
+/// The merged column of photos 1 and 2 (IMAGES[0], IMAGES[1]) against the library path.
+fn assert_merged_is(got: &[(PhotoId, Column, Option<String>, Vec<f32>)], r: &wiseft::merge::Recipe) {
+    let want = recipe_reference(r, &IMAGES[..2]);
+    for (id, want) in [1, 2].into_iter().zip(want) {
+        let merged: Vec<_> = got.iter().filter(|g| g.0 == id && g.1 == Column::Merged).collect();
+        assert_eq!(merged.len(), 1, "photo {id}: one merged score for {}: {got:?}", wiseft::session::describe(r));
+        assert_eq!(merged[0].2.as_deref(), Some(wiseft::session::describe(r).as_str()));
+        assert_close(&merged[0].3, &want, &format!("photo {id}, {}", wiseft::session::describe(r)));
+    }
+}
+
+#[test]
+fn a_recipe_session_moves_its_coefficients_without_reloading() {
+    let ta = |l: f64| recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": l}));
+    let (mut s, log) = recipe_session(&ta(0.3));
+    block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
+    let got = recipe_results(&log);
+    assert_merged_is(&got, &ta(0.3));
+    // The zero-shot column is θ₀'s (a_zs alone); a recipe has no single fine-tuned column.
+    let zs = reference_batch(&IMAGES[..2], 0.0);
+    for (id, want) in [1, 2].into_iter().zip(&zs) {
+        let col = got.iter().find(|g| g.0 == id && g.1 == Column::ZeroShot).expect("a zero-shot column");
+        assert_close(&col.3, want, &format!("photo {id}, zero-shot"));
+    }
+    assert!(got.iter().all(|g| g.1 != Column::FineTuned), "{got:?}");
+
+    // λ moves: one merge each, only the merged column is sent, equal to a fresh load at that λ.
+    let merges = s.model().unwrap().merges();
+    for (k, l) in [0.7, 1.5, -0.2].into_iter().enumerate() {
+        block_on(s.set_recipe(ta(l))).unwrap();
+        assert_eq!(s.model().unwrap().merges(), merges + k + 1, "λ = {l}: one merge");
+        let got = recipe_results(&log);
+        assert!(got.iter().all(|g| g.1 == Column::Merged), "λ = {l}: only the merged column: {got:?}");
+        assert_merged_is(&got, &ta(l));
+    }
+    // Task arithmetic ↔ average share their inputs (the task vectors): no reload either.
+    let soup = recipe(serde_json::json!({"version": 1, "method": "average", "weights": [1, 2, 1]}));
+    block_on(s.set_recipe(soup.clone())).unwrap();
+    assert_merged_is(&recipe_results(&log), &soup);
+    // A per-family, per-depth schedule of λ.
+    let sched = recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": {"default": [0.1, 0.6], "attention": 0.4, "mlp": [1.0, 0.0]}}));
+    block_on(s.set_recipe(sched.clone())).unwrap();
+    assert_merged_is(&recipe_results(&log), &sched);
+    assert_eq!(s.recipe(), Some(&sched));
+}
+
+#[test]
+fn a_ties_session_moves_lambda_and_refuses_what_needs_a_reload() {
+    let ties = |l: f64, k: f64| recipe(serde_json::json!({"version": 1, "method": "ties", "lambda": l, "top_k": k}));
+    let (mut s, log) = recipe_session(&ties(0.3, 20.0));
+    block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
+    assert_merged_is(&recipe_results(&log), &ties(0.3, 20.0));
+    block_on(s.set_recipe(ties(0.9, 20.0))).unwrap();
+    assert_merged_is(&recipe_results(&log), &ties(0.9, 20.0));
+
+    // Another k, or another method, needs the task vectors trimmed again: refused, nothing lost.
+    let point = s.model().unwrap().point().clone();
+    for bad in [ties(0.9, 50.0), recipe(serde_json::json!({"version": 1, "method": "task-arithmetic"}))] {
+        let f = block_on(s.set_recipe(bad.clone())).unwrap_err();
+        assert_eq!(f.during, Operation::Recipe);
+        assert!(f.to_string().contains("merged again"), "{f}");
+        assert_eq!(s.recipe(), Some(&ties(0.9, 20.0)), "the session keeps its recipe");
+        assert_eq!(s.model().unwrap().point(), &point, "the engine did not move");
+    }
+    assert!(recipe_results(&log).is_empty());
+    // A wise-ft recipe merges one fine-tune, not three.
+    let f = block_on(s.set_recipe(recipe(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 0.5})))).unwrap_err();
+    assert!(f.to_string().contains("one fine-tuned checkpoint"), "{f}");
+    // A sweep is over α of a two-model merge.
+    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto::new(1, Some(0), SweepSet::Task)])).unwrap_err();
+    assert!(f.to_string().contains("recipe"), "{f}");
+}
+
+#[test]
+fn a_two_model_session_refuses_a_recipe_until_loaded_with_one() {
+    let (mut s, _) = session();
+    let f = block_on(s.set_recipe(recipe(serde_json::json!({"version": 1, "method": "task-arithmetic"})))).unwrap_err();
+    assert_eq!(f.during, Operation::Recipe);
+    assert!(f.to_string().contains("two-model"), "{f}");
+    assert_eq!(s.engine_alpha(), Some(a(0.5)));
 }

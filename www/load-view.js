@@ -17,7 +17,8 @@ export function clearLoadView() {
 
 /** @param {import('./protocol.js').ProgressEvent} ev */
 export function showProgress(ev) {
-  const key = `${ev.role}|${ev.file}`;
+  // A recipe has several fine-tunes: one row each.
+  const key = `${ev.role}|${ev.file}${ev.role === 'fine-tuned' ? `|${ev.url}` : ''}`;
   let row = rows.get(key);
   if (!row) {
     const bar = el('progress', { max: 1, value: 0 });
@@ -94,9 +95,27 @@ export function showReport(ev) {
     line.textContent = 'Only a zero-shot checkpoint is loaded: α has no effect.';
     return;
   }
-  line.textContent =
-    `Merge: ${r.interpolated.length} tensors interpolated · ${r.kept.length} kept from the zero-shot model` +
-    (r.extra.length ? ` · ${r.extra.length} ignored (fine-tuned only)` : '');
+  line.textContent = ev.recipe
+    ? `Recipe over ${ev.fine_tunes.length} fine-tune(s): ${r.interpolated.length} tensors combined · ${r.kept.length} kept from the zero-shot model`
+    : `Merge: ${r.interpolated.length} tensors interpolated · ${r.kept.length} kept from the zero-shot model` + (r.extra.length ? ` · ${r.extra.length} ignored (fine-tuned only)` : '');
+  // Each fine-tune against θ₀: what it changes, and how far it is (far: probably not a fine-tune of it).
+  if (ev.fine_tunes?.length) {
+    box.append(
+      el(
+        'ul',
+        { class: 'models fine-tune-reports' },
+        ...ev.fine_tunes.map((f) =>
+          el(
+            'li',
+            { 'data-distance': String(f.relative_distance) },
+            el('span', { class: 'mono', text: shortName(f.checkpoint), title: f.checkpoint }),
+            el('br'),
+            el('small', { text: `changes ${f.changed.length} tensors (${millions(f.changed_parameters)} parameters)${f.missing.length ? `, lacks ${f.missing.length}` : ''} · ‖θᵢ − θ₀‖/‖θ₀‖ = ${f.relative_distance.toFixed(4)}` }),
+          ),
+        ),
+      ),
+    );
+  }
   box.append(
     el(
       'p',

@@ -14,11 +14,14 @@ import { wireLecture } from './lecture.js';
 import { wireDrops } from './drops.js';
 import { initBench } from './bench.js';
 import { restoreAddress, trackAddress } from './url-state.js';
+import { wireRecipeView } from './recipe-view.js';
 
 async function main() {
   initEngineBadge();
   engine.on('notice', showNotice);
   engine.on('unclaimed_failure', (ev) => showMessage('error', ev.message));
+  // Before the models: the recipe must know what was loaded before the photos redraw for it.
+  wireRecipeView();
   wireModels();
   wireLabels();
   wireAlpha();

@@ -9,6 +9,7 @@ import { applyLabels, showPresetLabels } from './labels.js';
 import { clearLoadView, showProgress, showReport } from './load-view.js';
 import { signal } from './signal.js';
 import { DEFAULT_HUB, hubEndpoint, hubIdUrls, setHubEndpoint, viaHub } from './hub.js';
+import { DEFAULT_LAMBDA, DEFAULT_TOP_K, forgetLoadedRecipe, moreFineTunes, recipeJson, setRecipe, usesRecipe } from './recipe.js';
 
 /** @typedef {'zero-shot'|'fine-tuned'} Role */
 
@@ -83,15 +84,24 @@ export function applyPreset(id, { fillLabels = true } = {}) {
   }
   const zs = presetModel(p.zero_shot);
   const ft = presetModel(p.fine_tuned);
+  const more = (p.more_fine_tuned || []).map(presetModel).filter(Boolean);
   $('samples').hidden = !p.samples?.length;
   $('samples').textContent = `Try the ${p.samples?.length || 0} sample photos of this preset`;
   $('zs-url').value = zs?.urls?.[0] ? resolveUrl(zs.urls[0]) : '';
   $('ft-url').value = ft?.urls?.[0] ? resolveUrl(ft.urls[0]) : '';
+  const r = p.recipe || {};
+  setRecipe({
+    method: r.method || 'wise-ft',
+    lambda: typeof r.lambda === 'number' ? r.lambda : DEFAULT_LAMBDA,
+    topK: r.top_k ?? DEFAULT_TOP_K,
+    schedule: { late: null, families: {} },
+    more: more.map((m) => resolveUrl(m.urls[0])),
+  });
   local = { 'zero-shot': null, 'fine-tuned': null };
   renderLocal();
-  const size = Math.round((zs?.size_mb || 0) + (ft?.size_mb || 0));
+  const size = Math.round([zs, ft, ...more].reduce((n, m) => n + (m?.size_mb || 0), 0));
   const where = p.offline ? ' · served by this site, no network needed' : size ? ` · about ${size} MB to download once, then kept in the browser` : '';
-  note.textContent = `${p.about || ''} ${zs?.name || ''} + ${ft?.name || ''}${where}`.trim();
+  note.textContent = `${p.about || ''} ${[zs, ft, ...more].filter(Boolean).map((m) => m.name).join(' + ')}${where}`.trim();
 }
 
 function renderLocal() {
@@ -126,12 +136,31 @@ export function chooseLocal(role, files) {
 function sourceFor(role) {
   const files = local[role];
   if (files && files.length) return { files };
-  const input = $(URL_INPUT[role]).value.trim();
+  return sourceForInput($(URL_INPUT[role]).value.trim(), presetUrls(currentPreset(), role));
+}
+
+/**
+ * A checkpoint typed or listed as an address or hub id (`candidates`: a preset's fallback URLs,
+ * used when the address is their first); null when empty.
+ * @param {string} input
+ * @param {string[]} [candidates]
+ * @returns {import('./protocol.js').ModelSource|null}
+ */
+function sourceForInput(input, candidates = []) {
   if (!input) return null;
   const url = resolveUrl(input);
-  const candidates = presetUrls(currentPreset(), role);
   const urls = candidates[0] === url ? candidates : hubIdUrls(input) ?? [url];
   return { urls: urls.map(viaHub) };
+}
+
+/** The load request's checkpoints: the pair, or a recipe over every fine-tune. */
+function loadRequest(zero_shot, fine_tuned) {
+  if (!usesRecipe()) return { zero_shot, fine_tuned, backend };
+  const preset = currentPreset();
+  const offered = (preset?.more_fine_tuned || []).map(presetModel).filter(Boolean);
+  const more = moreFineTunes().map((input) => sourceForInput(input, offered.find((m) => resolveUrl(m.urls[0]) === resolveUrl(input))?.urls.map(resolveUrl)));
+  const fine_tunes = [fine_tuned, ...more].filter(Boolean);
+  return { zero_shot, fine_tuned: null, recipe: JSON.stringify(recipeJson()), fine_tunes, backend };
 }
 
 export function startLoad() {
@@ -148,7 +177,8 @@ export function startLoad() {
   clearLoadView();
   pairChanged.emit('loading');
   setModelStatus('Starting …');
-  const done = engine.load({ zero_shot, fine_tuned, backend });
+  forgetLoadedRecipe();
+  const done = engine.load(loadRequest(zero_shot, fine_tuned));
   choiceChanged.emit();
   renderState();
   done.then(() => settle(null), settle);
@@ -182,7 +212,8 @@ function onLoaded(ev) {
   fineTuned = ev.models.length > 1;
   showBackend(ev.backend);
   showReport(ev);
-  idleStatus = `Loaded: ${ev.models.map((m) => m.role).join(' + ')} · photos at ${ev.image_size}×${ev.image_size} px`;
+  const what = ev.recipe ? `zero-shot + ${ev.models.length - 1} fine-tune(s), ${ev.recipe.method}` : ev.models.map((m) => m.role).join(' + ');
+  idleStatus = `Loaded: ${what} · photos at ${ev.image_size}×${ev.image_size} px`;
   setModelStatus(idleStatus, 'ok');
   pairChanged.emit('loaded');
   renderState();
@@ -200,10 +231,11 @@ export function probePreset() {
   if (!engine.ready || !preset) return;
   const zs = presetUrls(preset, 'zero-shot');
   const ft = presetUrls(preset, 'fine-tuned');
-  engine.probeCache([...zs, ...ft]).then((stored) => {
+  const more = (preset.more_fine_tuned || []).map((m) => presetModel(m)?.urls?.map(resolveUrl) ?? []);
+  engine.probeCache([...zs, ...ft, ...more.flat()]).then((stored) => {
     if (currentPreset()?.id !== preset.id) return;
     const has = (list) => list.length === 0 || list.some((u) => stored.includes(u));
-    setLoadLabel(zs.length > 0 && has(zs) && has(ft));
+    setLoadLabel(zs.length > 0 && has(zs) && has(ft) && more.every(has));
   }, showFailure);
 }
 

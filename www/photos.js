@@ -1,5 +1,6 @@
 // The photos (#results): adding them (picker, samples), their cards with the result bars of the
-// three models, each photo's true label and set, and removing them.
+// three models (zero-shot and merged for a recipe over several fine-tunes), each photo's true label
+// and set, and removing them.
 
 import { $, el, fmtAlpha, mb, pct, resolveUrl } from './dom.js';
 import { engine } from './engine.js';
@@ -7,6 +8,7 @@ import { showFailure, showMessage } from './messages.js';
 import { currentLabels, labelsChanged } from './labels.js';
 import { alphaChanged, currentAlpha } from './alpha.js';
 import { hasFineTuned, isLoaded, pairChanged } from './models.js';
+import { recipeChanged, recipeLoaded, recipePending, recipeSettled } from './recipe.js';
 import { SETS, assignTruth } from './truth.js';
 import { signal } from './signal.js';
 
@@ -25,7 +27,7 @@ const PHOTO_NAME = /\.(png|jpe?g|gif|bmp|webp)$/i;
  * @property {HTMLElement} [body] the result columns
  * @property {HTMLElement} [meta] the true-label row
  * @property {string|null} error
- * @property {Record<string, {alpha: number, probs: number[], labels: string[]}>} scores by model
+ * @property {Record<string, {alpha: number|null, setting: string|null, probs: number[], labels: string[]}>} scores by model
  * @property {'task'|'other'} set
  * @property {string|null} truth
  * @property {'click'|'folder'|'name'|null} source where the true label came from
@@ -164,12 +166,13 @@ function renderPhoto(photo) {
   }
   photo.card.classList.remove('failed');
   const tops = {};
-  for (const m of hasFineTuned() ? MODELS : ['zero-shot']) {
+  const recipe = recipeLoaded();
+  for (const m of !hasFineTuned() ? ['zero-shot'] : recipe ? ['zero-shot', 'merged'] : MODELS) {
     const s = photo.scores[m];
     const wantAlpha = m === 'zero-shot' ? 0 : m === 'fine-tuned' ? 1 : currentAlpha();
-    const stale = !s || (m === 'merged' && s.alpha !== wantAlpha);
+    const stale = !s || (m === 'merged' && (recipe ? recipePending() : s.alpha !== wantAlpha));
     const col = el('div', { class: `col ${m}${stale ? ' stale' : ''}`, 'data-model': m });
-    col.append(el('h3', {}, MODEL_TITLES[m], el('small', { text: ` α = ${fmtAlpha(s && m === 'merged' ? s.alpha : wantAlpha)}` })));
+    col.append(el('h3', {}, MODEL_TITLES[m], el('small', { text: ` ${columnNote(m, s, wantAlpha)}` })));
     if (!s) {
       col.append(el('p', { class: 'wait', text: isLoaded() ? 'classifying …' : 'waiting for the models' }));
     } else {
@@ -186,6 +189,12 @@ function renderPhoto(photo) {
   }
 }
 
+/** What a column's heading says beside its title: its α, or the recipe's setting. */
+function columnNote(model, s, wantAlpha) {
+  if (recipeLoaded()) return model === 'merged' ? s?.setting ?? '' : '';
+  return `α = ${fmtAlpha(s && model === 'merged' ? s.alpha : wantAlpha)}`;
+}
+
 /** One label's probability bar. */
 function resultBar(photo, model, s, label, p, rank) {
   const fill = el('span', { class: 'fill' });
@@ -199,6 +208,7 @@ function resultBar(photo, model, s, label, p, rank) {
       'data-label': label,
       'data-prob': String(p),
       'data-alpha': String(s.alpha),
+      'data-setting': s.setting ?? '',
       title: `${label}: ${(p * 100).toFixed(3)}%`,
     },
     el('span', { class: 'label', text: label, title: `${label}: ${(p * 100).toFixed(3)}% · in lecture mode, click to make it the true label` }),
@@ -263,15 +273,16 @@ function relabel() {
   clearScores();
 }
 
-/** After α moved: the merged column is stale until its new scores arrive. */
+/** After α or the recipe moved: the merged column is stale until its new scores arrive. */
 function markMergedStale() {
   const alpha = currentAlpha();
+  const recipe = recipeLoaded();
   for (const p of photos.values()) {
     const col = p.body?.querySelector('.col.merged');
     const s = p.scores.merged;
-    if (col) col.classList.toggle('stale', !s || s.alpha !== alpha);
+    if (col) col.classList.toggle('stale', !s || (recipe ? recipePending() : s.alpha !== alpha));
     const small = col?.querySelector('h3 small');
-    if (small) small.textContent = ` α = ${fmtAlpha(alpha)}`;
+    if (small && !recipe) small.textContent = ` α = ${fmtAlpha(alpha)}`;
   }
 }
 
@@ -281,7 +292,7 @@ function onResults(ev) {
     const photo = photos.get(s.image);
     if (!photo) continue;
     photo.error = null;
-    photo.scores[s.model] = { alpha: s.alpha, probs: s.probs, labels: ev.labels };
+    photo.scores[s.model] = { alpha: s.alpha, setting: s.setting ?? null, probs: s.probs, labels: ev.labels };
     renderPhoto(photo);
   }
 }
@@ -304,6 +315,8 @@ export function wirePhotos() {
   engine.on('image_error', onImageError);
   labelsChanged.on(relabel);
   alphaChanged.on(markMergedStale);
+  recipeChanged.on(markMergedStale);
+  recipeSettled.on(markMergedStale);
   pairChanged.on((what) => (what === 'loading' ? clearScores() : photos.forEach(renderPhoto)));
   renderEmpty();
 }

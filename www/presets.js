@@ -17,6 +17,9 @@ import { showMessage } from './messages.js';
  * @property {boolean} [offline] served by this site
  * @property {string|PresetModel} zero_shot a key of `models`, or the model itself
  * @property {string|PresetModel} [fine_tuned]
+ * @property {(string|PresetModel)[]} [more_fine_tuned] further fine-tunes of the same zero-shot
+ *   model, merged with `fine_tuned` by `recipe`
+ * @property {{method: string, lambda?: number, top_k?: number}} [recipe] the merge of a multi-task preset
  * @property {string[]} [labels]
  * @property {string[]} [templates]
  * @property {string[]} [samples] photo addresses, …/<task|shift>/<label>/<file> when labelled
@@ -46,6 +49,9 @@ export async function loadPresets() {
 export const defaultPresetId = () => catalogue.default || catalogue.presets[0]?.id || '';
 
 export const currentPreset = () => current;
+
+/** Every preset, in the picker's order. */
+export const allPresets = () => catalogue.presets;
 
 /** Chooses a preset by id (none: custom) in the picker; returns it. */
 export function choosePreset(id) {

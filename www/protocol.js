@@ -16,7 +16,7 @@
  * (a template set or the text tower), `message` (a message the worker could not read), `crash` (the
  * engine panicked or could not start: seq 0), `cache` (clearing Cache Storage), `sweep`, `bench`,
  * `export` (the merged checkpoint), `merge` (re-merging at an α while classifying), `classify`.
- * @typedef {'load'|'alpha'|'labels'|'message'|'crash'|'cache'|'sweep'|'bench'|'export'|'merge'|'classify'} FailureKind
+ * @typedef {'load'|'alpha'|'labels'|'message'|'crash'|'cache'|'sweep'|'bench'|'export'|'merge'|'classify'|'recipe'} FailureKind
  */
 
 // ------------------------------------------------------------------ page → worker (requests)
@@ -62,7 +62,20 @@
  * @property {number} seq
  * @property {ModelSource} zero_shot
  * @property {ModelSource|null} [fine_tuned]
+ * @property {string|null} [recipe] a merge recipe over several fine-tunes instead of the two-model
+ *   merge: its method and coefficients as recipe JSON (`{"version":1,"method":"ties","lambda":0.3,"top_k":20}`)
+ * @property {ModelSource[]} [fine_tunes] the recipe's fine-tuned checkpoints, in order
  * @property {BackendKind|null} [backend] the address's `backend=`, overriding the automatic choice
+ */
+
+/**
+ * New coefficients (or a method over the same merge inputs: task arithmetic ↔ average) for the
+ * loaded recipe: re-merges on the engine, no checkpoint is read. Another method or TIES k fails
+ * (`what: 'recipe'`): those need a new `load`.
+ * @typedef {object} SetRecipeRequest
+ * @property {'set_recipe'} type
+ * @property {number} seq
+ * @property {string} recipe recipe JSON without checkpoints
  */
 
 /**
@@ -148,7 +161,7 @@
 /**
  * Page → worker. Every request but `cancel` carries a `seq`, answered by exactly one `done`
  * (after at most one `failed`) with that `seq`.
- * @typedef {LoadRequest|SetAlphaRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|ExportMergedRequest|BenchRequest|CancelRequest} Request
+ * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|ExportMergedRequest|BenchRequest|CancelRequest} Request
  */
 
 // ------------------------------------------------------------------ worker → page (events)
@@ -203,7 +216,8 @@
  * @typedef {object} Scores
  * @property {number} image
  * @property {ModelKind} model
- * @property {number} alpha
+ * @property {number|null} alpha the α of the two-model merge (0 for zero-shot); null for a recipe's merge
+ * @property {string|null} setting a recipe's merge in words ("task arithmetic, λ = 0.3"); null for an α
  * @property {number[]} probs one per label, in label order
  */
 
@@ -315,6 +329,18 @@
  * @property {ModelInfo[]} models
  * @property {number} image_size
  * @property {number} alpha
+ * @property {object|null} recipe the recipe loaded (JSON without checkpoints); null for a pair
+ * @property {FineTuneReport[]} fine_tunes each fine-tune against the zero-shot model (recipe loads)
+ */
+
+/**
+ * One fine-tuned checkpoint against the zero-shot one.
+ * @typedef {object} FineTuneReport
+ * @property {string} checkpoint
+ * @property {string[]} changed float tensors of θ₀ it changes
+ * @property {string[]} missing float tensors of θ₀ it lacks (zero task vector there)
+ * @property {number} changed_parameters
+ * @property {number} relative_distance ‖θᵢ − θ₀‖/‖θ₀‖
  */
 
 /**

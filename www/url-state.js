@@ -1,5 +1,6 @@
-// The shareable address: what the page was opened with (preset or zs= / ft=, labels, templates,
-// alpha, backend, lecture, presenter), and keeping the address in step with the page afterwards.
+// The shareable address: what the page was opened with (preset or zs= / ft= — repeated for several
+// fine-tunes —, the recipe's method= / lambda= / k=, labels, templates, alpha, backend, lecture,
+// presenter), and keeping the address in step with the page afterwards.
 
 import { fmtAlpha, resolveUrl } from './dom.js';
 import { showMessage } from './messages.js';
@@ -8,6 +9,8 @@ import { applyPreset, backendChoice, chosenUrls, choiceChanged, hasLocalFiles, s
 import { chooseTemplates, labelsChanged, readLabels, setLabelsText, templateChoice } from './labels.js';
 import { alphaChanged, currentAlpha, setSlider } from './alpha.js';
 import { isLecture, lectureChanged, setLecture, setPresenter } from './lecture.js';
+import { MAX_LAMBDA, METHODS, moreFineTunes, recipeChanged, recipeJson, setRecipe, usesRecipe } from './recipe.js';
+import { showSchedule } from './recipe-view.js';
 
 /**
  * Sets the page up as the address says; returns whether to load the models at once: a link that
@@ -20,7 +23,12 @@ export function restoreAddress(search) {
   // backend=gpu|cpu overrides the automatic choice (gpu also takes a software adapter).
   setBackendChoice(q.get('backend'));
   applyPreset(q.get('preset') ?? (q.has('zs') ? '' : defaultPresetId()));
-  if (q.has('zs')) useCustomUrls(q.get('zs'), q.get('ft') ?? '');
+  const fts = q.getAll('ft');
+  if (q.has('zs')) {
+    useCustomUrls(q.get('zs'), fts[0] ?? '');
+    setRecipe({ more: fts.slice(1).filter(Boolean) });
+  }
+  restoreRecipe(q);
   if (q.has('labels')) setLabelsText(q.get('labels').split(',').map((s) => s.trim()).filter(Boolean));
   if (q.get('templates')) chooseTemplates(q.get('templates'));
   // α enters here once: a value outside [0, 1] (or not a number) is said, not used.
@@ -35,6 +43,56 @@ export function restoreAddress(search) {
   return q.has('zs') || q.has('preset') || (Boolean(currentPreset()?.offline) && !search);
 }
 
+/** The address's method=, lambda= (a number, or a schedule as recipe JSON) and k=: each enters
+ *  here once, and a value that cannot be used is said, naming the parameter. */
+function restoreRecipe(q) {
+  const warn = (name, raw, why) => showMessage('warn', `${name}=${raw} in the address: ${why}; it is not used.`, { key: `url-${name}` });
+  const method = q.get('method');
+  if (method !== null) {
+    if (Object.hasOwn(METHODS, method)) setRecipe({ method });
+    else warn('method', method, `use ${Object.keys(METHODS).join(', ')}`);
+  }
+  const raw = q.get('lambda');
+  if (raw !== null) {
+    const fields = lambdaFields(raw);
+    if (typeof fields === 'string') warn('lambda', raw, fields);
+    else setRecipe(fields);
+  }
+  const k = q.get('k');
+  if (k !== null) {
+    const v = Number(k);
+    if (k.trim() !== '' && v > 0 && v <= 100) setRecipe({ topK: v });
+    else warn('k', k, 'TIES keeps a percentage of each task vector, a number in (0, 100]');
+  }
+  showSchedule();
+}
+
+/** λ from the address: recipe fields, or why not. */
+function lambdaFields(raw) {
+  const num = (v) => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= MAX_LAMBDA;
+  const why = `λ must be a number in [−${MAX_LAMBDA}, ${MAX_LAMBDA}], [at the embeddings, at the last layer], or {"default": …, "attention"|"mlp"|"norm"|"embedding": number}`;
+  let v;
+  try {
+    v = /^\s*[[{]/.test(raw) ? JSON.parse(raw) : raw.trim() === '' ? NaN : Number(raw);
+  } catch {
+    return why;
+  }
+  const line = (x) => (num(x) ? { lambda: x, late: null } : Array.isArray(x) && x.length === 2 && x.every(num) ? { lambda: x[0], late: x[1] } : null);
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const base = line(v.default ?? recipeJson().lambda ?? 0.3);
+    const families = {};
+    for (const [key, x] of Object.entries(v)) {
+      if (key === 'default') continue;
+      if (!['attention', 'mlp', 'norm', 'embedding'].includes(key) || !num(x)) return why;
+      families[key] = x;
+    }
+    if (!base) return why;
+    return { lambda: base.lambda, schedule: { late: base.late, families } };
+  }
+  const base = line(v);
+  return base ? { lambda: base.lambda, schedule: { late: base.late, families: {} } } : why;
+}
+
 /** Writes the page's state into the address (replacing the history entry). */
 export function saveAddress() {
   const q = new URLSearchParams();
@@ -42,13 +100,23 @@ export function saveAddress() {
   const preset = currentPreset();
   const pz = preset && presetModel(preset.zero_shot)?.urls?.[0];
   const pf = preset && presetModel(preset.fine_tuned)?.urls?.[0];
-  if (preset && resolveUrl(pz) === resolveUrl(zs) && resolveUrl(pf) === resolveUrl(ft)) {
+  const pmore = (preset?.more_fine_tuned || []).map((m) => resolveUrl(presetModel(m)?.urls?.[0]));
+  const more = moreFineTunes();
+  if (preset && resolveUrl(pz) === resolveUrl(zs) && resolveUrl(pf) === resolveUrl(ft) && JSON.stringify(pmore) === JSON.stringify(more)) {
     q.set('preset', preset.id);
   } else {
     if (zs && !hasLocalFiles('zero-shot')) q.set('zs', zs);
     if (ft && !hasLocalFiles('fine-tuned')) q.set('ft', ft);
+    for (const m of more) q.append('ft', m);
   }
-  q.set('alpha', fmtAlpha(currentAlpha()));
+  if (usesRecipe()) {
+    const r = recipeJson();
+    q.set('method', r.method);
+    if (r.lambda !== undefined) q.set('lambda', typeof r.lambda === 'number' ? String(r.lambda) : JSON.stringify(r.lambda));
+    if (r.top_k !== undefined) q.set('k', String(r.top_k));
+  } else {
+    q.set('alpha', fmtAlpha(currentAlpha()));
+  }
   if (backendChoice()) q.set('backend', backendChoice());
   if (isLecture()) q.set('lecture', '1');
   const labels = readLabels();
@@ -61,6 +129,6 @@ export function saveAddress() {
 
 /** From now on the address follows the page. */
 export function trackAddress() {
-  for (const changed of [choiceChanged, labelsChanged, alphaChanged, lectureChanged]) changed.on(saveAddress);
+  for (const changed of [choiceChanged, labelsChanged, alphaChanged, lectureChanged, recipeChanged]) changed.on(saveAddress);
   saveAddress();
 }

@@ -211,11 +211,17 @@ export class WorkerClient {
 
   /**
    * Drops the current models, reads both checkpoints, merges, classifies every photo.
-   * @param {{zero_shot: import('./protocol.js').ModelSource, fine_tuned?: import('./protocol.js').ModelSource|null, backend?: 'gpu'|'cpu'|null}} sources
+   * With `recipe`, a merge recipe over the checkpoints of `fine_tunes` instead of the pair.
+   * @param {{zero_shot: import('./protocol.js').ModelSource, fine_tuned?: import('./protocol.js').ModelSource|null, recipe?: string|null, fine_tunes?: import('./protocol.js').ModelSource[], backend?: 'gpu'|'cpu'|null}} sources
    * @returns {Promise<import('./protocol.js').LoadedEvent|null>}
    */
-  load({ zero_shot, fine_tuned = null, backend = null }) {
-    return this.#request('load', { zero_shot, fine_tuned, backend });
+  load({ zero_shot, fine_tuned = null, recipe = null, fine_tunes = [], backend = null }) {
+    return this.#request('load', { zero_shot, fine_tuned, recipe, fine_tunes, backend });
+  }
+
+  /** @param {object} recipe recipe JSON (method and coefficients) @returns {Promise<null>} */
+  setRecipe(recipe) {
+    return this.#request('set_recipe', { recipe: JSON.stringify(recipe) });
   }
 
   /** @param {number} alpha @returns {Promise<null>} */

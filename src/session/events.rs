@@ -11,9 +11,9 @@ pub type PhotoId = u32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Column {
-    /// α = 0.
+    /// α = 0 (θ₀ itself).
     ZeroShot,
-    /// The session's α.
+    /// The session's α, or its recipe.
     Merged,
     /// α = 1.
     FineTuned,
@@ -24,7 +24,10 @@ pub enum Column {
 pub struct Score {
     pub image: PhotoId,
     pub model: Column,
-    pub alpha: Alpha,
+    /// The α of the two-model merge (0 for the zero-shot column); `None` for a recipe's merge.
+    pub alpha: Option<Alpha>,
+    /// A recipe's merge in words ("task arithmetic, λ = 0.3"); `None` for an α.
+    pub setting: Option<String>,
     /// One probability per label, in label order.
     pub probs: Vec<f32>,
 }
@@ -51,6 +54,8 @@ pub enum Operation {
     Labels,
     Merge,
     Classify,
+    /// Setting a recipe's method or coefficients.
+    Recipe,
     Sweep,
     Export,
     Bench,

@@ -1,14 +1,15 @@
-//! What a user session *is*: a loaded model pair, labels and templates, photos and their scores
-//! per α, the three columns (zero-shot, merged at the session's α, fine-tuned), the α sweep with
-//! progress and cancel, the merged-checkpoint export and the benchmark.
+//! What a user session *is*: a loaded model pair (or a recipe over several fine-tunes), labels
+//! and templates, photos and their scores per merge point, the columns (zero-shot, merged at the
+//! session's α or recipe, fine-tuned), the α sweep with progress and cancel, the merged-checkpoint
+//! export and the benchmark.
 //!
 //! Native and tested (tests/session.rs); the web worker is a thin adapter that turns messages into
 //! these calls and [`SessionEvent`]s into messages. Events go out through a callback, in order.
 //!
-//! The engine has one α at a time. Every call leaves it at the session's α: work at other α values
-//! (the zero-shot and fine-tuned columns, a sweep) is done in an order that starts where the engine
-//! is, and the engine is put back once, in [`Session::return_engine`] — the one place besides
-//! [`at`] that moves it.
+//! The engine has one merge point at a time. Every call leaves it at the session's α (or recipe):
+//! work at other points (the zero-shot and fine-tuned columns, a sweep) is done in an order that
+//! starts where the engine is, and the engine is put back once, in [`Session::return_engine`] —
+//! the one place besides [`at`] that moves it.
 
 mod events;
 pub mod export;
@@ -16,10 +17,12 @@ pub mod export;
 pub mod folders;
 mod photos;
 mod prompts;
+mod recipe;
 mod scores;
 mod sweep;
 mod sweep_data;
 mod table;
+mod target;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,14 +32,17 @@ use std::sync::Arc;
 pub use events::{Column, Failure, Operation, PhotoId, Score, SessionEvent};
 pub use export::MergedFile;
 pub use prompts::{clean_labels, resolve_templates, Prompts, TemplateSet};
+pub use target::{coefficients, describe};
 pub use sweep_data::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};
 
 use crate::bench::{self, Timings};
 use crate::clip::preprocess::PreprocessConfig;
-use crate::merge::Alpha;
+use crate::merge::recipe::Recipe;
+use crate::merge::{Alpha, Point};
 use crate::pipeline::WiseFt;
 use photos::Photos;
 use scores::Scores;
+use target::Target;
 
 /// Photos are encoded this many at a time, so results appear progressively.
 const IMAGE_CHUNK: usize = 4;
@@ -89,6 +95,9 @@ pub struct Session {
     prompts: Prompts,
     /// The α the person chose (the merged column's).
     alpha: Alpha,
+    /// The recipe the merged column follows, for a model loaded from one (its merge inputs in
+    /// `model.pair.inputs`); `None` for the two-model merge at `alpha`.
+    recipe: Option<Recipe>,
     scores: Scores,
     out: Outlet,
 }
@@ -102,6 +111,7 @@ impl Session {
             photos: Photos::default(),
             prompts: Prompts::default(),
             alpha: Alpha::HALF,
+            recipe: None,
             scores: Scores::default(),
             out: Outlet { emit: Box::new(emit), pause: Box::new(|| Box::pin(async {})), cancel: Cancel::default() },
         }
@@ -145,10 +155,19 @@ impl Session {
     }
 
     /// Takes a newly built model: every photo is preprocessed for it and classified.
-    pub async fn install(&mut self, mut wiseft: WiseFt) -> Result<(), Failure> {
+    pub async fn install(&mut self, wiseft: WiseFt) -> Result<(), Failure> {
+        self.install_with(wiseft, None).await
+    }
+
+    /// [`Session::install`] for a model with a recipe's merge inputs, or for the two-model merge
+    /// (`recipe` `None`): the engine is moved to the session's point first.
+    async fn install_with(&mut self, mut wiseft: WiseFt, recipe: Option<Recipe>) -> Result<(), Failure> {
         self.unload();
+        self.recipe = None;
         let prep = wiseft.pair.preprocess();
-        wiseft.set_alpha(home(&wiseft, self.alpha)).map_err(|e| Failure::new(Operation::Merge, e))?;
+        let home = home(&wiseft, self.alpha, recipe.as_ref()).map_err(|e| Failure::new(Operation::Recipe, e))?;
+        move_to(&mut wiseft, &home.point).map_err(|e| Failure::new(Operation::Merge, e))?;
+        self.recipe = recipe;
         for (image, message) in self.photos.prepare_all(&prep) {
             self.out.emit(SessionEvent::ImageError { image, message });
         }
@@ -160,7 +179,11 @@ impl Session {
     /// Moves α: the merged column of every photo at the new α (the other two are kept).
     pub async fn set_alpha(&mut self, alpha: Alpha) -> Result<(), Failure> {
         self.alpha = alpha;
-        self.scores.keep_only(&[Alpha::ZERO_SHOT, Alpha::FINE_TUNED, alpha]);
+        if self.recipe.is_some() {
+            // The merged column follows the recipe; α is kept for the next two-model pair.
+            return Ok(());
+        }
+        self.scores.keep_only(&[Alpha::ZERO_SHOT.into(), Alpha::FINE_TUNED.into(), alpha.into()]);
         self.refresh(None, true).await
     }
 
@@ -203,101 +226,140 @@ impl Session {
         timings.map_err(fail)
     }
 
-    /// Puts the engine back at the session's α after work elsewhere.
+    /// Puts the engine back at the session's α (or recipe) after work elsewhere.
     fn return_engine(&mut self) -> Result<(), Failure> {
         let (alpha, out) = (self.alpha, &mut self.out);
         match self.model.as_mut() {
-            Some(model) => at(model, home(model, alpha), out),
+            Some(model) => {
+                let home = home(model, alpha, self.recipe.as_ref()).map_err(|e| Failure::new(Operation::Recipe, e))?;
+                at(model, &home, out)
+            }
             None => Ok(()),
         }
+    }
+
+    /// The points of the columns to show, each with the columns it stands for.
+    fn targets(&self, model: &WiseFt, merged_only: bool) -> Result<Vec<(Target, Vec<Column>)>, Failure> {
+        let mut groups: Vec<(Target, Vec<Column>)> = Vec::new();
+        let mut add = |t: Target, c: Column| match groups.iter_mut().find(|(x, _)| x.spot == t.spot) {
+            Some((_, cs)) => cs.push(c),
+            None => groups.push((t, vec![c])),
+        };
+        match (&self.recipe, &model.pair.inputs) {
+            (Some(recipe), Some(inputs)) => {
+                add(Target::recipe(recipe, inputs).map_err(|e| Failure::new(Operation::Recipe, e))?, Column::Merged);
+                if !merged_only {
+                    add(Target::recipe_zero_shot(inputs), Column::ZeroShot);
+                }
+            }
+            _ if model.pair.fine_tuned.is_some() => {
+                add(Target::alpha(self.alpha), Column::Merged);
+                if !merged_only {
+                    add(Target::alpha(Alpha::ZERO_SHOT), Column::ZeroShot);
+                    add(Target::alpha(Alpha::FINE_TUNED), Column::FineTuned);
+                }
+            }
+            _ => add(Target::alpha(Alpha::ZERO_SHOT), Column::ZeroShot),
+        }
+        Ok(groups)
     }
 
     /// Sends the scores of the given photos (all when `None`) for the three columns, computing
     /// what is missing. `merged_only`: after an α change only the merged column is sent.
     async fn refresh(&mut self, ids: Option<&[PhotoId]>, merged_only: bool) -> Result<(), Failure> {
-        let Some(model) = self.model.as_mut() else { return Ok(()) };
+        let Some(model) = self.model.as_ref() else { return Ok(()) };
         if self.prompts.labels.is_empty() {
             return Ok(());
         }
-        let targets = self.photos.ready(ids);
-        if targets.is_empty() {
+        let photos = self.photos.ready(ids);
+        if photos.is_empty() {
             return Ok(());
         }
-        // (α, the columns it stands for), starting where the engine is so that a photo added at
-        // the session's α costs one merge away and one back, not three.
-        let mut groups: Vec<(Alpha, Vec<Column>)> = Vec::new();
-        let mut add = |a: Alpha, c: Column| match groups.iter_mut().find(|(x, _)| *x == a) {
-            Some((_, cs)) => cs.push(c),
-            None => groups.push((a, vec![c])),
-        };
-        if model.pair.fine_tuned.is_some() {
-            add(self.alpha, Column::Merged);
-            if !merged_only {
-                add(Alpha::ZERO_SHOT, Column::ZeroShot);
-                add(Alpha::FINE_TUNED, Column::FineTuned);
-            }
-        } else {
-            add(Alpha::ZERO_SHOT, Column::ZeroShot);
-        }
-        let current = model.alpha();
-        groups.sort_by_key(|(a, _)| *a != current);
+        // (point, the columns it stands for), starting where the engine is so that a photo added
+        // at the session's point costs one merge away and one back, not three.
+        let mut groups = self.targets(model, merged_only)?;
+        let current = model.point().clone();
+        groups.sort_by_key(|(t, _)| t.point != current);
 
+        let model = self.model.as_mut().expect("checked above");
         let prompts = &self.prompts;
-        for (alpha, columns) in groups {
-            let missing = self.scores.missing(alpha, &targets);
+        for (target, columns) in groups {
+            let missing = self.scores.missing(&target.spot, &photos);
+            let place = where_(&target);
             if !missing.is_empty() {
-                at(model, alpha, &mut self.out)?;
+                at(model, &target, &mut self.out)?;
                 self.out.status(format!(
-                    "Encoding {} prompts ({} labels × {} templates) at α = {alpha} …",
+                    "Encoding {} prompts ({} labels × {} templates) at {place} …",
                     prompts.count(),
                     prompts.labels.len(),
                     prompts.templates.len()
                 ));
                 model.classes(&prompts.labels, &prompts.templates).await.map_err(|e| Failure::new(Operation::Labels, e))?;
                 for chunk in missing.chunks(IMAGE_CHUNK) {
-                    self.out.status(format!("Classifying {} photo(s) at α = {alpha} …", chunk.len()));
+                    self.out.status(format!("Classifying {} photo(s) at {place} …", chunk.len()));
                     let probs = model
                         .classify(&self.photos.pixels(chunk), &prompts.labels, &prompts.templates)
                         .await
                         .map_err(|e| Failure::new(Operation::Classify, e))?;
                     for (id, p) in chunk.iter().zip(probs) {
-                        self.scores.insert(alpha, *id, p);
+                        self.scores.insert(&target.spot, *id, p);
                     }
-                    send_scores(&self.scores, chunk, alpha, &columns, prompts, &mut self.out);
+                    send_scores(&self.scores, chunk, &target, &columns, prompts, &mut self.out);
                 }
             }
-            let cached: Vec<PhotoId> = targets.iter().copied().filter(|id| !missing.contains(id)).collect();
+            let cached: Vec<PhotoId> = photos.iter().copied().filter(|id| !missing.contains(id)).collect();
             if !cached.is_empty() {
-                send_scores(&self.scores, &cached, alpha, &columns, prompts, &mut self.out);
+                send_scores(&self.scores, &cached, &target, &columns, prompts, &mut self.out);
             }
         }
         self.return_engine()
     }
 }
 
-/// Where the engine rests: the session's α, or 0 when there is no fine-tune (α changes nothing).
-fn home(model: &WiseFt, alpha: Alpha) -> Alpha {
-    if model.pair.fine_tuned.is_some() {
-        alpha
-    } else {
-        Alpha::ZERO_SHOT
+/// Where the engine rests: the recipe's point for a model loaded from one, else the session's α,
+/// or 0 when there is no fine-tune (α changes nothing).
+fn home(model: &WiseFt, alpha: Alpha, recipe: Option<&Recipe>) -> crate::Result<Target> {
+    match (recipe, &model.pair.inputs) {
+        (Some(r), Some(inputs)) => Target::recipe(r, inputs),
+        _ if model.pair.fine_tuned.is_some() => Ok(Target::alpha(alpha)),
+        _ => Ok(Target::alpha(Alpha::ZERO_SHOT)),
     }
 }
 
-/// Moves the engine to `alpha`, saying so when that means a merge.
-fn at(model: &mut WiseFt, alpha: Alpha, out: &mut Outlet) -> Result<(), Failure> {
-    if model.alpha() != alpha {
-        out.status(format!("Merging at α = {alpha} …"));
-        model.set_alpha(alpha).map_err(|e| Failure::new(Operation::Merge, e))?;
+/// "α = 0.3", or the recipe's setting, for status lines.
+fn where_(target: &Target) -> String {
+    match (&target.alpha, &target.setting) {
+        (_, Some(s)) => s.clone(),
+        (Some(a), None) => format!("α = {a}"),
+        (None, None) => "the merge".into(),
+    }
+}
+
+/// Moves the engine to `point`: an α through today's two-model merge, a recipe point through
+/// its one-pass combine.
+fn move_to(model: &mut WiseFt, point: &Point) -> crate::Result<()> {
+    match point {
+        Point::Alpha(a) if model.pair.inputs.is_none() => model.set_alpha(*a),
+        p => model.set_point(p.clone()),
+    }
+}
+
+/// Moves the engine to `target`, saying so when that means a merge.
+fn at(model: &mut WiseFt, target: &Target, out: &mut Outlet) -> Result<(), Failure> {
+    if *model.point() != target.point {
+        out.status(format!("Merging at {} …", where_(target)));
+        move_to(model, &target.point).map_err(|e| Failure::new(Operation::Merge, e))?;
     }
     Ok(())
 }
 
-fn send_scores(scores: &Scores, ids: &[PhotoId], alpha: Alpha, columns: &[Column], prompts: &Prompts, out: &mut Outlet) {
+fn send_scores(scores: &Scores, ids: &[PhotoId], target: &Target, columns: &[Column], prompts: &Prompts, out: &mut Outlet) {
     let list = ids
         .iter()
-        .filter_map(|&id| scores.get(alpha, id).map(|p| (id, p)))
-        .flat_map(|(id, p)| columns.iter().map(move |&c| Score { image: id, model: c, alpha, probs: p.clone() }))
+        .filter_map(|&id| scores.get(&target.spot, id).map(|p| (id, p)))
+        .flat_map(|(id, p)| {
+            columns.iter().map(move |&c| Score { image: id, model: c, alpha: target.alpha, setting: target.setting.clone(), probs: p.clone() })
+        })
         .collect();
     out.emit(SessionEvent::Results { labels: prompts.labels.clone(), templates: prompts.templates.len(), scores: list });
 }

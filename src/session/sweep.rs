@@ -7,6 +7,7 @@
 use super::events::{Failure, Operation, PhotoId, SessionEvent};
 use super::sweep_data::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore};
 use super::table;
+use super::target::Target;
 use super::{at, Session, IMAGE_CHUNK};
 use crate::clip::head::argmax;
 use crate::merge::Alpha;
@@ -18,6 +19,9 @@ impl Session {
     pub async fn sweep(&mut self, alphas: &[Alpha], photos: &[SweepPhoto]) -> Result<SweepOutcome, Failure> {
         self.out.cancel.reset();
         let fail = |m: &str| Err(Failure::invalid(Operation::Sweep, m));
+        if self.recipe.is_some() {
+            return fail("the sweep runs over α of a two-model WiSE-FT merge; this model was loaded from a recipe (load one zero-shot and one fine-tuned checkpoint to sweep α)");
+        }
         let Some(model) = self.model.as_mut() else { return fail("load the models first") };
         if model.pair.fine_tuned.is_none() {
             return fail("a sweep needs a fine-tuned checkpoint (α has no effect without one)");
@@ -50,7 +54,7 @@ impl Session {
             }
             let missing = self.scores.missing(alpha, &ids);
             if !missing.is_empty() {
-                if let Err(e) = at(model, alpha, &mut self.out) {
+                if let Err(e) = at(model, &Target::alpha(alpha), &mut self.out) {
                     result = Err(e);
                     break;
                 }
@@ -82,7 +86,7 @@ impl Session {
             self.out.emit(SessionEvent::SweepProgress { k: k as u32 + 1, n, alpha });
             (self.out.pause)().await;
         }
-        self.scores.keep_only(&[Alpha::ZERO_SHOT, Alpha::FINE_TUNED, self.alpha]);
+        self.scores.keep_only(&[Alpha::ZERO_SHOT.into(), Alpha::FINE_TUNED.into(), self.alpha.into()]);
         let back = self.return_engine().map_err(|f| Failure { during: Operation::Sweep, ..f });
         result?;
         back?;

@@ -19,9 +19,10 @@ use crate::checkpoint::{Checkpoint, Format, SideFiles};
 use crate::clip::config::ConfigSource;
 use crate::engine::choice::{self, Decision};
 use crate::engine::gpu::{GpuLoader, GpuOptions};
-use crate::engine::{cpu::CpuEngine, Engine};
+use crate::engine::cpu::{CpuEngine, Matmul};
+use crate::engine::Engine;
 use crate::hub;
-use crate::merge::{Alpha, MergeReport, ModelPair};
+use crate::merge::{Alpha, MergeReport, ModelPair, Point};
 use crate::pipeline::WiseFt;
 use crate::session::Cancel;
 
@@ -33,8 +34,11 @@ pub struct Loaded {
     pub models: Vec<ModelInfo>,
     /// Seconds from the load request to the merged model on the engine.
     pub load_s: f64,
-    /// Both weights files' size.
+    /// Every weights file's size.
     pub checkpoint_mb: f64,
+    /// For a recipe load ([`super::load_recipe`]): the recipe and each fine-tune's report.
+    pub recipe: Option<crate::merge::Recipe>,
+    pub fine_tunes: Vec<crate::merge::task_vector::FineTuneReport>,
 }
 
 /// What loading needs of the worker: where to post, the person's cancel, the abort of downloads.
@@ -86,11 +90,11 @@ enum Stored {
 }
 
 impl Loader {
-    fn status(&self, text: impl Into<String>) {
+    pub(super) fn status(&self, text: impl Into<String>) {
         (self.post)(Event::Status { text: text.into() });
     }
 
-    fn notice(&self, level: Level, text: impl Into<String>) {
+    pub(super) fn notice(&self, level: Level, text: impl Into<String>) {
         (self.post)(Event::Notice { level, text: text.into(), key: None });
     }
 
@@ -141,7 +145,7 @@ impl Loader {
                 Ok(engine) => Engine::Gpu(engine),
                 Err(e) if fallback == Some(true) && !streamed => {
                     reason = choice::fallback_reason(&e);
-                    cpu_engine(&pair, alpha)?
+                    cpu_engine(&pair, &Point::Alpha(alpha))?
                 }
                 Err(e) if fallback == Some(true) => {
                     return Err(LoadError::Failed(format!(
@@ -150,14 +154,14 @@ impl Loader {
                 }
                 Err(e) => return Err(e.into()),
             },
-            None => cpu_engine(&pair, alpha)?,
+            None => cpu_engine(&pair, &Point::Alpha(alpha))?,
         };
         engine.wait().await?;
         let backend = backend::report(&engine, reason.clone(), probe);
         let wiseft = WiseFt::with_engine(pair, alpha, engine, reason)?;
         let mut models = vec![zs_info];
         models.extend(ft_info);
-        Ok(Loaded { wiseft, backend, report, models, load_s: now_s() - started, checkpoint_mb: models_bytes as f64 / 1e6 })
+        Ok(Loaded { wiseft, backend, report, models, load_s: now_s() - started, checkpoint_mb: models_bytes as f64 / 1e6, recipe: None, fine_tunes: Vec::new() })
     }
 
     /// Both checkpoints read again into memory (from the cache, or the local files).
@@ -171,7 +175,7 @@ impl Loader {
     }
 
     /// A fetcher for one load (or re-read) with a fresh abort signal.
-    async fn fetcher(&self) -> Result<Fetcher, LoadError> {
+    pub(super) async fn fetcher(&self) -> Result<Fetcher, LoadError> {
         let controller = AbortController::new().map_err(|e| LoadError::Failed(fetch::error_text(&e)))?;
         let signal = controller.signal();
         *self.abort.borrow_mut() = Some(controller);
@@ -181,7 +185,7 @@ impl Loader {
     }
 
     /// One checkpoint from URLs (first that exists; side files from beside it) or local files.
-    async fn checkpoint(
+    pub(super) async fn checkpoint(
         &self,
         fetcher: &Fetcher,
         src: &ModelSource,
@@ -403,7 +407,7 @@ impl Loader {
 /// The CPU engine, refused with the sizes when the merged tensors would not fit in what is left of
 /// the 4 GB wasm memory: running out there stops the worker with a bare trap. Conservative: the
 /// memory's size also counts space the allocator has freed and could reuse.
-fn cpu_engine(pair: &ModelPair, alpha: Alpha) -> Result<Engine, LoadError> {
+pub(super) fn cpu_engine(pair: &ModelPair, point: &Point) -> Result<Engine, LoadError> {
     // The CPU engine's merged tensors are new; everything else it shares with the checkpoints.
     let (used, merged) = (wasm_memory_bytes(), pair.plan.report.interpolated_parameters as u64 * 4);
     if used + merged > WASM_MEMORY_LIMIT {
@@ -415,7 +419,7 @@ fn cpu_engine(pair: &ModelPair, alpha: Alpha) -> Result<Engine, LoadError> {
             WASM_MEMORY_LIMIT / 1_000_000
         )));
     }
-    Ok(Engine::Cpu(CpuEngine::new(pair, alpha)?))
+    Ok(Engine::Cpu(CpuEngine::at(pair, point, Matmul::default())?))
 }
 
 /// Size of this module's WebAssembly memory (it grows and never shrinks: the peak heap).

@@ -6,6 +6,7 @@
 //! * [`backend`] — which back end runs and why (WebGPU adapter probe).
 //! * [`digest`] — SHA-256 of weights files as an export reads them again (its provenance).
 //! * [`load`] — a checkpoint pair from URLs or local files to a built engine ([`error::LoadError`]).
+//! * [`load_recipe`] — a zero-shot model and several fine-tunes to a recipe's merge inputs and engine.
 //! * [`worker`] — the thin adapter: messages in, [`crate::session::Session`] calls, events out.
 //!
 //! The page itself (`index.html`, `www/*.js`, `www/style.css`) only draws and posts messages.
@@ -15,6 +16,7 @@ pub mod digest;
 pub mod error;
 pub mod fetch;
 pub mod load;
+pub mod load_recipe;
 pub mod protocol;
 pub mod stream;
 pub mod worker;

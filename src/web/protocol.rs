@@ -17,7 +17,8 @@ use crate::bench::Timings;
 use crate::checkpoint::provenance::OutputDtype;
 use crate::choose::Rules;
 use crate::engine::Device;
-use crate::merge::{Alpha, MergeReport};
+use crate::merge::task_vector::FineTuneReport;
+use crate::merge::{Alpha, MergeReport, Recipe};
 use crate::session::{Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
 
 /// Which checkpoint of the pair.
@@ -94,9 +95,41 @@ pub struct LoadRequest {
     pub seq: u32,
     pub zero_shot: ModelSource,
     pub fine_tuned: Option<ModelSource>,
+    /// A merge recipe over several fine-tunes instead of the two-model merge: its method and
+    /// coefficients as recipe JSON (`{"version":1,"method":"ties","lambda":0.3,"top_k":20}`),
+    /// the checkpoints in `fine_tunes` (or `fine_tuned` alone).
+    #[serde(default)]
+    pub recipe: Option<String>,
+    #[serde(default)]
+    pub fine_tunes: Vec<ModelSource>,
     /// The address's `backend=` (`gpu` or `cpu`) overriding the automatic choice.
     #[serde(default)]
     pub backend: Option<Device>,
+}
+
+impl LoadRequest {
+    /// The recipe asked for, read and range-checked (an error names the field).
+    pub fn recipe(&self) -> crate::Result<Option<Recipe>> {
+        self.recipe.as_deref().map(Recipe::from_json).transpose()
+    }
+
+    /// The fine-tuned checkpoints of a recipe load, in order.
+    pub fn recipe_fine_tunes(&self) -> Vec<&ModelSource> {
+        let listed: Vec<&ModelSource> = self.fine_tunes.iter().filter(|s| s.is_given()).collect();
+        if listed.is_empty() {
+            self.fine_tuned.iter().filter(|s| s.is_given()).collect()
+        } else {
+            listed
+        }
+    }
+}
+
+/// New coefficients (or a method over the same merge inputs) for the loaded recipe.
+#[derive(Debug, Deserialize)]
+pub struct RecipeRequest {
+    pub seq: u32,
+    /// Recipe JSON without checkpoints, as in [`LoadRequest::recipe`].
+    pub recipe: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +220,7 @@ pub struct SeqOnly {
 enum RequestType {
     Load,
     SetAlpha,
+    SetRecipe,
     SetLabels,
     AddImages,
     RemoveImage,
@@ -204,6 +238,7 @@ impl RequestType {
         match self {
             Self::Load => Operation::Load,
             Self::SetAlpha => Operation::Alpha,
+            Self::SetRecipe => Operation::Recipe,
             Self::SetLabels => Operation::Labels,
             Self::ClearCache | Self::ProbeCache => Operation::Cache,
             Self::Sweep => Operation::Sweep,
@@ -221,6 +256,9 @@ pub enum Request {
     Load(LoadRequest),
     /// Move α; re-merges and re-classifies every photo with the merged model.
     SetAlpha(AlphaRequest),
+    /// New coefficients of the loaded recipe; re-merges on the engine and re-classifies every
+    /// photo with the merged model, without reading a checkpoint.
+    SetRecipe(RecipeRequest),
     /// New labels or templates; class embeddings are recomputed, every photo re-classified.
     SetLabels(LabelsRequest),
     AddImages(ImagesRequest),
@@ -254,6 +292,7 @@ impl Request {
         match self {
             Request::Load(r) => Some(r.seq),
             Request::SetAlpha(r) => Some(r.seq),
+            Request::SetRecipe(r) => Some(r.seq),
             Request::SetLabels(r) => Some(r.seq),
             Request::AddImages(r) => Some(r.seq),
             Request::RemoveImage(r) => Some(r.seq),
@@ -269,7 +308,10 @@ impl Request {
     /// Whether a later request in the queue makes this one pointless (only the latest α or
     /// labels matter while a slider moves or a person types).
     pub fn superseded_by(&self, later: &Request) -> bool {
-        matches!((self, later), (Request::SetAlpha(_), Request::SetAlpha(_)) | (Request::SetLabels(_), Request::SetLabels(_)))
+        matches!(
+            (self, later),
+            (Request::SetAlpha(_), Request::SetAlpha(_)) | (Request::SetRecipe(_), Request::SetRecipe(_)) | (Request::SetLabels(_), Request::SetLabels(_))
+        )
     }
 
     /// Reads a posted message: `type` picks the variant, the rest is deserialised with serde.
@@ -286,6 +328,7 @@ impl Request {
         let read = match kind {
             RequestType::Load => de(data).map(Request::Load),
             RequestType::SetAlpha => de(data).map(Request::SetAlpha),
+            RequestType::SetRecipe => de(data).map(Request::SetRecipe),
             RequestType::SetLabels => de(data).map(Request::SetLabels),
             RequestType::AddImages => de(data).map(Request::AddImages),
             RequestType::RemoveImage => de(data).map(Request::RemoveImage),
@@ -367,8 +410,18 @@ pub enum Event {
     /// Something worth knowing that is not an error (config inferred, fallback used, cache full).
     /// `key`: a later notice with the same key replaces this one (e.g. retries of one file).
     Notice { level: Level, text: String, key: Option<String> },
-    /// Both checkpoints are in and merged.
-    Loaded { backend: Backend, report: Option<MergeReport>, models: Vec<ModelInfo>, image_size: u32, alpha: Alpha },
+    /// Both checkpoints (or a recipe's) are in and merged. `recipe`: the recipe loaded, as JSON
+    /// (without checkpoints); `fine_tunes`: each fine-tune against the zero-shot model (tensors it
+    /// changes, ‖θᵢ − θ₀‖/‖θ₀‖), for a recipe load.
+    Loaded {
+        backend: Backend,
+        report: Option<MergeReport>,
+        models: Vec<ModelInfo>,
+        image_size: u32,
+        alpha: Alpha,
+        recipe: Option<serde_json::Value>,
+        fine_tunes: Vec<FineTuneReport>,
+    },
     /// Probabilities for some photos at one α (for one or more of the three models).
     Results { labels: Vec<String>, templates: usize, scores: Vec<Score> },
     /// A photo that cannot be used; the others go on.

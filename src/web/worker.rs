@@ -17,6 +17,7 @@ use super::fetch;
 use super::load::{self, Loader};
 use super::protocol::*;
 use crate::checkpoint::provenance::SourceRecord;
+use crate::merge::Recipe;
 use crate::session::{Cancel, Failure, Operation, Prompts, Session, SessionEvent, SweepOutcome};
 
 /// What the worker keeps besides the session.
@@ -190,6 +191,10 @@ impl Worker {
         match request {
             Request::Load(r) => self.load(session, r).await,
             Request::SetAlpha(r) => session.set_alpha(r.alpha).await,
+            Request::SetRecipe(r) => {
+                let recipe = Recipe::from_json(&r.recipe).map_err(|e| Failure::new(Operation::Recipe, e))?;
+                session.set_recipe(recipe).await
+            }
             Request::SetLabels(r) => session.set_prompts(Prompts::new(&r.labels, Some(r.templates.set), &r.templates.list)).await,
             Request::AddImages(r) => {
                 let mut photos = Vec::new();
@@ -259,7 +264,17 @@ impl Worker {
         session.unload();
         *self.loaded.borrow_mut() = Loaded::default();
         let probe = self.probe().await;
-        let result = self.loader().load(&r, &probe, session.alpha()).await;
+        let recipe = match r.recipe() {
+            Ok(recipe) => recipe,
+            Err(e) => {
+                self.fail(r.seq, Operation::Recipe, e.to_string(), false);
+                return Ok(());
+            }
+        };
+        let result = match &recipe {
+            Some(recipe) => self.loader().load_recipe(&r, recipe, &probe).await,
+            None => self.loader().load(&r, &probe, session.alpha()).await,
+        };
         *self.abort.borrow_mut() = None;
         let loaded = match result {
             Ok(l) => l,
@@ -269,7 +284,16 @@ impl Worker {
             }
         };
         let image_size = loaded.wiseft.pair.preprocess().output_size().0;
-        self.post(Event::Loaded { backend: loaded.backend.clone(), report: loaded.report, models: loaded.models, image_size, alpha: session.alpha() });
+        let recipe_json = loaded.recipe.as_ref().map(crate::session::coefficients);
+        self.post(Event::Loaded {
+            backend: loaded.backend.clone(),
+            report: loaded.report,
+            models: loaded.models,
+            image_size,
+            alpha: session.alpha(),
+            recipe: recipe_json,
+            fine_tunes: loaded.fine_tunes,
+        });
         *self.loaded.borrow_mut() = Loaded {
             sources: Some(Rc::new((r.zero_shot, r.fine_tuned))),
             load_s: loaded.load_s,
@@ -277,7 +301,10 @@ impl Worker {
             backend_name: loaded.backend.name,
             digests: BTreeMap::new(),
         };
-        session.install(loaded.wiseft).await
+        match loaded.recipe {
+            Some(recipe) => session.install_recipe(loaded.wiseft, recipe).await,
+            None => session.install(loaded.wiseft).await,
+        }
     }
 
     /// The merged checkpoint at α, as `wiseft merge` writes it, with the SHA-256 of both weights

@@ -1,0 +1,65 @@
+//! Where the engine goes to compute a column: an α of the two-model merge, or a point of the
+//! loaded recipe (its coefficients, or θ₀ itself) — with the key its scores are kept under and
+//! how the column is described to the person.
+
+use std::sync::Arc;
+
+use super::scores::Spot;
+use crate::error::Result;
+use crate::merge::recipe::{Method, Recipe};
+use crate::merge::{Alpha, Inputs, Mix, Point};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub point: Point,
+    pub spot: Spot,
+    /// The α, for a point of the two-model merge.
+    pub alpha: Option<Alpha>,
+    /// The recipe's setting in words ("task arithmetic, λ = 0.3"), for a recipe's merged point.
+    pub setting: Option<String>,
+}
+
+impl Target {
+    pub fn alpha(alpha: Alpha) -> Self {
+        Self { point: Point::Alpha(alpha), spot: alpha.into(), alpha: Some(alpha), setting: None }
+    }
+
+    /// The merged model of `recipe` over the loaded `inputs` (an error when the inputs were made
+    /// for another method or TIES k: those need the checkpoints merged again).
+    pub fn recipe(recipe: &Recipe, inputs: &Inputs) -> Result<Self> {
+        let mix = Mix::new(recipe, inputs)?;
+        Ok(Self { point: Point::Mix(Arc::new(mix)), spot: Spot::Recipe(coefficients(recipe).to_string()), alpha: None, setting: Some(describe(recipe)) })
+    }
+
+    /// θ₀ itself over a recipe's inputs: weight 1 on θ₀ and 0 on every input, which the combine
+    /// computes as θ₀ exactly (1·x + 0·v = x), so the column is the zero-shot model's.
+    pub fn recipe_zero_shot(inputs: &Inputs) -> Self {
+        let n = inputs.sets.len();
+        let weights = inputs.sets.iter().flat_map(|s| s.keys()).map(|name| (name.clone(), std::iter::once(1.0).chain(std::iter::repeat_n(0.0, n)).collect())).collect();
+        Self { point: Point::Mix(Arc::new(Mix { weights })), spot: Spot::Recipe("zero-shot".into()), alpha: Some(Alpha::ZERO_SHOT), setting: None }
+    }
+}
+
+/// The recipe's method and coefficients as JSON, without the checkpoints (as the page sends and
+/// keeps them; written out, the key of the recipe's scores: equal settings, equal key).
+pub fn coefficients(recipe: &Recipe) -> serde_json::Value {
+    let mut v = recipe.to_value();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("zero_shot");
+        m.remove("fine_tuned");
+    }
+    v
+}
+
+/// "task arithmetic, λ = 0.3", "TIES, λ = 0.3, k = 20 %", "average".
+pub fn describe(recipe: &Recipe) -> String {
+    match recipe.method {
+        Method::WiseFt => format!("WiSE-FT, α = {}", recipe.alpha.to_json()),
+        Method::TaskArithmetic => format!("task arithmetic, λ = {}", recipe.lambda.to_json()),
+        Method::Average => match &recipe.weights {
+            Some(w) => format!("average, weights {}", serde_json::Value::from(w.clone())),
+            None => "average".into(),
+        },
+        Method::Ties => format!("TIES, λ = {}, k = {} %", recipe.lambda.to_json(), recipe.top_k),
+    }
+}

@@ -1,0 +1,201 @@
+// Merge recipes on the page (issue 14): the offline multi-task preset (the toy zero-shot CLIP and
+// three style fine-tunes of it) with method=ties from the address gives the probabilities of
+// `wiseft classify --recipe` (the same method, coefficients, photos) within 1e-4, on WebGPU
+// (SwiftShader) and on the CPU fallback; λ moves live without downloading anything again; another
+// method re-merges from the browser's copy; the address restores the recipe.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { DIST, OUT, READY_TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
+import { serve } from './server.mjs';
+
+const TOLERANCE = 1e-4;
+const TOY = path.join(ROOT, 'www/models/toy');
+const FINE_TUNES = ['ft-striped', 'ft-pixelated', 'ft-sketch'];
+const LABELS = ['circle', 'square', 'triangle', 'star', 'cross', 'heart', 'ring', 'moon'];
+// A few shipped samples: the fine-tunes' own styles and two others.
+const SAMPLES = ['striped', 'pixelated', 'sketch', 'photo', 'noisy'].map((style) => {
+  const dir = style === 'photo' ? 'task' : 'shift';
+  return path.join(ROOT, 'www/samples/toy', dir, 'star', `${style}-0.png`);
+});
+
+let site;
+const refs = new Map();
+
+/** `wiseft classify` on the samples: with the recipe flags, or the zero-shot model alone. */
+function cli(flags) {
+  const key = flags.join(' ');
+  if (refs.has(key)) return refs.get(key);
+  assert.ok(WISEFT, 'the wiseft CLI is not built: run `cargo build --bin wiseft` (scripts/e2e.sh does)');
+  const out = execFileSync(WISEFT, ['classify', '--zero-shot', path.join(TOY, 'zs'), ...flags, '--labels', LABELS.join(','), '--device', 'cpu', '--json', ...SAMPLES], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const json = JSON.parse(out);
+  assert.deepEqual(json.labels, LABELS);
+  const byImage = Object.fromEntries(json.results.map((r) => [path.basename(r.image), r.probs]));
+  refs.set(key, byImage);
+  return byImage;
+}
+
+const recipeFlags = (method, extra) => [...FINE_TUNES.flatMap((f) => ['--fine-tuned', path.join(TOY, f)]), '--method', method, ...extra];
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/ft-sketch/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
+  fs.mkdirSync(OUT, { recursive: true });
+  site = await serve({ root: DIST });
+});
+
+after(async () => {
+  await site?.close();
+});
+
+/** {image → {model → {label → {prob, setting}}}} from the result bars. */
+async function readBars(page) {
+  const bars = await page.$$eval('li.bar', (els) => els.map((e) => ({ image: e.dataset.image, model: e.dataset.model, label: e.dataset.label, prob: Number(e.dataset.prob), setting: e.dataset.setting })));
+  const out = {};
+  for (const b of bars) ((out[b.image] ??= {})[b.model] ??= {})[b.label] = b;
+  return out;
+}
+
+/** Waits until the page is idle and every sample shows zero-shot bars and merged bars of `setting`. */
+async function waitForSetting(page, log, setting) {
+  try {
+    await page.waitForFunction(
+      ({ setting, n }) => {
+        if (document.body.dataset.state !== 'ready' || document.querySelector('#recipe-card').dataset.pending !== '0') return false;
+        const cards = [...document.querySelectorAll('article.photo')];
+        return (
+          cards.length === n &&
+          cards.every((c) => {
+            const merged = [...c.querySelectorAll('li.bar[data-model="merged"]')];
+            return c.querySelector('li.bar[data-model="zero-shot"]') && merged.length > 0 && merged.every((b) => b.dataset.setting === setting);
+          })
+        );
+      },
+      { setting, n: SAMPLES.length },
+      { timeout: READY_TIMEOUT, polling: 100 },
+    );
+  } catch {
+    const messages = await page.locator('#messages').textContent().catch(() => '');
+    const status = await page.locator('#model-status').textContent().catch(() => '');
+    assert.fail(`the merged bars never showed "${setting}". Status: ${status}. Messages: ${messages}\nConsole:\n${log.join('\n')}`);
+  }
+}
+
+function compare(bars, reference, model, where) {
+  let checked = 0;
+  for (const file of SAMPLES) {
+    const image = path.basename(file);
+    const shown = bars[image]?.[model];
+    assert.ok(shown, `${where}: no ${model} bars for ${image}`);
+    for (const [label, bar] of Object.entries(shown)) {
+      const want = reference[image][LABELS.indexOf(label)];
+      assert.ok(Math.abs(bar.prob - want) <= TOLERANCE, `${where}: ${image} ${model} "${label}": page ${bar.prob}, CLI ${want} (|Δ| = ${Math.abs(bar.prob - want)})`);
+      checked++;
+    }
+  }
+  return checked;
+}
+
+async function recipeOnThePage(webgpu) {
+  const mode = webgpu ? 'WebGPU (SwiftShader)' : 'CPU fallback';
+  const browser = await launch(webgpu);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const log = [];
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const weights = ['zs', ...FINE_TUNES].map((d) => `/www/models/toy/${d}/model.safetensors`);
+  const before = weights.map((w) => site.count(w));
+  try {
+    const backend = webgpu ? '&backend=gpu' : '';
+    await page.goto(`${site.url}/index.html?preset=toy-multitask&method=ties&lambda=0.5&k=30${backend}`);
+    await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
+    const badge = (await page.locator('#backend').textContent()).trim();
+    assert.match(badge, webgpu ? /^GPU|WebGPU/ : /^CPU/, `${mode}: ${badge}\n${log.join('\n')}`);
+    assert.equal(await page.locator('#method').inputValue(), 'ties', 'the address chose TIES');
+    assert.equal(await page.locator('#ft-list li').count(), 2, 'the preset lists two more fine-tunes');
+    assert.ok(await page.locator('#alpha-card').isHidden(), 'the α slider gives way to the recipe');
+    await page.setInputFiles('#photos', SAMPLES);
+
+    let checked = 0;
+    await waitForSetting(page, log, 'TIES, λ = 0.5, k = 30 %');
+    let bars = await readBars(page);
+    checked += compare(bars, cli(recipeFlags('ties', ['--lambda', '0.5', '--top-k', '30'])), 'merged', `${mode}, TIES λ = 0.5 k = 30`);
+    checked += compare(bars, cli([]), 'zero-shot', `${mode}, zero-shot`);
+    assert.equal(await page.locator('.col.fine-tuned').count(), 0, 'a recipe has no single fine-tuned column');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(OUT, `recipes-ties-${webgpu ? 'webgpu' : 'cpu'}.png`) });
+
+    // λ moves live: no checkpoint is fetched again.
+    await page.locator('#lambda').fill('0.8');
+    await waitForSetting(page, log, 'TIES, λ = 0.8, k = 30 %');
+    bars = await readBars(page);
+    checked += compare(bars, cli(recipeFlags('ties', ['--lambda', '0.8', '--top-k', '30'])), 'merged', `${mode}, TIES λ = 0.8`);
+    assert.deepEqual(weights.map((w) => site.count(w) > 0), weights.map(() => true));
+
+    // Another method: the checkpoints are merged again from the browser's copy.
+    await page.locator('#method').selectOption('task-arithmetic');
+    await waitForSetting(page, log, 'task arithmetic, λ = 0.8');
+    bars = await readBars(page);
+    checked += compare(bars, cli(recipeFlags('task-arithmetic', ['--lambda', '0.8'])), 'merged', `${mode}, task arithmetic λ = 0.8`);
+    // A per-family schedule: attention tensors at λ = 0.2, the rest on the line 0.8 → 0.4.
+    await page.locator('#schedule summary').click();
+    await page.locator('#lambda-late').fill('0.4');
+    await page.locator('#lambda-late').dispatchEvent('change');
+    await page.locator('#schedule input[data-family="attention"]').fill('0.2');
+    await page.locator('#schedule input[data-family="attention"]').dispatchEvent('change');
+    const setting = 'task arithmetic, λ = {"attention":0.2,"default":[0.8,0.4]}';
+    await waitForSetting(page, log, setting);
+    const file = path.join(OUT, 'recipe-schedule.json');
+    fs.writeFileSync(file, JSON.stringify({ version: 1, method: 'task-arithmetic', fine_tuned: FINE_TUNES.map((f) => path.join(TOY, f)), lambda: { default: [0.8, 0.4], attention: 0.2 } }));
+    bars = await readBars(page);
+    checked += compare(bars, cli(['--recipe', file]), 'merged', `${mode}, scheduled λ`);
+    console.log(`# ${mode}: ${checked} probabilities within ${TOLERANCE} of wiseft classify --recipe`);
+    await page.screenshot({ path: path.join(OUT, `recipes-schedule-${webgpu ? 'webgpu' : 'cpu'}.png`) });
+    const fetched = weights.map((w, i) => site.count(w) - before[i]);
+    assert.ok(fetched.every((n) => n === 1), `each checkpoint downloaded once (${fetched}): the rest came from Cache Storage or the loaded inputs`);
+
+    // The address carries the recipe and restores it.
+    const address = new URL(page.url());
+    assert.equal(address.searchParams.get('preset'), 'toy-multitask');
+    assert.equal(address.searchParams.get('method'), 'task-arithmetic');
+    assert.deepEqual(JSON.parse(address.searchParams.get('lambda')), { default: [0.8, 0.4], attention: 0.2 });
+    await page.goto(page.url());
+    await page.waitForFunction(() => document.body.dataset.models === 'loaded', null, { timeout: READY_TIMEOUT, polling: 100 });
+    assert.equal(await page.locator('#method').inputValue(), 'task-arithmetic');
+    assert.equal(await page.locator('#lambda-out').textContent(), '0.80');
+    assert.equal(await page.locator('#lambda-late').inputValue(), '0.4');
+    assert.equal(await page.locator('#schedule input[data-family="attention"]').inputValue(), '0.2');
+    return { browser, page, log };
+  } catch (e) {
+    await page.screenshot({ path: path.join(OUT, `failure-recipes-${webgpu ? 'webgpu' : 'cpu'}.png`) }).catch(() => {});
+    await browser.close();
+    throw e;
+  }
+}
+
+test('WebGPU (SwiftShader): the multi-task preset with method=ties matches wiseft classify --recipe; λ live; the address restores it', { timeout: 600000 }, async () => {
+  const { browser } = await recipeOnThePage(true);
+  await browser.close();
+});
+
+test('CPU fallback: the same, and a bad address value is said, not used', { timeout: 600000 }, async () => {
+  const { browser, page, log } = await recipeOnThePage(false);
+  try {
+    await page.goto(`${site.url}/index.html?zs=www/models/toy/zs/model.safetensors&ft=www/models/toy/ft-striped/model.safetensors&ft=www/models/toy/ft-sketch/model.safetensors&method=soup&lambda=30&k=0`);
+    await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
+    const messages = await page.locator('#messages').textContent();
+    for (const p of ['method=soup', 'lambda=30', 'k=0']) assert.ok(messages.includes(p), `the message names ${p}: ${messages}\n${log.join('\n')}`);
+    // Two fine-tunes from the address: task arithmetic at the default λ.
+    assert.equal(await page.locator('#method').inputValue(), 'task-arithmetic');
+    assert.equal(await page.locator('#ft-list li').count(), 1);
+  } finally {
+    await browser.close();
+  }
+});
