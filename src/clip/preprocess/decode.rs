@@ -38,7 +38,7 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
         max_side: MAX_SIDE,
         max_alloc: MAX_DECODE_ALLOC,
     };
-    let decoded = jpeg::decode(bytes, &limits)?;
+    let decoded = jpeg::decode(bytes, &limits, super::check_pixels)?;
     let (w, h) = (decoded.width, decoded.height);
     let rgb: Vec<u8> = match decoded.pixels {
         jpeg::Pixels::Gray(g) => g.iter().flat_map(|&v| [v; 3]).collect(),
@@ -93,6 +93,7 @@ fn decode_with_image_crate(
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(too_large(width, height));
     }
+    super::check_pixels(width, height, bytes.len())?;
     // PIL's exif_transpose ignores unreadable EXIF, so a bad orientation tag is not an error here.
     let orientation = decoder
         .orientation()
