@@ -321,6 +321,12 @@ fn decompression_bombs_are_refused_before_decoding() {
     assert!(msg.contains("120-byte file") && msg.contains("pixels per byte"), "{msg}");
     let msg = image_err(&big_screen_gif(9000, 9000));
     assert!(msg.contains("pixels per byte"), "{msg}");
+    // A 16×16 screen whose first frame claims 9000×9000 (found by the fuzz smoke run: the decoder
+    // allocated the frame at its own size, 220 MB from 140 bytes).
+    let mut gif = big_screen_gif(16, 16);
+    gif[23..27].copy_from_slice(&[0x28, 0x23, 0x28, 0x23]);
+    let msg = image_err(&gif);
+    assert!(msg.contains("GIF frame") && msg.contains("pixels per byte"), "{msg}");
     // A JPEG header of 9000 × 9000 with nothing after it.
     let mut jpg = vec![0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 0x23, 0x28, 0x23, 0x28, 1, 1, 0x11, 0];
     jpg.extend([0xFF, 0xD9]);

@@ -40,13 +40,13 @@ pub const MAX_SIDE: u32 = 16384;
 /// size, before any pixel is decoded.
 pub const MAX_PIXELS: u64 = 89_478_485;
 
-/// Most pixels per byte of the file. Decoding time grows with the pixels, so this bounds it by
-/// the bytes actually present: a 120-byte file may claim at most 2 M pixels, not 16384². No
-/// honest file comes near it: deflate expands at most 1032:1 (a blank 1-bit PNG: about 8,300
-/// pixels per byte), a JPEG block costs at least one bit (512 pixels per byte); only formats
-/// that can say "and the rest is empty" in a few bytes (BMP RLE deltas, a GIF frame smaller
-/// than its screen) go beyond, and those are what this refuses.
-pub const MAX_PIXELS_PER_BYTE: u64 = 16384;
+/// Most pixels per byte of the file. Decoding time and the decoders' buffers grow with the
+/// pixels, so this bounds both by the bytes actually present: a 120-byte file may claim at most
+/// 491,520 pixels, not 16384². Photos come nowhere near it (a JPEG block costs at least one bit,
+/// 512 pixels per byte; deflate expands at most 1032:1, so an RGB PNG ≤ 344, an 8-bit palette PNG
+/// ≤ 1032). What it refuses: the "and the rest is empty" tricks (BMP RLE deltas, a tiny GIF frame
+/// on a huge screen), truncated files, and blank 1- or 2-bit images larger than a few megapixels.
+pub const MAX_PIXELS_PER_BYTE: u64 = 4096;
 
 /// Refuses a `width` × `height` image in a file of `file_len` bytes that exceeds [`MAX_PIXELS`]
 /// or [`MAX_PIXELS_PER_BYTE`]; the message names the limit.
