@@ -518,7 +518,7 @@ mod tests {
 
     #[test]
     fn marks_are_not_crossed() {
-        for p in [&b"K\x01(\x85."[..], b"(t\x85.", b"K\x01(s.", b"t.", b"."] {
+        for p in [&b"K\x01(\x85."[..], b"(K\x01\x86.", b"K\x01(s.", b"t.", b"."] {
             assert!(parse(p).is_err(), "{p:?}");
         }
     }
