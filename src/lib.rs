@@ -12,6 +12,7 @@ pub mod choose;
 pub mod clip;
 pub mod engine;
 pub mod error;
+pub mod fuzz;
 pub mod hub;
 pub mod merge;
 pub mod pipeline;

@@ -153,7 +153,18 @@ impl WiseFt {
     pub async fn classify(&mut self, images: &[Vec<f32>], labels: &[String], templates: &[String]) -> Result<Vec<Vec<f32>>> {
         let classes = self.classes(labels, templates).await?;
         let embeds = self.encode_images(images).await?;
-        Ok(embeds.iter().map(|e| classes.probabilities(e, self.logit_scale)).collect())
+        let probs: Vec<Vec<f32>> = embeds.iter().map(|e| classes.probabilities(e, self.logit_scale)).collect();
+        // Finite weights can still overflow (a large λ, an extreme logit_scale): a NaN must not
+        // reach the page or the JSON as `null` with a made-up top label.
+        if let Some(i) = probs.iter().position(|p| p.iter().any(|x| !x.is_finite())) {
+            return Err(Error::Invalid(format!(
+                "image {} of {}: its probabilities are not finite numbers (NaN or ∞): the merged weights or logit_scale {} overflow",
+                i + 1,
+                probs.len(),
+                self.logit_scale
+            )));
+        }
+        Ok(probs)
     }
 
     pub fn logit_scale(&self) -> f32 {

@@ -5,6 +5,7 @@
 //! configuration they imply.
 
 pub mod openclip;
+pub mod pickle;
 pub mod provenance;
 pub mod pytorch;
 pub mod safetensors;
@@ -159,6 +160,9 @@ impl Checkpoint {
         openclip::check_architecture(list.iter().map(|(n, _)| n.as_str()), name)?;
         let mut tensors = BTreeMap::new();
         for (tensor_name, t) in list {
+            if let Some(values) = t.as_f32() {
+                tensor::check_finite(name, &tensor_name, &t.shape, &values)?;
+            }
             if tensors.insert(tensor_name.clone(), t).is_some() {
                 return Err(Error::Tensor { file: name.into(), tensor: tensor_name, msg: "appears twice".into() });
             }
@@ -193,6 +197,7 @@ impl Checkpoint {
                 });
             };
             let oc = openclip::OpenClipConfig::from_json(&text, &file)?;
+            oc.config.validate(&file)?;
             openclip_preprocess = Some(oc.preprocess);
             (oc.config, ConfigSource::File(file))
         } else {

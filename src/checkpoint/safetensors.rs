@@ -272,9 +272,13 @@ impl StreamReader {
         }
         self.offset = keep_from;
         // Room for the whole next tensor at once: growing by doubling would leave a wasm heap
-        // (which never shrinks) twice the size of the largest tensor.
+        // (which never shrinks) twice the size of the largest tensor. Only when the file's size
+        // is known (and the header checked against it): otherwise the claim is a stranger's, and
+        // the room is at most the bytes received so far (so growth is by doubling, never ahead
+        // of the bytes).
         if let Some(e) = header.entries.get(self.next) {
             let need = (header.data_start + e.end).saturating_sub(self.offset);
+            let need = if self.total.is_some() { need } else { need.min(self.received) };
             self.pending.reserve_exact(need.saturating_sub(self.pending.len()));
         }
         Ok(())

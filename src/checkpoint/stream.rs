@@ -3,7 +3,7 @@
 //! whole file never sits in memory.
 
 use super::safetensors::StreamReader;
-use super::tensor::{RawTensor, Values};
+use super::tensor::{check_finite, RawTensor, Values};
 use super::{Checkpoint, Format, HostTensor, SideFiles};
 use crate::error::Result;
 
@@ -33,6 +33,9 @@ impl StreamedCheckpoint {
         let (tensors, openclip, file) = (&mut self.tensors, &mut self.openclip, self.name.as_str());
         self.reader.push(chunk, &mut |name, raw| {
             *openclip |= super::openclip::map_raw(name, &raw, file, &mut |to, t| {
+                if t.dtype.is_float() {
+                    check_finite(file, to, t.shape, t)?;
+                }
                 let taken = sink(to, t)?;
                 let tensor = if taken && t.numel() > KEEP_ON_HOST {
                     HostTensor { shape: t.shape.to_vec(), file_dtype: t.dtype, values: Values::Uploaded }

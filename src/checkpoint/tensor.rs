@@ -216,6 +216,40 @@ impl F32Source for RawTensor<'_> {
     }
 }
 
+/// The first element of `values` that is NaN or ±∞, with its index.
+fn first_non_finite(values: &impl F32Source) -> Option<(usize, f32)> {
+    // A block at a time, so that a raw tensor is decoded into a small buffer only.
+    let mut block = [0f32; 4096];
+    let mut first = 0;
+    while first < values.len() {
+        let n = block.len().min(values.len() - first);
+        values.read(first, &mut block[..n]);
+        if let Some(i) = block[..n].iter().position(|x| !x.is_finite()) {
+            return Some((first + i, block[i]));
+        }
+        first += n;
+    }
+    None
+}
+
+/// An error unless every float of the tensor `name` (of `file`) is finite. A NaN or ∞ weight
+/// makes every probability NaN (`"probs": [null, null]`), so it is refused where the weights are
+/// read — the whole-file readers and, on the streaming GPU path, as each tensor's bytes arrive,
+/// before they are uploaded. Values are checked as f32, so an f64 beyond f32's range counts as ∞.
+pub fn check_finite(file: &str, name: &str, shape: &[usize], values: &impl F32Source) -> crate::error::Result<()> {
+    match first_non_finite(values) {
+        None => Ok(()),
+        Some((index, value)) => Err(crate::error::Error::Tensor {
+            file: file.into(),
+            tensor: name.into(),
+            msg: format!(
+                "element {index} (of {}) is {value}: weights must be finite numbers (a diverged fine-tune, or a corrupt file?)",
+                shape_str(shape)
+            ),
+        }),
+    }
+}
+
 pub use crate::error::shape_str;
 
 impl crate::clip::config::TensorShape for HostTensor {

@@ -105,6 +105,29 @@ pub enum ConfigSource {
     Inferred { assumptions: Vec<String> },
 }
 
+/// Bounds on every size a config gives or the tensors imply, checked before any arithmetic uses
+/// them (a config is untrusted input: a zero patch size divides by zero, a billion layers would
+/// make a billion tensor names). Each is far above any CLIP (ViT-bigG: width 1664, 48 layers,
+/// 8192 MLP; the real vocabulary 49408, 77 positions).
+pub mod limits {
+    /// hidden_size, intermediate_size, projection_dim.
+    pub const MAX_WIDTH: usize = 1 << 16;
+    pub const MAX_LAYERS: usize = 1024;
+    pub const MAX_VOCAB: usize = 1 << 22;
+    pub const MAX_TEXT_POSITIONS: usize = 1 << 16;
+    /// image_size (and so patch_size); the same as the largest accepted image side.
+    pub const MAX_IMAGE_SIZE: usize = crate::clip::preprocess::MAX_SIDE as usize;
+    pub const MAX_CHANNELS: usize = 64;
+}
+
+/// `value` within `1..=max`, else an error naming `what`.
+fn bounded(value: usize, max: usize, what: &str, file: &str) -> Result<usize> {
+    if value == 0 || value > max {
+        return Err(cfg_err(file, format!("{what} is {value}; it must be between 1 and {max}")));
+    }
+    Ok(value)
+}
+
 fn cfg_err(file: &str, msg: impl Into<String>) -> Error {
     Error::Config { file: file.to_string(), msg: msg.into() }
 }
@@ -114,7 +137,8 @@ fn get_usize(obj: &Value, key: &str, default: usize, file: &str) -> Result<usize
         None | Some(Value::Null) => Ok(default),
         Some(v) => v
             .as_u64()
-            .map(|v| v as usize)
+            // try_from: on wasm32 `as` would wrap 2³² + 3 to 3.
+            .and_then(|v| usize::try_from(v).ok())
             .ok_or_else(|| cfg_err(file, format!("`{key}` should be a non-negative integer, found {v}"))),
     }
 }
@@ -163,29 +187,74 @@ fn text_from_json(obj: &Value, file: &str) -> Result<TextConfig> {
         encoder: encoder_from_json(obj, [512, 2048, 8, 12], file)?,
         vocab_size: get_usize(obj, "vocab_size", 49408, file)?,
         max_position_embeddings: get_usize(obj, "max_position_embeddings", 77, file)?,
-        eos_token_id: get_usize(obj, "eos_token_id", 2, file)? as u32,
+        eos_token_id: u32::try_from(get_usize(obj, "eos_token_id", 2, file)?)
+            .map_err(|_| cfg_err(file, "`eos_token_id` does not fit in 32 bits"))?,
     })
 }
 
+impl EncoderConfig {
+    fn validate(&self, tower: &str, file: &str) -> Result<()> {
+        use limits::*;
+        let h = bounded(self.hidden_size, MAX_WIDTH, &format!("{tower} hidden_size"), file)?;
+        bounded(self.intermediate_size, MAX_WIDTH, &format!("{tower} intermediate_size"), file)?;
+        bounded(self.num_hidden_layers, MAX_LAYERS, &format!("{tower} num_hidden_layers"), file)?;
+        let heads = bounded(self.num_attention_heads, h, &format!("{tower} num_attention_heads"), file)?;
+        if h % heads != 0 {
+            return Err(cfg_err(file, format!("{tower} hidden_size {h} is not divisible by num_attention_heads {heads}")));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
+            return Err(cfg_err(file, format!("{tower} layer_norm_eps is {}; it must be a finite number ≥ 0", self.layer_norm_eps)));
+        }
+        Ok(())
+    }
+}
+
 impl ClipConfig {
+    /// Checks every size against [`limits`] (and that the patches tile the image), so that the
+    /// arithmetic on them (`image_size / patch_size`, `grid² + 1`, one name per layer) cannot
+    /// divide by zero, overflow or run away. Every constructor calls it.
+    pub fn validate(&self, file: &str) -> Result<()> {
+        use limits::*;
+        if let Some(v) = &self.vision {
+            v.encoder.validate("vision", file)?;
+            let image = bounded(v.image_size, MAX_IMAGE_SIZE, "vision image_size", file)?;
+            bounded(v.patch_size, image, "vision patch_size", file)?;
+            bounded(v.num_channels, MAX_CHANNELS, "vision num_channels", file)?;
+        }
+        if let Some(t) = &self.text {
+            t.encoder.validate("text", file)?;
+            bounded(t.vocab_size, MAX_VOCAB, "text vocab_size", file)?;
+            bounded(t.max_position_embeddings, MAX_TEXT_POSITIONS, "text max_position_embeddings", file)?;
+        }
+        if let Some(p) = self.projection_dim {
+            bounded(p, MAX_WIDTH, "projection_dim", file)?;
+        }
+        Ok(())
+    }
+
     /// Parses a config.json of `CLIPModel`, `CLIPVisionModel(WithProjection)` or `CLIPTextModel(WithProjection)`.
     pub fn from_json(text: &str, file: &str) -> Result<Self> {
         let root: Value =
             serde_json::from_str(text).map_err(|e| cfg_err(file, format!("not valid JSON ({e})")))?;
         let model_type = root.get("model_type").and_then(Value::as_str).unwrap_or("clip");
-        let projection_dim = root.get("projection_dim").and_then(Value::as_u64).map(|v| v as usize);
+        let projection_dim = match root.get("projection_dim") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(get_usize(&root, "projection_dim", 0, file)?),
+        };
         // Old configs spell the towers `*_config_dict`.
         let tower = |key: &str| root.get(key).or_else(|| root.get(&format!("{key}_dict"))).filter(|v| v.is_object());
-        match model_type {
-            "clip" => Ok(Self {
+        let config = match model_type {
+            "clip" => Self {
                 vision: Some(vision_from_json(tower("vision_config").unwrap_or(&Value::Null), file)?),
                 text: Some(text_from_json(tower("text_config").unwrap_or(&Value::Null), file)?),
                 projection_dim: Some(projection_dim.unwrap_or(512)),
-            }),
-            "clip_vision_model" => Ok(Self { vision: Some(vision_from_json(&root, file)?), text: None, projection_dim }),
-            "clip_text_model" => Ok(Self { vision: None, text: Some(text_from_json(&root, file)?), projection_dim }),
-            other => Err(cfg_err(file, format!("model_type `{other}` is not a CLIP model"))),
-        }
+            },
+            "clip_vision_model" => Self { vision: Some(vision_from_json(&root, file)?), text: None, projection_dim },
+            "clip_text_model" => Self { vision: None, text: Some(text_from_json(&root, file)?), projection_dim },
+            other => return Err(cfg_err(file, format!("model_type `{other}` is not a CLIP model"))),
+        };
+        config.validate(file)?;
+        Ok(config)
     }
 
     /// Infers the configuration from tensor shapes. Shapes do not tell the number of attention heads
@@ -193,14 +262,24 @@ impl ClipConfig {
     /// OpenAI CLIP; the returned assumptions say so.
     pub fn infer(tensors: &BTreeMap<String, impl TensorShape>, file: &str) -> Result<(Self, Vec<String>)> {
         let shape = |name: &str| tensors.get(name).map(|t| t.dims());
+        // The first dimension of a tensor the inference reads, ≥ 1 (a scalar or a zero-sized
+        // tensor cannot carry a size).
+        let first_dim = |name: &str, t: &[usize]| -> Result<usize> {
+            match t.first() {
+                Some(&d) if d >= 1 => Ok(d),
+                _ => Err(cfg_err(file, format!("cannot infer the config: `{name}` is {}, which gives no size", shape_str(t)))),
+            }
+        };
         let mut assumptions = Vec::new();
         let layers = |prefix: &str| {
             (0..).take_while(|i| tensors.contains_key(&format!("{prefix}.encoder.layers.{i}.layer_norm1.weight"))).count()
         };
         let mut encoder = |prefix: &str, hidden: usize| -> Result<EncoderConfig> {
-            let fc1 = shape(&format!("{prefix}.encoder.layers.0.mlp.fc1.weight"))
-                .ok_or_else(|| cfg_err(file, format!("cannot infer the config: no `{prefix}.encoder.layers.0.mlp.fc1.weight`")))?;
-            if hidden % 64 != 0 {
+            let fc1_name = format!("{prefix}.encoder.layers.0.mlp.fc1.weight");
+            let fc1 = shape(&fc1_name)
+                .ok_or_else(|| cfg_err(file, format!("cannot infer the config: no `{fc1_name}`")))?;
+            let intermediate = first_dim(&fc1_name, fc1)?;
+            if hidden == 0 || hidden % 64 != 0 {
                 return Err(cfg_err(
                     file,
                     format!("cannot infer the number of attention heads of `{prefix}` (width {hidden} is not a multiple of 64); add a config.json beside the weights"),
@@ -209,7 +288,7 @@ impl ClipConfig {
             assumptions.push(format!("{prefix}: {} attention heads (width/64), hidden_act quick_gelu, layer_norm_eps 1e-5", hidden / 64));
             Ok(EncoderConfig {
                 hidden_size: hidden,
-                intermediate_size: fc1[0],
+                intermediate_size: intermediate,
                 num_attention_heads: hidden / 64,
                 num_hidden_layers: layers(prefix),
                 hidden_act: Activation::QuickGelu,
@@ -218,13 +297,21 @@ impl ClipConfig {
         };
         let vision = match shape("vision_model.embeddings.patch_embedding.weight") {
             Some(&[hidden, channels, patch, _]) => {
-                let positions = shape("vision_model.embeddings.position_embedding.weight")
-                    .map(|s| s[0])
+                let name = "vision_model.embeddings.position_embedding.weight";
+                let positions = shape(name)
                     .ok_or_else(|| cfg_err(file, "cannot infer the config: no vision position embedding"))?;
+                let positions = first_dim(name, positions)?;
+                // grid² patches + the class token.
                 let grid = ((positions - 1) as f64).sqrt().round() as usize;
+                if grid == 0 || grid.checked_mul(grid) != Some(positions - 1) {
+                    return Err(cfg_err(file, format!("cannot infer the config: `{name}` has {positions} rows, not a square grid of patches + 1")));
+                }
+                let image_size = grid.checked_mul(patch).filter(|_| patch >= 1).ok_or_else(|| {
+                    cfg_err(file, format!("cannot infer the config: a {grid}×{grid} grid of {patch}-pixel patches gives no image size"))
+                })?;
                 Some(VisionConfig {
                     encoder: encoder("vision_model", hidden)?,
-                    image_size: grid * patch,
+                    image_size,
                     patch_size: patch,
                     num_channels: channels,
                 })
@@ -233,9 +320,9 @@ impl ClipConfig {
         };
         let text = match shape("text_model.embeddings.token_embedding.weight") {
             Some(&[vocab, hidden]) => {
-                let positions = shape("text_model.embeddings.position_embedding.weight")
-                    .map(|s| s[0])
-                    .ok_or_else(|| cfg_err(file, "cannot infer the config: no text position embedding"))?;
+                let name = "text_model.embeddings.position_embedding.weight";
+                let positions = shape(name).ok_or_else(|| cfg_err(file, "cannot infer the config: no text position embedding"))?;
+                let positions = first_dim(name, positions)?;
                 Some(TextConfig {
                     encoder: encoder("text_model", hidden)?,
                     vocab_size: vocab,
@@ -248,8 +335,13 @@ impl ClipConfig {
         if vision.is_none() && text.is_none() {
             return Err(cfg_err(file, "cannot infer a CLIP config: neither `vision_model.*` nor `text_model.*` tensors found"));
         }
-        let projection_dim = shape("visual_projection.weight").or_else(|| shape("text_projection.weight")).map(|s| s[0]);
-        Ok((Self { vision, text, projection_dim }, assumptions))
+        let projection_dim = match ["visual_projection.weight", "text_projection.weight"].into_iter().find_map(|n| Some((n, shape(n)?))) {
+            Some((name, s)) => Some(first_dim(name, s)?),
+            None => None,
+        };
+        let config = Self { vision, text, projection_dim };
+        config.validate(&format!("{file} (inferred config)"))?;
+        Ok((config, assumptions))
     }
 
     /// A transformers config.json for this configuration (used when a merged checkpoint's zero-shot

@@ -38,7 +38,7 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
         max_side: MAX_SIDE,
         max_alloc: MAX_DECODE_ALLOC,
     };
-    let decoded = jpeg::decode(bytes, &limits)?;
+    let decoded = jpeg::decode(bytes, &limits, super::check_pixels)?;
     let (w, h) = (decoded.width, decoded.height);
     let rgb: Vec<u8> = match decoded.pixels {
         jpeg::Pixels::Gray(g) => g.iter().flat_map(|&v| [v; 3]).collect(),
@@ -92,6 +92,13 @@ fn decode_with_image_crate(
     let (width, height) = decoder.dimensions();
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(too_large(width, height));
+    }
+    super::check_pixels(width, height, bytes.len())?;
+    if format == ImageFormat::Gif {
+        // The decoder allocates the first frame at its own size, which may exceed the screen's.
+        if let Some((w, h)) = gif_first_frame_size(bytes) {
+            super::check_pixels(w, h, bytes.len()).map_err(|e| format!("GIF frame: {e}"))?;
+        }
     }
     // PIL's exif_transpose ignores unreadable EXIF, so a bad orientation tag is not an error here.
     let orientation = decoder
@@ -317,6 +324,26 @@ fn gif_color_key(b: &[u8]) -> Option<[u8; 3]> {
                 let i = transparent? * 3;
                 let rgb = palette.get(i..i + 3)?;
                 return Some([rgb[0], rgb[1], rgb[2]]);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The size of a GIF's first frame (its image descriptor), if the file gets that far.
+fn gif_first_frame_size(b: &[u8]) -> Option<(u32, u32)> {
+    let flags = *b.get(10)?;
+    let mut pos = 13usize;
+    if flags & 0x80 != 0 {
+        pos += 3usize << ((flags & 7) + 1);
+    }
+    loop {
+        match *b.get(pos)? {
+            0x21 => pos = skip_sub_blocks(b, pos + 2)?,
+            0x2C => {
+                let w = u16::from_le_bytes([*b.get(pos + 5)?, *b.get(pos + 6)?]);
+                let h = u16::from_le_bytes([*b.get(pos + 7)?, *b.get(pos + 8)?]);
+                return Some((w.into(), h.into()));
             }
             _ => return None,
         }

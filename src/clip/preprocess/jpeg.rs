@@ -38,8 +38,12 @@ pub(super) struct Limits {
 
 type DecodeResult<T> = std::result::Result<T, String>;
 
-pub(super) fn decode(data: &[u8], limits: &Limits) -> DecodeResult<Decoded> {
-    let mut dec = Decoder::default();
+/// The caller's bound on a frame's size (`check_pixels(width, height, file bytes)`), applied to the
+/// frame header before anything is allocated for it.
+pub(super) type PixelCheck = fn(u32, u32, usize) -> DecodeResult<()>;
+
+pub(super) fn decode(data: &[u8], limits: &Limits, check_pixels: PixelCheck) -> DecodeResult<Decoded> {
+    let mut dec = Decoder { check_pixels: Some(check_pixels), data_len: data.len(), ..Decoder::default() };
     dec.run(data, limits)?;
     dec.finish()
 }
@@ -65,6 +69,9 @@ struct Decoder {
     exif: Option<Vec<u8>>,
     scans: usize,
     saw_eoi: bool,
+    check_pixels: Option<PixelCheck>,
+    /// Bytes of the whole file, for the caller's pixels-per-byte bound.
+    data_len: usize,
 }
 
 /// Each scan decodes the whole image again; real files have at most a few dozen.
@@ -257,6 +264,10 @@ impl Decoder {
         let mcus_x = width.div_ceil(8 * hmax);
         let mcus_y = height.div_ceil(8 * vmax);
         check_memory(&comps, mcus_x, mcus_y, width, height, limits)?;
+        if let Some(check) = self.check_pixels {
+            // Sides ≤ max_side here, so they fit in u32.
+            check(width as u32, height as u32, self.data_len)?;
+        }
         for c in &mut comps {
             c.width = (width * c.h).div_ceil(hmax);
             c.height = (height * c.v).div_ceil(vmax);
@@ -288,6 +299,15 @@ impl Decoder {
         let scan = self.scan_header(seg)?;
         let (segments, end) = split_restart_segments(data, start);
         let frame = self.frame.as_mut().ok_or("scan before frame header")?;
+        // Each scan walks every block again: the pixels-per-byte bound covers the scans together
+        // (a real progressive photo has about 10 scans and 40 pixels per byte).
+        let walked = (self.scans as u64).saturating_mul((frame.width * frame.height) as u64);
+        if walked > (self.data_len as u64).saturating_mul(super::MAX_PIXELS_PER_BYTE) {
+            return Err(format!(
+                "{} scans of a {}x{} image in a {}-byte file: over the limit of {} pixels per byte (a decompression bomb?)",
+                self.scans, frame.width, frame.height, self.data_len, super::MAX_PIXELS_PER_BYTE
+            ));
+        }
         for &ci in &scan.comps {
             let comp = &mut frame.comps[ci];
             if comp.quant.is_none() {

@@ -35,6 +35,38 @@ pub use resample::resize_and_crop;
 /// Largest accepted image side, for decoding and for any size in a preprocessor config.
 pub const MAX_SIDE: u32 = 16384;
 
+/// Most pixels an image may have: Pillow's `MAX_IMAGE_PIXELS` (1024³ / 4 / 3, where Pillow
+/// starts warning of a decompression bomb; 89.5 M, a 9459 × 9459 square). Checked on the header's
+/// size, before any pixel is decoded.
+pub const MAX_PIXELS: u64 = 89_478_485;
+
+/// Most pixels per byte of the file. Decoding time and the decoders' buffers grow with the
+/// pixels, so this bounds both by the bytes actually present: a 120-byte file may claim at most
+/// 491,520 pixels, not 16384². Photos come nowhere near it (a JPEG block costs at least one bit,
+/// 512 pixels per byte; deflate expands at most 1032:1, so an RGB PNG ≤ 344, an 8-bit palette PNG
+/// ≤ 1032). What it refuses: the "and the rest is empty" tricks (BMP RLE deltas, a tiny GIF frame
+/// on a huge screen), truncated files, and blank 1- or 2-bit images larger than a few megapixels.
+pub const MAX_PIXELS_PER_BYTE: u64 = 4096;
+
+/// Refuses a `width` × `height` image in a file of `file_len` bytes that exceeds [`MAX_PIXELS`]
+/// or [`MAX_PIXELS_PER_BYTE`]; the message names the limit.
+pub(crate) fn check_pixels(width: u32, height: u32, file_len: usize) -> std::result::Result<(), String> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
+        return Err(format!(
+            "image is {width}x{height} = {pixels} pixels; the limit is {MAX_PIXELS} pixels (Pillow's MAX_IMAGE_PIXELS)"
+        ));
+    }
+    let present = (file_len as u64).saturating_mul(MAX_PIXELS_PER_BYTE);
+    if pixels > present {
+        return Err(format!(
+            "image claims {width}x{height} = {pixels} pixels in a {file_len}-byte file, over the limit of \
+             {MAX_PIXELS_PER_BYTE} pixels per byte: the file cannot hold that image (truncated, or a decompression bomb)"
+        ));
+    }
+    Ok(())
+}
+
 /// Rescale + normalise into CHW f32 (length 3*h*w), as `pixel_values` of the processor:
 /// `rescale` multiplies in float64 and casts to float32, `normalize` computes `(x - mean) / std`
 /// in float32 (both from transformers' `image_transforms`).

@@ -14,7 +14,8 @@ impl PreprocessConfig {
         let (rh, rw) = resized_size(height, width, self.resize);
         let (oh, ow) = self.crop.unwrap_or((rh, rw));
         let all = [rh, rw, oh, ow];
-        if all.iter().any(|&s| s == 0 || s > MAX_RESIZED_SIDE) || oh > MAX_SIDE || ow > MAX_SIDE {
+        let out_pixels = u64::from(oh) * u64::from(ow);
+        if all.iter().any(|&s| s == 0 || s > MAX_RESIZED_SIDE) || oh > MAX_SIDE || ow > MAX_SIDE || out_pixels > super::MAX_PIXELS {
             return Err(Error::Image {
                 name: name.to_string(),
                 msg: format!(
