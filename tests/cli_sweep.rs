@@ -134,3 +134,26 @@ fn bad_folders_and_arguments_say_what_is_wrong() {
     assert!(errors[0].contains("unlabeled pictures or a shift set"));
     assert!(errors[2].contains("labels on the shift set"));
 }
+
+/// `--layerwise`: the schedule starts at the lowest-entropy α, never ends worse, and says how long
+/// it will take before it starts.
+#[test]
+fn layerwise_search_starts_at_the_entropy_rule_and_never_ends_worse() {
+    let out = wiseft(&["sweep", "--task", "www/samples/toy/task", "--shift", "www/samples/toy/shift", "--alphas", "0:1:0.25", "--layerwise", "--knots", "2", "--json", "--device", "cpu"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("forward passes over"), "the cost is said before starting: {}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l = &json["layerwise"];
+    let rule = json["rules"]["rules"].as_array().unwrap().iter().find(|r| r["rule"] == "min-entropy").unwrap();
+    assert_eq!(l["start_alpha"], rule["alpha"]);
+    let entropy_at_start = json["rules"]["alphas"].as_array().unwrap().iter().find(|a| a["alpha"] == rule["alpha"]).unwrap()["entropy"].as_f64().unwrap();
+    assert!((l["start_entropy"].as_f64().unwrap() - entropy_at_start).abs() < 1e-5, "equal knots are the single α: {l}");
+    assert_eq!(l["knots"].as_array().unwrap().len(), 2);
+    assert!(l["entropy"].as_f64().unwrap() <= l["start_entropy"].as_f64().unwrap());
+    assert!(l["evaluations"].as_u64().unwrap() <= 1 + 2 * 11);
+    for key in ["task_accuracy", "shift_accuracy"] {
+        assert!((0.0..=1.0).contains(&l[key].as_f64().unwrap()), "{key}");
+    }
+    let bad = wiseft(&["sweep", "--task", "www/samples/toy/task", "--layerwise", "--knots", "1"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("knots"), "{}", text(&bad.stderr));
+}

@@ -5,7 +5,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -200,12 +201,13 @@ test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled f
     // source names; each records the SHA-256 of the same files and the same tool version.
     const zsUrl = `${models.url}/models/a_zs/model.safetensors`;
     const ftUrl = `${models.url}/models/a_ft/model.safetensors`;
-    const cliMerge = (out, dtype) => execFileSync(WISEFT, ['merge', '--zero-shot', zsUrl, '--fine-tuned', ftUrl, '--alpha', '0.45', '--dtype', dtype, '--output', out],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WISEFT_CACHE: path.join(tmp, `cli-cache-${webgpu}`) } });
+    // Asynchronously: the server answering the CLI's downloads runs in this very process.
+    const cliMerge = (out, dtype) => promisify(execFile)(WISEFT, ['merge', '--zero-shot', zsUrl, '--fine-tuned', ftUrl, '--alpha', '0.45', '--dtype', dtype, '--output', out],
+      { env: { ...process.env, WISEFT_CACHE: path.join(tmp, `cli-cache-${webgpu}`) } });
     const merged = await downloadBytes(page, () => page.locator('#export-merged').click());
     assert.match(merged.name, /0\.45\.safetensors$/);
     const ref = path.join(tmp, `merged-${webgpu}`, 'model.safetensors');
-    cliMerge(ref, 'f32');
+    await cliMerge(ref, 'f32');
     assert.ok(Buffer.compare(merged.bytes, fs.readFileSync(ref)) === 0, `the download (${merged.bytes.length} B) is byte-identical to wiseft merge (${fs.statSync(ref).size} B)`);
     const headerLen = Number(merged.bytes.readBigUInt64LE(0));
     const meta = JSON.parse(merged.bytes.subarray(8, 8 + headerLen).toString('utf8')).__metadata__;
@@ -216,7 +218,7 @@ test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled f
     const half = await downloadBytes(page, () => page.locator('#export-merged').click());
     assert.match(half.name, /0\.45-f16\.safetensors$/);
     const halfRef = path.join(tmp, `merged-f16-${webgpu}`, 'model.safetensors');
-    cliMerge(halfRef, 'f16');
+    await cliMerge(halfRef, 'f16');
     assert.ok(Buffer.compare(half.bytes, fs.readFileSync(halfRef)) === 0, `the f16 download (${half.bytes.length} B) is byte-identical to wiseft merge --dtype f16 (${fs.statSync(halfRef).size} B)`);
     assert.ok(half.bytes.length < 0.6 * merged.bytes.length, `f16 is about half the size (${half.bytes.length} of ${merged.bytes.length} B)`);
     await page.locator('#export-dtype').selectOption('f32');

@@ -3,6 +3,7 @@
 mod checkpoints;
 mod commands;
 mod embedded;
+mod layerwise;
 mod progress;
 mod recipes;
 mod sweep;
@@ -189,6 +190,13 @@ pub struct SweepArgs {
     /// Print the sweep's CSV (the page's export).
     #[arg(long)]
     pub csv: bool,
+    /// Then search a per-depth α schedule that minimises the entropy on the label-free set
+    /// (forward passes only; says how long before starting).
+    #[arg(long)]
+    pub layerwise: bool,
+    /// Knots of that schedule over depth (2 or more).
+    #[arg(long, default_value_t = 3, requires = "layerwise")]
+    pub knots: usize,
 }
 
 #[derive(Args)]

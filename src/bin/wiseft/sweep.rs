@@ -72,7 +72,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         _ => {}
     });
     let fail = |f: wiseft::session::Failure| f.error;
-    let prompts = Prompts { labels: labels.clone(), templates: resolve_templates(args.templates, &args.template) };
+    let prompts_templates = resolve_templates(args.templates, &args.template);
+    let prompts = Prompts { labels: labels.clone(), templates: prompts_templates.clone() };
     pollster::block_on(session.set_prompts(prompts)).map_err(fail)?;
     pollster::block_on(session.install(wiseft)).map_err(fail)?;
     let mut photos = Vec::new();
@@ -87,6 +88,14 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         return Err(Error::Invalid("sweep cancelled".into()));
     };
 
+    let layerwise = match (&done.rules, args.layerwise) {
+        (Ok(rules), true) => {
+            let start = rules.get(wiseft::choose::Rule::MinEntropy).alpha.unwrap_or(0.5);
+            Some(crate::layerwise::search(&args, &files, &labels, &prompts_templates, start)?)
+        }
+        _ => None,
+    };
+
     if args.csv {
         print!("{}", done.csv);
     } else if args.json {
@@ -98,11 +107,14 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e)),
         };
-        println!("{}", json!({"labels": labels, "alphas": alphas, "photos": photos, "points": done.points, "rules": rules, "rules_error": error}));
+        println!("{}", json!({"labels": labels, "alphas": alphas, "photos": photos, "points": done.points, "rules": rules, "rules_error": error, "layerwise": layerwise}));
     } else {
         match &done.rules {
             Ok(rules) => print_table(rules),
             Err(e) => println!("α rules: {e}"),
+        }
+        if let Some(l) = &layerwise {
+            print_layerwise(l);
         }
     }
     if let Err(e) = &done.rules {
@@ -153,4 +165,21 @@ fn print_table(rules: &Rules) {
     }
     println!();
     println!("{}", rules.verdict);
+}
+
+fn print_layerwise(l: &crate::layerwise::LayerwiseResult) {
+    println!();
+    let knots: Vec<String> = l.knots.iter().map(|a| format!("{a}")).collect();
+    println!("layer-wise α (embeddings → last layer): {}", knots.join(" → "));
+    println!(
+        "  entropy {:.4} (single α = {}: {:.4}); task {} %, shift {} %; {} forward passes in {:.1} s (ViT-B/32: about {:.0} s)",
+        l.entropy,
+        l.start_alpha,
+        l.start_entropy,
+        pct(l.task_accuracy),
+        pct(l.shift_accuracy),
+        l.evaluations,
+        l.seconds,
+        l.vit_b32_seconds
+    );
 }
