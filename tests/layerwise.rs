@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use pollster::block_on;
+use std::time::Instant;
 use wiseft::checkpoint::Checkpoint;
 use wiseft::choose::layerwise::{self, coordinate_descent, EntropyOnPhotos, Objective, Outcome, Search, Step};
 use wiseft::choose::stats::mean_entropy;
@@ -13,6 +14,11 @@ use wiseft::engine::Device;
 use wiseft::merge::{load_recipe, Alpha, ModelPair};
 use wiseft::pipeline::WiseFt;
 use wiseft::Result;
+
+fn clock() -> f64 {
+    thread_local!(static EPOCH: Instant = Instant::now());
+    EPOCH.with(|e| e.elapsed().as_secs_f64())
+}
 
 /// Σ (kᵢ − tᵢ)², counting its calls.
 struct Bowl {
@@ -31,7 +37,7 @@ impl Objective for Bowl {
 fn coordinate_descent_finds_a_separable_minimum_on_the_grid() {
     let search = Search::default();
     let mut bowl = Bowl { target: vec![0.2, 0.7, 0.4], calls: 0 };
-    let Outcome::Done(found) = block_on(coordinate_descent(&mut bowl, 0.5, &search, |_| Step::Continue)).unwrap() else { panic!("not cancelled") };
+    let Outcome::Done(found) = block_on(coordinate_descent(&mut bowl, 0.5, &search, &clock, |_| Step::Continue)).unwrap() else { panic!("not cancelled") };
     for (k, t) in found.knots.iter().zip(&bowl.target) {
         assert!((k - t).abs() < 1e-9, "knots {:?}, want {:?}", found.knots, bowl.target);
     }
@@ -49,7 +55,7 @@ fn a_search_can_be_cancelled_and_bad_settings_are_errors() {
     let mut bowl = Bowl { target: vec![0.0, 1.0], calls: 0 };
     let search = Search { knots: 2, ..Search::default() };
     let mut seen = 0;
-    let outcome = block_on(coordinate_descent(&mut bowl, 0.5, &search, |p| {
+    let outcome = block_on(coordinate_descent(&mut bowl, 0.5, &search, &clock, |p| {
         seen += 1;
         assert!(p.done <= p.most);
         if p.done == 3 { Step::Cancel } else { Step::Continue }
@@ -58,7 +64,7 @@ fn a_search_can_be_cancelled_and_bad_settings_are_errors() {
     assert_eq!(outcome, Outcome::Cancelled);
     assert_eq!((bowl.calls, seen), (3, 3), "stops right after the evaluation that was cancelled");
     for bad in [Search { knots: 1, ..Search::default() }, Search { grid: vec![], ..Search::default() }, Search { grid: vec![0.5, 1.5], ..Search::default() }, Search { rounds: 0, ..Search::default() }] {
-        let e = block_on(coordinate_descent(&mut bowl, 0.5, &bad, |_| Step::Continue)).unwrap_err();
+        let e = block_on(coordinate_descent(&mut bowl, 0.5, &bad, &clock, |_| Step::Continue)).unwrap_err();
         assert!(e.to_string().contains("layer-wise search"), "{e}");
     }
 }
@@ -97,7 +103,7 @@ fn entropy_over_equal_knots_is_the_two_model_merge_and_the_search_never_ends_wor
     }
 
     let mut objective = EntropyOnPhotos::new(&mut model, &images, &labels, &templates).unwrap();
-    let Outcome::Done(found) = block_on(coordinate_descent(&mut objective, 0.5, &search, |_| Step::Continue)).unwrap() else { panic!() };
+    let Outcome::Done(found) = block_on(coordinate_descent(&mut objective, 0.5, &search, &clock, |_| Step::Continue)).unwrap() else { panic!() };
     assert!(found.value <= found.start.value);
     assert!(found.evaluations.len() <= search.max_evaluations());
     let best = found.evaluations.iter().map(|e| e.value).fold(f64::INFINITY, f64::min);

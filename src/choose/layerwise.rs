@@ -8,7 +8,6 @@
 //! functions; [`EntropyOnPhotos`] is the objective over a model loaded as a depth-scheduled wise-ft
 //! recipe (`load_recipe`).
 
-use std::time::Instant;
 
 use serde::Serialize;
 
@@ -108,15 +107,17 @@ pub trait Objective {
 
 /// Minimises `objective` from all knots at `start`: for each knot in turn, every grid value with the
 /// others held; a value is taken only when it is lower by more than [`TIE`] (so among equals the
-/// current one, and the grid's first — the smallest α — when starting a knot, stays).
+/// current one, and the grid's first — the smallest α — when starting a knot, stays). `now` is a
+/// clock in seconds (`Instant` natively, `performance.now()` in a worker, as for the benchmark).
 pub async fn coordinate_descent(
     objective: &mut impl Objective,
     start: f64,
     search: &Search,
+    now: &dyn Fn() -> f64,
     mut progress: impl FnMut(Progress) -> Step,
 ) -> Result<Outcome> {
     search.check()?;
-    let clock = Instant::now();
+    let started = now();
     let most = search.max_evaluations();
     let mut knots = vec![start; search.knots];
     let mut best = objective.value(&knots).await?;
@@ -126,7 +127,7 @@ pub async fn coordinate_descent(
         done: evaluations.len(),
         most,
         best,
-        seconds_each: clock.elapsed().as_secs_f64() / evaluations.len() as f64,
+        seconds_each: (now() - started) / evaluations.len() as f64,
     };
     if progress(report(&evaluations, best)) == Step::Cancel {
         return Ok(Outcome::Cancelled);
@@ -157,7 +158,7 @@ pub async fn coordinate_descent(
             break;
         }
     }
-    Ok(Outcome::Done(Found { knots, value: best, start, evaluations, seconds: clock.elapsed().as_secs_f64() }))
+    Ok(Outcome::Done(Found { knots, value: best, start, evaluations, seconds: now() - started }))
 }
 
 /// The wise-ft recipe whose α follows `knots` over depth (`[a]`… all equal is the single α `a`).

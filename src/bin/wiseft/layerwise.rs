@@ -59,8 +59,10 @@ pub fn search(args: &SweepArgs, files: &[FolderPhoto], labels: &[String], templa
     // ViT-B/32's time per second of this model's (the estimate is linear in the time measured).
     let vit_b32_per_second = layerwise::estimate_vit_b32_seconds(&model.pair, 1.0, &opts);
     let mut objective = EntropyOnPhotos::new(&mut model, &images, labels, templates)?;
+    let epoch = std::time::Instant::now();
+    let clock = || epoch.elapsed().as_secs_f64();
     let mut told = false;
-    let outcome = pollster::block_on(coordinate_descent(&mut objective, start, &opts, |p| {
+    let outcome = pollster::block_on(coordinate_descent(&mut objective, start, &opts, &clock, |p| {
         if !told {
             told = true;
             eprintln!(
