@@ -14,7 +14,7 @@ use wiseft::clip::preprocess;
 use wiseft::engine::Device;
 use wiseft::merge::{Alpha, ModelPair};
 use wiseft::pipeline::WiseFt;
-use wiseft::session::{Cancel, Column, Operation, PhotoId, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
+use wiseft::session::{Cancel, Column, Operation, PhotoId, Prompts, Score, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
 
 const LABELS: [&str; 5] = ["cat", "dog", "red car", "tree", "the ocean"];
 const IMAGES: [&str; 4] = ["images/photo.png", "images/photo.jpg", "images/gray.png", "images/wide.png"];
@@ -40,8 +40,8 @@ fn photo(id: PhotoId, rel: &str) -> (PhotoId, String, Vec<u8>) {
     (id, rel.to_string(), std::fs::read(fixture(rel)).unwrap())
 }
 
-/// (photo, column) → probabilities, from every `Results` event since the log was last drained.
-fn results(log: &Log) -> Vec<(PhotoId, Column, Alpha, Vec<f32>)> {
+/// Every score of every `Results` event since the log was last drained.
+fn scores(log: &Log) -> impl Iterator<Item = Score> {
     let events = std::mem::take(&mut *log.borrow_mut());
     events
         .into_iter()
@@ -50,8 +50,11 @@ fn results(log: &Log) -> Vec<(PhotoId, Column, Alpha, Vec<f32>)> {
             _ => None,
         })
         .flatten()
-        .map(|s| (s.image, s.model, s.alpha.expect("a two-model score has its α"), s.probs))
-        .collect()
+}
+
+/// (photo, column) → probabilities, from every `Results` event since the log was last drained.
+fn results(log: &Log) -> Vec<(PhotoId, Column, Alpha, Vec<f32>)> {
+    scores(log).map(|s| (s.image, s.model, s.alpha.expect("a two-model score has its α"), s.probs)).collect()
 }
 
 /// What a fresh classifier says of the photos `rels`, classified together, at α.
@@ -277,16 +280,7 @@ fn recipe_session(r: &wiseft::merge::Recipe) -> (Session, Log) {
 
 /// (photo, column, setting, probabilities) of every score since the log was last drained.
 fn recipe_results(log: &Log) -> Vec<(PhotoId, Column, Option<String>, Vec<f32>)> {
-    let events = std::mem::take(&mut *log.borrow_mut());
-    events
-        .into_iter()
-        .filter_map(|e| match e {
-            SessionEvent::Results { scores, .. } => Some(scores),
-            _ => None,
-        })
-        .flatten()
-        .map(|s| (s.image, s.model, s.setting, s.probs))
-        .collect()
+    scores(log).map(|s| (s.image, s.model, s.setting, s.probs)).collect()
 }
 
 fn assert_close(got: &[f32], want: &[f32], what: &str) {

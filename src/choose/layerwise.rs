@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::stats::mean_entropy;
 use super::TIE;
-use crate::clip::config::VisionConfig;
+use crate::bench;
 use crate::error::{Error, Result};
 use crate::merge::recipe::{Method, Recipe};
 use crate::merge::schedule::{Coefficient, Levels};
@@ -209,26 +209,12 @@ impl Objective for EntropyOnPhotos<'_> {
     }
 }
 
-/// Multiply-adds of one image through a ViT (patch embedding, attention with its projections,
-/// MLP) of this size, for estimating how long a search on another model takes.
-pub fn vit_macs(image_size: usize, patch_size: usize, width: usize, mlp: usize, layers: usize) -> f64 {
-    let side = (image_size / patch_size.max(1)) as f64;
-    let tokens = side * side + 1.0;
-    let d = width as f64;
-    let patch = side * side * d * (3 * patch_size * patch_size) as f64;
-    let layer = tokens * (4.0 * d * d + 2.0 * d * mlp as f64) + 2.0 * tokens * tokens * d;
-    patch + layers as f64 * layer
-}
-
-fn vision_macs(v: &VisionConfig) -> f64 {
-    vit_macs(v.image_size, v.patch_size, v.encoder.hidden_size, v.encoder.intermediate_size, v.encoder.num_hidden_layers)
-}
-
-/// Seconds a search with `search` would take on ViT-B/32 (224 px, patch 32, width 768, MLP 3072,
-/// 12 layers) on the same engine and photos, from the measured seconds per evaluation on `pair`'s
-/// model: image encoding dominates (the text tower runs once per evaluation, and only when it
-/// moves with the merge).
+/// Seconds a search with `search` would take on ViT-B/32 on the same engine and photos, from the
+/// measured seconds per evaluation on `pair`'s model, scaled by the image tower's FLOPs (the
+/// benchmark's count): image encoding dominates (the text tower runs once per evaluation, and only
+/// when it moves with the merge).
 pub fn estimate_vit_b32_seconds(pair: &ModelPair, seconds_each: f64, search: &Search) -> f64 {
-    let here = pair.zero_shot.config.vision.as_ref().map_or(1.0, vision_macs).max(1.0);
-    seconds_each * (vit_macs(224, 32, 768, 3072, 12) / here) * search.max_evaluations() as f64
+    let config = &pair.zero_shot.config;
+    let here = if config.vision.is_some() { bench::image_flops(config) } else { 1.0 };
+    seconds_each * (bench::image_flops(&bench::vit_b32()) / here.max(1.0)) * search.max_evaluations() as f64
 }
