@@ -238,3 +238,60 @@ fn bad_checkpoints_are_errors_that_name_checkpoint_and_tensor() {
     let e = error_of(serde_json::json!({"version": 1, "method": "average", "fine_tuned": ["models/a_ft"], "weights": [1]}), |f| f.clear());
     assert!(e.contains("no fine-tuned checkpoint"), "{e}");
 }
+
+/// A wise-ft α schedule needs no merge inputs: on a two-model pair (as lecture mode and
+/// `wiseft sweep` load one) it is a per-tensor α of the lerp. Its merged tensors are the recipe
+/// path's bit for bit, its probabilities transformers' on both back ends, and on the GPU moving
+/// between a schedule and a single α is one merge pass with nothing uploaded or created.
+#[test]
+fn a_wise_ft_schedule_runs_on_a_two_model_pair() {
+    let r = reference();
+    let case = &r.cases["wise_ft_schedule"];
+    let recipe = Recipe::from_value(&case.recipe).unwrap();
+    let via_recipe = load(&case.recipe);
+    let pair = wiseft::merge::ModelPair::new(open(&r.zero_shot), Some(open(&recipe.fine_tuned[0]))).unwrap();
+    let point = wiseft::merge::build::point_of(&recipe, &pair).unwrap();
+    assert!(matches!(point, Point::Mix(_)));
+    let (want, got) = (via_recipe.pair.merge_at(&via_recipe.point).unwrap(), pair.merge_at(&point).unwrap());
+    for (name, t) in &want {
+        assert_eq!(got[name].to_le_bytes(), t.to_le_bytes(), "`{name}`");
+    }
+    // A flat schedule on the pair is today's merge at that α.
+    let flat = wiseft::merge::build::point_of(&Recipe::from_value(&serde_json::json!({"version": 1, "method": "wise-ft", "alpha": [0.35, 0.35]})).unwrap(), &pair).unwrap();
+    let alpha = Point::Alpha(wiseft::merge::Alpha::new(0.35).unwrap());
+    for name in pair.plan.interpolated() {
+        assert_eq!(pair.tensor_at(name, &flat).unwrap().to_le_bytes(), pair.tensor_at(name, &alpha).unwrap().to_le_bytes(), "flat schedule, `{name}`");
+    }
+
+    let imgs = images(&r, &via_recipe);
+    let engines: [(&str, Box<dyn Fn() -> Engine>); 2] = [
+        ("CPU", Box::new(|| Engine::Cpu(CpuEngine::at(&pair, &point, Matmul::Simd).unwrap()))),
+        ("GPU", Box::new(|| Engine::Gpu(block_on(GpuEngine::at(&pair, &point, GpuOptions::default())).unwrap_or_else(|e| panic!("{e}"))))),
+    ];
+    for (name, make) in engines {
+        let pair = wiseft::merge::ModelPair::new(open(&r.zero_shot), Some(open(&recipe.fine_tuned[0]))).unwrap();
+        let mut model = WiseFt::with_engine_at(pair, point.clone(), make(), String::new()).unwrap();
+        let got = block_on(model.classify(&imgs, &r.labels, &r.templates)).unwrap();
+        for (i, (g, w)) in got.iter().zip(&case.probs).enumerate() {
+            let d = max_abs_diff(g, w);
+            assert!(d <= PROB_TOL, "{name} image {}: probabilities differ by {d}", r.images[i]);
+        }
+    }
+
+    let flat_imgs: Vec<f32> = imgs[..2].iter().flatten().copied().collect();
+    let mut gpu = block_on(GpuEngine::at(&pair, &alpha, GpuOptions::default())).unwrap_or_else(|e| panic!("{e}"));
+    let at_alpha = block_on(gpu.encode_images(&flat_imgs, 2)).unwrap();
+    let stats = gpu.stats();
+    gpu.set_point(&pair, &point).unwrap();
+    let scheduled = block_on(gpu.encode_images(&flat_imgs, 2)).unwrap();
+    let after = gpu.stats();
+    assert_eq!(after.merges, stats.merges + 1, "one merge pass");
+    assert_eq!((after.weight_bytes_uploaded, after.buffers_created), (stats.weight_bytes_uploaded, stats.buffers_created));
+    let cpu = CpuEngine::at(&pair, &point, Matmul::Candle).unwrap().encode_images(&flat_imgs, 2).unwrap();
+    for (g, w) in scheduled.iter().zip(&cpu) {
+        assert!(cosine(g, w) > 0.99999, "GPU schedule vs CPU schedule");
+    }
+    assert_ne!(scheduled, at_alpha, "the schedule moved nothing");
+    gpu.set_point(&pair, &alpha).unwrap();
+    assert_eq!(block_on(gpu.encode_images(&flat_imgs, 2)).unwrap(), at_alpha, "back at the single α");
+}

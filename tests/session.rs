@@ -220,10 +220,11 @@ fn export_is_the_plans_merge() {
     use wiseft::checkpoint::provenance::{OutputDtype, Provenance, SourceRecord};
     let (s, _) = session();
     // The names the page would give (the URLs it used) and the files' digests.
-    let (zs_name, ft_name) = s.export_sources().unwrap();
+    let names = s.export_sources().unwrap();
+    let [zs_name, ft_name] = &names[..] else { panic!("{names:?}") };
     assert!(zs_name.ends_with("a_zs/model.safetensors") && ft_name.ends_with("a_ft/model.safetensors"), "{zs_name} {ft_name}");
     let sha = |rel: &str| sha256_hex(&std::fs::read(fixture(rel)).unwrap());
-    let sources = [
+    let sources = vec![
         SourceRecord::zero_shot("https://x/a_zs/model.safetensors", sha("models/a_zs/model.safetensors")),
         SourceRecord::fine_tuned(0, "https://x/a_ft/model.safetensors", sha("models/a_ft/model.safetensors")),
     ];
@@ -233,7 +234,7 @@ fn export_is_the_plans_merge() {
     let plan = wiseft::merge::MergePlan::new(&zs, Some(&ft)).unwrap();
     let merged = plan.merge(&zs, Some(&ft), a(0.35)).unwrap();
     // The recipe written out by hand, as the format promises it.
-    let provenance = Provenance::new(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 0.35}), sources.to_vec(), OutputDtype::F32);
+    let provenance = Provenance::new(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 0.35}), sources, OutputDtype::F32);
     let want = wiseft::checkpoint::safetensors::write_as(merged.iter().map(|(n, t)| (n.as_str(), t)), OutputDtype::F32, &provenance.to_metadata()).unwrap();
     assert_eq!(file.bytes, want);
     let (_, metadata) = wiseft::checkpoint::safetensors::read(&file.bytes, "export").unwrap();
@@ -369,4 +370,32 @@ fn a_two_model_session_refuses_a_recipe_until_loaded_with_one() {
     assert_eq!(f.during, Operation::Recipe);
     assert!(f.to_string().contains("two-model"), "{f}");
     assert_eq!(s.engine_alpha(), Some(a(0.5)));
+}
+
+/// A recipe session exports its merge at the recipe's current coefficients (not at α): the
+/// library's merge of a fresh load at those coefficients, the recipe (without its paths) and every
+/// source in the provenance, as `wiseft merge --recipe` writes it.
+#[test]
+fn a_recipe_session_exports_its_merge_with_every_source() {
+    use wiseft::checkpoint::provenance::{OutputDtype, SourceRecord};
+    let r = recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": 0.3}));
+    let (mut s, _) = recipe_session(&r);
+    let moved = recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": 0.6}));
+    block_on(s.set_recipe(moved.clone())).unwrap();
+    let names = s.export_sources().unwrap();
+    assert_eq!(names.len(), 1 + FINE_TUNES.len(), "{names:?}");
+    assert!(!s.export_needs_reread().unwrap(), "a recipe's checkpoints stay on the host");
+    let mut sources = vec![SourceRecord::zero_shot(&names[0], "0".repeat(64))];
+    sources.extend(names[1..].iter().enumerate().map(|(i, n)| SourceRecord::fine_tuned(i, n, "1".repeat(64))));
+    let file = s.export(a(0.9), None, sources.clone(), OutputDtype::F16).unwrap();
+    assert_eq!(file.setting.as_deref(), Some("task arithmetic, λ = 0.6"));
+
+    let fts = FINE_TUNES.iter().map(|p| open(p)).collect();
+    let loaded = wiseft::merge::load_recipe(&moved, open("models/a_zs"), fts).unwrap();
+    let merged = loaded.pair.merge_at(&loaded.point).unwrap();
+    let provenance = wiseft::session::export::provenance(&moved, sources, OutputDtype::F16);
+    assert_eq!(file.bytes, wiseft::session::export::merged_bytes(&merged, &provenance).unwrap());
+    let (_, metadata) = wiseft::checkpoint::safetensors::read(&file.bytes, "export").unwrap();
+    let read = wiseft::checkpoint::provenance::Provenance::from_metadata(&metadata).unwrap();
+    assert_eq!(read.sources.len(), 4);
 }

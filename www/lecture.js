@@ -10,6 +10,7 @@ import { isLoaded } from './models.js';
 import { addPhotos, allPhotos, isPhotoFile, labelledPhotos, photoCount, photoNamed, photosChanged, setTruth } from './photos.js';
 import { SWEEP_ALPHAS, bestAlphas, summarise } from './sweep.js';
 import { showRules } from './rules-view.js';
+import { layerwiseReady, redrawSchedule, wireLayerwise } from './layerwise-view.js';
 import { drawPlots } from './plots.js';
 import { SETS } from './truth.js';
 import { signal } from './signal.js';
@@ -24,6 +25,8 @@ let sweepCsv = null;
 let running = false;
 /** @type {import('./sweep.js').SweptPhoto[]} the photos of the sweep running */
 let swept = [];
+/** @type {import('./protocol.js').SweepPhoto[]} those photos as the sweep request sent them */
+let sweptRequest = [];
 /** @type {string|null} config.json of the last merged checkpoint */
 let mergedConfig = null;
 
@@ -53,7 +56,9 @@ export function setPresenter(value) {
 }
 
 function redraw() {
-  if (on) drawPlots(sweep, currentAlpha(), rules);
+  if (!on) return;
+  drawPlots(sweep, currentAlpha(), rules);
+  redrawSchedule();
 }
 
 function updateSetCounts() {
@@ -94,6 +99,8 @@ function startSweep() {
     ...list.map((p) => ({ id: p.id, label: labels.indexOf(p.truth), set: /** @type {const} */ (p.set === 'task' ? 'task' : 'shift') })),
     ...unlabeled.map((p) => ({ id: p.id, label: null, set: /** @type {const} */ ('unlabeled') })),
   ];
+  sweptRequest = photos;
+  layerwiseReady(null, null);
   engine.sweep(SWEEP_ALPHAS, photos).then(showSweep, sweepFailed);
 }
 
@@ -113,6 +120,7 @@ function showSweep(ev) {
   rules = ev.rules;
   sweepCsv = ev.csv;
   showRules(ev.rules, ev.rules_error);
+  layerwiseReady(sweptRequest, ev.rules);
   $('sweep-status').textContent = `Sweep done: ${ev.points.length} α values.`;
   $('export-csv').disabled = false;
   const lec = $('lecture');
@@ -150,6 +158,9 @@ function showBest() {
 
 /** The two checkpoints in the explain panel. @param {import('./protocol.js').LoadedEvent} ev */
 function explainModels(ev) {
+  // A recipe's merge is exported at its coefficients, not at α.
+  $('export-at-alpha').hidden = !!ev.recipe;
+  $('export-at-recipe').hidden = !ev.recipe;
   const params = (n) => (n >= 1e6 ? millions(n) : `${(n / 1e3).toFixed(1)} k`);
   const list = el('ul');
   for (const m of ev.models) {
@@ -169,7 +180,7 @@ function exportMerged() {
     $('export-status').textContent = 'Load the models first.';
     return;
   }
-  $('export-status').textContent = `Merging at α = ${fmtAlpha(currentAlpha())} …`;
+  $('export-status').textContent = 'Merging …';
   engine.exportMerged(currentAlpha(), $('export-dtype').value).then(saveMerged, showFailure);
 }
 
@@ -178,9 +189,11 @@ function saveMerged(ev) {
   if (!ev) return;
   mergedConfig = ev.config;
   $('export-config').hidden = !ev.config;
-  $('export-status').textContent = `${mb(ev.bytes.byteLength)} (${ev.dtype}) written at α = ${fmtAlpha(ev.alpha)}, its recipe and sources' SHA-256 in the header; put config.json beside it for transformers.`;
+  const where = ev.recipe ?? `α = ${fmtAlpha(ev.alpha)}`;
+  $('export-status').textContent = `${mb(ev.bytes.byteLength)} (${ev.dtype}) written at ${where}, its recipe and sources' SHA-256 in the header; put config.json beside it for transformers.`;
   const suffix = ev.dtype === 'f32' ? '' : `-${ev.dtype}`;
-  download(new Blob([ev.bytes], { type: 'application/octet-stream' }), `wiseft-merged-alpha-${fmtAlpha(ev.alpha)}${suffix}.safetensors`);
+  const stem = ev.recipe ? `recipe-${ev.recipe.split(',')[0].replace(/\W+/g, '-')}` : `alpha-${fmtAlpha(ev.alpha)}`;
+  download(new Blob([ev.bytes], { type: 'application/octet-stream' }), `wiseft-merged-${stem}${suffix}.safetensors`);
 }
 
 export function wireLecture() {
@@ -204,6 +217,7 @@ export function wireLecture() {
     if (photo) setTruth(photo, bar.dataset.label);
   });
   engine.on('sweep_progress', showSweepProgress);
+  wireLayerwise();
   engine.on('loaded', explainModels);
   photosChanged.on(updateSetCounts);
   alphaChanged.on(() => sweep && redraw());

@@ -17,7 +17,7 @@ export function clearLoadView() {
 
 /** @param {import('./protocol.js').ProgressEvent} ev */
 export function showProgress(ev) {
-  // A recipe has several fine-tunes: one row each.
+  // A recipe has several fine-tunes: one row each, named by its source.
   const key = `${ev.role}|${ev.file}${ev.role === 'fine-tuned' ? `|${ev.url}` : ''}`;
   let row = rows.get(key);
   if (!row) {
@@ -29,7 +29,7 @@ export function showProgress(ev) {
       box: el(
         'div',
         { class: 'dl', 'data-role': ev.role, 'data-file': ev.file },
-        el('div', { class: 'dl-head' }, el('span', { class: 'dl-name', text: `${ev.role} · ${ev.file}`, title: ev.url }), nums),
+        el('div', { class: 'dl-head' }, el('span', { class: 'dl-name', text: `${ev.role} · ${ev.url ? shortName(ev.url) : ev.file}`, title: ev.url }), nums),
         bar,
       ),
     };
@@ -90,6 +90,11 @@ export function showReport(ev) {
   const r = ev.report;
   const line = $('merge-line');
   line.hidden = false;
+  $('drop-columns').textContent = ev.recipe
+    ? 'They are classified by the zero-shot model and the recipe’s merge.'
+    : r
+      ? 'They are classified by all three models.'
+      : 'They are classified by the zero-shot model.';
   if (!r) {
     box.append(el('p', { class: 'hint', text: 'No fine-tuned checkpoint: α has no effect.' }));
     line.textContent = 'Only a zero-shot checkpoint is loaded: α has no effect.';

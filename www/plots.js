@@ -416,3 +416,29 @@ export function drawPlots(sweep, alpha, rules = null) {
   drawPareto(sweep, alpha, rules);
   drawPhotos(sweep);
 }
+
+/**
+ * The label-free per-layer α (#plot-layerwise): α against depth through the knots, beside the
+ * single α it started from (flat: one α for every layer).
+ * @param {import('./protocol.js').LayerwiseResult} r
+ */
+export function drawSchedule(r) {
+  const { ctx, W, H } = canvasCtx('plot-layerwise');
+  const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
+  title(ctx, 'Per-layer α found without labels');
+  const k = r.knots.length;
+  const knots = r.knots.map((a, i) => [i / (k - 1), a]);
+  const color = RULE_STYLE['min-entropy'].color;
+  box.t = legend(ctx, box.l, 42, [
+    { label: `per-layer α (entropy ${r.entropy.toFixed(4)})`, color },
+    { label: `single α = ${fmtAlpha(r.start_alpha)} (entropy ${r.start_entropy.toFixed(4)})`, color: '#6b7280', dash: [8, 6] },
+  ]) + 10;
+  const { X, Y } = axes(ctx, box, {
+    x0: 0, x1: 1, y0: 0, y1: 1, xTicks: knots.map(([t]) => t), yTicks: [0, 0.25, 0.5, 0.75, 1],
+    xFmt: (t) => (t === 0 ? 'embeddings' : t === 1 ? 'last layer' : `${Math.round(t * 100)}% depth`),
+    yFmt: (v) => v.toFixed(2), xLabel: 'depth in each tower', yLabel: 'α (0 = zero-shot, 1 = fine-tuned)',
+  });
+  line(ctx, [[0, r.start_alpha], [1, r.start_alpha]], X, Y, '#6b7280', { dash: [8, 6], width: 2 });
+  line(ctx, knots, X, Y, color);
+  for (const [t, a] of knots) marker(ctx, 'diamond', X(t), Y(a), color);
+}

@@ -14,9 +14,9 @@
 /**
  * What failed, in a `failed` event: `load` (the checkpoints), `alpha` (an α out of range), `labels`
  * (a template set or the text tower), `message` (a message the worker could not read), `crash` (the
- * engine panicked or could not start: seq 0), `cache` (clearing Cache Storage), `sweep`, `bench`,
+ * engine panicked or could not start: seq 0), `cache` (clearing Cache Storage), `sweep`, `layerwise` (the per-layer α search), `bench`,
  * `export` (the merged checkpoint), `merge` (re-merging at an α while classifying), `classify`.
- * @typedef {'load'|'alpha'|'labels'|'message'|'crash'|'cache'|'sweep'|'bench'|'export'|'merge'|'classify'|'recipe'} FailureKind
+ * @typedef {'load'|'alpha'|'labels'|'message'|'crash'|'cache'|'sweep'|'layerwise'|'bench'|'export'|'merge'|'classify'|'recipe'} FailureKind
  */
 
 // ------------------------------------------------------------------ page → worker (requests)
@@ -135,6 +135,18 @@
  */
 
 /**
+ * Search a per-depth α schedule (`knots` over depth, linear in between) minimising the mean entropy
+ * on the label-free photos — those without a label, else the shift photos with their labels hidden —
+ * from all knots at `start` (`layerwise_progress` events, then `layerwise`; honours `cancel`).
+ * @typedef {object} LayerwiseRequest
+ * @property {'layerwise'} type
+ * @property {number} seq
+ * @property {SweepPhoto[]} photos
+ * @property {number} start
+ * @property {number} [knots] 3 when absent
+ */
+
+/**
  * The merged checkpoint at α as safetensors bytes (answered with a `merged` message).
  * @typedef {object} ExportMergedRequest
  * @property {'export_merged'} type
@@ -161,7 +173,7 @@
 /**
  * Page → worker. Every request but `cancel` carries a `seq`, answered by exactly one `done`
  * (after at most one `failed`) with that `seq`.
- * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|ExportMergedRequest|BenchRequest|CancelRequest} Request
+ * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|LayerwiseRequest|ExportMergedRequest|BenchRequest|CancelRequest} Request
  */
 
 // ------------------------------------------------------------------ worker → page (events)
@@ -394,6 +406,43 @@
  */
 
 /**
+ * A forward pass of the layer-wise search: `done` of at most `most`; the lowest entropy so far;
+ * the whole search's estimated seconds here and on ViT-B/32 on this engine.
+ * @typedef {object} LayerwiseProgressEvent
+ * @property {'layerwise_progress'} type
+ * @property {number} seq
+ * @property {number} done
+ * @property {number} most
+ * @property {number} best
+ * @property {number} estimate_s
+ * @property {number} vit_b32_s
+ */
+
+/**
+ * What the layer-wise search found (src/session/layerwise.rs `LayerwiseResult`).
+ * @typedef {object} LayerwiseResult
+ * @property {number[]} knots α at each knot, from the embeddings (depth 0) to the last layer (depth 1)
+ * @property {number} entropy
+ * @property {number} start_alpha
+ * @property {number} start_entropy
+ * @property {'task'|'shift'|'unlabeled'} free_set the photos the entropy was measured on
+ * @property {number} free_photos
+ * @property {number|null} task_accuracy
+ * @property {number|null} shift_accuracy
+ * @property {number} evaluations forward passes over the label-free photos
+ * @property {number} seconds
+ * @property {number} vit_b32_seconds the same search on ViT-B/32 on this engine (estimated)
+ */
+
+/**
+ * The layer-wise search's result (only sent when it was not cancelled).
+ * @typedef {object} LayerwiseEvent
+ * @property {'layerwise'} type
+ * @property {number} seq
+ * @property {LayerwiseResult} result
+ */
+
+/**
  * Benchmark of the loaded model. `wasm_memory_mb`: the worker's WebAssembly memory (its peak).
  * @typedef {object} BenchEvent
  * @property {'bench'} type
@@ -437,11 +486,12 @@
  * @property {'f32'|'f16'|'bf16'} dtype
  * @property {Uint8Array} bytes safetensors, with its provenance (recipe, sources with SHA-256, tool) in the header
  * @property {string} config the zero-shot checkpoint's config.json, its dtype the file's
+ * @property {string|null} recipe a recipe's method and coefficients in words (null: the two-model merge at `alpha`)
  */
 
 /**
  * Worker → page.
- * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|SweepEvent|BenchEvent|DoneEvent|CachedEvent|CacheClearedEvent|MergedMessage} Event
+ * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|SweepEvent|LayerwiseProgressEvent|LayerwiseEvent|BenchEvent|DoneEvent|CachedEvent|CacheClearedEvent|MergedMessage} Event
  */
 
 export {};

@@ -21,12 +21,12 @@ const OUT_OF_MEMORY =
   'the engine stopped, most likely out of memory: the CPU back end keeps both checkpoints and the merged model in WebAssembly memory, which ends at 4 GB — choose smaller checkpoints or a browser with WebGPU';
 
 /** The answer a request waits for before its `done`, by request type. */
-const ANSWER = { load: 'loaded', probe_cache: 'cached', clear_cache: 'cache_cleared', sweep: 'sweep', bench: 'bench', export_merged: 'merged' };
+const ANSWER = { load: 'loaded', probe_cache: 'cached', clear_cache: 'cache_cleared', sweep: 'sweep', layerwise: 'layerwise', bench: 'bench', export_merged: 'merged' };
 
 /** Every `type` the worker posts (protocol.js `Event`). */
 const EVENT_TYPES = new Set([
   'hello', 'progress', 'status', 'notice', 'loaded', 'results', 'image_error', 'failed',
-  'sweep_progress', 'sweep', 'bench', 'done', 'cached', 'cache_cleared', 'merged',
+  'sweep_progress', 'sweep', 'layerwise_progress', 'layerwise', 'bench', 'done', 'cached', 'cache_cleared', 'merged',
 ]);
 
 /** A request that failed: the worker's `failed` event, or the engine gone. */
@@ -272,6 +272,17 @@ export class WorkerClient {
   }
 
   /**
+   * The label-free per-layer α search over a sweep's photos (`layerwise_progress` events).
+   * @param {import('./protocol.js').SweepPhoto[]} photos
+   * @param {number} start the single α to start from
+   * @param {number} [knots]
+   * @returns {Promise<import('./protocol.js').LayerwiseEvent|null>}
+   */
+  layerwise(photos, start, knots = 3) {
+    return this.#request('layerwise', { photos, start, knots });
+  }
+
+  /**
    * @param {number} alpha
    * @param {'f32'|'f16'|'bf16'} [dtype]
    * @returns {Promise<import('./protocol.js').MergedMessage|null>}
@@ -288,7 +299,7 @@ export class WorkerClient {
     return this.#request('bench', { runs, prompts });
   }
 
-  /** Aborts the running download or sweep (its request then fails with `cancelled`). */
+  /** Aborts the running download, sweep or layer-wise search (its request then fails with `cancelled`). */
   cancel() {
     this.#worker?.postMessage({ type: 'cancel' });
   }

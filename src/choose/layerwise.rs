@@ -6,7 +6,7 @@
 //!
 //! The optimiser ([`coordinate_descent`]) is generic over the objective, so it is tested on plain
 //! functions; [`EntropyOnPhotos`] is the objective over a model loaded as a depth-scheduled wise-ft
-//! recipe (`load_recipe`).
+//! pair (or a wise-ft recipe's inputs).
 
 
 use serde::Serialize;
@@ -169,8 +169,8 @@ pub fn recipe(knots: &[f64]) -> Recipe {
 }
 
 /// The mean entropy of the merged model's predictions on `images` (preprocessed, CHW), as a
-/// function of the knots. The model must hold a depth-scheduled wise-ft recipe's merge inputs:
-/// load it with `load_recipe(&layerwise::recipe(&[α; knots]), …)`.
+/// function of the knots. The model is a two-model pair (a schedule is a per-tensor α of its
+/// lerp) or a depth-scheduled wise-ft recipe's merge inputs.
 pub struct EntropyOnPhotos<'a> {
     pub model: &'a mut WiseFt,
     pub images: &'a [Vec<f32>],
@@ -186,10 +186,8 @@ impl EntropyOnPhotos<'_> {
         if labels.len() < 2 {
             return Err(Error::Invalid("layer-wise search: at least two labels (one class has no entropy)".into()));
         }
-        if model.pair.inputs.is_none() {
-            return Err(Error::Invalid(
-                "layer-wise search: the model was loaded for a single α; load it as a depth-scheduled wise-ft recipe".into(),
-            ));
+        if model.pair.inputs.is_none() && model.pair.fine_tuned.is_none() {
+            return Err(Error::Invalid("layer-wise search: the model has no fine-tuned checkpoint (α has no effect without one)".into()));
         }
         Ok(EntropyOnPhotos { model, images, labels, templates })
     }

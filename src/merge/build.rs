@@ -28,12 +28,16 @@ impl Loaded {
 }
 
 /// The point of `recipe`'s coefficients on a model loaded for that recipe (its merge inputs), or
-/// an α on a two-model pair.
+/// on a two-model pair: an α, or a wise-ft α schedule over the tensors the pair interpolates.
 pub fn point_of(recipe: &Recipe, pair: &ModelPair) -> Result<Point> {
     match &pair.inputs {
         Some(inputs) => Ok(Point::Mix(Arc::new(Mix::new(recipe, inputs)?))),
         None => match (recipe.method, recipe.alpha.as_constant()) {
             (Method::WiseFt, Some(a)) => Ok(Point::Alpha(Alpha::new(a).map_err(|e| Error::Invalid(format!("recipe field `alpha`: {e}")))?)),
+            (Method::WiseFt, None) if pair.fine_tuned.is_some() => {
+                let depths = Depths::from_names(pair.zero_shot.tensors.keys());
+                Ok(Point::Mix(Arc::new(Mix::wise_ft(recipe, pair.plan.interpolated(), &depths)?)))
+            }
             _ => Err(Error::Invalid(format!("recipe `{}`: the model was loaded for a single-α wise-ft merge; load the recipe again", recipe.method.key()))),
         },
     }

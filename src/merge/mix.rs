@@ -92,11 +92,7 @@ impl Mix {
             .map(|name| {
                 let t = depths.of(name);
                 let w: Vec<f32> = match recipe.method {
-                    Method::WiseFt => {
-                        // As [`Alpha::weights`] rounds them, so a flat schedule is today's lerp.
-                        let (wa, wb) = Alpha::new(recipe.alpha.at(name, t))?.weights();
-                        vec![wa, wb]
-                    }
+                    Method::WiseFt => wise_ft_weights(recipe, name, t)?,
                     Method::TaskArithmetic | Method::Ties => {
                         let l = recipe.lambda.at(name, t) as f32;
                         std::iter::once(1.0).chain(std::iter::repeat_n(l, n)).collect()
@@ -108,6 +104,27 @@ impl Mix {
             .collect::<Result<_>>()?;
         Ok(Self { weights })
     }
+}
+
+impl Mix {
+    /// A wise-ft recipe's α schedule over a two-model pair: (1 − α(t), α(t)) for each of `names`
+    /// (the tensors the pair interpolates), `t` its depth — the fine-tune is the one input, so a
+    /// per-layer α needs no merge inputs beyond the two checkpoints the pair already holds.
+    pub fn wise_ft<'a>(recipe: &Recipe, names: impl IntoIterator<Item = &'a String>, depths: &Depths) -> Result<Self> {
+        recipe.check()?;
+        if recipe.method != Method::WiseFt {
+            return Err(Error::Invalid(format!("recipe `{}`: a two-model pair takes only wise-ft schedules; load the recipe's checkpoints", recipe.method.key())));
+        }
+        let weights = names.into_iter().map(|name| Ok((name.clone(), wise_ft_weights(recipe, name, depths.of(name))?))).collect::<Result<_>>()?;
+        Ok(Self { weights })
+    }
+}
+
+/// (1 − α, α) of `name` at depth `t`, rounded as [`Alpha::weights`] rounds them, so that a flat
+/// schedule is today's lerp bit for bit.
+fn wise_ft_weights(recipe: &Recipe, name: &str, t: f64) -> Result<Vec<f32>> {
+    let (wa, wb) = Alpha::new(recipe.alpha.at(name, t))?.weights();
+    Ok(vec![wa, wb])
 }
 
 /// Where the merged model is: an α of the two-model merge, or weights of a recipe's inputs.

@@ -132,6 +132,11 @@ impl MergePlan {
         Ok(Self { actions, report })
     }
 
+    /// The tensors the two-model merge interpolates.
+    pub fn interpolated(&self) -> impl Iterator<Item = &String> {
+        self.actions.iter().filter(|(_, a)| **a == Action::Interpolate).map(|(name, _)| name)
+    }
+
     /// Plans a recipe's merge: every float tensor of θ₀ that some input has is combined.
     pub fn combining(zero_shot: &Checkpoint, inputs: &Inputs) -> Self {
         let mut actions = BTreeMap::new();
@@ -197,7 +202,7 @@ impl MergePlan {
     }
 }
 
-fn values_on_host<'a>(t: &'a HostTensor, name: &str, file: &str) -> Result<&'a [f32]> {
+pub(super) fn values_on_host<'a>(t: &'a HostTensor, name: &str, file: &str) -> Result<&'a [f32]> {
     t.as_f32().ok_or_else(|| Error::Tensor {
         file: file.into(),
         tensor: name.into(),

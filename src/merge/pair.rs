@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Alpha, Inputs, MergePlan, Merged, Point};
+use super::{values_on_host, Action, Alpha, Inputs, MergePlan, Merged, Point};
 use crate::checkpoint::tensor::{HostTensor, Values};
 use crate::checkpoint::Checkpoint;
 use crate::clip::preprocess::PreprocessConfig;
@@ -91,6 +91,16 @@ impl ModelPair {
             Point::Mix(mix) => mix,
         };
         let zs = self.zero_shot.tensors.get(name).ok_or_else(|| Error::Tensor { file: self.zero_shot.name.clone(), tensor: name.into(), msg: "missing".into() })?;
+        // A wise-ft α schedule over the pair: (1 − α(t))·θ₀ + α(t)·θ₁, the fine-tune the one term.
+        if let (Some(Action::Interpolate), Some(ft), Some(w)) = (self.plan.actions.get(name), &self.fine_tuned, alpha.weights.get(name)) {
+            let ft_tensor = ft.tensors.get(name).ok_or_else(|| Error::Tensor { file: ft.name.clone(), tensor: name.into(), msg: "missing".into() })?;
+            // The end points are the checkpoints' own values, as the single-α merge shares them.
+            return Ok(match w[..] {
+                [1.0, 0.0] => Merged::Shared(zs),
+                [0.0, 1.0] => Merged::Shared(ft_tensor),
+                _ => Merged::Sum { base: values_on_host(zs, name, &self.zero_shot.name)?, w0: w[0], terms: vec![(values_on_host(ft_tensor, name, &ft.name)?, w[1])] },
+            });
+        }
         let (Some(Action::Combine), Some(inputs), Some(w)) = (self.plan.actions.get(name), &self.inputs, alpha.weights.get(name)) else {
             return Ok(Merged::Shared(zs));
         };

@@ -1,4 +1,4 @@
-//! The merged checkpoint at some α, as `wiseft merge` writes it (the page's "download merged"),
+//! The merged checkpoint at some α or at a recipe, as `wiseft merge` writes it (the page's "download merged"),
 //! and what every merged file says of itself: the one place where the CLI and the page turn
 //! merged tensors into bytes, so that both write the same provenance and the same config.json.
 
@@ -18,6 +18,8 @@ use crate::merge::{Alpha, ModelPair};
 pub struct MergedFile {
     pub bytes: Vec<u8>,
     pub config_json: String,
+    /// A recipe's method and coefficients in words (None: the two-model merge at the α asked for).
+    pub setting: Option<String>,
 }
 
 /// The provenance of a merge by `recipe` of `sources`, written as `dtype`: the recipe's method
@@ -84,53 +86,64 @@ pub fn merged_preprocessor_json(zero_shot: &Checkpoint) -> String {
 
 impl Session {
     /// Whether the export needs both checkpoints read again (their weights went to the GPU as they
-    /// downloaded and are not on the host); an error when there is nothing to export.
+    /// downloaded and are not on the host); an error when there is nothing to export. A recipe's
+    /// checkpoints stay on the host (its merge inputs are computed there).
     pub fn export_needs_reread(&self) -> Result<bool, Failure> {
         let pair = self.export_pair()?;
+        if self.recipe.is_some() {
+            return Ok(false);
+        }
         let on_host = |c: &Checkpoint| c.tensors.values().all(|t| t.on_host());
         Ok(!(on_host(&pair.zero_shot) && pair.fine_tuned.as_ref().is_some_and(on_host)))
     }
 
-    /// The loaded pair, when it has a fine-tune to merge.
+    /// The loaded pair, when it has a fine-tune to merge (or a recipe's merge inputs).
     fn export_pair(&self) -> Result<&ModelPair, Failure> {
         let model = self.model.as_ref().ok_or_else(|| Failure::invalid(Operation::Export, "load the models first"))?;
-        if model.pair.fine_tuned.is_none() {
+        if model.pair.fine_tuned.is_none() && model.pair.inputs.is_none() {
             return Err(Failure::invalid(Operation::Export, "no fine-tuned checkpoint is loaded: there is nothing to merge"));
         }
         Ok(&model.pair)
     }
 
-    /// The names of the loaded weights files (zero-shot, fine-tuned): the URLs they came from or
-    /// the local files' names, as a merged file's provenance records them.
-    pub fn export_sources(&self) -> Result<(String, String), Failure> {
+    /// The names of the loaded weights files — the zero-shot one, then each fine-tune in order —
+    /// the URLs they came from or the local files' names, as a merged file's provenance records them.
+    pub fn export_sources(&self) -> Result<Vec<String>, Failure> {
         let pair = self.export_pair()?;
-        let ft = pair.fine_tuned.as_ref().expect("checked by export_pair");
-        Ok((pair.zero_shot.name.clone(), ft.name.clone()))
+        let fine_tunes = match (&pair.inputs, &pair.fine_tuned) {
+            (Some(inputs), _) => inputs.labels.clone(),
+            (None, Some(ft)) => vec![ft.name.clone()],
+            (None, None) => unreachable!("checked by export_pair"),
+        };
+        Ok(std::iter::once(pair.zero_shot.name.clone()).chain(fine_tunes).collect())
     }
 
-    /// The merged checkpoint at `alpha`, from the loaded checkpoints or, when their weights are on
-    /// the GPU, from `reread` (the same two files read again); its floats written as `dtype`, its
-    /// provenance the WiSE-FT recipe at `alpha` and `sources` (zero-shot, fine-tuned).
+    /// The merged checkpoint — at `alpha` for a two-model pair, at the session's recipe for a model
+    /// loaded from one — from the loaded checkpoints or, when a pair's weights are on the GPU, from
+    /// `reread` (the same two files read again); its floats written as `dtype`, its provenance the
+    /// recipe and `sources` (zero-shot, then each fine-tune, as [`Session::export_sources`] names them).
     pub fn export(
         &self,
         alpha: Alpha,
         reread: Option<&(Checkpoint, Checkpoint)>,
-        sources: [SourceRecord; 2],
+        sources: Vec<SourceRecord>,
         dtype: OutputDtype,
     ) -> Result<MergedFile, Failure> {
+        let fail = |e| Failure::new(Operation::Export, e);
         let needs = self.export_needs_reread()?;
         let pair = self.export_pair()?;
+        if let (Some(recipe), Some(model)) = (&self.recipe, &self.model) {
+            let provenance = provenance(recipe, sources, dtype);
+            let bytes = pair.merge_at(model.point()).and_then(|merged| merged_bytes(&merged, &provenance)).map_err(fail)?;
+            return Ok(MergedFile { bytes, config_json: merged_config_json(&pair.zero_shot, dtype), setting: Some(super::describe(recipe)) });
+        }
         let (zs, ft) = match (needs, reread) {
             (false, _) => (&pair.zero_shot, pair.fine_tuned.as_ref().expect("checked by export_pair")),
             (true, Some((zs, ft))) => (zs, ft),
             (true, None) => return Err(Failure::invalid(Operation::Export, "the weights are on the GPU: read both checkpoints again to export")),
         };
-        let provenance = provenance(&wise_ft(alpha), sources.into(), dtype);
-        let bytes = pair
-            .plan
-            .merge(zs, Some(ft), alpha)
-            .and_then(|merged| merged_bytes(&merged, &provenance))
-            .map_err(|e| Failure::new(Operation::Export, e))?;
-        Ok(MergedFile { bytes, config_json: merged_config_json(&pair.zero_shot, dtype) })
+        let provenance = provenance(&wise_ft(alpha), sources, dtype);
+        let bytes = pair.plan.merge(zs, Some(ft), alpha).and_then(|merged| merged_bytes(&merged, &provenance)).map_err(fail)?;
+        Ok(MergedFile { bytes, config_json: merged_config_json(&pair.zero_shot, dtype), setting: None })
     }
 }

@@ -15,6 +15,7 @@ mod events;
 pub mod export;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folders;
+mod layerwise;
 mod photos;
 mod prompts;
 mod recipe;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 pub use events::{Column, Failure, Operation, PhotoId, Score, SessionEvent};
 pub use export::MergedFile;
+pub use layerwise::{LayerwiseOutcome, LayerwiseResult};
 pub use prompts::{clean_labels, resolve_templates, Prompts, TemplateSet};
 pub use target::{coefficients, describe};
 pub use sweep_data::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};

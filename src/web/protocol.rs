@@ -19,7 +19,7 @@ use crate::choose::Rules;
 use crate::engine::Device;
 use crate::merge::task_vector::FineTuneReport;
 use crate::merge::{Alpha, MergeReport, Recipe};
-use crate::session::{Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
+use crate::session::{LayerwiseResult, Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
 
 /// Which checkpoint of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,7 +55,7 @@ pub enum Level {
 }
 
 /// Where a checkpoint comes from.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ModelSource {
     /// Candidate URLs of the weights file, tried in order; the first that exists is used (a 404
     /// moves on to the next, e.g. `model.safetensors` at `refs/pr/15`, then `pytorch_model.bin`).
@@ -181,6 +181,22 @@ pub struct SweepRequest {
     pub photos: Vec<SweepPhoto>,
 }
 
+/// The label-free layer-wise α search over a sweep's photos (lecture mode).
+#[derive(Debug, Deserialize)]
+pub struct LayerwiseRequest {
+    pub seq: u32,
+    pub photos: Vec<SweepPhoto>,
+    /// The single α to start from (the sweep's α of lowest entropy).
+    pub start: f64,
+    /// Knots over depth (3 when absent).
+    #[serde(default = "three")]
+    pub knots: usize,
+}
+
+fn three() -> usize {
+    3
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ExportRequest {
     pub seq: u32,
@@ -227,6 +243,7 @@ enum RequestType {
     ClearCache,
     ProbeCache,
     Sweep,
+    Layerwise,
     ExportMerged,
     Bench,
     Cancel,
@@ -242,6 +259,7 @@ impl RequestType {
             Self::SetLabels => Operation::Labels,
             Self::ClearCache | Self::ProbeCache => Operation::Cache,
             Self::Sweep => Operation::Sweep,
+            Self::Layerwise => Operation::Layerwise,
             Self::ExportMerged => Operation::Export,
             Self::Bench => Operation::Bench,
             Self::AddImages | Self::RemoveImage | Self::Cancel => Operation::Message,
@@ -270,6 +288,9 @@ pub enum Request {
     /// Classify the sweep's photos (labelled, and unlabeled ones for the label-free α rules) at every α
     /// of a list (progress events; honours `cancel`); answered with [`Event::Sweep`] and its rules.
     Sweep(SweepRequest),
+    /// Search a per-depth α schedule minimising the entropy on the label-free photos (progress
+    /// events; honours `cancel`); answered with [`Event::Layerwise`].
+    Layerwise(LayerwiseRequest),
     /// The merged checkpoint at α as safetensors bytes (answered with [`Event::Merged`]).
     ExportMerged(ExportRequest),
     /// Time the loaded model (answered with [`Event::Bench`]).
@@ -299,6 +320,7 @@ impl Request {
             Request::ClearCache(r) => Some(r.seq),
             Request::ProbeCache(r) => Some(r.seq),
             Request::Sweep(r) => Some(r.seq),
+            Request::Layerwise(r) => Some(r.seq),
             Request::ExportMerged(r) => Some(r.seq),
             Request::Bench(r) => Some(r.seq),
             Request::Cancel => None,
@@ -335,6 +357,7 @@ impl Request {
             RequestType::ClearCache => de(data).map(Request::ClearCache),
             RequestType::ProbeCache => de(data).map(Request::ProbeCache),
             RequestType::Sweep => de(data).map(Request::Sweep),
+            RequestType::Layerwise => de(data).map(Request::Layerwise),
             RequestType::ExportMerged => de(data).map(Request::ExportMerged),
             RequestType::Bench => de(data).map(Request::Bench),
             RequestType::Cancel => Ok(Request::Cancel),
@@ -434,8 +457,14 @@ pub enum Event {
     /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why
     /// the rules cannot run on these photos) and the sweep's CSV, as `wiseft sweep --csv` prints it.
     Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
-    /// The merged checkpoint at α (safetensors, its provenance in the header; its buffer is
-    /// transferred, not copied), the floats' type, and the config.json to go beside it.
+    /// A forward pass of the layer-wise search: `done` of at most `most`, the lowest entropy so far,
+    /// the whole search's estimated seconds here and on ViT-B/32.
+    LayerwiseProgress { seq: u32, done: u32, most: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },
+    /// The layer-wise search's schedule and what it gives (only sent when it was not cancelled).
+    Layerwise { seq: u32, result: LayerwiseResult },
+    /// The merged checkpoint at α, or at the loaded recipe (`recipe`: its method and coefficients
+    /// in words) — safetensors, its provenance in the header; its buffer is transferred, not
+    /// copied —, the floats' type, and the config.json to go beside it.
     Merged {
         seq: u32,
         alpha: Alpha,
@@ -443,6 +472,7 @@ pub enum Event {
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: js_sys::Uint8Array,
         config: String,
+        recipe: Option<String>,
     },
     /// Benchmark of the loaded model: how long the load took (download or cache, parse, upload,
     /// merge) and the timed steps. `wasm_memory_mb`: the worker's WebAssembly memory, which never

@@ -18,19 +18,27 @@ use super::load::{self, Loader};
 use super::protocol::*;
 use crate::checkpoint::provenance::SourceRecord;
 use crate::merge::Recipe;
-use crate::session::{Cancel, Failure, Operation, Prompts, Session, SessionEvent, SweepOutcome};
+use crate::choose::layerwise::Search;
+use crate::session::{Cancel, Failure, LayerwiseOutcome, Operation, Prompts, Session, SessionEvent, SweepOutcome};
 
 /// What the worker keeps besides the session.
 #[derive(Default)]
 struct Loaded {
     /// Where the checkpoints came from, to read them again (the merged-checkpoint export needs the
     /// weights on the host after they were streamed to the GPU).
-    sources: Option<Rc<(ModelSource, Option<ModelSource>)>>,
+    sources: Option<Rc<Sources>>,
     load_s: f64,
     checkpoint_mb: f64,
     backend_name: String,
     /// SHA-256 of the weights files by name, once an export computed them.
     digests: BTreeMap<String, String>,
+}
+
+/// The checkpoints of the loaded model: the zero-shot one, then each fine-tune in order (one for
+/// a pair, several for a recipe).
+struct Sources {
+    zero_shot: ModelSource,
+    fine_tuned: Vec<ModelSource>,
 }
 
 struct Worker {
@@ -104,6 +112,7 @@ fn session_event(event: SessionEvent, seq: u32) -> Event {
         SessionEvent::Results { labels, templates, scores } => Event::Results { labels, templates, scores },
         SessionEvent::ImageError { image, message } => Event::ImageError { image, message },
         SessionEvent::SweepProgress { k, n, alpha } => Event::SweepProgress { seq, k, n, alpha },
+        SessionEvent::LayerwiseProgress { done, most, best, estimate_s, vit_b32_s } => Event::LayerwiseProgress { seq, done, most, best, estimate_s, vit_b32_s },
     }
 }
 
@@ -241,6 +250,14 @@ impl Worker {
                     Ok(())
                 }
             },
+            Request::Layerwise(r) => {
+                let search = Search { knots: r.knots, ..Search::default() };
+                match session.layerwise(&r.photos, r.start, &search, &load::now_s).await? {
+                    LayerwiseOutcome::Done(result) => self.post(Event::Layerwise { seq: r.seq, result }),
+                    LayerwiseOutcome::Cancelled => self.fail(r.seq, Operation::Layerwise, "Layer-wise search cancelled.".into(), true),
+                }
+                Ok(())
+            }
             Request::ExportMerged(r) => self.export(session, r).await,
             Request::Bench(r) => {
                 let timings = session.bench(r.runs, r.prompts, &load::now_s).await?;
@@ -295,7 +312,10 @@ impl Worker {
             fine_tunes: loaded.fine_tunes,
         });
         *self.loaded.borrow_mut() = Loaded {
-            sources: Some(Rc::new((r.zero_shot, r.fine_tuned))),
+            sources: Some(Rc::new(Sources {
+                fine_tuned: if loaded.recipe.is_some() { r.recipe_fine_tunes().into_iter().cloned().collect() } else { r.fine_tuned.clone().into_iter().collect() },
+                zero_shot: r.zero_shot,
+            })),
             load_s: loaded.load_s,
             checkpoint_mb: loaded.checkpoint_mb,
             backend_name: loaded.backend.name,
@@ -320,10 +340,10 @@ impl Worker {
         let reread = if session.export_needs_reread()? {
             (self.post)(Event::Status { text: "Reading both checkpoints again (their weights are on the GPU) …".into() });
             let mut loader = self.loader();
-            if known(&names.0).is_none() || known(&names.1).is_none() {
+            if names.iter().any(|n| known(n).is_none()) {
                 loader.digests = Some(RefCell::new(BTreeMap::new()));
             }
-            let pair = loader.read_again(&sources.0, sources.1.as_ref()).await;
+            let pair = loader.read_again(&sources.zero_shot, sources.fine_tuned.first()).await;
             *self.abort.borrow_mut() = None;
             match pair {
                 Ok(pair) => {
@@ -339,9 +359,12 @@ impl Worker {
         } else {
             None
         };
-        for (src, name, role) in [(Some(&sources.0), &names.0, Role::ZeroShot), (sources.1.as_ref(), &names.1, Role::FineTuned)] {
-            let Some(src) = src.filter(|_| known(name).is_none()) else { continue };
-            (self.post)(Event::Status { text: format!("Computing the SHA-256 of the {role} checkpoint for the merged file's record …") });
+        let each = std::iter::once((&sources.zero_shot, Role::ZeroShot)).chain(sources.fine_tuned.iter().map(|s| (s, Role::FineTuned)));
+        for ((src, role), name) in each.zip(&names) {
+            if known(name).is_some() {
+                continue;
+            }
+            (self.post)(Event::Status { text: format!("Computing the SHA-256 of the {role} checkpoint {name} for the merged file's record …") });
             let digest = self.loader().digest(src, name, role).await;
             *self.abort.borrow_mut() = None;
             match digest {
@@ -355,12 +378,15 @@ impl Worker {
             }
         }
         let sha = |name: &str| known(name).ok_or_else(|| Failure::invalid(Operation::Export, format!("no SHA-256 of {name}")));
-        let records = [SourceRecord::zero_shot(&names.0, sha(&names.0)?), SourceRecord::fine_tuned(0, &names.1, sha(&names.1)?)];
-        (self.post)(Event::Status { text: format!("Writing the merged checkpoint at α = {} ({}) …", r.alpha, r.dtype) });
+        let mut records = vec![SourceRecord::zero_shot(&names[0], sha(&names[0])?)];
+        for (i, name) in names[1..].iter().enumerate() {
+            records.push(SourceRecord::fine_tuned(i, name, sha(name)?));
+        }
+        (self.post)(Event::Status { text: "Writing the merged checkpoint …".into() });
         let file = session.export(r.alpha, reread.as_ref(), records, r.dtype)?;
         let bytes = js_sys::Uint8Array::from(file.bytes.as_slice());
         drop(file.bytes);
-        self.post(Event::Merged { seq: r.seq, alpha: r.alpha, dtype: r.dtype, bytes, config: file.config_json });
+        self.post(Event::Merged { seq: r.seq, alpha: r.alpha, dtype: r.dtype, bytes, config: file.config_json, recipe: file.setting });
         Ok(())
     }
 }

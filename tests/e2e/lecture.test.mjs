@@ -240,7 +240,7 @@ test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled f
 test('toy samples: the page\'s rules table, markers and CSV equal `wiseft sweep --csv/--json`', { timeout: 600000 }, async () => {
   const samples = path.join(ROOT, 'www/samples/toy');
   const cli = (format) =>
-    execFileSync(WISEFT, ['sweep', '--task', path.join(samples, 'task'), '--shift', path.join(samples, 'shift'), '--device', 'cpu', format], {
+    execFileSync(WISEFT, ['sweep', '--task', path.join(samples, 'task'), '--shift', path.join(samples, 'shift'), '--device', 'cpu', ...format], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 64 << 20,
@@ -265,11 +265,38 @@ test('toy samples: the page\'s rules table, markers and CSV equal `wiseft sweep 
     assert.equal(await page.locator('#rules tr[data-rule]').count(), 5, 'one table row per rule');
     assert.match(await page.locator('#rules-verdict').textContent(), /served/);
     const csv = (await downloadBytes(page, () => page.locator('#export-csv').click())).bytes.toString('utf8');
-    await page.locator('#rules').screenshot({ path: path.join(OUT, 'lecture-rules-table.png') });
     for (const id of ['plot-acc', 'plot-pareto']) await page.locator(`#${id}`).screenshot({ path: path.join(OUT, `lecture-rules-${id}.png`) });
 
-    const want = JSON.parse(cli('--json'));
-    const wantCsv = cli('--csv');
+    // The label-free per-layer α (issue 13): cancelled once right after its first forward pass,
+    // then run to the end; its cost is said from the first pass on.
+    const layerwise = () => page.locator('#layerwise').getAttribute('data-layerwise');
+    const progress = () => page.locator('#layerwise-progress').evaluate((p) => p.value);
+    await page.locator('#layerwise-start').click();
+    await page.waitForFunction(() => document.querySelector('#layerwise-progress').value >= 1, null, { timeout: TIMEOUT, polling: 20 });
+    await page.locator('#layerwise-cancel').click();
+    await page.waitForFunction(() => ['cancelled', 'done', 'failed'].includes(document.querySelector('#layerwise').dataset.layerwise), null, { timeout: TIMEOUT });
+    assert.equal(await layerwise(), 'cancelled', `cancel: ${await page.locator('#layerwise-status').textContent()}`);
+    const passesWhenCancelled = await progress();
+    await page.locator('#layerwise-start').click();
+    await page.waitForFunction(() => /ViT-B\/32/.test(document.querySelector('#layerwise-status').textContent), null, { timeout: TIMEOUT, polling: 20 });
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#layerwise').dataset.layerwise), null, { timeout: TIMEOUT * 3, polling: 200 });
+    assert.equal(await layerwise(), 'done', `layer-wise: ${await page.locator('#layerwise-status').textContent()}`);
+    const pageLayerwise = JSON.parse(await page.locator('#layerwise').getAttribute('data-result'));
+    assert.ok(passesWhenCancelled < pageLayerwise.evaluations, `cancelled after ${passesWhenCancelled} of ${pageLayerwise.evaluations} passes`);
+    assert.equal(await page.locator('#rules tr[data-rule="layerwise"]').count(), 1, 'the schedule has its row in the rules table');
+    assert.ok(await page.locator('#layerwise-figure').isVisible(), 'the schedule is drawn');
+    await page.locator('#layerwise').screenshot({ path: path.join(OUT, 'lecture-layerwise.png') });
+    await page.locator('#rules').screenshot({ path: path.join(OUT, 'lecture-rules-table.png') });
+
+    const want = JSON.parse(cli(['--json', '--layerwise']));
+    const wantCsv = cli(['--csv']);
+    // The layer-wise search: the same schedule and accuracies as `wiseft sweep --layerwise`, the
+    // entropies to float noise between the wasm and the native engine.
+    const l = want.layerwise;
+    assert.deepEqual(pageLayerwise.knots, l.knots, 'per-layer α knots (page vs CLI)');
+    for (const k of ['start_alpha', 'task_accuracy', 'shift_accuracy', 'evaluations', 'free_set', 'free_photos']) assert.equal(pageLayerwise[k], l[k], `layer-wise ${k}`);
+    for (const k of ['entropy', 'start_entropy']) assert.ok(Math.abs(pageLayerwise[k] - l[k]) < 1e-5, `layer-wise ${k}: page ${pageLayerwise[k]}, CLI ${l[k]}`);
+    console.log(`# layer-wise: knots ${l.knots.join(' → ')}, entropy ${l.entropy.toFixed(4)} (single α ${l.start_alpha}: ${l.start_entropy.toFixed(4)}), task ${l.task_accuracy}, shift ${l.shift_accuracy}; page ${pageLayerwise.evaluations} passes in ${pageLayerwise.seconds.toFixed(1)} s`);
     // The rules: the same pick for every rule; the same values to float noise.
     for (const [i, r] of want.rules.rules.entries()) {
       const got = pageRules.rules[i];

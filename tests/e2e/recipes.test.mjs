@@ -6,7 +6,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -185,9 +187,29 @@ test('WebGPU (SwiftShader): the multi-task preset with method=ties matches wisef
   await browser.close();
 });
 
-test('CPU fallback: the same, and a bad address value is said, not used', { timeout: 600000 }, async () => {
+test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --recipe, and a bad address value is said, not used', { timeout: 600000 }, async () => {
   const { browser, page, log } = await recipeOnThePage(false);
   try {
+    // The merged checkpoint of the restored recipe (task arithmetic, scheduled λ) equals
+    // `wiseft merge --recipe`'s byte for byte, provenance included: the CLI is given the URLs the
+    // page recorded (asynchronously: this process serves its downloads).
+    await page.locator('#lecture-toggle').click();
+    assert.ok(await page.locator('#export-at-recipe').isVisible(), 'the export button says it exports the recipe');
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: READY_TIMEOUT }), page.locator('#export-merged').click()]);
+    const bytes = fs.readFileSync(await dl.path());
+    assert.match(dl.suggestedFilename(), /^wiseft-merged-recipe-task-arithmetic\.safetensors$/);
+    assert.match(await page.locator('#export-status').textContent(), /task arithmetic, λ = /);
+    const meta = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')).__metadata__;
+    const sources = JSON.parse(meta['wiseft.sources']);
+    assert.deepEqual(sources.map((x) => x.role), ['zero-shot', 'fine-tuned', 'fine-tuned 2', 'fine-tuned 3'], 'every fine-tune is a source');
+    assert.deepEqual(JSON.parse(meta['wiseft.recipe']), { version: 1, method: 'task-arithmetic', lambda: { default: [0.8, 0.4], attention: 0.2 } });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wiseft-recipe-export-'));
+    const recipeFile = path.join(tmp, 'recipe.json');
+    fs.writeFileSync(recipeFile, JSON.stringify({ version: 1, method: 'task-arithmetic', zero_shot: sources[0].name, fine_tuned: sources.slice(1).map((x) => x.name), lambda: { default: [0.8, 0.4], attention: 0.2 } }));
+    const ref = path.join(tmp, 'out', 'model.safetensors');
+    await promisify(execFile)(WISEFT, ['merge', '--recipe', recipeFile, '--output', ref], { env: { ...process.env, WISEFT_CACHE: path.join(tmp, 'cache') } });
+    assert.ok(Buffer.compare(bytes, fs.readFileSync(ref)) === 0, `the download (${bytes.length} B) is byte-identical to wiseft merge --recipe (${fs.statSync(ref).size} B)`);
+
     await page.goto(`${site.url}/index.html?zs=www/models/toy/zs/model.safetensors&ft=www/models/toy/ft-striped/model.safetensors&ft=www/models/toy/ft-sketch/model.safetensors&method=soup&lambda=30&k=0`);
     await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
     const messages = await page.locator('#messages').textContent();

@@ -65,6 +65,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let mut session = Session::new(move |e| match e {
         SessionEvent::SweepProgress { k, n, alpha } => eprintln!("sweep: α = {alpha} done ({k} of {n})"),
+        SessionEvent::LayerwiseProgress { done: 1, most, estimate_s, vit_b32_s, .. } => crate::layerwise::announce(most, estimate_s, vit_b32_s),
         SessionEvent::ImageError { image, message } => {
             eprintln!("error: {}: {message}", names[image as usize]);
             seen.borrow_mut().push(image);
@@ -72,8 +73,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
         _ => {}
     });
     let fail = |f: wiseft::session::Failure| f.error;
-    let prompts_templates = resolve_templates(args.templates, &args.template);
-    let prompts = Prompts { labels: labels.clone(), templates: prompts_templates.clone() };
+    let prompts = Prompts { labels: labels.clone(), templates: resolve_templates(args.templates, &args.template) };
     pollster::block_on(session.set_prompts(prompts)).map_err(fail)?;
     pollster::block_on(session.install(wiseft)).map_err(fail)?;
     let mut photos = Vec::new();
@@ -91,7 +91,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let layerwise = match (&done.rules, args.layerwise) {
         (Ok(rules), true) => {
             let start = rules.get(wiseft::choose::Rule::MinEntropy).alpha.unwrap_or(0.5);
-            Some(crate::layerwise::search(&args, &files, &labels, &prompts_templates, start)?)
+            Some(crate::layerwise::search(&mut session, &args, &list, start)?)
         }
         _ => None,
     };
@@ -167,7 +167,7 @@ fn print_table(rules: &Rules) {
     println!("{}", rules.verdict);
 }
 
-fn print_layerwise(l: &crate::layerwise::LayerwiseResult) {
+fn print_layerwise(l: &wiseft::session::LayerwiseResult) {
     println!();
     let knots: Vec<String> = l.knots.iter().map(|a| format!("{a}")).collect();
     println!("layer-wise α (embeddings → last layer): {}", knots.join(" → "));

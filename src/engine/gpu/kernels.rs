@@ -312,17 +312,10 @@ impl StepsBuilder {
     /// Creates the parameter buffer (each step its own block) and the bind groups.
     pub fn build(self, gpu: &Gpu, kernels: &Kernels, label: &str) -> Result<Steps> {
         let params = gpu.buffer_with(&format!("{label} parameters"), &self.params, Role::Uniform)?;
-        Ok(self.bind(gpu, kernels, params, false))
+        Ok(self.bind(gpu, kernels, params))
     }
 
-    /// Like [`build`](Self::build), but every step binds one shared parameter block of `size`
-    /// bytes, left for the caller to write (the merge's (wa, wb), rewritten on each α change).
-    pub fn build_shared(self, gpu: &Gpu, kernels: &Kernels, label: &str, size: usize) -> Result<Steps> {
-        let params = gpu.buffer(&format!("{label} parameters"), size as u64, Role::Uniform)?;
-        Ok(self.bind(gpu, kernels, params, true))
-    }
-
-    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: wgpu::Buffer, shared: bool) -> Steps {
+    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: wgpu::Buffer) -> Steps {
         let steps = self
             .pending
             .into_iter()
@@ -332,7 +325,7 @@ impl StepsBuilder {
                     binding: 0,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &params,
-                        offset: if shared { 0 } else { p.offset },
+                        offset: p.offset,
                         size: wgpu::BufferSize::new(p.size),
                     }),
                 }];
@@ -353,7 +346,7 @@ impl StepsBuilder {
 
 pub(crate) struct Step {
     kernel: Kernel,
-    /// Where its parameter block starts in the parameter buffer (0 for a shared block).
+    /// Where its parameter block starts in the parameter buffer.
     offset: u64,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],

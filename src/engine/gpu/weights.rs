@@ -122,10 +122,18 @@ pub(crate) struct DeviceWeights {
     shapes: BTreeMap<String, Vec<usize>>,
     /// Kept alive for the lerp bind groups.
     _fine_tuned: Vec<Parts>,
-    /// The lerp dispatches, one per interpolated tensor, sharing one parameter block (wa, wb).
-    lerp: Option<Steps>,
+    /// The lerp dispatches, one per (interpolated tensor, row block), each with its own (wa, wb):
+    /// one α for all, or a wise-ft α schedule per tensor.
+    lerp: Option<Lerp>,
     /// A recipe's combine dispatches, one per (tensor, row block), each with its own weights.
     combine: Option<Combine>,
+}
+
+/// The two-model merge on the device: one lerp dispatch per (tensor, row block).
+struct Lerp {
+    steps: Steps,
+    /// Per step: the tensor it merges.
+    names: Vec<String>,
 }
 
 /// A recipe's merge on the device: its inputs packed per tensor, one dispatch each.
@@ -176,6 +184,7 @@ impl DeviceWeights {
         let mut shapes = BTreeMap::new();
         let mut fine_tuned = Vec::new();
         let mut lerp = StepsBuilder::default();
+        let mut lerp_names = Vec::new();
         let mut combine = StepsBuilder::default();
         let (mut terms, mut packed) = (Vec::new(), Vec::new());
         for (name, action) in &pair.plan.actions {
@@ -210,6 +219,7 @@ impl DeviceWeights {
                     // Buffers are padded to 16 bytes: whole vec4<f32> (16 bytes) or vec4<f16> (8 bytes).
                     let (kernel, vec4s) = if is_half { (Kernel::LerpF16, buffer.size() as usize / 8) } else { (Kernel::Lerp, buffer.size() as usize / 16) };
                     lerp.push(gpu, kernel, LerpParams { wa: 1.0, wb: 0.0, pad: [0; 2] }, &[a, b, &buffer], elementwise(gpu, vec4s));
+                    lerp_names.push(name.clone());
                     out.blocks.push((*first, buffer));
                 }
                 merged.insert(name.clone(), out);
@@ -243,7 +253,7 @@ impl DeviceWeights {
             shapes.insert(name.clone(), zs.shape.clone());
             zero_shot.insert(name.clone(), zs_parts);
         }
-        let lerp = if merged.is_empty() { None } else { Some(lerp.build_shared(gpu, kernels, "merge", std::mem::size_of::<LerpParams>())?) };
+        let lerp = if lerp_names.is_empty() { None } else { Some(Lerp { steps: lerp.build(gpu, kernels, "merge")?, names: lerp_names }) };
         let combine = if terms.is_empty() { None } else { Some(Combine { steps: combine.build(gpu, kernels, "recipe merge")?, terms, _packed: packed }) };
         Ok(Self { zero_shot, half, merged, shapes, _fine_tuned: fine_tuned, lerp, combine })
     }
@@ -251,7 +261,13 @@ impl DeviceWeights {
     /// Rewrites every merged tensor of a recipe at `mix`: one write of all the weights and one
     /// compute pass of one dispatch per tensor, each reading all its inputs.
     pub fn merge_mix(&self, gpu: &Gpu, kernels: &Kernels, mix: &Mix) -> Result<()> {
-        let Some(c) = &self.combine else { return Ok(()) };
+        let Some(c) = &self.combine else {
+            // A two-model pair at a wise-ft α schedule: each lerp its tensor's (1 − α(t), α(t)).
+            return self.merge_lerp(gpu, kernels, |name| {
+                let w = mix.weights.get(name).ok_or_else(|| gpu_error(format!("the α schedule has no entry for `{name}`")))?;
+                Ok(LerpParams { wa: w[0], wb: w[1], pad: [0; 2] })
+            });
+        };
         let mut bytes = vec![0u8; c.steps.params().size() as usize];
         for (offset, (name, present, len4)) in c.steps.offsets().zip(&c.terms) {
             let w = mix.weights.get(name).ok_or_else(|| gpu_error(format!("the recipe's weights have no entry for `{name}`")))?;
@@ -271,14 +287,25 @@ impl DeviceWeights {
         Ok(())
     }
 
-    /// Rewrites every merged tensor at `alpha` on the device: one uniform write (wa, wb) and one
-    /// compute pass; nothing else crosses the bus.
+    /// Rewrites every merged tensor at `alpha` on the device: one uniform write of the (wa, wb)
+    /// blocks and one compute pass; nothing else crosses the bus.
     pub fn merge(&self, gpu: &Gpu, kernels: &Kernels, alpha: Alpha) -> Result<()> {
-        let Some(steps) = &self.lerp else { return Ok(()) };
         let params = LerpParams::at(alpha);
-        gpu.write(steps.params(), bytemuck::bytes_of(&params), Role::Uniform);
+        self.merge_lerp(gpu, kernels, |_| Ok(params))
+    }
+
+    /// Rewrites every interpolated tensor with the (wa, wb) `params` gives its name: one uniform
+    /// write of all the blocks and one compute pass.
+    fn merge_lerp(&self, gpu: &Gpu, kernels: &Kernels, params: impl Fn(&str) -> Result<LerpParams>) -> Result<()> {
+        let Some(lerp) = &self.lerp else { return Ok(()) };
+        let mut bytes = vec![0u8; lerp.steps.params().size() as usize];
+        for (offset, name) in lerp.steps.offsets().zip(&lerp.names) {
+            let at = offset as usize;
+            bytes[at..at + std::mem::size_of::<LerpParams>()].copy_from_slice(bytemuck::bytes_of(&params(name)?));
+        }
+        gpu.write(lerp.steps.params(), &bytes, Role::Uniform);
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("merge") });
-        steps.record(kernels, &mut encoder, "merge");
+        lerp.steps.record(kernels, &mut encoder, "merge");
         gpu.submit(encoder);
         Counters::add(&gpu.counters.merges, 1);
         Ok(())
