@@ -63,7 +63,7 @@ function showProgress(ev) {
   $('layerwise-progress').max = ev.most;
   $('layerwise-progress').value = ev.done;
   $('layerwise-status').textContent =
-    `${ev.done} of at most ${ev.most} forward passes · lowest entropy ${ev.best.toFixed(4)} · ` +
+    `${ev.done} of at most ${ev.most} forward passes over ${ev.photos} photos · lowest entropy ${ev.best.toFixed(4)} · ` +
     `the whole search: about ${fmtDuration(ev.estimate_s)} here, ${fmtDuration(ev.vit_b32_s)} for ViT-B/32 on this engine`;
 }
 

@@ -413,6 +413,7 @@
  * @property {number} seq
  * @property {number} done
  * @property {number} most
+ * @property {number} photos the label-free photos each pass classifies
  * @property {number} best
  * @property {number} estimate_s
  * @property {number} vit_b32_s

@@ -95,6 +95,7 @@ impl Session {
             emit(SessionEvent::LayerwiseProgress {
                 done: p.done as u32,
                 most: p.most as u32,
+                photos: images.len() as u32,
                 best: p.best,
                 estimate_s: p.seconds_each * p.most as f64,
                 vit_b32_s: p.seconds_each * vit_b32_per_second,

@@ -270,12 +270,11 @@ impl Session {
     /// what is missing. `merged_only`: after an α change only the merged column is sent.
     async fn refresh(&mut self, ids: Option<&[PhotoId]>, merged_only: bool) -> Result<(), Failure> {
         let Some(model) = self.model.as_ref() else { return Ok(()) };
-        if self.prompts.labels.is_empty() {
-            return Ok(());
-        }
         let photos = self.photos.ready(ids);
-        if photos.is_empty() {
-            return Ok(());
+        if self.prompts.labels.is_empty() || photos.is_empty() {
+            // Nothing to classify, but the engine still goes where the session is (a new α or
+            // recipe with no photo yet, which an export or a sweep then reads).
+            return self.return_engine();
         }
         // (point, the columns it stands for), starting where the engine is so that a photo added
         // at the session's point costs one merge away and one back, not three.

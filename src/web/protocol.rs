@@ -459,7 +459,7 @@ pub enum Event {
     Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
     /// A forward pass of the layer-wise search: `done` of at most `most`, the lowest entropy so far,
     /// the whole search's estimated seconds here and on ViT-B/32.
-    LayerwiseProgress { seq: u32, done: u32, most: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },
+    LayerwiseProgress { seq: u32, done: u32, most: u32, photos: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },
     /// The layer-wise search's schedule and what it gives (only sent when it was not cancelled).
     Layerwise { seq: u32, result: LayerwiseResult },
     /// The merged checkpoint at α, or at the loaded recipe (`recipe`: its method and coefficients

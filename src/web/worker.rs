@@ -112,7 +112,7 @@ fn session_event(event: SessionEvent, seq: u32) -> Event {
         SessionEvent::Results { labels, templates, scores } => Event::Results { labels, templates, scores },
         SessionEvent::ImageError { image, message } => Event::ImageError { image, message },
         SessionEvent::SweepProgress { k, n, alpha } => Event::SweepProgress { seq, k, n, alpha },
-        SessionEvent::LayerwiseProgress { done, most, best, estimate_s, vit_b32_s } => Event::LayerwiseProgress { seq, done, most, best, estimate_s, vit_b32_s },
+        SessionEvent::LayerwiseProgress { done, most, photos, best, estimate_s, vit_b32_s } => Event::LayerwiseProgress { seq, done, most, photos, best, estimate_s, vit_b32_s },
     }
 }
 

@@ -19,6 +19,6 @@ pub fn search(session: &mut Session, args: &SweepArgs, photos: &[SweepPhoto], st
 }
 
 /// The first progress event's line: what the search will cost.
-pub fn announce(most: u32, estimate_s: f64, vit_b32_s: f64) {
-    eprintln!("layer-wise: at most {most} forward passes, about {estimate_s:.0} s here (ViT-B/32 on this engine: about {vit_b32_s:.0} s) …");
+pub fn announce(most: u32, photos: u32, estimate_s: f64, vit_b32_s: f64) {
+    eprintln!("layer-wise: at most {most} forward passes over {photos} photos, about {estimate_s:.0} s here (ViT-B/32 on this engine: about {vit_b32_s:.0} s) …");
 }
