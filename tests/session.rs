@@ -358,9 +358,9 @@ fn a_ties_session_moves_lambda_and_refuses_what_needs_a_reload() {
     // A wise-ft recipe merges one fine-tune, not three.
     let f = block_on(s.set_recipe(recipe(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 0.5})))).unwrap_err();
     assert!(f.to_string().contains("one fine-tuned checkpoint"), "{f}");
-    // A sweep is over α of a two-model merge.
-    let f = block_on(s.sweep(&[a(0.5)], &[SweepPhoto::new(1, Some(0), SweepSet::Task)])).unwrap_err();
-    assert!(f.to_string().contains("recipe"), "{f}");
+    // A sweep moves TIES's λ (k stays as loaded).
+    let SweepOutcome::Done(done) = block_on(s.sweep(&[a(0.5)], &[SweepPhoto::new(1, Some(0), SweepSet::Task)])).unwrap() else { panic!() };
+    assert_eq!(done.coefficient, "λ");
 }
 
 #[test]
@@ -399,4 +399,44 @@ fn a_recipe_session_exports_its_merge_with_every_source() {
     let (_, metadata) = wiseft::checkpoint::safetensors::read(&file.bytes, "export").unwrap();
     let read = wiseft::checkpoint::provenance::Provenance::from_metadata(&metadata).unwrap();
     assert_eq!(read.sources.len(), 4);
+}
+
+/// A recipe session sweeps its main coefficient as a two-model one sweeps α: λ of task
+/// arithmetic, each point the library's classifier at that λ, the rules worded for λ, the engine
+/// back at the session's own λ; an average, which has no coefficient, says so.
+#[test]
+fn a_recipe_session_sweeps_lambda() {
+    let r = recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": 0.3}));
+    let (mut s, log) = recipe_session(&r);
+    block_on(s.add_photos(IMAGES.iter().enumerate().map(|(i, rel)| photo(i as PhotoId, rel)).collect())).unwrap();
+    let photos: Vec<SweepPhoto> = [0usize, 1, 3, 4]
+        .iter()
+        .zip([SweepSet::Task, SweepSet::Task, SweepSet::Shift, SweepSet::Shift])
+        .enumerate()
+        .map(|(i, (&label, set))| SweepPhoto::new(i as PhotoId, Some(label), set))
+        .collect();
+    let lambdas = [0.0, 0.5, 1.0].map(a);
+    let SweepOutcome::Done(done) = block_on(s.sweep(&lambdas, &photos)).unwrap() else { panic!("cancelled") };
+    assert_eq!(done.coefficient, "λ");
+    for point in &done.points {
+        let lambda = point.alpha.get();
+        let want = recipe_reference(&recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": lambda})), &IMAGES);
+        for score in &point.scores {
+            let l = photos[score.image as usize].truth().unwrap();
+            assert_close(&[score.p_true.unwrap()], &[want[score.image as usize][l]], &format!("photo {} at λ = {lambda}", score.image));
+        }
+    }
+    let rules = done.rules.as_ref().unwrap();
+    assert!(rules.rules.iter().any(|r| r.name == "λ = 0.5"), "{:?}", rules.rules.iter().map(|r| &r.name).collect::<Vec<_>>());
+    assert!(!rules.verdict.contains('α'), "{}", rules.verdict);
+    // Back at λ = 0.3: a new photo's merged column is the library's at 0.3.
+    log.borrow_mut().clear();
+    block_on(s.add_photos(vec![photo(9, IMAGES[0])])).unwrap();
+    let merged: Vec<_> = recipe_results(&log).into_iter().filter(|(id, c, _, _)| *id == 9 && *c == Column::Merged).collect();
+    assert_close(&merged[0].3, &recipe_reference(&r, &[IMAGES[0]])[0], "after the sweep, at λ = 0.3");
+
+    let avg = recipe(serde_json::json!({"version": 1, "method": "average"}));
+    block_on(s.set_recipe(avg)).unwrap();
+    let f = block_on(s.sweep(&lambdas, &photos)).unwrap_err();
+    assert!(f.to_string().contains("no coefficient to sweep"), "{f}");
 }

@@ -35,14 +35,15 @@ function setState(state, text) {
  * entropy; an older schedule no longer belongs to these photos.
  * @param {import('./protocol.js').SweepPhoto[]|null} sweepPhotos
  * @param {import('./protocol.js').Rules|null} sweepRules
+ * @param {string|null} [why] why there is no search to offer, when there is a reason beyond "no sweep yet"
  */
-export function layerwiseReady(sweepPhotos, sweepRules) {
+export function layerwiseReady(sweepPhotos, sweepRules, why = null) {
   photos = sweepPhotos;
   rules = sweepRules;
   result = null;
   $('layerwise-figure').hidden = true;
   const start = ruleOf('min-entropy');
-  if (!sweepPhotos) setState('none', 'Run the sweep first: the search starts from its α of lowest entropy.');
+  if (!sweepPhotos) setState('none', why ?? 'Run the sweep first: the search starts from its α of lowest entropy.');
   else if (!start) setState('none', 'The label-free rules could not run on these photos, so neither can the search.');
   else setState('ready', `Starts from the single α of lowest entropy (${fmtAlpha(start.alpha)}); the cost is shown after the first forward pass.`);
   buttons();

@@ -6,6 +6,7 @@ import { engine } from './engine.js';
 import { showFailure } from './messages.js';
 import { currentLabels } from './labels.js';
 import { alphaChanged, currentAlpha } from './alpha.js';
+import { recipeChanged, recipeJson, recipeLoaded, recipeState } from './recipe.js';
 import { isLoaded } from './models.js';
 import { addPhotos, allPhotos, isPhotoFile, labelledPhotos, photoCount, photoNamed, photosChanged, setTruth } from './photos.js';
 import { SWEEP_ALPHAS, bestAlphas, summarise } from './sweep.js';
@@ -55,9 +56,19 @@ export function setPresenter(value) {
   redraw();
 }
 
+/** What a sweep moves now: a loaded task-arithmetic or TIES recipe's λ, else α. */
+const symbol = () => (recipeLoaded() && ['task-arithmetic', 'ties'].includes(recipeState().method) ? 'λ' : 'α');
+
+/** The swept coefficient's current value, to mark on the plots (null for a λ schedule). */
+function currentValue() {
+  if (sweep?.coefficient !== 'λ') return currentAlpha();
+  const lambda = recipeJson().lambda;
+  return typeof lambda === 'number' ? lambda : null;
+}
+
 function redraw() {
   if (!on) return;
-  drawPlots(sweep, currentAlpha(), rules);
+  drawPlots(sweep, currentValue(), rules);
   redrawSchedule();
 }
 
@@ -87,7 +98,7 @@ function startSweep() {
   swept = list.map((p) => ({ id: p.id, name: p.name, set: p.set, truth: p.truth }));
   $('sweep-progress').value = 0;
   $('sweep-progress').max = SWEEP_ALPHAS.length;
-  $('sweep-status').textContent = `Sweeping α over ${list.length} photo(s) …`;
+  $('sweep-status').textContent = `Sweeping ${symbol()} over ${list.length} photo(s) …`;
   $('lecture').dataset.sweep = 'running';
   sweepButtons();
   const labels = currentLabels();
@@ -108,7 +119,7 @@ function startSweep() {
 function showSweepProgress(ev) {
   $('sweep-progress').max = ev.n;
   $('sweep-progress').value = ev.k;
-  $('sweep-status').textContent = `α = ${fmtAlpha(ev.alpha)} done (${ev.k} of ${ev.n})`;
+  $('sweep-status').textContent = `${symbol()} = ${fmtAlpha(ev.alpha)} done (${ev.k} of ${ev.n})`;
 }
 
 /** @param {import('./protocol.js').SweepEvent|null} ev */
@@ -119,9 +130,10 @@ function showSweep(ev) {
   sweep = summarise(ev, swept);
   rules = ev.rules;
   sweepCsv = ev.csv;
-  showRules(ev.rules, ev.rules_error);
-  layerwiseReady(sweptRequest, ev.rules);
-  $('sweep-status').textContent = `Sweep done: ${ev.points.length} α values.`;
+  showRules(ev.rules, ev.rules_error, ev.coefficient);
+  if (recipeLoaded()) layerwiseReady(null, null, 'The per-layer α search runs on a two-model pair (one zero-shot, one fine-tuned checkpoint), not on a recipe.');
+  else layerwiseReady(sweptRequest, ev.rules);
+  $('sweep-status').textContent = `Sweep done: ${ev.points.length} ${ev.coefficient} values.`;
   $('export-csv').disabled = false;
   const lec = $('lecture');
   lec.dataset.sweep = 'done';
@@ -221,4 +233,5 @@ export function wireLecture() {
   engine.on('loaded', explainModels);
   photosChanged.on(updateSetCounts);
   alphaChanged.on(() => sweep && redraw());
+  recipeChanged.on(() => sweep && redraw());
 }

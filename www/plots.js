@@ -23,7 +23,11 @@ function picks(rules) {
     });
 }
 
-const ruleLegend = (rules) => picks(rules).map((r) => ({ label: `${r.name}: α=${fmtAlpha(r.alpha)}`, color: r.color, marker: r.marker }));
+const ruleLegend = (rules, c = 'α') => picks(rules).map((r) => ({ label: `${r.name}: ${c}=${fmtAlpha(r.alpha)}`, color: r.color, marker: r.marker }));
+
+/** What the sweep moved: α (0 = zero-shot, 1 = fine-tuned) or a recipe's λ (task vectors scaled). */
+const coef = (sweep) => sweep?.coefficient ?? 'α';
+const axisLabel = (c) => (c === 'λ' ? 'λ  (0 = zero-shot, 1 = θ₀ + the whole task vectors)' : 'α  (0 = zero-shot, 1 = fine-tuned)');
 
 const SET_COLORS = { task: '#e0761b', other: '#2f6fdb', avg: '#6b7280' };
 
@@ -174,11 +178,12 @@ function line(ctx, pts, X, Y, color, { dash = [], width = 3 } = {}) {
 const tenths = Array.from({ length: 11 }, (_, i) => i / 10);
 const pctTick = (v) => `${Math.round(v * 100)}%`;
 
-/** @param {Summary|null} sweep @param {number} alpha @param {Rules|null} rules */
+/** @param {Summary|null} sweep @param {number|null} alpha @param {Rules|null} rules */
 function drawAccuracy(sweep, alpha, rules) {
   const { ctx, W, H } = canvasCtx('plot-acc');
   const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
-  title(ctx, 'Accuracy vs α');
+  const c = coef(sweep);
+  title(ctx, `Accuracy vs ${c}`);
   if (!sweep) return noData(ctx, W, H, 'Run the α sweep to draw this plot.');
   const items = [];
   for (const set of ['task', 'other']) {
@@ -187,24 +192,26 @@ function drawAccuracy(sweep, alpha, rules) {
   }
   const avg = averageSeries(sweep);
   if (avg.length) items.push({ label: 'average of the two', color: SET_COLORS.avg, dash: [8, 6] });
-  items.push({ label: `current α = ${fmtAlpha(alpha)}`, color: '#4f46e5', dash: [4, 4] });
-  items.push(...ruleLegend(rules));
+  if (alpha != null) items.push({ label: `current ${c} = ${fmtAlpha(alpha)}`, color: '#4f46e5', dash: [4, 4] });
+  items.push(...ruleLegend(rules, c));
   // A strip above the plot for the rules' markers (stacked where rules agree), clear of the curves.
   const chosen = picks(rules);
   const strip = chosen.length ? 18 * (1 + Math.max(...chosen.map((r) => r.stack))) + 4 : 0;
   box.t = legend(ctx, box.l, 42, items) + 10 + strip;
   const { X, Y } = axes(ctx, box, {
     x0: 0, x1: 1, y0: 0, y1: 1, xTicks: tenths, yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
-    xFmt: (v) => v.toFixed(1), yFmt: pctTick, xLabel: 'α  (0 = zero-shot, 1 = fine-tuned)', yLabel: 'accuracy',
+    xFmt: (v) => v.toFixed(1), yFmt: pctTick, xLabel: axisLabel(c), yLabel: 'accuracy',
   });
-  ctx.strokeStyle = '#4f46e5';
-  ctx.setLineDash([4, 4]);
-  ctx.lineWidth = 1.5;
-  ctx.beginPath();
-  ctx.moveTo(X(alpha), box.t);
-  ctx.lineTo(X(alpha), box.b);
-  ctx.stroke();
-  ctx.setLineDash([]);
+  if (alpha != null) {
+    ctx.strokeStyle = '#4f46e5';
+    ctx.setLineDash([4, 4]);
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.moveTo(X(alpha), box.t);
+    ctx.lineTo(X(alpha), box.b);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
   for (const set of ['task', 'other']) {
     const pts = sweep.sets[set];
     if (!pts.length) continue;
@@ -244,25 +251,25 @@ function niceRange(values) {
   return { lo, hi, ticks };
 }
 
-/** @param {Summary|null} sweep @param {number} alpha @param {Rules|null} rules */
+/** @param {Summary|null} sweep @param {number|null} alpha @param {Rules|null} rules */
 function drawPareto(sweep, alpha, rules) {
   const { ctx, W, H } = canvasCtx('plot-pareto');
   const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
-  title(ctx, 'Fine-tuning task vs everything else along the α path');
+  const c = coef(sweep);
+  title(ctx, `Fine-tuning task vs everything else along the ${c} path`);
   if (!sweep) return noData(ctx, W, H, 'Run the α sweep to draw this plot.');
   const { task, other } = sweep.sets;
   if (!task.length || !other.length) return noData(ctx, W, H, 'This plot needs labelled photos in both sets.');
-  const marks = [
-    ['square', 0, SET_COLORS.other, 'zero-shot (α=0)'],
-    ['triangle', 1, SET_COLORS.task, 'fine-tuned (α=1)'],
-    ['star', 0.5, '#16a34a', 'WiSE-FT (α=0.5)'],
-  ];
+  const marks =
+    c === 'λ'
+      ? [['square', 0, SET_COLORS.other, 'zero-shot (λ=0)'], ['triangle', 1, SET_COLORS.task, 'θ₀ + task vectors (λ=1)'], ['star', 0.5, '#16a34a', 'λ=0.5']]
+      : [['square', 0, SET_COLORS.other, 'zero-shot (α=0)'], ['triangle', 1, SET_COLORS.task, 'fine-tuned (α=1)'], ['star', 0.5, '#16a34a', 'WiSE-FT (α=0.5)']];
   box.t =
     legend(ctx, box.l, 42, [
-      { label: 'α path (0 → 1, steps of 0.05)', color: '#7c3aed' },
+      { label: `${c} path (0 → 1, steps of 0.05)`, color: '#7c3aed' },
       ...marks.map(([kind, , color, label]) => ({ label, color, marker: kind })),
-      { label: `current α = ${fmtAlpha(alpha)}`, color: '#4f46e5', marker: 'dot' },
-      ...ruleLegend(rules).map((it) => ({ ...it, label: `rule ${it.label}` })),
+      ...(alpha != null ? [{ label: `current ${c} = ${fmtAlpha(alpha)}`, color: '#4f46e5', marker: 'dot' }] : []),
+      ...ruleLegend(rules, c).map((it) => ({ ...it, label: `rule ${it.label}` })),
     ]) + 14;
   const xr = niceRange(task.map((p) => p.accuracy));
   const yr = niceRange(other.map((p) => p.accuracy));
@@ -277,8 +284,10 @@ function drawPareto(sweep, alpha, rules) {
   line(ctx, path, X, Y, '#7c3aed', { width: 2.5 });
   for (const [x, y] of path) marker(ctx, 'dot', X(x), Y(y), '#7c3aed', 5);
   const at = (a) => task.findIndex((t) => Math.abs(t.alpha - a) < 1e-9);
-  const cur = task.reduce((b, t, i) => (Math.abs(t.alpha - alpha) < Math.abs(task[b].alpha - alpha) ? i : b), 0);
-  marker(ctx, 'dot', X(path[cur][0]), Y(path[cur][1]), '#4f46e5', 14);
+  if (alpha != null) {
+    const cur = task.reduce((b, t, i) => (Math.abs(t.alpha - alpha) < Math.abs(task[b].alpha - alpha) ? i : b), 0);
+    marker(ctx, 'dot', X(path[cur][0]), Y(path[cur][1]), '#4f46e5', 14);
+  }
   for (const [kind, a, color] of marks) {
     const i = at(a);
     if (i >= 0) marker(ctx, kind, X(path[i][0]), Y(path[i][1]), color, 9);
@@ -317,7 +326,7 @@ function drawPhotos(sweep) {
   if (c.height !== want) c.height = want;
   c.dataset.mode = 'grid';
   const { ctx, W } = canvasCtx('plot-photos');
-  title(ctx, 'Probability of the true label vs α, per photo');
+  title(ctx, `Probability of the true label vs ${coef(sweep)}, per photo`);
   if (!photos.length) return noData(ctx, W, top + cellH / 2, 'Run the α sweep to draw this plot.');
   legend(ctx, 16, 42, [
     { label: SETS.task, color: SET_COLORS.task },
@@ -356,7 +365,7 @@ function drawPhotos(sweep) {
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    for (const v of [0, 0.5, 1]) ctx.fillText(`α ${v}`, X(v), box.b + 4);
+    for (const v of [0, 0.5, 1]) ctx.fillText(`${coef(sweep)} ${v}`, X(v), box.b + 4);
     const series = sweep.perPhoto.get(p.id) || [];
     line(ctx, series.map((s) => [s.alpha, s.p]), X, Y, SET_COLORS[p.set], { width: 2 });
     for (const s of series) {
@@ -377,11 +386,11 @@ function drawPhotosTogether(c, sweep) {
   if (c.height !== want) c.height = want;
   const { ctx, W, H } = canvasCtx('plot-photos');
   c.dataset.mode = 'together';
-  title(ctx, `Probability of the true label vs α, ${photos.length} photos`);
+  title(ctx, `Probability of the true label vs ${coef(sweep)}, ${photos.length} photos`);
   const box = { l: 80, t: 70, r: W - 24, b: H - 60 };
   const { X, Y } = axes(ctx, box, {
     x0: 0, x1: 1, y0: 0, y1: 1, xTicks: [0, 0.25, 0.5, 0.75, 1], yTicks: [0, 0.25, 0.5, 0.75, 1],
-    xFmt: (v) => String(v), yFmt: (v) => v.toFixed(2), xLabel: 'α', yLabel: 'p(true label)',
+    xFmt: (v) => String(v), yFmt: (v) => v.toFixed(2), xLabel: coef(sweep), yLabel: 'p(true label)',
   });
   const sums = {};
   for (const p of photos) {
@@ -408,7 +417,7 @@ function drawPhotosTogether(c, sweep) {
  * Draws the three plots of a sweep (none yet: each says how to get it) with the α shown and each
  * α rule's pick.
  * @param {Summary|null} sweep
- * @param {number} alpha
+ * @param {number|null} alpha the current value of the swept coefficient (null: none to mark, e.g. a λ schedule)
  * @param {Rules|null} [rules]
  */
 export function drawPlots(sweep, alpha, rules = null) {

@@ -398,6 +398,7 @@
  * @typedef {object} SweepEvent
  * @property {'sweep'} type
  * @property {number} seq
+ * @property {'α'|'λ'} coefficient what was swept: α, or a recipe's λ (the points' `alpha` holds its values)
  * @property {string[]} labels
  * @property {SweepPoint[]} points
  * @property {Rules|null} rules null when the rules cannot run on these photos (`rules_error` says why)

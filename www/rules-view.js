@@ -27,8 +27,9 @@ function freeSet(rules) {
  * Shows the rules, or why there are none.
  * @param {import('./protocol.js').Rules|null} rules
  * @param {string|null} error
+ * @param {'α'|'λ'} [coefficient] what the sweep moved
  */
-export function showRules(rules, error) {
+export function showRules(rules, error, coefficient = 'α') {
   const box = $('rules');
   box.dataset.rules = rules ? 'done' : 'none';
   if (!rules) {
@@ -53,12 +54,12 @@ export function showRules(rules, error) {
   const table = el(
     'table',
     { class: 'rules-table' },
-    el('thead', {}, el('tr', {}, th('rule'), th('α'), th('task accuracy'), th('shift accuracy'), th('loss vs oracle (points)'))),
+    el('thead', {}, el('tr', {}, th('rule'), th(coefficient), th('task accuracy'), th('shift accuracy'), th('loss vs oracle (points)'))),
     el('tbody', {}, ...rows),
   );
-  const note = `Label-free rules read ${freeSet(rules)}, from the sweep's probabilities (no extra forward passes). Ties: the smallest α.`;
+  const note = `Label-free rules read ${freeSet(rules)}, from the sweep's probabilities (no extra forward passes). Ties: the smallest ${coefficient}.`;
   box.replaceChildren(
-    el('h3', { text: 'How to choose α: the rules side by side' }),
+    el('h3', { text: `How to choose ${coefficient}: the rules side by side` }),
     table,
     el('p', { id: 'rules-verdict', class: 'best', text: rules.verdict }),
     el('p', { class: 'hint', text: note }),

@@ -15,6 +15,7 @@ export const SWEEP_ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
  * @property {{task: SetPoint[], other: SetPoint[]}} sets per set, one point per α
  * @property {Map<number, PhotoPoint[]>} perPhoto by photo id
  * @property {SweptPhoto[]} photos
+ * @property {'α'|'λ'} coefficient what was swept: α, or a recipe's λ
  */
 
 /**
@@ -40,7 +41,7 @@ export function summarise(ev, photos) {
       if (n) sets[set].push({ alpha: point.alpha, correct, n, accuracy: correct / n });
     }
   }
-  return { sets, perPhoto, photos };
+  return { sets, perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
 }
 
 /** The mean accuracy of the two sets at each α (empty unless both have photos). @param {Summary} sweep */
@@ -58,11 +59,11 @@ function bestOf(points) {
   return { top, at };
 }
 
-function alphaList(at) {
-  if (at.length === 1) return `α = ${fmtAlpha(at[0])}`;
+function alphaList(at, c) {
+  if (at.length === 1) return `${c} = ${fmtAlpha(at[0])}`;
   const contiguous = at.every((a, i) => i === 0 || Math.abs(a - at[i - 1] - 0.05) < 1e-9);
-  if (contiguous) return `α from ${fmtAlpha(at[0])} to ${fmtAlpha(at[at.length - 1])}`;
-  return `α = ${at.slice(0, 6).map(fmtAlpha).join(', ')}${at.length > 6 ? ', …' : ''}`;
+  if (contiguous) return `${c} from ${fmtAlpha(at[0])} to ${fmtAlpha(at[at.length - 1])}`;
+  return `${c} = ${at.slice(0, 6).map(fmtAlpha).join(', ')}${at.length > 6 ? ', …' : ''}`;
 }
 
 /**
@@ -71,6 +72,7 @@ function alphaList(at) {
  * @param {Summary} sweep
  */
 export function bestAlphas(sweep) {
+  const c = sweep.coefficient;
   const parts = [];
   /** @type {[string, SetPoint, SetPoint, SetPoint|undefined][]} */
   const measured = [];
@@ -80,10 +82,10 @@ export function bestAlphas(sweep) {
     if (!b) continue;
     const zs = pts[0];
     const who = set === 'task' ? 'the fine-tuning task' : 'everything else';
-    parts.push(`Best α for ${who} (${zs.n} photos): ${alphaList(b.at)}, ${(b.top * 100).toFixed(1)}% accuracy.`);
+    parts.push(`Best ${c} for ${who} (${zs.n} photos): ${alphaList(b.at, c)}, ${(b.top * 100).toFixed(1)}% accuracy.`);
     measured.push([SETS[set], zs, pts[pts.length - 1], pts.find((p) => p.alpha === 0.5)]);
   }
   const b = bestOf(averageSeries(sweep));
-  if (b) parts.push(`Best α for their average: ${alphaList(b.at)}, ${(b.top * 100).toFixed(1)}%.`);
+  if (b) parts.push(`Best ${c} for their average: ${alphaList(b.at, c)}, ${(b.top * 100).toFixed(1)}%.`);
   return { text: parts.join(' '), measured };
 }

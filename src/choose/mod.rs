@@ -133,7 +133,7 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleResult {
     pub rule: Rule,
-    pub name: &'static str,
+    pub name: String,
     pub alpha: Option<f64>,
     pub task_accuracy: Option<f64>,
     pub shift_accuracy: Option<f64>,
@@ -150,6 +150,24 @@ pub struct Rules {
     pub rules: Vec<RuleResult>,
     /// One sentence for the lecture: which rule would have served this audience best.
     pub verdict: String,
+}
+
+impl Rules {
+    /// The same rules worded for another swept coefficient (`λ` for a recipe's sweep): they are
+    /// functions of whatever value was swept, from 0 (the zero-shot model) up; only their names,
+    /// errors and verdict say which.
+    pub fn worded_for(mut self, symbol: &str) -> Self {
+        if symbol != "α" {
+            for r in &mut self.rules {
+                r.name = r.name.replace('α', symbol);
+                if let Some(e) = &mut r.error {
+                    *e = e.replace('α', symbol);
+                }
+            }
+            self.verdict = self.verdict.replace('α', symbol);
+        }
+        self
+    }
 }
 
 impl Rules {
@@ -274,7 +292,7 @@ pub fn choose(data: &SweepProbs) -> Result<Rules> {
             let shift = shift_acc.as_ref().map(|a| a[k]);
             RuleResult {
                 rule,
-                name: rule.name(),
+                name: rule.name().to_string(),
                 alpha: Some(alphas[k]),
                 task_accuracy: Some(task_acc[k]),
                 shift_accuracy: shift,
@@ -282,7 +300,7 @@ pub fn choose(data: &SweepProbs) -> Result<Rules> {
                 error: None,
             }
         }
-        Err(e) => RuleResult { rule, name: rule.name(), alpha: None, task_accuracy: None, shift_accuracy: None, loss_vs_oracle: None, error: Some(e) },
+        Err(e) => RuleResult { rule, name: rule.name().to_string(), alpha: None, task_accuracy: None, shift_accuracy: None, loss_vs_oracle: None, error: Some(e) },
     };
     let no_free = || "needs unlabeled pictures or a shift set (their labels are not used)".to_string();
     let rules = vec![

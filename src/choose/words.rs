@@ -7,7 +7,7 @@ fn pct(v: f64) -> String {
 }
 
 fn names(list: &[&RuleResult]) -> String {
-    let n: Vec<&str> = list.iter().map(|r| r.name).collect();
+    let n: Vec<&str> = list.iter().map(|r| r.name.as_str()).collect();
     match n.len() {
         0 => String::new(),
         1 => n[0].to_string(),

@@ -86,6 +86,9 @@ pub struct SweepPoint {
 /// A finished sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepResult {
+    /// What was swept: `α` (the two-model merge, or a wise-ft recipe's α) or `λ` (a task
+    /// arithmetic or TIES recipe's); the points' `alpha` holds its values.
+    pub coefficient: &'static str,
     pub points: Vec<SweepPoint>,
     /// What each α rule picks, or why the rules cannot run on these photos.
     pub rules: Result<Rules, String>,

@@ -115,7 +115,7 @@ pub fn csv(labels: &[String], photos: &[SweepPhoto], names: &[&str], points: &[S
                 ("task_accuracy", opt(r.task_accuracy)),
                 ("shift_accuracy", opt(r.shift_accuracy)),
                 ("loss_vs_oracle", opt(r.loss_vs_oracle)),
-                ("note", r.error.clone().unwrap_or_else(|| r.name.to_string())),
+                ("note", r.error.clone().unwrap_or_else(|| r.name.clone())),
             ]));
         }
     }

@@ -456,7 +456,8 @@ pub enum Event {
     SweepProgress { seq: u32, k: u32, n: u32, alpha: Alpha },
     /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why
     /// the rules cannot run on these photos) and the sweep's CSV, as `wiseft sweep --csv` prints it.
-    Sweep { seq: u32, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
+    /// `coefficient`: what was swept, `α` or a recipe's `λ` (the points' `alpha` holds its values).
+    Sweep { seq: u32, coefficient: String, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
     /// A forward pass of the layer-wise search: `done` of at most `most`, the lowest entropy so far,
     /// the whole search's estimated seconds here and on ViT-B/32.
     LayerwiseProgress { seq: u32, done: u32, most: u32, photos: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },

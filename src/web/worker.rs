@@ -242,7 +242,7 @@ impl Worker {
                         Err(e) => (None, Some(e)),
                     };
                     let labels = session.prompts().labels.clone();
-                    self.post(Event::Sweep { seq: r.seq, labels, points: done.points, rules, rules_error, csv: done.csv });
+                    self.post(Event::Sweep { seq: r.seq, coefficient: done.coefficient.into(), labels, points: done.points, rules, rules_error, csv: done.csv });
                     Ok(())
                 }
                 SweepOutcome::Cancelled(_) => {

@@ -187,7 +187,7 @@ test('WebGPU (SwiftShader): the multi-task preset with method=ties matches wisef
   await browser.close();
 });
 
-test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --recipe, and a bad address value is said, not used', { timeout: 600000 }, async () => {
+test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --recipe, λ swept in lecture mode = wiseft classify, and a bad address value is said, not used', { timeout: 600000 }, async () => {
   const { browser, page, log } = await recipeOnThePage(false);
   try {
     // The merged checkpoint of the restored recipe (task arithmetic, scheduled λ) equals
@@ -209,6 +209,30 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     const ref = path.join(tmp, 'out', 'model.safetensors');
     await promisify(execFile)(WISEFT, ['merge', '--recipe', recipeFile, '--output', ref], { env: { ...process.env, WISEFT_CACHE: path.join(tmp, 'cache') } });
     assert.ok(Buffer.compare(bytes, fs.readFileSync(ref)) === 0, `the download (${bytes.length} B) is byte-identical to wiseft merge --recipe (${fs.statSync(ref).size} B)`);
+
+    // Lecture mode sweeps the recipe's λ as it sweeps α (issue 14), over the shipped samples: each
+    // photo's p(true label) at λ = 0.3 is `wiseft classify --method task-arithmetic --lambda 0.3`'s.
+    await page.locator('#samples').click();
+    await page.waitForFunction(() => document.querySelectorAll('article.photo').length === 104, null, { timeout: READY_TIMEOUT });
+    await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: READY_TIMEOUT, polling: 100 });
+    await page.locator('#sweep').click();
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: READY_TIMEOUT * 3, polling: 200 });
+    assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'done', `λ sweep: ${await page.locator('#sweep-status').textContent()}\n${log.join('\n')}`);
+    assert.match(await page.locator('#rules h3').textContent(), /choose λ/);
+    assert.match(await page.locator('#sweep-status').textContent(), /21 λ values/);
+    const [csvDl] = await Promise.all([page.waitForEvent('download', { timeout: READY_TIMEOUT }), page.locator('#export-csv').click()]);
+    const lines = fs.readFileSync(await csvDl.path(), 'utf8').trim().split('\n').map((l) => l.split(','));
+    const head = lines.shift();
+    const rows = lines.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
+    const at03 = cli(recipeFlags('task-arithmetic', ['--lambda', '0.3']));
+    for (const file of SAMPLES) {
+      const [label, name] = [path.basename(path.dirname(file)), path.basename(file)];
+      const row = rows.find((r) => r.kind === 'photo' && Math.abs(Number(r.alpha) - 0.3) < 1e-9 && r.true_label === label && r.photo.replace(/ \(\d+\)$/, '') === name);
+      assert.ok(row, `a CSV row for ${label}/${name} at λ = 0.3`);
+      const want = at03[name][LABELS.indexOf(label)];
+      assert.ok(Math.abs(Number(row.p_true) - want) <= TOLERANCE, `${label}/${name} at λ = 0.3: page ${row.p_true}, CLI ${want}`);
+    }
+    await page.locator('#plot-acc').screenshot({ path: path.join(OUT, 'recipes-lambda-sweep.png') });
 
     await page.goto(`${site.url}/index.html?zs=www/models/toy/zs/model.safetensors&ft=www/models/toy/ft-striped/model.safetensors&ft=www/models/toy/ft-sketch/model.safetensors&method=soup&lambda=30&k=0`);
     await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
