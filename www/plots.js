@@ -433,7 +433,8 @@ export function drawPlots(sweep, alpha, rules = null) {
  */
 export function drawSchedule(r) {
   const { ctx, W, H } = canvasCtx('plot-layerwise');
-  const box = { l: 96, t: 56, r: W - 24, b: H - 70 };
+  // room on the right for the last tick's "last layer"
+  const box = { l: 96, t: 56, r: W - 56, b: H - 70 };
   title(ctx, 'Per-layer α found without labels');
   const k = r.knots.length;
   const knots = r.knots.map((a, i) => [i / (k - 1), a]);
@@ -445,7 +446,7 @@ export function drawSchedule(r) {
   const { X, Y } = axes(ctx, box, {
     x0: 0, x1: 1, y0: 0, y1: 1, xTicks: knots.map(([t]) => t), yTicks: [0, 0.25, 0.5, 0.75, 1],
     xFmt: (t) => (t === 0 ? 'embeddings' : t === 1 ? 'last layer' : `${Math.round(t * 100)}% depth`),
-    yFmt: (v) => v.toFixed(2), xLabel: 'depth in each tower', yLabel: 'α (0 = zero-shot, 1 = fine-tuned)',
+    yFmt: (v) => v.toFixed(2), xLabel: 'depth in each tower (α: 0 = zero-shot, 1 = fine-tuned)', yLabel: 'α',
   });
   line(ctx, [[0, r.start_alpha], [1, r.start_alpha]], X, Y, '#6b7280', { dash: [8, 6], width: 2 });
   line(ctx, knots, X, Y, color);
