@@ -124,7 +124,7 @@ async function prepare() {
     const missing = remote.filter((m) => !stored.includes(m.name));
     const local = loadedModels.filter((m) => m.origin === 'local');
     const modelBytes = remote.filter((m) => stored.includes(m.name)).reduce((n, m) => n + m.bytes, 0);
-    const usage = (await navigator.storage?.estimate?.().catch(() => null))?.usage;
+    const usage = (await (navigator.storage?.estimate?.() ?? Promise.resolve(null)).catch(() => null))?.usage;
     const parts = [
       `Ready for offline: the site (${manifest.files.length} files, ${mb(siteBytes(manifest))}) and ${stored.length} checkpoint(s) (${mb(modelBytes)}) are stored in this browser`,
       usage ? ` (${mb(usage)} used by this site in all)` : '',
