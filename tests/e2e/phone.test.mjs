@@ -58,16 +58,17 @@ async function open(options) {
   return { context, page, blocked, ready };
 }
 
-/** No horizontal scrolling: nothing is wider than the viewport. */
+/** No horizontal scrolling: nothing is wider than the screen (on a mobile viewport the browser
+ *  would widen the layout to fit, so the width is the device's, not innerWidth). */
 async function assertNoSideScroll(page, what) {
-  const { scroll, width, wide } = await page.evaluate(() => ({
+  const { scroll, width, wide } = await page.evaluate((width) => ({
     scroll: document.documentElement.scrollWidth,
-    width: window.innerWidth,
+    width,
     wide: [...document.querySelectorAll('body *')]
-      .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > window.innerWidth + 0.5)
+      .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > width + 0.5)
       .slice(0, 5)
       .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`),
-  }));
+  }), page.viewportSize().width);
   assert.ok(scroll <= width, `${what}: the page is ${scroll} px wide in a ${width} px viewport; too wide: ${wide.join(', ')}`);
 }
 
@@ -118,8 +119,10 @@ test('share: the QR code decodes to the page address, which restores the setup o
     await phone.page.locator('#samples').click();
     await phone.page.waitForFunction(() => document.querySelectorAll('li.bar[data-model="merged"]').length > 0 && document.body.dataset.state === 'ready', null, { timeout: TIMEOUT, polling: 100 });
     await assertNoSideScroll(phone.page, 'the phone with photos and lecture mode');
+    await phone.page.evaluate(() => window.scrollTo(0, 0));
     await phone.page.screenshot({ path: path.join(OUT, 'phone-360x740.png') });
-    await phone.page.screenshot({ path: path.join(OUT, 'phone-360x740-full.png'), fullPage: true });
+    await phone.page.locator('article.photo').first().scrollIntoViewIfNeeded();
+    await phone.page.screenshot({ path: path.join(OUT, 'phone-360x740-photos.png') });
 
     // α by touch: a tap at 80 % of the slider's width.
     const slider = phone.page.locator('#alpha');
@@ -172,7 +175,12 @@ test('presenter view on a 1080p projector and the page at 1280 × 720: legible, 
         assert.ok((await px('#alpha-out')) >= 26, 'presenter α read-out');
         assert.ok((await px('li.bar')) >= 18, 'presenter result bars');
       }
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(OUT, presenter ? 'presenter-1920x1080.png' : 'page-1280x720.png') });
+      if (presenter) {
+        await page.locator('article.photo').first().scrollIntoViewIfNeeded();
+        await page.screenshot({ path: path.join(OUT, 'presenter-1920x1080-photos.png') });
+      }
     } finally {
       await context.close();
     }
