@@ -170,10 +170,15 @@ test('presenter view on a 1080p projector and the page at 1280 × 720: legible, 
       await page.waitForFunction(() => document.querySelectorAll('li.bar[data-model="merged"]').length > 8 && document.body.dataset.state === 'ready', null, { timeout: TIMEOUT, polling: 100 });
       await assertNoSideScroll(page, `${w} × ${h}`);
       if (presenter) {
+        // The sweep, so that the projector shows its plots.
+        await page.locator('#sweep').click();
+        await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: TIMEOUT * 3, polling: 200 });
+        assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'done');
         const px = (sel) => page.locator(sel).first().evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
         assert.ok((await px('body')) >= 18, 'presenter body type');
         assert.ok((await px('#alpha-out')) >= 26, 'presenter α read-out');
         assert.ok((await px('li.bar')) >= 18, 'presenter result bars');
+        assert.ok((await px('.alpha-head label')) >= 24, 'presenter α label');
       }
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(OUT, presenter ? 'presenter-1920x1080.png' : 'page-1280x720.png') });
