@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
+import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, fakeCameraArgs, launch } from './env.mjs';
 import { serve } from './server.mjs';
+import { writeFakeCamera } from './fake-camera.mjs';
 
 const JSQR = path.join(ROOT, 'node_modules/jsqr/dist/jsQR.js');
 const PHONE = { viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
@@ -24,7 +25,14 @@ before(async () => {
   assert.ok(fs.existsSync(JSQR), 'jsqr (a devDependency) is not installed: run `npm ci`');
   fs.mkdirSync(OUT, { recursive: true });
   site = await serve({ root: DIST });
-  browser = await launch(false);
+  const video = path.join(OUT, 'fake-camera-phone.y4m');
+  const maker = await launch(false);
+  try {
+    await writeFakeCamera(maker, [path.join(ROOT, 'www/samples/toy/task/star/photo-0.png')], video, { size: 64, hold: 4, fps: 8 });
+  } finally {
+    await maker.close();
+  }
+  browser = await launch(false, fakeCameraArgs(video));
 });
 
 after(async () => {
@@ -132,6 +140,16 @@ test('share: the QR code decodes to the page address, which restores the setup o
     await phone.page.touchscreen.tap(s.x + 0.8 * s.width, s.y + s.height / 2);
     await phone.page.waitForFunction(() => Math.abs(Number(document.querySelector('#alpha-out').textContent) - 0.8) <= 0.04, null, { timeout: 5000 })
       .catch(async () => assert.fail(`a tap at 80 % moved α to ${await phone.page.locator('#alpha-out').textContent()}`));
+
+    // The live camera view on the phone (back camera first).
+    await phone.context.grantPermissions(['camera'], { origin: site.url });
+    await phone.page.locator('#camera-open').click();
+    await phone.page.waitForFunction(() => Number(document.querySelector('#camera-card').dataset.frames || 0) >= 2, null, { timeout: TIMEOUT, polling: 100 });
+    assert.deepEqual((await phone.page.locator('#camera-choice option').allTextContents()).slice(0, 2), ['Back camera', 'Front camera']);
+    await assertNoSideScroll(phone.page, 'the phone with the camera view');
+    await phone.page.locator('#camera-card').scrollIntoViewIfNeeded();
+    await phone.page.screenshot({ path: path.join(OUT, 'phone-360x740-camera.png') });
+    await phone.page.locator('#camera-close').click();
 
     // A photo from the camera app.
     const [chooser] = await Promise.all([phone.page.waitForEvent('filechooser'), phone.page.locator('#take-photo').click()]);
