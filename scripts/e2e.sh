@@ -4,7 +4,7 @@
 # playwright-core). Screenshots go to target/e2e/. Needs what scripts/setup.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error
+{ [ -d node_modules/playwright-core ] && [ -d node_modules/jsqr ]; } || npm ci --no-audit --no-fund --loglevel=error
 cargo build --bin wiseft
 trunk build --release
 mkdir -p target/e2e

@@ -34,7 +34,8 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
 fi
 
 # playwright-core drives Debian's Chromium; it never downloads a browser.
-if [ ! -d "$root/node_modules/playwright-core" ]; then
-  echo "setup: npm ci (playwright-core)"
+# jsqr decodes the share dialog's QR code in the e2e.
+if [ ! -d "$root/node_modules/playwright-core" ] || [ ! -d "$root/node_modules/jsqr" ]; then
+  echo "setup: npm ci (playwright-core, jsqr)"
   (cd "$root" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -15,6 +15,9 @@ import { wireDrops } from './drops.js';
 import { initBench } from './bench.js';
 import { restoreAddress, trackAddress } from './url-state.js';
 import { wireRecipeView } from './recipe-view.js';
+import { wireCamera } from './camera.js';
+import { wireShare } from './share.js';
+import { wireOffline } from './offline.js';
 
 async function main() {
   initEngineBadge();
@@ -28,6 +31,8 @@ async function main() {
   wirePhotos();
   wireLecture();
   wireDrops();
+  wireCamera();
+  wireShare();
   $('samples').onclick = () => addSamples(currentPreset()?.samples || []);
   showAlpha(0.5);
   initBench(new URLSearchParams(location.search));
@@ -38,6 +43,7 @@ async function main() {
   const autoLoad = restoreAddress(location.search);
   if (!autoLoad) setModelStatus('Press Load models to download the pair (once; later visits read it from the browser).');
   trackAddress();
+  wireOffline();
 
   // Once the page is set up and the engine said hello: labels, α, and the load a link asks for.
   try {

@@ -23,6 +23,10 @@ let idleStatus = '';
 let local = { 'zero-shot': null, 'fine-tuned': null };
 /** @type {'gpu'|'cpu'|null} the address's backend=, else the engine's automatic choice */
 let backend = null;
+/** @type {import('./protocol.js').HelloEvent|null} */
+let hello = null;
+/** A preset downloading this much (MB) is "large" for a device on the CPU path (a phone). */
+const LARGE_MB = 100;
 
 const URL_INPUT = { 'zero-shot': 'zs-url', 'fine-tuned': 'ft-url' };
 const FILES_NOTE = { 'zero-shot': 'zs-files', 'fine-tuned': 'ft-files' };
@@ -102,6 +106,26 @@ export function applyPreset(id, { fillLabels = true } = {}) {
   const size = Math.round([zs, ft, ...more].reduce((n, m) => n + (m?.size_mb || 0), 0));
   const where = p.offline ? ' · served by this site, no network needed' : size ? ` · about ${size} MB to download once, then kept in the browser` : '';
   note.textContent = `${p.about || ''} ${[zs, ft, ...more].filter(Boolean).map((m) => m.name).join(' + ')}${where}`.trim();
+  showMemoryNote();
+}
+
+/**
+ * Before anything is downloaded: on the CPU path (no WebGPU, or only a software adapter: most
+ * phones today) a large preset's checkpoints and the merged model all sit in WebAssembly memory.
+ */
+function showMemoryNote() {
+  const p = currentPreset();
+  const zs = p && presetModel(p.zero_shot);
+  const rest = p ? [presetModel(p.fine_tuned), ...(p.more_fine_tuned || []).map(presetModel)].filter(Boolean) : [];
+  const download = Math.round([zs, ...rest].reduce((n, m) => n + (m?.size_mb || 0), 0));
+  const cpu = backend === 'cpu' || (backend !== 'gpu' && hello !== null && (!hello.adapter || hello.adapter.software));
+  const note = $('memory-note');
+  note.hidden = !(p && !p.offline && cpu && download >= LARGE_MB);
+  if (note.hidden) return;
+  // The CPU engine holds every checkpoint and the merge (the zero-shot model's size once more).
+  const memory = download + Math.round(zs?.size_mb || 0);
+  note.textContent = `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less). On a phone, the generated-world presets need 6 MB.`;
+  note.dataset.downloadMb = String(download);
 }
 
 function renderLocal() {
@@ -163,6 +187,7 @@ function loadRequest(zero_shot, fine_tuned) {
   return { zero_shot, fine_tuned: null, recipe: JSON.stringify(recipeJson()), fine_tunes, backend };
 }
 
+/** Loads the chosen models; the promise settles when the load is over (whatever its outcome). */
 export function startLoad() {
   const zero_shot = sourceFor('zero-shot');
   if (!zero_shot) {
@@ -182,6 +207,8 @@ export function startLoad() {
   choiceChanged.emit();
   renderState();
   done.then(() => settle(null), settle);
+  // For a caller that waits for the load (offline.js): settles after the page took its outcome.
+  return done.then(() => {}, () => {});
 }
 
 /** The load's request is over: `err` when it failed (possibly after the pair was loaded). */
@@ -286,6 +313,8 @@ export function wireModels() {
     };
   }
   engine.on('hello', (ev) => {
+    hello = ev;
+    showMemoryNote();
     if (!ev.cache_available) $('cache-note').textContent = 'Cache Storage unavailable here: models are downloaded on every visit.';
     renderState();
   });

@@ -38,6 +38,9 @@ const PHOTO_NAME = /\.(png|jpe?g|gif|bmp|webp)$/i;
 const photos = new Map();
 let lastId = 0;
 
+/** A fresh photo id (the camera's frames take theirs from the same counter: ids never collide). */
+export const nextPhotoId = () => ++lastId;
+
 /** Photos came or went, or a true label or a set changed. */
 export const photosChanged = signal();
 
@@ -67,7 +70,7 @@ export function addPhotos(files, { set = 'other', folders = false, folderOf = nu
   const images = [];
   const unmatched = new Set();
   for (const file of files) {
-    const id = ++lastId;
+    const id = nextPhotoId();
     let name = file.name || `pasted-${id}.png`;
     const taken = new Set(allPhotos().map((p) => p.name));
     for (let i = 2; taken.has(name); i++) name = `${file.name || 'photo'} (${i})`;
@@ -165,7 +168,23 @@ function renderPhoto(photo) {
     return;
   }
   photo.card.classList.remove('failed');
+  const { cols, tops } = resultColumns(photo);
+  body.append(...cols);
+  if (tops['zero-shot'] && tops['fine-tuned'] && tops['zero-shot'] !== tops['fine-tuned']) {
+    photo.card.dataset.disagree = '1';
+  } else {
+    delete photo.card.dataset.disagree;
+  }
+}
+
+/**
+ * The result columns (top-5 bars of each model shown) of a photo's scores, and each model's top
+ * label; the camera view (camera.js) draws its frames with them too.
+ * @param {{name: string, scores: Photo['scores']}} photo
+ */
+export function resultColumns(photo) {
   const tops = {};
+  const cols = [];
   const recipe = recipeLoaded();
   for (const m of !hasFineTuned() ? ['zero-shot'] : recipe ? ['zero-shot', 'merged'] : MODELS) {
     const s = photo.scores[m];
@@ -180,13 +199,9 @@ function renderPhoto(photo) {
       tops[m] = s.labels[order[0][1]];
       col.append(el('ol', { class: 'bars' }, ...order.map(([p, i], rank) => resultBar(photo, m, s, s.labels[i], p, rank))));
     }
-    body.append(col);
+    cols.push(col);
   }
-  if (tops['zero-shot'] && tops['fine-tuned'] && tops['zero-shot'] !== tops['fine-tuned']) {
-    photo.card.dataset.disagree = '1';
-  } else {
-    delete photo.card.dataset.disagree;
-  }
+  return { cols, tops };
 }
 
 /** What a column's heading says beside its title: its α, or the recipe's setting. */

@@ -21,7 +21,10 @@ export const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--
 export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
 export const NO_WEBGPU_ARGS = ['--disable-features=WebGPU,Vulkan', '--disable-gpu'];
 
-/** Headless Chromium with WebGPU on SwiftShader (`webgpu`) or without WebGPU. */
-export function launch(webgpu) {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : NO_WEBGPU_ARGS)] });
+/** A fake camera that plays `file` (a .y4m video) to getUserMedia, with permission granted. */
+export const fakeCameraArgs = (file) => ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${file}`];
+
+/** Headless Chromium with WebGPU on SwiftShader (`webgpu`) or without WebGPU; `extra`: more flags. */
+export function launch(webgpu, extra = []) {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : NO_WEBGPU_ARGS), ...extra] });
 }

@@ -26,9 +26,11 @@ const TYPES = {
  * @param {string} opts.root folder to serve
  * @param {boolean} [opts.cors] send Access-Control-Allow-Origin: *
  * @param {Record<string, (req, res, ctx) => void>} [opts.routes] exact paths handled specially
- * @returns {Promise<{url: string, count: (p: string) => number, requests: string[], close: () => Promise<void>}>}
+ * @param {number} [opts.port] 0: any free port (a test that stops a server and starts another at
+ *   the same origin gives the first one's)
+ * @returns {Promise<{url: string, port: number, count: (p: string) => number, requests: string[], close: () => Promise<void>}>}
  */
-export async function serve({ root, cors = false, routes = {} }) {
+export async function serve({ root, cors = false, routes = {}, port: wanted = 0 }) {
   root = path.resolve(root);
   const counts = new Map();
   const requests = [];
@@ -74,10 +76,14 @@ export async function serve({ root, cors = false, routes = {} }) {
   });
   server.keepAliveTimeout = 2000;
   server.requestTimeout = 30000;
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(wanted, '127.0.0.1', resolve);
+  });
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     count: (p) => counts.get(p) || 0,
     requests,
     close: () =>
