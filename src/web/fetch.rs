@@ -4,17 +4,24 @@
 //!
 //! Requests are plain GETs without custom headers, so a cross-origin host (the Hugging Face hub)
 //! needs no CORS preflight. Only a retry after a cut connection adds `Range: bytes=N-`, a
-//! CORS-safelisted header for a single range.
+//! CORS-safelisted header for a single range (`If-Range` is not safelisted, so instead a 206 whose
+//! ETag, Last-Modified or total size differ from the first answer's starts the file over).
+//!
+//! Hostile networks: an attempt that gets no bytes for the stall timeout (30 s, the address's
+//! `stall=`) is aborted and retried; a web page answered for a file is an error that says so; a
+//! request that fails below HTTP is probed (a `no-cors` HEAD, a HEAD that does not follow
+//! redirects) to tell a CORS refusal and a redirect loop from a network that is down.
 
 use std::rc::Rc;
 
-use js_sys::{Array, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit, WorkerGlobalScope};
+use web_sys::{AbortController, AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit, WorkerGlobalScope};
 
 use super::error::LoadError;
 use super::protocol::{Event, Level, Origin, Role};
+use crate::hub::answer::{html_message, is_html, Validator};
 use crate::session::Cancel;
 
 /// The Cache Storage bucket of downloaded checkpoint files (bump the suffix if the stored format changes).
@@ -64,6 +71,83 @@ impl Sink for Vec<u8> {
 enum StreamError {
     Js(JsValue),
     Sink(crate::Error),
+    /// No bytes for the stall timeout (the stream was cancelled).
+    Stalled,
+}
+
+/// Passes the bytes on to `inner`, but first looks at the first chunk of each transfer: a web
+/// page where a checkpoint file was expected stops the transfer with an error that says so.
+struct Sniffed<'a> {
+    inner: &'a mut dyn Sink,
+    url: &'a str,
+    content_type: Option<String>,
+    first: bool,
+}
+
+impl Sink for Sniffed<'_> {
+    fn start(&mut self, origin: Origin, total: Option<u64>, resume_at: usize) {
+        self.first = true;
+        self.inner.start(origin, total, resume_at);
+    }
+
+    fn chunk(&mut self, chunk: &Uint8Array) -> crate::Result<()> {
+        if std::mem::take(&mut self.first) {
+            let head = chunk.subarray(0, chunk.length().min(4096)).to_vec();
+            if is_html(self.content_type.as_deref(), &head) {
+                return Err(crate::Error::Download {
+                    url: self.url.to_string(),
+                    msg: format!(
+                        "{}. A gated or private Hugging Face model needs a login the page cannot do; a mirror may lack the file. Download the file yourself and open it with \"Local files\"",
+                        html_message(self.content_type.as_deref(), &head)
+                    ),
+                });
+            }
+        }
+        self.inner.chunk(chunk)
+    }
+
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn uploaded(&self) -> Option<u64> {
+        self.inner.uploaded()
+    }
+}
+
+/// `promise`'s value, or `None` when it has not settled after `ms` milliseconds.
+async fn within(scope: &WorkerGlobalScope, promise: Promise, ms: f64) -> Result<Option<JsValue>, JsValue> {
+    let marker: JsValue = Object::new().into();
+    let mut timer = None;
+    let timeout = Promise::new(&mut |resolve, _| {
+        timer = scope.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms.min(i32::MAX as f64) as i32, &marker).ok();
+    });
+    let raced = JsFuture::from(Promise::race(&Array::of2(&promise, &timeout))).await;
+    if let Some(t) = timer {
+        scope.clear_timeout_with_handle(t);
+    }
+    let v = raced?;
+    Ok((!Object::is(&v, &marker)).then_some(v))
+}
+
+/// `2 s`, `1.5 s`: a stall timeout as said in messages.
+fn secs(ms: f64) -> String {
+    crate::hub::answer::secs(std::time::Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// The host of `url`, for messages.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+/// `bytes START-END/TOTAL` → (START, TOTAL if given); `bytes */TOTAL` → (None, TOTAL).
+fn content_range(v: &str) -> Option<(Option<u64>, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes")?.trim_start();
+    let (range, total) = rest.split_once('/')?;
+    let total = total.trim().parse().ok();
+    let start = if range.trim() == "*" { None } else { Some(range.split_once('-')?.0.trim().parse().ok()?) };
+    Some((start, total))
 }
 
 /// Which file a progress report is about.
@@ -87,6 +171,8 @@ pub struct Fetcher {
     signal: AbortSignal,
     cancelled: Cancel,
     post: Rc<dyn Fn(Event)>,
+    /// Milliseconds without a byte before an attempt is abandoned.
+    stall_ms: f64,
 }
 
 pub fn mb(bytes: u64) -> String {
@@ -170,11 +256,27 @@ pub async fn clear_cache(scope: &WorkerGlobalScope) -> Result<u32, String> {
     Ok(entries)
 }
 
-/// Reads a stream to its end into `sink`, calling `on_chunk(received so far, uploaded)` after each chunk.
-async fn read_stream(stream: ReadableStream, sink: &mut dyn Sink, mut on_chunk: impl FnMut(usize, Option<u64>)) -> Result<(), StreamError> {
+/// Reads a stream to its end into `sink`, calling `on_chunk(received so far, uploaded)` after each
+/// chunk; with `stall` (the scope, milliseconds), a read that gets nothing for that long cancels
+/// the stream.
+async fn read_stream(
+    stream: ReadableStream,
+    sink: &mut dyn Sink,
+    mut on_chunk: impl FnMut(usize, Option<u64>),
+    stall: Option<(&WorkerGlobalScope, f64)>,
+) -> Result<(), StreamError> {
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
-        let step = JsFuture::from(reader.read()).await.map_err(StreamError::Js)?;
+        let step = match stall {
+            Some((scope, ms)) => match within(scope, reader.read(), ms).await.map_err(StreamError::Js)? {
+                Some(step) => step,
+                None => {
+                    let _ = reader.cancel();
+                    return Err(StreamError::Stalled);
+                }
+            },
+            None => JsFuture::from(reader.read()).await.map_err(StreamError::Js)?,
+        };
         if Reflect::get(&step, &"done".into()).map_err(StreamError::Js)?.as_bool().unwrap_or(false) {
             return Ok(());
         }
@@ -188,8 +290,8 @@ async fn read_stream(stream: ReadableStream, sink: &mut dyn Sink, mut on_chunk: 
 }
 
 impl Fetcher {
-    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Cancel, post: Rc<dyn Fn(Event)>) -> Self {
-        Self { scope, cache, signal, cancelled, post }
+    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Cancel, post: Rc<dyn Fn(Event)>, stall_ms: f64) -> Self {
+        Self { scope, cache, signal, cancelled, post, stall_ms }
     }
 
     pub fn has_cache(&self) -> bool {
@@ -267,7 +369,7 @@ impl Fetcher {
         sink.start(Origin::Cache, total, 0);
         let started = js_sys::Date::now();
         let mut report = self.progress(Tag { role, file, url, origin: Origin::Cache }, total, 1, started);
-        match read_stream(body, sink, |n, up| report(n, up, false)).await {
+        match read_stream(body, sink, |n, up| report(n, up, false), None).await {
             Ok(()) if total.is_none_or(|t| t == sink.len() as u64) => {
                 report(sink.len(), sink.uploaded(), true);
                 Ok(Some(true))
@@ -293,27 +395,78 @@ impl Fetcher {
         }
     }
 
-    async fn request(&self, url: &str, offset: usize) -> Result<Response, JsValue> {
+    /// A signal for one attempt: aborted by its own controller (a stall) or by the load's (cancel).
+    /// Without `AbortSignal.any` (browsers before 2023), the load's signal alone.
+    fn attempt_signal(&self) -> (Option<AbortController>, AbortSignal) {
+        let Ok(own) = AbortController::new() else { return (None, self.signal.clone()) };
+        let ctor = Reflect::get(&js_sys::global(), &"AbortSignal".into()).ok();
+        let any = ctor.as_ref().and_then(|c| Reflect::get(c, &"any".into()).ok()).and_then(|f| f.dyn_into::<Function>().ok());
+        match (ctor, any) {
+            (Some(c), Some(any)) => match any.call1(&c, &Array::of2(&self.signal, &own.signal())) {
+                Ok(both) => (Some(own), both.unchecked_into()),
+                Err(_) => (None, self.signal.clone()),
+            },
+            _ => (None, self.signal.clone()),
+        }
+    }
+
+    fn request(&self, url: &str, offset: usize, signal: &AbortSignal) -> Result<Promise, JsValue> {
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
         init.set_mode(web_sys::RequestMode::Cors);
-        init.set_signal(Some(&self.signal));
+        init.set_signal(Some(signal));
         if offset > 0 {
             let headers = Headers::new()?;
             headers.set("Range", &format!("bytes={offset}-"))?;
             init.set_headers(&headers);
         }
-        let resp = JsFuture::from(self.scope.fetch_with_str_and_init(url, &init)).await?;
-        Ok(resp.unchecked_into())
+        Ok(self.scope.fetch_with_str_and_init(url, &init))
     }
 
-    /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection
-    /// resumes where it stopped when the server honours `Range`.
+    /// After a request failed below HTTP: whether the host answered but refuses this page (CORS),
+    /// or the address redirects in a loop, as a message; `None` when neither is seen (offline, the
+    /// host down: worth retrying). Two HEAD requests, each within the stall timeout.
+    async fn why_unreadable(&self, url: &str) -> Option<String> {
+        let head = |mode: web_sys::RequestMode, redirect: web_sys::RequestRedirect| {
+            let init = web_sys::RequestInit::new();
+            init.set_method("HEAD");
+            init.set_mode(mode);
+            init.set_redirect(redirect);
+            init.set_signal(Some(&self.signal));
+            self.scope.fetch_with_str_and_init(url, &init)
+        };
+        let answered = |r: Result<Option<JsValue>, JsValue>| r.ok().flatten().map(|v| v.unchecked_into::<Response>());
+        // `no-cors` follows redirects and needs no permission: an (opaque) answer means the host
+        // is there and the browser withheld it from the page.
+        let opaque = answered(within(&self.scope, head(web_sys::RequestMode::NoCors, web_sys::RequestRedirect::Follow), self.stall_ms).await);
+        if opaque.is_some() {
+            let host = host_of(url);
+            return Some(format!(
+                "{url}: {host} does not allow this page to read its files: it answers, but without the header Access-Control-Allow-Origin (CORS), so the browser keeps the file from the page. Download the file yourself (open the address in a new tab) and open it with \"Local files\"; or put it on a host that sends Access-Control-Allow-Origin (the Hugging Face hub does; on your own server, add the header). The command-line wiseft is not bound by CORS."
+            ));
+        }
+        // Following redirects failed, but the first answer is a redirect: a loop (or too many hops).
+        let first = answered(within(&self.scope, head(web_sys::RequestMode::Cors, web_sys::RequestRedirect::Manual), self.stall_ms).await);
+        if first.is_some_and(|r| r.type_() == web_sys::ResponseType::Opaqueredirect) {
+            return Some(format!(
+                "{url}: the address redirects in a loop (or through more than 20 redirects), often to a login page or through a misconfigured mirror. Open it in a new tab to see where it leads; if the file downloads there, open it with \"Local files\"."
+            ));
+        }
+        None
+    }
+
+    /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection or a
+    /// stall resumes where it stopped when the server honours `Range` (and the file is the same).
     async fn download(&self, url: &str, role: Role, file: &str, sink: &mut dyn Sink) -> Result<(), LoadError> {
         let mut received = 0usize;
         let mut last_problem = String::new();
         let mut network_error = false;
+        let mut stalled = false;
+        // The version of the file the bytes in `sink` belong to, and where each attempt ended.
+        let mut version: Option<Validator> = None;
+        let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
         let started = js_sys::Date::now();
+        let stall = secs(self.stall_ms);
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
                 (self.post)(Event::Notice {
@@ -325,9 +478,31 @@ impl Fetcher {
                 self.check_cancel()?;
             }
             let offset = received;
-            let resp = match self.request(url, offset).await {
-                Ok(r) => r,
+            let (own, signal) = self.attempt_signal();
+            let abort = || {
+                if let Some(c) = &own {
+                    c.abort();
+                }
+            };
+            let answer = match self.request(url, offset, &signal) {
+                Ok(p) => within(&self.scope, p, self.stall_ms).await,
+                Err(e) => Err(e),
+            };
+            stalled = false;
+            let resp: Response = match answer {
+                Ok(Some(r)) => r.unchecked_into(),
+                Ok(None) => {
+                    abort();
+                    stalled = true;
+                    network_error = false;
+                    last_problem = format!("no answer for {stall} (the connection stalled)");
+                    continue;
+                }
                 Err(e) => {
+                    self.check_cancel()?;
+                    if let Some(why) = self.why_unreadable(url).await {
+                        return Err(LoadError::Failed(why));
+                    }
                     self.check_cancel()?;
                     network_error = true;
                     last_problem = format!("the request failed ({})", js_message(&e));
@@ -336,10 +511,34 @@ impl Fetcher {
             };
             network_error = false;
             let status = resp.status();
-            let length = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+            let header = |name: &str| resp.headers().get(name).ok().flatten();
+            let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+            let range = header("content-range").and_then(|v| content_range(&v));
             let total = match status {
                 200 => length,
-                206 if offset > 0 => length.map(|l| l + offset as u64),
+                206 if offset > 0 => {
+                    if range.is_some_and(|(start, _)| start != Some(offset as u64)) {
+                        // Not the bytes asked for: start over.
+                        let _ = resp.body().map(|b| b.cancel());
+                        received = 0;
+                        version = None;
+                        last_problem = "the server resumed at another byte than asked".into();
+                        continue;
+                    }
+                    range.and_then(|(_, t)| t).or(length.map(|l| l + offset as u64))
+                }
+                416 if offset > 0 => {
+                    if range.and_then(|(_, t)| t) == Some(offset as u64) {
+                        // Everything was there already (a Content-Length that promised more).
+                        let mut report = self.progress(Tag { role, file, url, origin: Origin::Network }, Some(offset as u64), attempt, started);
+                        report(received, sink.uploaded(), true);
+                        return Ok(());
+                    }
+                    received = 0;
+                    version = None;
+                    last_problem = "the server has fewer bytes than were received".into();
+                    continue;
+                }
                 404 | 410 => return Err(LoadError::NotFound { url: url.to_string(), status }),
                 401 | 403 => {
                     return Err(LoadError::Failed(format!(
@@ -358,18 +557,43 @@ impl Fetcher {
                     )))
                 }
             };
+            let now = Validator { etag: header("etag"), last_modified: header("last-modified"), total };
+            if status == 206 {
+                if let Some(why) = version.as_ref().and_then(|v| v.changed(&now)) {
+                    // A resume must not splice two versions: ask for the whole new file.
+                    let _ = resp.body().map(|b| b.cancel());
+                    received = 0;
+                    version = None;
+                    last_problem = format!("{why}: starting over");
+                    continue;
+                }
+            }
+            version = Some(now);
             let Some(body) = resp.body() else {
                 last_problem = "the response had no body".into();
                 continue;
             };
             // A 200 starts over (the server ignored Range, or this is the first attempt).
-            sink.start(Origin::Network, total, if status == 206 { offset } else { 0 });
+            let mut sniffed = Sniffed { inner: &mut *sink, url, content_type: header("content-type"), first: true };
+            sniffed.start(Origin::Network, total, if status == 206 { offset } else { 0 });
             let mut report = self.progress(Tag { role, file, url, origin: Origin::Network }, total, attempt, started);
-            let read = read_stream(body, sink, |n, up| report(n, up, false)).await;
+            let read = read_stream(body, &mut sniffed, |n, up| report(n, up, false), Some((&self.scope, self.stall_ms))).await;
             received = sink.len();
+            if !matches!(read, Err(StreamError::Stalled)) {
+                ends.push((received, total));
+            }
             self.check_cancel()?;
             match (read, total) {
                 (Err(StreamError::Sink(e)), _) => return Err(LoadError::Unusable(e)),
+                (Err(StreamError::Stalled), _) => {
+                    abort();
+                    stalled = true;
+                    last_problem = format!(
+                        "no bytes arrived for {stall} after {}{} (the connection stalled)",
+                        mb(received as u64),
+                        total.map(|t| format!(" of {}", mb(t))).unwrap_or_default()
+                    );
+                }
                 (Ok(()), Some(t)) if (received as u64) < t => {
                     last_problem = format!("the download was cut after {} of {}", mb(received as u64), mb(t));
                 }
@@ -387,10 +611,19 @@ impl Fetcher {
                 }
             }
         }
-        let advice = if network_error {
-            "The network request itself failed: you may be offline, or the server does not allow this page to read the file (CORS: it must send Access-Control-Allow-Origin). Open the address in a new tab to check it; if it downloads there, save the file and open it with \"Local files\"."
+        if let Some(&(end, Some(t))) = ends.first() {
+            if ends.len() == MAX_ATTEMPTS as usize && (end as u64) < t && ends.iter().all(|&e| e == (end, Some(t))) {
+                return Err(LoadError::Failed(format!(
+                    "{url}: the server announced {t} bytes (Content-Length) but every one of {MAX_ATTEMPTS} attempts ended after {end} bytes: its Content-Length looks wrong (a broken server, or a proxy that cuts the file). Check the file's size where it is published, or download it with another tool and open it with \"Local files\"."
+                )));
+            }
+        }
+        let advice = if stalled {
+            format!("The server stopped sending for {stall} each time. Press Load to try again later; on a slow link let the page wait longer by adding stall=SECONDS to the address (e.g. stall=120), or download the file with another tool and open it with \"Local files\".")
+        } else if network_error {
+            "The network request itself failed: you may be offline or the host is down. Open the address in a new tab to check it; if it downloads there, save the file and open it with \"Local files\".".to_string()
         } else {
-            "Check the connection and press Load again (the cache keeps nothing of a broken download), or download the file with another tool and open it with \"Local files\"."
+            "Check the connection and press Load again (the cache keeps nothing of a broken download), or download the file with another tool and open it with \"Local files\".".to_string()
         };
         Err(LoadError::Failed(format!("{url}: {last_problem} — gave up after {MAX_ATTEMPTS} attempts. {advice}")))
     }
@@ -476,13 +709,14 @@ impl Fetcher {
         sink.start(Origin::Local, Some(total), 0);
         let started = js_sys::Date::now();
         let mut report = self.progress(Tag { role, file: &name, url: &name, origin: Origin::Local }, Some(total), 1, started);
-        match read_stream(file.stream(), sink, |n, up| report(n, up, false)).await {
+        match read_stream(file.stream(), sink, |n, up| report(n, up, false), None).await {
             Ok(()) => {
                 report(sink.len(), sink.uploaded(), true);
                 Ok(())
             }
             Err(StreamError::Sink(e)) => Err(LoadError::Unusable(e)),
             Err(StreamError::Js(e)) => Err(LoadError::Failed(format!("{name}: could not read the local file ({})", js_message(&e)))),
+            Err(StreamError::Stalled) => unreachable!("local files are read without a stall timeout"),
         }
     }
 }

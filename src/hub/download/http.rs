@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::answer::{html_message, is_html, secs, stall_timeout, Validator, STALL_ENV};
+use crate::hub::answer::{html_message, is_html, secs, stall_timeout, Validator, STALL_ENV};
 use super::cache::UrlParts;
 use super::{Progress, MAX_RETRIES};
 use crate::error::{Error, Result};
@@ -241,7 +241,14 @@ fn attempt(
     let first = read_some(&mut body, &mut buf);
     let first_len = *first.as_ref().unwrap_or(&0);
     if is_html(content_type.as_deref(), &buf[..first_len]) {
-        return Err(Error::Download { url: url.into(), msg: html_message(content_type.as_deref(), &buf[..first_len]) });
+        let page = html_message(content_type.as_deref(), &buf[..first_len]);
+        return Err(Error::Download {
+            url: url.into(),
+            msg: format!(
+                "{page}. A gated or private model needs its terms accepted on the hub and a token (HF_TOKEN); \
+                 a mirror may lack the file; or download the file yourself and pass its local path"
+            ),
+        });
     }
 
     let file = if append { OpenOptions::new().append(true).open(part) } else { File::create(part) }
@@ -265,7 +272,9 @@ fn attempt(
     };
     let file = out.into_inner().map_err(|e| Error::io(part, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(part, e))?;
-    seen.ends.push((got, total));
+    if !broken.as_ref().is_some_and(is_timeout) {
+        seen.ends.push((got, total));
+    }
 
     if let Some(e) = broken {
         if is_timeout(&e) {

@@ -5,13 +5,12 @@
 //! A `.part` left by a broken connection or an interrupted run is resumed with a `Range` request
 //! (with `If-Range` when the file's version is known, and started over if the answer is of
 //! another version). A connection that sends nothing for [`STALL_SECS`] (`WISEFT_STALL_SECONDS`)
-//! is abandoned and retried; a web page answered for a file is an error ([`answer`]).
+//! is abandoned and retried; a web page answered for a file is an error ([`super::answer`]).
 //!
 //! [`cache`] decides where a URL's file lives, [`hf_cache`] is the Hugging Face cache shared with
 //! Python, [`http`] moves one file's bytes, [`hub_files`] gets one hub file the way
 //! `huggingface_hub` does, [`resolve`] turns a checkpoint source into local files.
 
-mod answer;
 mod cache;
 mod hf_cache;
 mod http;
@@ -21,7 +20,7 @@ mod resolve;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-pub use answer::{STALL_ENV, STALL_SECS};
+pub use super::answer::{STALL_ENV, STALL_SECS};
 pub use cache::Cache;
 pub use hf_cache::{hf_home, HfCache};
 pub use hub_files::Hub;

@@ -1,15 +1,16 @@
 //! What a server's answer says about the file, beyond its status: whether it is still the file
-//! a `.part` was cut from (validators), whether it is a web page instead of weights, and how
-//! long to wait for bytes before calling a connection stalled.
+//! a partial download was cut from (validators), whether it is a web page instead of weights,
+//! and how long to wait for bytes before calling a connection stalled. Shared by the native
+//! downloads (`download/`) and the page's (`web/fetch.rs`).
 
 use std::time::Duration;
 
 /// Environment variable: seconds without a byte before a connection counts as stalled.
 pub const STALL_ENV: &str = "WISEFT_STALL_SECONDS";
-/// The default stall timeout, in seconds (the page uses the same).
+/// The default stall timeout, in seconds (the page's too; its address's `stall=` changes it).
 pub const STALL_SECS: f64 = 30.0;
 
-/// How long a request may wait for its answer, or for the next bytes of the body, before it is
+/// How long a native request may wait for its answer, or for the next bytes of the body, before it is
 /// abandoned and retried: `WISEFT_STALL_SECONDS` (a positive number, fractions allowed) or 30 s.
 pub fn stall_timeout() -> Duration {
     let secs = std::env::var(STALL_ENV)
@@ -91,7 +92,7 @@ pub fn is_html(content_type: Option<&str>, first: &[u8]) -> bool {
 }
 
 /// The error message for a web page answered instead of a file: the type, the page's title if it
-/// has one, its first bytes, and what to do.
+/// has one, its first bytes; the caller adds what to do where it runs (CLI or page).
 pub fn html_message(content_type: Option<&str>, first: &[u8]) -> String {
     let text = String::from_utf8_lossy(&first[..first.len().min(4096)]);
     let title = {
@@ -106,8 +107,7 @@ pub fn html_message(content_type: Option<&str>, first: &[u8]) -> String {
     format!(
         "the server answered with a web page (Content-Type: {}{title}; first bytes: \"{}\") where a \
          checkpoint file was expected: probably a login page or a mirror's error page. Open the address \
-         in a browser to see it; a gated or private model needs its terms accepted and a token \
-         (HF_TOKEN), a mirror may not have the file; or download the file yourself and pass its local path",
+         in a browser to see it",
         content_type.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("none given"),
         clean(&text, 60)
     )
@@ -146,7 +146,7 @@ mod tests {
         assert!(msg.contains("Content-Type: text/html; charset=utf-8"), "{msg}");
         assert!(msg.contains("titled \"Sign in – Hub\""), "{msg}");
         assert!(msg.contains("first bytes: \"<!DOCTYPE html> <html><head>"), "{msg}");
-        assert!(msg.contains("local path"), "{msg}");
+        assert!(msg.contains("login page") && msg.contains("Open the address"), "{msg}");
     }
 
     #[test]
