@@ -9,19 +9,20 @@
 //!
 //! Hostile networks: an attempt that gets no bytes for the stall timeout (30 s, the address's
 //! `stall=`) is aborted and retried; a web page answered for a file is an error that says so; a
-//! request that fails below HTTP is probed (a `no-cors` HEAD, a HEAD that does not follow
-//! redirects) to tell a CORS refusal and a redirect loop from a network that is down.
+//! request that fails below HTTP is probed to tell a CORS refusal and a redirect loop from a
+//! network that is down ([`super::guard`]).
 
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit, WorkerGlobalScope};
+use web_sys::{AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit, WorkerGlobalScope};
 
 use super::error::LoadError;
 use super::protocol::{Event, Level, Origin, Role};
-use crate::hub::answer::{html_message, is_html, Validator};
+use super::guard::{attempt_signal, content_range, secs, why_unreadable, within, Sniffed};
+use crate::hub::answer::Validator;
 use crate::session::Cancel;
 
 /// The Cache Storage bucket of downloaded checkpoint files (bump the suffix if the stored format changes).
@@ -75,80 +76,6 @@ enum StreamError {
     Stalled,
 }
 
-/// Passes the bytes on to `inner`, but first looks at the first chunk of each transfer: a web
-/// page where a checkpoint file was expected stops the transfer with an error that says so.
-struct Sniffed<'a> {
-    inner: &'a mut dyn Sink,
-    url: &'a str,
-    content_type: Option<String>,
-    first: bool,
-}
-
-impl Sink for Sniffed<'_> {
-    fn start(&mut self, origin: Origin, total: Option<u64>, resume_at: usize) {
-        self.first = true;
-        self.inner.start(origin, total, resume_at);
-    }
-
-    fn chunk(&mut self, chunk: &Uint8Array) -> crate::Result<()> {
-        if std::mem::take(&mut self.first) {
-            let head = chunk.subarray(0, chunk.length().min(4096)).to_vec();
-            if is_html(self.content_type.as_deref(), &head) {
-                return Err(crate::Error::Download {
-                    url: self.url.to_string(),
-                    msg: format!(
-                        "{}. A gated or private Hugging Face model needs a login the page cannot do; a mirror may lack the file. Download the file yourself and open it with \"Local files\"",
-                        html_message(self.content_type.as_deref(), &head)
-                    ),
-                });
-            }
-        }
-        self.inner.chunk(chunk)
-    }
-
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    fn uploaded(&self) -> Option<u64> {
-        self.inner.uploaded()
-    }
-}
-
-/// `promise`'s value, or `None` when it has not settled after `ms` milliseconds.
-async fn within(scope: &WorkerGlobalScope, promise: Promise, ms: f64) -> Result<Option<JsValue>, JsValue> {
-    let marker: JsValue = Object::new().into();
-    let mut timer = None;
-    let timeout = Promise::new(&mut |resolve, _| {
-        timer = scope.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms.min(i32::MAX as f64) as i32, &marker).ok();
-    });
-    let raced = JsFuture::from(Promise::race(&Array::of2(&promise, &timeout))).await;
-    if let Some(t) = timer {
-        scope.clear_timeout_with_handle(t);
-    }
-    let v = raced?;
-    Ok((!Object::is(&v, &marker)).then_some(v))
-}
-
-/// `2 s`, `1.5 s`: a stall timeout as said in messages.
-fn secs(ms: f64) -> String {
-    crate::hub::answer::secs(std::time::Duration::from_secs_f64(ms / 1000.0))
-}
-
-/// The host of `url`, for messages.
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest)
-}
-
-/// `bytes START-END/TOTAL` → (START, TOTAL if given); `bytes */TOTAL` → (None, TOTAL).
-fn content_range(v: &str) -> Option<(Option<u64>, Option<u64>)> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let total = total.trim().parse().ok();
-    let start = if range.trim() == "*" { None } else { Some(range.split_once('-')?.0.trim().parse().ok()?) };
-    Some((start, total))
-}
 
 /// Which file a progress report is about.
 #[derive(Clone, Copy)]
@@ -395,21 +322,6 @@ impl Fetcher {
         }
     }
 
-    /// A signal for one attempt: aborted by its own controller (a stall) or by the load's (cancel).
-    /// Without `AbortSignal.any` (browsers before 2023), the load's signal alone.
-    fn attempt_signal(&self) -> (Option<AbortController>, AbortSignal) {
-        let Ok(own) = AbortController::new() else { return (None, self.signal.clone()) };
-        let ctor = Reflect::get(&js_sys::global(), &"AbortSignal".into()).ok();
-        let any = ctor.as_ref().and_then(|c| Reflect::get(c, &"any".into()).ok()).and_then(|f| f.dyn_into::<Function>().ok());
-        match (ctor, any) {
-            (Some(c), Some(any)) => match any.call1(&c, &Array::of2(&self.signal, &own.signal())) {
-                Ok(both) => (Some(own), both.unchecked_into()),
-                Err(_) => (None, self.signal.clone()),
-            },
-            _ => (None, self.signal.clone()),
-        }
-    }
-
     fn request(&self, url: &str, offset: usize, signal: &AbortSignal) -> Result<Promise, JsValue> {
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
@@ -421,38 +333,6 @@ impl Fetcher {
             init.set_headers(&headers);
         }
         Ok(self.scope.fetch_with_str_and_init(url, &init))
-    }
-
-    /// After a request failed below HTTP: whether the host answered but refuses this page (CORS),
-    /// or the address redirects in a loop, as a message; `None` when neither is seen (offline, the
-    /// host down: worth retrying). Two HEAD requests, each within the stall timeout.
-    async fn why_unreadable(&self, url: &str) -> Option<String> {
-        let head = |mode: web_sys::RequestMode, redirect: web_sys::RequestRedirect| {
-            let init = web_sys::RequestInit::new();
-            init.set_method("HEAD");
-            init.set_mode(mode);
-            init.set_redirect(redirect);
-            init.set_signal(Some(&self.signal));
-            self.scope.fetch_with_str_and_init(url, &init)
-        };
-        let answered = |r: Result<Option<JsValue>, JsValue>| r.ok().flatten().map(|v| v.unchecked_into::<Response>());
-        // `no-cors` follows redirects and needs no permission: an (opaque) answer means the host
-        // is there and the browser withheld it from the page.
-        let opaque = answered(within(&self.scope, head(web_sys::RequestMode::NoCors, web_sys::RequestRedirect::Follow), self.stall_ms).await);
-        if opaque.is_some() {
-            let host = host_of(url);
-            return Some(format!(
-                "{url}: {host} does not allow this page to read its files: it answers, but without the header Access-Control-Allow-Origin (CORS), so the browser keeps the file from the page. Download the file yourself (open the address in a new tab) and open it with \"Local files\"; or put it on a host that sends Access-Control-Allow-Origin (the Hugging Face hub does; on your own server, add the header). The command-line wiseft is not bound by CORS."
-            ));
-        }
-        // Following redirects failed, but the first answer is a redirect: a loop (or too many hops).
-        let first = answered(within(&self.scope, head(web_sys::RequestMode::Cors, web_sys::RequestRedirect::Manual), self.stall_ms).await);
-        if first.is_some_and(|r| r.type_() == web_sys::ResponseType::Opaqueredirect) {
-            return Some(format!(
-                "{url}: the address redirects in a loop (or through more than 20 redirects), often to a login page or through a misconfigured mirror. Open it in a new tab to see where it leads; if the file downloads there, open it with \"Local files\"."
-            ));
-        }
-        None
     }
 
     /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection or a
@@ -478,7 +358,7 @@ impl Fetcher {
                 self.check_cancel()?;
             }
             let offset = received;
-            let (own, signal) = self.attempt_signal();
+            let (own, signal) = attempt_signal(&self.signal);
             let abort = || {
                 if let Some(c) = &own {
                     c.abort();
@@ -500,7 +380,7 @@ impl Fetcher {
                 }
                 Err(e) => {
                     self.check_cancel()?;
-                    if let Some(why) = self.why_unreadable(url).await {
+                    if let Some(why) = why_unreadable(&self.scope, &self.signal, url, self.stall_ms).await {
                         return Err(LoadError::Failed(why));
                     }
                     self.check_cancel()?;
