@@ -368,7 +368,6 @@ impl Fetcher {
                 Ok(p) => within(&self.scope, p, self.stall_ms).await,
                 Err(e) => Err(e),
             };
-            stalled = false;
             let resp: Response = match answer {
                 Ok(Some(r)) => r.unchecked_into(),
                 Ok(None) => {
@@ -380,6 +379,7 @@ impl Fetcher {
                 }
                 Err(e) => {
                     self.check_cancel()?;
+                    stalled = false;
                     if let Some(why) = why_unreadable(&self.scope, &self.signal, url, self.stall_ms).await {
                         return Err(LoadError::Failed(why));
                     }
@@ -389,7 +389,7 @@ impl Fetcher {
                     continue;
                 }
             };
-            network_error = false;
+            (network_error, stalled) = (false, false);
             let status = resp.status();
             let header = |name: &str| resp.headers().get(name).ok().flatten();
             let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());

@@ -103,34 +103,43 @@ pub fn attempt_signal(load: &AbortSignal) -> (Option<AbortController>, AbortSign
 }
 
 /// After a request failed below HTTP: whether the host answered but refuses this page (CORS),
-/// or the address redirects in a loop, as a message; `None` when neither is seen (offline, the
-/// host down: worth retrying). Two HEAD requests, each within the stall timeout.
+/// or the address redirects in a loop, as a message; `None` when neither is seen (a passing
+/// failure, offline, the host down: worth retrying). Up to three HEAD requests, each within the
+/// stall timeout: `cors` without following redirects (is the first hop readable?), `cors`
+/// following them, and `no-cors` following them (does the host answer at all? Its answer is
+/// opaque: the browser withholds it from the page, but it exists).
 pub async fn why_unreadable(scope: &WorkerGlobalScope, signal: &AbortSignal, url: &str, stall_ms: f64) -> Option<String> {
-    let head = |mode: web_sys::RequestMode, redirect: web_sys::RequestRedirect| {
+    use web_sys::{RequestMode as Mode, RequestRedirect as Redirect};
+    let head = |mode: Mode, redirect: Redirect| async move {
         let init = web_sys::RequestInit::new();
         init.set_method("HEAD");
         init.set_mode(mode);
         init.set_redirect(redirect);
         init.set_signal(Some(signal));
-        scope.fetch_with_str_and_init(url, &init)
+        let answer = within(scope, scope.fetch_with_str_and_init(url, &init), stall_ms).await;
+        answer.ok().flatten().map(|v| v.unchecked_into::<Response>())
     };
-    let answered = |r: Result<Option<JsValue>, JsValue>| r.ok().flatten().map(|v| v.unchecked_into::<Response>());
-    // `no-cors` follows redirects and needs no permission: an (opaque) answer means the host
-    // is there and the browser withheld it from the page.
-    let opaque = answered(within(scope, head(web_sys::RequestMode::NoCors, web_sys::RequestRedirect::Follow), stall_ms).await);
-    if opaque.is_some() {
+    let cors = || {
         let host = host_of(url);
-        return Some(format!(
+        format!(
             "{url}: {host} does not allow this page to read its files: it answers, but without the header Access-Control-Allow-Origin (CORS), so the browser keeps the file from the page. Download the file yourself (open the address in a new tab) and open it with \"Local files\"; or put it on a host that sends Access-Control-Allow-Origin (the Hugging Face hub does; on your own server, add the header). The command-line wiseft is not bound by CORS."
-        ));
+        )
+    };
+    match head(Mode::Cors, Redirect::Manual).await {
+        // The first hop is readable and no redirect: the failure was passing.
+        Some(r) if r.type_() != web_sys::ResponseType::Opaqueredirect => None,
+        // A redirect: where does following it fail?
+        Some(_) => {
+            if head(Mode::Cors, Redirect::Follow).await.is_some() {
+                None
+            } else if head(Mode::NoCors, Redirect::Follow).await.is_some() {
+                Some(cors())
+            } else {
+                Some(format!(
+                    "{url}: the address redirects in a loop (or through more than 20 redirects), often to a login page or through a misconfigured mirror. Open it in a new tab to see where it leads; if the file downloads there, open it with \"Local files\"."
+                ))
+            }
+        }
+        None => head(Mode::NoCors, Redirect::Follow).await.map(|_| cors()),
     }
-    // Following redirects failed, but the first answer is a redirect: a loop (or too many hops).
-    let first = answered(within(scope, head(web_sys::RequestMode::Cors, web_sys::RequestRedirect::Manual), stall_ms).await);
-    if first.is_some_and(|r| r.type_() == web_sys::ResponseType::Opaqueredirect) {
-        return Some(format!(
-            "{url}: the address redirects in a loop (or through more than 20 redirects), often to a login page or through a misconfigured mirror. Open it in a new tab to see where it leads; if the file downloads there, open it with \"Local files\"."
-        ));
-    }
-    None
 }
-
