@@ -145,6 +145,30 @@ fn a_file_that_changed_between_attempts_is_downloaded_again_whole() {
     assert_eq!(server.requests().len(), 3);
 }
 
+#[test]
+fn a_part_from_an_earlier_run_is_not_completed_with_a_changed_file() {
+    let (old, new) = (data(LEN, 20), data(LEN, 21));
+    let (files, cache_dir) = (TempDir::new(), TempDir::new());
+    init();
+    files.put("m/model.safetensors", &old);
+    let server = Server::start(&files.0, Switches { cut_every_after: Some(1000), ..Default::default() });
+    let cache = Cache::new(&cache_dir.0);
+    let url = server.url("m/model.safetensors");
+    assert!(fetch(&url, &cache, &mut NoProgress).is_err());
+    assert_eq!(std::fs::metadata(cache.partial_path_for(&url)).unwrap().len(), 4000);
+
+    // The file changes on the server; the next run names the version its 4000 bytes are of.
+    files.put("m/model.safetensors", &new);
+    server.set(|s| s.cut_every_after = None);
+    let path = fetch(&url, &cache, &mut NoProgress).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), new);
+    let last = server.requests().pop().unwrap();
+    assert_eq!(last.range.as_deref(), Some("bytes=4000-"));
+    assert!(last.if_range.is_some(), "{last:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "only the file, no .part or .version: {leftovers:?}");
+}
+
 const LOGIN_PAGE: &[u8] = b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
     <title>Sign in to continue</title></head><body><form action=\"/login\">...</form></body></html>\n";
 

@@ -33,7 +33,7 @@ pub fn secs(d: Duration) -> String {
 
 /// What identifies one version of a file: a `.part` cut from one version must not be completed
 /// with bytes of another (the file changed on the server between two attempts).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Validator {
     /// `ETag` (strong or weak, as sent).
     pub etag: Option<String>,

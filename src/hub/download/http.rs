@@ -63,12 +63,18 @@ pub(super) fn download(
     progress: &mut dyn Progress,
 ) -> Result<Downloaded> {
     let mut retries = 0;
-    let mut seen = Seen::default();
+    // A `.part` left by an earlier run comes with the version it was cut from.
+    let mut seen = Seen { version: read_version(part), ..Seen::default() };
     let mut restarted: Option<String> = None;
     loop {
         let before = file_len(part)?;
-        let outcome = attempt(url, part, before, auth, &mut seen, progress)?;
-        let (error, network) = match outcome {
+        let outcome = attempt(url, part, before, auth, &mut seen, progress);
+        match &outcome {
+            Ok(Attempt::Retry { .. }) => write_version(part, seen.version.as_ref()),
+            Ok(_) => write_version(part, None),
+            Err(_) => {} // the `.part` is left as it was, and so is its version
+        }
+        let (error, network) = match outcome? {
             Attempt::Complete => return Ok(Downloaded::Complete),
             Attempt::NotFound(e) => return Ok(Downloaded::NotFound(e)),
             Attempt::Restart(why) => {
@@ -83,6 +89,7 @@ pub(super) fn download(
         if retries > MAX_RETRIES {
             if let Some(e) = lying_length(url, &seen.ends) {
                 let _ = fs::remove_file(part);
+                write_version(part, None);
                 return Err(e);
             }
             return Err(match error {
@@ -119,6 +126,31 @@ pub(super) fn download(
         if error.is_some() && now <= before {
             // No progress: give the network or the server a moment before asking again.
             std::thread::sleep(Duration::from_millis(250 << (retries - 1)));
+        }
+    }
+}
+
+/// Where the version of the file a `.part` holds is kept between runs: `<part>.version`, JSON.
+fn version_path(part: &Path) -> std::path::PathBuf {
+    let mut name = part.as_os_str().to_owned();
+    name.push(".version");
+    name.into()
+}
+
+fn read_version(part: &Path) -> Option<Validator> {
+    serde_json::from_slice(&fs::read(version_path(part)).ok()?).ok()
+}
+
+/// Records the version of the bytes in `part` (none: forget it). Failures only cost the check
+/// on the next run's resume.
+fn write_version(part: &Path, version: Option<&Validator>) {
+    let path = version_path(part);
+    match version.and_then(|v| serde_json::to_vec(v).ok()) {
+        Some(json) if part.exists() => {
+            let _ = fs::write(path, json);
+        }
+        _ => {
+            let _ = fs::remove_file(path);
         }
     }
 }
