@@ -107,5 +107,7 @@ export function loadOrAsk(load) {
   };
   $('link-confirm')?.remove();
   $('model-status').before(box);
+  // Pressing Load models answers the question too.
+  $('load').addEventListener('click', close, { once: true });
   setModelStatus(`Waiting for your answer: download from ${hosts.join(', ')}?`);
 }

@@ -494,7 +494,7 @@ impl Fetcher {
         if let Some(&(end, Some(t))) = ends.first() {
             if ends.len() == MAX_ATTEMPTS as usize && (end as u64) < t && ends.iter().all(|&e| e == (end, Some(t))) {
                 return Err(LoadError::Failed(format!(
-                    "{url}: the server announced {t} bytes (Content-Length) but every one of {MAX_ATTEMPTS} attempts ended after {end} bytes: its Content-Length looks wrong (a broken server, or a proxy that cuts the file). Check the file's size where it is published, or download it with another tool and open it with \"Local files\"."
+                    "{url}: every one of {MAX_ATTEMPTS} attempts ended after {end} bytes although the server announced {t} bytes (Content-Length) — gave up after {MAX_ATTEMPTS} attempts. The connection broke at the same byte each time: the Content-Length looks wrong (a broken server), or a proxy cuts the file there. Check the file's size where it is published, or download it with another tool and open it with \"Local files\"."
                 )));
             }
         }

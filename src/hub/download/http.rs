@@ -164,9 +164,9 @@ fn lying_length(url: &str, ends: &[(u64, Option<u64>)]) -> Option<Error> {
         url: url.into(),
         msg: format!(
             "the server announced {total} bytes (Content-Length) but every one of {} attempts ended \
-             after {end} bytes: its Content-Length looks wrong (a broken server or a proxy that cuts the \
-             file). Nothing was kept; check the file's size where it is published, or get it another way \
-             and pass its local path",
+             after {end} bytes: its Content-Length looks wrong (a broken server), or a proxy cuts the \
+             file there. Nothing was kept; check the file's size where it is published, or get it another \
+             way and pass its local path",
             ends.len()
         ),
     })
