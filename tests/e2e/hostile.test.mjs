@@ -209,12 +209,12 @@ test('a link naming a host no preset uses asks first, with the host, the files a
     await page.waitForTimeout(500);
     assert.equal(stranger.count('/models/a_zs/model.safetensors') + stranger.count('/models/a_ft/model.safetensors'), 0, `nothing downloaded before the click (${stranger.requests})`);
     assert.equal(await page.evaluate(() => document.body.dataset.models), 'none');
+    await box.screenshot({ path: path.join(OUT, 'link-asks.png') });
     await page.click('#link-go');
     const { state, status } = await settle(page, log);
     assert.equal(state, 'ready', status);
     assert.equal(stranger.count('/models/a_zs/model.safetensors'), 1, 'downloaded after the click');
     assert.equal(await box.count(), 0, 'the question is gone');
-    await page.screenshot({ path: path.join(OUT, 'link-asked-then-loaded.png') });
   } finally {
     await context.close();
   }
