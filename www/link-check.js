@@ -91,10 +91,10 @@ export function loadOrAsk(load) {
   const no = el('button', { id: 'link-no', type: 'button', text: 'Do not download' });
   const box = el(
     'div',
-    { id: 'link-confirm', class: 'msg warn', role: 'alertdialog', 'data-hosts': hosts.join(' ') },
+    { id: 'link-confirm', class: 'msg warn link-confirm', role: 'alertdialog', 'data-hosts': hosts.join(' ') },
     el('p', { text: `This link downloads checkpoints from ${hosts.length > 1 ? 'hosts' : 'a host'} that none of this page's presets uses: ${hosts.join(', ')}. Download only from hosts you trust.` }),
     el('ul', {}, ...rows),
-    el('p', {}, go, ' ', no),
+    el('p', { class: 'buttons' }, go, ' ', no),
   );
   const close = () => box.remove();
   go.onclick = () => {
