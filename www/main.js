@@ -14,6 +14,7 @@ import { wireLecture } from './lecture.js';
 import { wireDrops } from './drops.js';
 import { initBench } from './bench.js';
 import { restoreAddress, trackAddress } from './url-state.js';
+import { loadOrAsk } from './link-check.js';
 import { wireRecipeView } from './recipe-view.js';
 import { wireCamera } from './camera.js';
 import { wireShare } from './share.js';
@@ -53,7 +54,8 @@ async function main() {
   }
   applyLabels();
   sendAlpha();
-  if (autoLoad) startLoad();
+  // A link's checkpoints from a host no preset uses wait for a click (www/link-check.js).
+  if (autoLoad) loadOrAsk(startLoad);
   else probePreset();
 }
 

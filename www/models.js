@@ -27,6 +27,8 @@ let backend = null;
 let hello = null;
 /** A preset downloading this much (MB) is "large" for a device on the CPU path (a phone). */
 const LARGE_MB = 100;
+/** @type {number|null} the address's stall=: seconds without a byte before a download retries (else 30) */
+let stall = null;
 
 const URL_INPUT = { 'zero-shot': 'zs-url', 'fine-tuned': 'ft-url' };
 const FILES_NOTE = { 'zero-shot': 'zs-files', 'fine-tuned': 'ft-files' };
@@ -48,6 +50,12 @@ export const backendChoice = () => backend;
 /** @param {string|null} b */
 export function setBackendChoice(b) {
   backend = b === 'gpu' || b === 'cpu' ? b : null;
+}
+export const stallSeconds = () => stall;
+/** @param {string|null} s */
+export function setStallSeconds(s) {
+  const v = Number(s);
+  stall = s !== null && s.trim() !== '' && v > 0 && v <= 86400 ? v : null;
 }
 /** @param {Role} role */
 export const hasLocalFiles = (role) => Boolean(local[role]);
@@ -179,12 +187,12 @@ function sourceForInput(input, candidates = []) {
 
 /** The load request's checkpoints: the pair, or a recipe over every fine-tune. */
 function loadRequest(zero_shot, fine_tuned) {
-  if (!usesRecipe()) return { zero_shot, fine_tuned, backend };
+  if (!usesRecipe()) return { zero_shot, fine_tuned, backend, stall_s: stall };
   const preset = currentPreset();
   const offered = (preset?.more_fine_tuned || []).map(presetModel).filter(Boolean);
   const more = moreFineTunes().map((input) => sourceForInput(input, offered.find((m) => resolveUrl(m.urls[0]) === resolveUrl(input))?.urls.map(resolveUrl)));
   const fine_tunes = [fine_tuned, ...more].filter(Boolean);
-  return { zero_shot, fine_tuned: null, recipe: JSON.stringify(recipeJson()), fine_tunes, backend };
+  return { zero_shot, fine_tuned: null, recipe: JSON.stringify(recipeJson()), fine_tunes, backend, stall_s: stall };
 }
 
 /** Loads the chosen models; the promise settles when the load is over (whatever its outcome). */

@@ -66,6 +66,8 @@
  *   merge: its method and coefficients as recipe JSON (`{"version":1,"method":"ties","lambda":0.3,"top_k":20}`)
  * @property {ModelSource[]} [fine_tunes] the recipe's fine-tuned checkpoints, in order
  * @property {BackendKind|null} [backend] the address's `backend=`, overriding the automatic choice
+ * @property {number|null} [stall_s] the address's `stall=`: seconds without a byte before a
+ *   download attempt is retried (default 30)
  */
 
 /**

@@ -5,7 +5,7 @@
 import { fmtAlpha, resolveUrl } from './dom.js';
 import { showMessage } from './messages.js';
 import { currentPreset, defaultPresetId, presetModel } from './presets.js';
-import { applyPreset, backendChoice, chosenUrls, choiceChanged, hasLocalFiles, setBackendChoice, useCustomUrls } from './models.js';
+import { applyPreset, backendChoice, chosenUrls, choiceChanged, hasLocalFiles, setBackendChoice, setStallSeconds, stallSeconds, useCustomUrls } from './models.js';
 import { chooseTemplates, labelsChanged, readLabels, setLabelsText, templateChoice } from './labels.js';
 import { alphaChanged, currentAlpha, setSlider } from './alpha.js';
 import { isLecture, lectureChanged, setLecture, setPresenter } from './lecture.js';
@@ -22,6 +22,8 @@ export function restoreAddress(search) {
   const q = new URLSearchParams(search);
   // backend=gpu|cpu overrides the automatic choice (gpu also takes a software adapter).
   setBackendChoice(q.get('backend'));
+  // stall=S: seconds without a byte before a download attempt is retried (default 30).
+  setStallSeconds(q.get('stall'));
   applyPreset(q.get('preset') ?? (q.has('zs') ? '' : defaultPresetId()));
   const fts = q.getAll('ft');
   if (q.has('zs')) {
@@ -118,6 +120,7 @@ export function saveAddress() {
     q.set('alpha', fmtAlpha(currentAlpha()));
   }
   if (backendChoice()) q.set('backend', backendChoice());
+  if (stallSeconds()) q.set('stall', String(stallSeconds()));
   if (isLecture()) q.set('lecture', '1');
   const labels = readLabels();
   if (!preset || labels.join('\n') !== (preset.labels || []).join('\n')) q.set('labels', labels.join(','));

@@ -212,11 +212,11 @@ export class WorkerClient {
   /**
    * Drops the current models, reads both checkpoints, merges, classifies every photo.
    * With `recipe`, a merge recipe over the checkpoints of `fine_tunes` instead of the pair.
-   * @param {{zero_shot: import('./protocol.js').ModelSource, fine_tuned?: import('./protocol.js').ModelSource|null, recipe?: string|null, fine_tunes?: import('./protocol.js').ModelSource[], backend?: 'gpu'|'cpu'|null}} sources
+   * @param {{zero_shot: import('./protocol.js').ModelSource, fine_tuned?: import('./protocol.js').ModelSource|null, recipe?: string|null, fine_tunes?: import('./protocol.js').ModelSource[], backend?: 'gpu'|'cpu'|null, stall_s?: number|null}} sources
    * @returns {Promise<import('./protocol.js').LoadedEvent|null>}
    */
-  load({ zero_shot, fine_tuned = null, recipe = null, fine_tunes = [], backend = null }) {
-    return this.#request('load', { zero_shot, fine_tuned, recipe, fine_tunes, backend });
+  load({ zero_shot, fine_tuned = null, recipe = null, fine_tunes = [], backend = null, stall_s = null }) {
+    return this.#request('load', { zero_shot, fine_tuned, recipe, fine_tunes, backend, stall_s });
   }
 
   /** @param {object} recipe recipe JSON (method and coefficients) @returns {Promise<null>} */

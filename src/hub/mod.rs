@@ -1,8 +1,10 @@
 //! Where a checkpoint comes from: a local path, a URL, or a Hugging Face hub repository id.
 //!
 //! This module is target-independent (it also compiles for wasm32): it only parses sources and
-//! builds URLs. Downloading and caching live in [`download`], which exists on native targets only.
+//! builds URLs. Downloading and caching live in [`download`], which exists on native targets only;
+//! [`answer`] (what a server's answer says: a changed file, a web page, a stall) serves both.
 
+pub mod answer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod download;
 

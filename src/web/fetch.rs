@@ -4,7 +4,13 @@
 //!
 //! Requests are plain GETs without custom headers, so a cross-origin host (the Hugging Face hub)
 //! needs no CORS preflight. Only a retry after a cut connection adds `Range: bytes=N-`, a
-//! CORS-safelisted header for a single range.
+//! CORS-safelisted header for a single range (`If-Range` is not safelisted, so instead a 206 whose
+//! ETag, Last-Modified or total size differ from the first answer's starts the file over).
+//!
+//! Hostile networks: an attempt that gets no bytes for the stall timeout (30 s, the address's
+//! `stall=`) is aborted and retried; a web page answered for a file is an error that says so; a
+//! request that fails below HTTP is probed to tell a CORS refusal and a redirect loop from a
+//! network that is down ([`super::guard`]).
 
 use std::rc::Rc;
 
@@ -15,6 +21,8 @@ use web_sys::{AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream
 
 use super::error::LoadError;
 use super::protocol::{Event, Level, Origin, Role};
+use super::guard::{attempt_signal, content_range, secs, why_unreadable, within, Sniffed};
+use crate::hub::answer::Validator;
 use crate::session::Cancel;
 
 /// The Cache Storage bucket of downloaded checkpoint files (bump the suffix if the stored format changes).
@@ -64,7 +72,10 @@ impl Sink for Vec<u8> {
 enum StreamError {
     Js(JsValue),
     Sink(crate::Error),
+    /// No bytes for the stall timeout (the stream was cancelled).
+    Stalled,
 }
+
 
 /// Which file a progress report is about.
 #[derive(Clone, Copy)]
@@ -87,6 +98,8 @@ pub struct Fetcher {
     signal: AbortSignal,
     cancelled: Cancel,
     post: Rc<dyn Fn(Event)>,
+    /// Milliseconds without a byte before an attempt is abandoned.
+    stall_ms: f64,
 }
 
 pub fn mb(bytes: u64) -> String {
@@ -170,11 +183,27 @@ pub async fn clear_cache(scope: &WorkerGlobalScope) -> Result<u32, String> {
     Ok(entries)
 }
 
-/// Reads a stream to its end into `sink`, calling `on_chunk(received so far, uploaded)` after each chunk.
-async fn read_stream(stream: ReadableStream, sink: &mut dyn Sink, mut on_chunk: impl FnMut(usize, Option<u64>)) -> Result<(), StreamError> {
+/// Reads a stream to its end into `sink`, calling `on_chunk(received so far, uploaded)` after each
+/// chunk; with `stall` (the scope, milliseconds), a read that gets nothing for that long cancels
+/// the stream.
+async fn read_stream(
+    stream: ReadableStream,
+    sink: &mut dyn Sink,
+    mut on_chunk: impl FnMut(usize, Option<u64>),
+    stall: Option<(&WorkerGlobalScope, f64)>,
+) -> Result<(), StreamError> {
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
-        let step = JsFuture::from(reader.read()).await.map_err(StreamError::Js)?;
+        let step = match stall {
+            Some((scope, ms)) => match within(scope, reader.read(), ms).await.map_err(StreamError::Js)? {
+                Some(step) => step,
+                None => {
+                    let _ = reader.cancel();
+                    return Err(StreamError::Stalled);
+                }
+            },
+            None => JsFuture::from(reader.read()).await.map_err(StreamError::Js)?,
+        };
         if Reflect::get(&step, &"done".into()).map_err(StreamError::Js)?.as_bool().unwrap_or(false) {
             return Ok(());
         }
@@ -188,8 +217,8 @@ async fn read_stream(stream: ReadableStream, sink: &mut dyn Sink, mut on_chunk: 
 }
 
 impl Fetcher {
-    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Cancel, post: Rc<dyn Fn(Event)>) -> Self {
-        Self { scope, cache, signal, cancelled, post }
+    pub fn new(scope: WorkerGlobalScope, cache: Option<Cache>, signal: AbortSignal, cancelled: Cancel, post: Rc<dyn Fn(Event)>, stall_ms: f64) -> Self {
+        Self { scope, cache, signal, cancelled, post, stall_ms }
     }
 
     pub fn has_cache(&self) -> bool {
@@ -267,7 +296,7 @@ impl Fetcher {
         sink.start(Origin::Cache, total, 0);
         let started = js_sys::Date::now();
         let mut report = self.progress(Tag { role, file, url, origin: Origin::Cache }, total, 1, started);
-        match read_stream(body, sink, |n, up| report(n, up, false)).await {
+        match read_stream(body, sink, |n, up| report(n, up, false), None).await {
             Ok(()) if total.is_none_or(|t| t == sink.len() as u64) => {
                 report(sink.len(), sink.uploaded(), true);
                 Ok(Some(true))
@@ -293,27 +322,31 @@ impl Fetcher {
         }
     }
 
-    async fn request(&self, url: &str, offset: usize) -> Result<Response, JsValue> {
+    fn request(&self, url: &str, offset: usize, signal: &AbortSignal) -> Result<Promise, JsValue> {
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
         init.set_mode(web_sys::RequestMode::Cors);
-        init.set_signal(Some(&self.signal));
+        init.set_signal(Some(signal));
         if offset > 0 {
             let headers = Headers::new()?;
             headers.set("Range", &format!("bytes={offset}-"))?;
             init.set_headers(&headers);
         }
-        let resp = JsFuture::from(self.scope.fetch_with_str_and_init(url, &init)).await?;
-        Ok(resp.unchecked_into())
+        Ok(self.scope.fetch_with_str_and_init(url, &init))
     }
 
-    /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection
-    /// resumes where it stopped when the server honours `Range`.
+    /// Downloads `url` with up to [`MAX_ATTEMPTS`] attempts; a retry after a cut connection or a
+    /// stall resumes where it stopped when the server honours `Range` (and the file is the same).
     async fn download(&self, url: &str, role: Role, file: &str, sink: &mut dyn Sink) -> Result<(), LoadError> {
         let mut received = 0usize;
         let mut last_problem = String::new();
         let mut network_error = false;
+        let mut stalled = false;
+        // The version of the file the bytes in `sink` belong to, and where each attempt ended.
+        let mut version: Option<Validator> = None;
+        let mut ends: Vec<(usize, Option<u64>)> = Vec::new();
         let started = js_sys::Date::now();
+        let stall = secs(self.stall_ms);
         for attempt in 1..=MAX_ATTEMPTS {
             if attempt > 1 {
                 (self.post)(Event::Notice {
@@ -325,21 +358,67 @@ impl Fetcher {
                 self.check_cancel()?;
             }
             let offset = received;
-            let resp = match self.request(url, offset).await {
-                Ok(r) => r,
+            let (own, signal) = attempt_signal(&self.signal);
+            let abort = || {
+                if let Some(c) = &own {
+                    c.abort();
+                }
+            };
+            let answer = match self.request(url, offset, &signal) {
+                Ok(p) => within(&self.scope, p, self.stall_ms).await,
+                Err(e) => Err(e),
+            };
+            let resp: Response = match answer {
+                Ok(Some(r)) => r.unchecked_into(),
+                Ok(None) => {
+                    abort();
+                    stalled = true;
+                    network_error = false;
+                    last_problem = format!("no answer for {stall} (the connection stalled)");
+                    continue;
+                }
                 Err(e) => {
+                    self.check_cancel()?;
+                    stalled = false;
+                    if let Some(why) = why_unreadable(&self.scope, &self.signal, url, self.stall_ms).await {
+                        return Err(LoadError::Failed(why));
+                    }
                     self.check_cancel()?;
                     network_error = true;
                     last_problem = format!("the request failed ({})", js_message(&e));
                     continue;
                 }
             };
-            network_error = false;
+            (network_error, stalled) = (false, false);
             let status = resp.status();
-            let length = resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+            let header = |name: &str| resp.headers().get(name).ok().flatten();
+            let length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+            let range = header("content-range").and_then(|v| content_range(&v));
             let total = match status {
                 200 => length,
-                206 if offset > 0 => length.map(|l| l + offset as u64),
+                206 if offset > 0 => {
+                    if range.is_some_and(|(start, _)| start != Some(offset as u64)) {
+                        // Not the bytes asked for: start over.
+                        let _ = resp.body().map(|b| b.cancel());
+                        received = 0;
+                        version = None;
+                        last_problem = "the server resumed at another byte than asked".into();
+                        continue;
+                    }
+                    range.and_then(|(_, t)| t).or(length.map(|l| l + offset as u64))
+                }
+                416 if offset > 0 => {
+                    if range.and_then(|(_, t)| t) == Some(offset as u64) {
+                        // Everything was there already (a Content-Length that promised more).
+                        let mut report = self.progress(Tag { role, file, url, origin: Origin::Network }, Some(offset as u64), attempt, started);
+                        report(received, sink.uploaded(), true);
+                        return Ok(());
+                    }
+                    received = 0;
+                    version = None;
+                    last_problem = "the server has fewer bytes than were received".into();
+                    continue;
+                }
                 404 | 410 => return Err(LoadError::NotFound { url: url.to_string(), status }),
                 401 | 403 => {
                     return Err(LoadError::Failed(format!(
@@ -358,18 +437,43 @@ impl Fetcher {
                     )))
                 }
             };
+            let now = Validator { etag: header("etag"), last_modified: header("last-modified"), total };
+            if status == 206 {
+                if let Some(why) = version.as_ref().and_then(|v| v.changed(&now)) {
+                    // A resume must not splice two versions: ask for the whole new file.
+                    let _ = resp.body().map(|b| b.cancel());
+                    received = 0;
+                    version = None;
+                    last_problem = format!("{why}: starting over");
+                    continue;
+                }
+            }
+            version = Some(now);
             let Some(body) = resp.body() else {
                 last_problem = "the response had no body".into();
                 continue;
             };
             // A 200 starts over (the server ignored Range, or this is the first attempt).
-            sink.start(Origin::Network, total, if status == 206 { offset } else { 0 });
+            let mut sniffed = Sniffed { inner: &mut *sink, url, content_type: header("content-type"), first: true };
+            sniffed.start(Origin::Network, total, if status == 206 { offset } else { 0 });
             let mut report = self.progress(Tag { role, file, url, origin: Origin::Network }, total, attempt, started);
-            let read = read_stream(body, sink, |n, up| report(n, up, false)).await;
+            let read = read_stream(body, &mut sniffed, |n, up| report(n, up, false), Some((&self.scope, self.stall_ms))).await;
             received = sink.len();
+            if !matches!(read, Err(StreamError::Stalled)) {
+                ends.push((received, total));
+            }
             self.check_cancel()?;
             match (read, total) {
                 (Err(StreamError::Sink(e)), _) => return Err(LoadError::Unusable(e)),
+                (Err(StreamError::Stalled), _) => {
+                    abort();
+                    stalled = true;
+                    last_problem = format!(
+                        "no bytes arrived for {stall} after {}{} (the connection stalled)",
+                        mb(received as u64),
+                        total.map(|t| format!(" of {}", mb(t))).unwrap_or_default()
+                    );
+                }
                 (Ok(()), Some(t)) if (received as u64) < t => {
                     last_problem = format!("the download was cut after {} of {}", mb(received as u64), mb(t));
                 }
@@ -387,10 +491,19 @@ impl Fetcher {
                 }
             }
         }
-        let advice = if network_error {
-            "The network request itself failed: you may be offline, or the server does not allow this page to read the file (CORS: it must send Access-Control-Allow-Origin). Open the address in a new tab to check it; if it downloads there, save the file and open it with \"Local files\"."
+        if let Some(&(end, Some(t))) = ends.first() {
+            if ends.len() == MAX_ATTEMPTS as usize && (end as u64) < t && ends.iter().all(|&e| e == (end, Some(t))) {
+                return Err(LoadError::Failed(format!(
+                    "{url}: every one of {MAX_ATTEMPTS} attempts ended after {end} bytes although the server announced {t} bytes (Content-Length) — gave up after {MAX_ATTEMPTS} attempts. The connection broke at the same byte each time: the Content-Length looks wrong (a broken server), or a proxy cuts the file there. Check the file's size where it is published, or download it with another tool and open it with \"Local files\"."
+                )));
+            }
+        }
+        let advice = if stalled {
+            format!("The server stopped sending for {stall} each time. Press Load to try again later; on a slow link let the page wait longer by adding stall=SECONDS to the address (e.g. stall=120), or download the file with another tool and open it with \"Local files\".")
+        } else if network_error {
+            "The network request itself failed: you may be offline or the host is down. Open the address in a new tab to check it; if it downloads there, save the file and open it with \"Local files\".".to_string()
         } else {
-            "Check the connection and press Load again (the cache keeps nothing of a broken download), or download the file with another tool and open it with \"Local files\"."
+            "Check the connection and press Load again (the cache keeps nothing of a broken download), or download the file with another tool and open it with \"Local files\".".to_string()
         };
         Err(LoadError::Failed(format!("{url}: {last_problem} — gave up after {MAX_ATTEMPTS} attempts. {advice}")))
     }
@@ -476,13 +589,14 @@ impl Fetcher {
         sink.start(Origin::Local, Some(total), 0);
         let started = js_sys::Date::now();
         let mut report = self.progress(Tag { role, file: &name, url: &name, origin: Origin::Local }, Some(total), 1, started);
-        match read_stream(file.stream(), sink, |n, up| report(n, up, false)).await {
+        match read_stream(file.stream(), sink, |n, up| report(n, up, false), None).await {
             Ok(()) => {
                 report(sink.len(), sink.uploaded(), true);
                 Ok(())
             }
             Err(StreamError::Sink(e)) => Err(LoadError::Unusable(e)),
             Err(StreamError::Js(e)) => Err(LoadError::Failed(format!("{name}: could not read the local file ({})", js_message(&e)))),
+            Err(StreamError::Stalled) => unreachable!("local files are read without a stall timeout"),
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct Loader {
     /// When set, the SHA-256 of each weights file read, by its name (URL or file name), for the
     /// provenance of an export; loads leave it unset (hashing costs more than reading).
     pub digests: Option<RefCell<BTreeMap<String, String>>>,
+    /// Milliseconds without a byte before a download attempt is abandoned and retried.
+    pub stall_ms: f64,
 }
 
 /// Where a checkpoint's weights come from.
@@ -181,7 +183,7 @@ impl Loader {
         *self.abort.borrow_mut() = Some(controller);
         let scope: WorkerGlobalScope = self.scope.clone().unchecked_into();
         let cache = fetch::open_cache(&scope).await;
-        Ok(Fetcher::new(scope, cache, signal, self.cancel.clone(), self.post.clone()))
+        Ok(Fetcher::new(scope, cache, signal, self.cancel.clone(), self.post.clone(), self.stall_ms))
     }
 
     /// One checkpoint from URLs (first that exists; side files from beside it) or local files.

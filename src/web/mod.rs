@@ -3,6 +3,7 @@
 //!
 //! * [`protocol`] — the messages (page → worker [`protocol::Request`], worker → page [`protocol::Event`]).
 //! * [`fetch`] — streamed downloads with progress, retries, cancellation, Cache Storage, local files.
+//! * [`guard`] — hostile networks: stall timeouts, web pages instead of files, CORS refusals and redirect loops told apart.
 //! * [`backend`] — which back end runs and why (WebGPU adapter probe).
 //! * [`digest`] — SHA-256 of weights files as an export reads them again (its provenance).
 //! * [`load`] — a checkpoint pair from URLs or local files to a built engine ([`error::LoadError`]).
@@ -15,6 +16,7 @@ pub mod backend;
 pub mod digest;
 pub mod error;
 pub mod fetch;
+pub mod guard;
 pub mod load;
 pub mod load_recipe;
 pub mod protocol;

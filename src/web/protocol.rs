@@ -105,9 +105,18 @@ pub struct LoadRequest {
     /// The address's `backend=` (`gpu` or `cpu`) overriding the automatic choice.
     #[serde(default)]
     pub backend: Option<Device>,
+    /// The address's `stall=`: seconds without a byte before a download is retried (default 30).
+    #[serde(default)]
+    pub stall_s: Option<f64>,
 }
 
 impl LoadRequest {
+    /// The stall timeout in milliseconds: `stall_s` when it is a usable number, else 30 s.
+    pub fn stall_ms(&self) -> f64 {
+        let s = self.stall_s.filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0);
+        s.unwrap_or(crate::hub::answer::STALL_SECS) * 1000.0
+    }
+
     /// The recipe asked for, read and range-checked (an error names the field).
     pub fn recipe(&self) -> crate::Result<Option<Recipe>> {
         self.recipe.as_deref().map(Recipe::from_json).transpose()

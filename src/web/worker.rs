@@ -55,6 +55,8 @@ struct Worker {
     current: Rc<Cell<u32>>,
     /// What `navigator.gpu` offers (probed once at start).
     probe: RefCell<Option<GpuProbe>>,
+    /// The last load's stall timeout (ms), kept for re-reading its checkpoints later.
+    stall_ms: Cell<f64>,
 }
 
 /// Starts the worker: installs the message handler and says hello.
@@ -82,6 +84,7 @@ pub fn start() {
         loaded: RefCell::new(Loaded::default()),
         current,
         probe: RefCell::new(None),
+        stall_ms: Cell::new(crate::hub::answer::STALL_SECS * 1000.0),
     });
     let w = worker.clone();
     let onmessage = Closure::<dyn Fn(MessageEvent)>::new(move |ev: MessageEvent| w.clone().receive(ev.data()));
@@ -147,7 +150,7 @@ impl Worker {
     }
 
     fn loader(&self) -> Loader {
-        Loader { scope: self.scope.clone(), post: self.post.clone(), cancel: self.cancel.clone(), abort: self.abort.clone(), digests: None }
+        Loader { scope: self.scope.clone(), post: self.post.clone(), cancel: self.cancel.clone(), abort: self.abort.clone(), digests: None, stall_ms: self.stall_ms.get() }
     }
 
     fn receive(self: Rc<Self>, data: JsValue) {
@@ -280,6 +283,7 @@ impl Worker {
         // Free the old models first: two CLIPs are large for wasm's 4 GB.
         session.unload();
         *self.loaded.borrow_mut() = Loaded::default();
+        self.stall_ms.set(r.stall_ms());
         let probe = self.probe().await;
         let recipe = match r.recipe() {
             Ok(recipe) => recipe,

@@ -29,6 +29,40 @@ pub struct Switches {
     /// Play the hub's LFS answer: weights under `/resolve/` are a `302` to this base URL (another
     /// server on the same root, so another origin) + `/cdn` + the path, with `X-Linked-Etag`.
     pub cdn: Option<String>,
+    /// Go silent (the socket stays open, no bytes) instead of finishing the answer.
+    pub stall: Option<Stall>,
+    /// From the second request on, serve these bytes instead of the file (its ETag follows them):
+    /// a file that changed on the server between two attempts.
+    pub changed_after_first: Option<Vec<u8>>,
+    /// Honour Range but not If-Range (a resume of a changed file then gets a 206 of the new one).
+    pub ignore_if_range: bool,
+    /// The Content-Type of answers with the file (none by default).
+    pub content_type: Option<String>,
+    /// Answer every request with a 302 to itself.
+    pub redirect_loop: bool,
+    /// Announce this many bytes more than are sent, then close the connection.
+    pub lie_length: Option<usize>,
+}
+
+/// Where and when the server goes silent.
+#[derive(Clone, Copy, Debug)]
+pub struct Stall {
+    /// After this many body bytes; `None`: before the status line.
+    pub after: Option<usize>,
+    /// On every request (else the first only).
+    pub every: bool,
+}
+
+/// How long a stalled connection is held open without a byte before it is closed.
+pub const STALL_HOLD: Duration = Duration::from_secs(8);
+
+/// Keeps `sock` open and silent for [`STALL_HOLD`] on a thread of its own, so that the server
+/// answers the client's retry meanwhile.
+fn hold_silent(sock: TcpStream) {
+    std::thread::spawn(move || {
+        std::thread::sleep(STALL_HOLD);
+        drop(sock);
+    });
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +70,7 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub range: Option<String>,
+    pub if_range: Option<String>,
     pub authorization: Option<String>,
 }
 
@@ -136,6 +171,7 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
         .collect();
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let range = header("range");
+    let if_range = header("if-range");
 
     let index = {
         let mut reqs = shared.requests.lock().unwrap();
@@ -143,6 +179,7 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
             method: method.clone(),
             path: path.clone(),
             range: range.clone(),
+            if_range: if_range.clone(),
             authorization: header("authorization"),
         });
         reqs.len() - 1
@@ -159,9 +196,21 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (status, body) = match (sw.status, file) {
         (Some(s), _) => (s, Vec::new()),
         (None, None) => (404, Vec::new()),
+        (None, Some(_)) if index > 0 && sw.changed_after_first.is_some() => {
+            (200, sw.changed_after_first.clone().unwrap())
+        }
         (None, Some(p)) => (200, std::fs::read(p)?),
     };
     let etag = format!("\"{}\"", sha256_hex(&body));
+    let stall = sw.stall.filter(|s| s.every || index == 0);
+    if let Some(Stall { after: None, .. }) = stall {
+        hold_silent(sock);
+        return Ok(());
+    }
+    if sw.redirect_loop {
+        write!(sock, "HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        return Ok(());
+    }
     if status == 200 && cdn_path.is_none() && rel.ends_with(".safetensors") | rel.ends_with(".bin") {
         if let (Some(cdn), true) = (&sw.cdn, rel.contains("/resolve/")) {
             write!(
@@ -195,9 +244,11 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
 
     let len = body.len();
+    // If-Range: the Range holds only for the version named (RFC 9110 13.1.5).
+    let range_holds = sw.ignore_if_range || if_range.as_deref().is_none_or(|v| v == etag);
     let start = range
         .as_deref()
-        .filter(|_| !sw.ignore_range)
+        .filter(|_| !sw.ignore_range && range_holds)
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.strip_suffix('-'))
         .and_then(|r| r.parse::<usize>().ok());
@@ -216,13 +267,32 @@ pub fn handle(mut sock: TcpStream, shared: &Shared) -> std::io::Result<()> {
         ),
         None => (format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"), &body[..]),
     };
-    let head = head.replacen("\r\n", &format!("\r\n{hub}ETag: {etag}\r\n"), 1);
+    let mut head = head.replacen("\r\n", &format!("\r\n{hub}ETag: {etag}\r\n"), 1);
+    if let Some(t) = &sw.content_type {
+        head = head.replacen("\r\n", &format!("\r\nContent-Type: {t}\r\n"), 1);
+    }
+    if let Some(extra) = sw.lie_length {
+        let n = part.len();
+        head = head.replacen(&format!("Content-Length: {n}\r\n"), &format!("Content-Length: {}\r\n", n + extra), 1);
+    }
     if is_head {
         sock.write_all(head.as_bytes())?;
         return Ok(());
     }
     let cut = sw.cut_every_after.or(sw.cut_first_after.filter(|_| index == 0));
     sock.write_all(head.as_bytes())?;
+    if let Some(Stall { after: Some(n), .. }) = stall {
+        sock.write_all(&part[..n.min(part.len())])?;
+        sock.flush()?;
+        hold_silent(sock);
+        return Ok(());
+    }
+    if sw.lie_length.is_some() {
+        sock.write_all(part)?;
+        sock.flush()?;
+        sock.shutdown(Shutdown::Both)?;
+        return Ok(());
+    }
     match cut {
         Some(n) if n < part.len() => {
             sock.write_all(&part[..n])?;

@@ -43,7 +43,7 @@ export async function serve({ root, cors = false, routes = {}, port: wanted = 0 
     if (cors) {
       res.setHeader('Access-Control-Allow-Origin', '*');
       res.setHeader('Access-Control-Allow-Headers', 'Range');
-      res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, ETag');
     }
     res.setHeader('Cache-Control', 'no-store');
     if (req.method === 'OPTIONS') {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::hub::answer::{html_message, is_html, secs, stall_timeout, Validator, STALL_ENV};
 use super::cache::UrlParts;
 use super::{Progress, MAX_RETRIES};
 use crate::error::{Error, Result};
@@ -24,11 +25,21 @@ enum Attempt {
     Complete,
     /// The server answered 404.
     NotFound(Error),
-    /// `part` does not fit what the server has: delete it and ask again for the whole file.
-    Restart,
-    /// Something transient broke (connection cut mid-body, timeout, 5xx): try again, resuming.
+    /// `part` does not fit what the server has: delete it and ask again for the whole file
+    /// (why, when the file changed on the server).
+    Restart(Option<String>),
+    /// Something transient broke (connection cut mid-body, a stall, 5xx): try again, resuming.
     /// The error is reported if no retries are left; `network` marks errors below HTTP.
     Retry { error: Error, network: bool },
+}
+
+/// What the attempts of one download have seen so far.
+#[derive(Default)]
+struct Seen {
+    /// The version of the file the bytes in `part` belong to (from the answer that sent them).
+    version: Option<Validator>,
+    /// For each attempt that sent a body: where the file ended, and the size announced for it.
+    ends: Vec<(u64, Option<u64>)>,
 }
 
 impl Attempt {
@@ -52,14 +63,23 @@ pub(super) fn download(
     progress: &mut dyn Progress,
 ) -> Result<Downloaded> {
     let mut retries = 0;
+    // A `.part` left by an earlier run comes with the version it was cut from.
+    let mut seen = Seen { version: read_version(part), ..Seen::default() };
+    let mut restarted: Option<String> = None;
     loop {
         let before = file_len(part)?;
-        let outcome = attempt(url, part, before, auth, progress)?;
-        let (error, network) = match outcome {
+        let outcome = attempt(url, part, before, auth, &mut seen, progress);
+        match &outcome {
+            Ok(Attempt::Retry { .. }) => write_version(part, seen.version.as_ref()),
+            Ok(_) => write_version(part, None),
+            Err(_) => {} // the `.part` is left as it was, and so is its version
+        }
+        let (error, network) = match outcome? {
             Attempt::Complete => return Ok(Downloaded::Complete),
             Attempt::NotFound(e) => return Ok(Downloaded::NotFound(e)),
-            Attempt::Restart => {
+            Attempt::Restart(why) => {
                 fs::remove_file(part).map_err(|e| Error::io(part, e))?;
+                restarted = why.or(restarted);
                 (None, false)
             }
             Attempt::Retry { error, network } => (Some(error), network),
@@ -67,6 +87,11 @@ pub(super) fn download(
         retries += 1;
         let now = file_len(part)?;
         if retries > MAX_RETRIES {
+            if let Some(e) = lying_length(url, &seen.ends) {
+                let _ = fs::remove_file(part);
+                write_version(part, None);
+                return Err(e);
+            }
             return Err(match error {
                 Some(e) if now == 0 => {
                     let hint = if network { format!(". {NO_NETWORK_HINT}") } else { String::new() };
@@ -86,10 +111,15 @@ pub(super) fn download(
                 },
                 None => Error::Download {
                     url: url.into(),
-                    msg: format!(
-                        "the server keeps rejecting the partial download; delete {} and try again",
-                        part.display()
-                    ),
+                    msg: match &restarted {
+                        Some(why) => format!(
+                            "{why}, again and again (gave up after {MAX_RETRIES} restarts); try again later"
+                        ),
+                        None => format!(
+                            "the server keeps rejecting the partial download; delete {} and try again",
+                            part.display()
+                        ),
+                    },
                 },
             });
         }
@@ -98,6 +128,48 @@ pub(super) fn download(
             std::thread::sleep(Duration::from_millis(250 << (retries - 1)));
         }
     }
+}
+
+/// Where the version of the file a `.part` holds is kept between runs: `<part>.version`, JSON.
+fn version_path(part: &Path) -> std::path::PathBuf {
+    let mut name = part.as_os_str().to_owned();
+    name.push(".version");
+    name.into()
+}
+
+fn read_version(part: &Path) -> Option<Validator> {
+    serde_json::from_slice(&fs::read(version_path(part)).ok()?).ok()
+}
+
+/// Records the version of the bytes in `part` (none: forget it). Failures only cost the check
+/// on the next run's resume.
+fn write_version(part: &Path, version: Option<&Validator>) {
+    let path = version_path(part);
+    match version.and_then(|v| serde_json::to_vec(v).ok()) {
+        Some(json) if part.exists() => {
+            let _ = fs::write(path, json);
+        }
+        _ => {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// The error for a server whose `Content-Length` promises more than it ever sends: every attempt
+/// (at least three) ended at the same byte, short of the same announced size.
+fn lying_length(url: &str, ends: &[(u64, Option<u64>)]) -> Option<Error> {
+    let &(end, total) = ends.first()?;
+    let total = total.filter(|&t| t > end)?;
+    (ends.len() >= 3 && ends.iter().all(|&e| e == (end, Some(total)))).then(|| Error::Download {
+        url: url.into(),
+        msg: format!(
+            "the server announced {total} bytes (Content-Length) but every one of {} attempts ended \
+             after {end} bytes: its Content-Length looks wrong (a broken server), or a proxy cuts the \
+             file there. Nothing was kept; check the file's size where it is published, or get it another \
+             way and pass its local path",
+            ends.len()
+        ),
+    })
 }
 
 fn inner_msg(e: &Error) -> String {
@@ -135,6 +207,7 @@ fn attempt(
     part: &Path,
     have: u64,
     auth: Option<&str>,
+    seen: &mut Seen,
     progress: &mut dyn Progress,
 ) -> Result<Attempt> {
     // `identity`: the bytes on disk must be the file's bytes, so that Range offsets fit.
@@ -144,7 +217,13 @@ fn attempt(
     }
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
+        // The bytes kept must be of the version the server has now: else a full 200.
+        if let Some(v) = seen.version.as_ref().and_then(Validator::if_range) {
+            request = request.header("If-Range", v);
+        }
     }
+    let stall = stall_timeout();
+    let request = request.config().timeout_recv_response(Some(stall)).timeout_per_read(Some(stall)).build();
     let response = match request.call() {
         Ok(r) => r,
         Err(e) => return request_failed(url, e, have, part),
@@ -158,13 +237,13 @@ fn attempt(
         200 => (false, content_length),
         206 if have > 0 => match header("content-range").and_then(parse_content_range) {
             Some((start, total)) if start == have => (true, total.or(content_length.map(|n| n + have))),
-            _ => return Ok(Attempt::Restart),
+            _ => return Ok(Attempt::Restart(None)),
         },
         416 if have > 0 => {
             let total = header("content-range")
                 .and_then(|v| v.strip_prefix("bytes */"))
                 .and_then(|v| v.parse::<u64>().ok());
-            return Ok(if total == Some(have) { Attempt::Complete } else { Attempt::Restart });
+            return Ok(if total == Some(have) { Attempt::Complete } else { Attempt::Restart(None) });
         }
         404 => return Ok(Attempt::NotFound(http_error(url, &response))),
         408 | 429 | 500..=599 => {
@@ -172,6 +251,37 @@ fn attempt(
         }
         _ => return Err(http_error(url, &response)),
     };
+    let version = Validator {
+        etag: header("etag").map(str::to_string),
+        last_modified: header("last-modified").map(str::to_string),
+        total,
+    };
+    if append {
+        if let Some(why) = seen.version.as_ref().and_then(|v| v.changed(&version)) {
+            // A server that ignores If-Range: the rest is of another file. Start over.
+            seen.version = None;
+            return Ok(Attempt::Restart(Some(why)));
+        }
+    }
+    seen.version = Some(version);
+    let content_type = header("content-type").map(str::to_string);
+
+    // The first bytes are looked at before the `.part` is touched: a web page instead of the
+    // file is an error, and must not replace bytes already kept.
+    let mut body = response.into_body().into_reader();
+    let mut buf = vec![0u8; CHUNK];
+    let first = read_some(&mut body, &mut buf);
+    let first_len = *first.as_ref().unwrap_or(&0);
+    if is_html(content_type.as_deref(), &buf[..first_len]) {
+        let page = html_message(content_type.as_deref(), &buf[..first_len]);
+        return Err(Error::Download {
+            url: url.into(),
+            msg: format!(
+                "{page}. A gated or private model needs its terms accepted on the hub and a token (HF_TOKEN); \
+                 a mirror may lack the file; or download the file yourself and pass its local path"
+            ),
+        });
+    }
 
     let file = if append { OpenOptions::new().append(true).open(part) } else { File::create(part) }
         .map_err(|e| Error::io(part, e))?;
@@ -179,24 +289,29 @@ fn attempt(
     let mut got = if append { have } else { 0 };
     progress.start(url, total, got);
 
-    let mut body = response.into_body().into_reader();
-    let mut buf = vec![0u8; CHUNK];
+    let mut next = first;
     let broken = loop {
-        match body.read(&mut buf) {
+        match next {
             Ok(0) => break None,
             Ok(n) => {
                 out.write_all(&buf[..n]).map_err(|e| Error::io(part, e))?;
                 got += n as u64;
                 progress.advance(n as u64);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => break Some(e),
         }
+        next = read_some(&mut body, &mut buf);
     };
     let file = out.into_inner().map_err(|e| Error::io(part, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(part, e))?;
+    if !broken.as_ref().is_some_and(is_timeout) {
+        seen.ends.push((got, total));
+    }
 
     if let Some(e) = broken {
+        if is_timeout(&e) {
+            return Ok(Attempt::retry(url, stalled_msg(stall, &format!("after {got} bytes")), true));
+        }
         return Ok(Attempt::retry(url, format!("connection broke off: {}", io_msg(&e)), true));
     }
     match total {
@@ -212,6 +327,31 @@ fn attempt(
         }),
         _ => Ok(Attempt::Complete),
     }
+}
+
+/// The next bytes of `body` (0 at its end), retrying reads the OS interrupted.
+fn read_some(body: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match body.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Whether a body read failed because no bytes came for the stall timeout.
+fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut
+        || matches!(e.get_ref().and_then(|x| x.downcast_ref::<ureq::Error>()), Some(ureq::Error::Timeout(_)))
+}
+
+/// A stalled connection, said with the timeout and how to change it.
+fn stalled_msg(stall: Duration, when: &str) -> String {
+    format!(
+        "no bytes arrived for {} {when} (the connection stalled; a slow link may need a longer wait: \
+         {STALL_ENV}=SECONDS)",
+        secs(stall)
+    )
 }
 
 /// What the hub says of one file without sending it (huggingface_hub's `get_hf_file_metadata`).
@@ -236,7 +376,13 @@ pub(super) fn head(url: &str, auth: Option<&str>) -> Result<Head> {
         if let Some(auth) = auth {
             request = request.header("Authorization", auth);
         }
-        let request = request.config().max_redirects(0).build();
+        let stall = stall_timeout();
+        let request = request
+            .config()
+            .max_redirects(0)
+            .timeout_recv_response(Some(stall))
+            .timeout_per_read(Some(stall))
+            .build();
         let no_answer = |e: &ureq::Error| {
             matches!(e, ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Io(_))
                 || matches!(e, ureq::Error::Timeout(_))
@@ -383,10 +529,21 @@ fn request_failed(url: &str, e: ureq::Error, have: u64, part: &Path) -> Result<A
             Err(no_network(format!("cannot connect to {host}: {}", io_msg(&io))))
         }
         U::Io(io) => Ok(Attempt::retry(url, format!("network error: {}", io_msg(&io)), true)),
+        U::Timeout(ureq::Timeout::RecvResponse | ureq::Timeout::PerRead | ureq::Timeout::RecvBody | ureq::Timeout::PerCall) => {
+            Ok(Attempt::retry(url, stalled_msg(stall_timeout(), "waiting for the answer"), true))
+        }
         U::Timeout(t) => Ok(Attempt::retry(url, format!("timed out ({t})"), true)),
         U::Protocol(p) => Ok(Attempt::retry(url, format!("bad answer from the server: {p}"), false)),
         U::BadUri(m) => Err(Error::Download { url: url.into(), msg: format!("not a valid URL: {m}") }),
-        U::TooManyRedirects => Err(Error::Download { url: url.into(), msg: "too many redirects".into() }),
+        U::TooManyRedirects => Err(Error::Download {
+            url: url.into(),
+            msg: format!(
+                "too many redirects (more than {}): the address redirects in a loop, often a login or a \
+                 misconfigured mirror. Open it in a browser to see where it leads, or download the file \
+                 yourself and pass its local path",
+                agent().config().max_redirects()
+            ),
+        }),
         other => Err(Error::Download { url: url.into(), msg: other.to_string() }),
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! A file is streamed to `<cache path>.part` in chunks and renamed to its cache path only once
 //! complete, so a file at its cache path is always whole and is served without any request.
-//! A `.part` left by a broken connection or an interrupted run is resumed with a `Range` request.
+//! A `.part` left by a broken connection or an interrupted run is resumed with a `Range` request
+//! (with `If-Range` when the file's version is known, and started over if the answer is of
+//! another version). A connection that sends nothing for [`STALL_SECS`] (`WISEFT_STALL_SECONDS`)
+//! is abandoned and retried; a web page answered for a file is an error ([`super::answer`]).
 //!
 //! [`cache`] decides where a URL's file lives, [`hf_cache`] is the Hugging Face cache shared with
 //! Python, [`http`] moves one file's bytes, [`hub_files`] gets one hub file the way
@@ -17,6 +20,7 @@ mod resolve;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+pub use super::answer::{STALL_ENV, STALL_SECS};
 pub use cache::Cache;
 pub use hf_cache::{hf_home, HfCache};
 pub use hub_files::Hub;
