@@ -43,6 +43,9 @@ pub enum SessionEvent {
     ImageError { image: PhotoId, message: String },
     /// A sweep step finished: `k` of `n` α values done.
     SweepProgress { k: u32, n: u32, alpha: Alpha },
+    /// A large prompt set is being encoded: `k` of `n` prompts done, about `eta_s` seconds left
+    /// (when the session has a clock).
+    PromptProgress { k: u32, n: u32, eta_s: Option<f64> },
 }
 
 /// What a session was doing when something failed (the page words its message by it).
@@ -73,14 +76,21 @@ pub enum Operation {
 pub struct Failure {
     pub during: Operation,
     pub error: crate::Error,
+    /// The person pressed cancel: not an error to show as one.
+    pub cancelled: bool,
 }
 
 impl Failure {
     pub fn new(during: Operation, error: crate::Error) -> Self {
-        Self { during, error }
+        Self { during, error, cancelled: false }
     }
 
     pub fn invalid(during: Operation, message: impl Into<String>) -> Self {
-        Self { during, error: crate::Error::Invalid(message.into()) }
+        Self::new(during, crate::Error::Invalid(message.into()))
+    }
+
+    /// Work stopped by the person's cancel.
+    pub fn cancelled(during: Operation, message: impl Into<String>) -> Self {
+        Self { cancelled: true, ..Self::invalid(during, message) }
     }
 }

@@ -65,6 +65,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let mut session = Session::new(move |e| match e {
         SessionEvent::SweepProgress { k, n, alpha } => eprintln!("sweep: α = {alpha} done ({k} of {n})"),
+        SessionEvent::PromptProgress { k, n, .. } => eprintln!("prompts: {k} of {n} encoded"),
         SessionEvent::ImageError { image, message } => {
             eprintln!("error: {}: {message}", names[image as usize]);
             seen.borrow_mut().push(image);
