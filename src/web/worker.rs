@@ -17,6 +17,8 @@ use super::fetch;
 use super::load::{self, Loader};
 use super::protocol::*;
 use crate::checkpoint::provenance::SourceRecord;
+use crate::engine::gpu::DeviceSwitch;
+use crate::engine::{Device, Engine};
 use crate::merge::Recipe;
 use crate::session::{Cancel, Failure, Operation, Prompts, Session, SessionEvent, SweepOutcome};
 
@@ -47,6 +49,12 @@ struct Worker {
     current: Rc<Cell<u32>>,
     /// What `navigator.gpu` offers (probed once at start).
     probe: RefCell<Option<GpuProbe>>,
+    /// The last load asked for, to load again when the GPU device is lost.
+    last_load: RefCell<Option<LoadRequest>>,
+    /// GPU devices lost in this page session: the first is recreated, after that the CPU runs.
+    losses: Cell<u32>,
+    /// The test hook's way to the GPU engine's device (`lose_device`).
+    switch: RefCell<Option<DeviceSwitch>>,
 }
 
 /// Starts the worker: installs the message handler and says hello.
@@ -62,6 +70,7 @@ pub fn start() {
         Session::new(move |e| post(session_event(e, current.get())))
             .with_pause(Box::new(|| Box::pin(yield_now())))
             .with_cancel(cancel.clone())
+            .with_clock(Box::new(load::now_s))
     };
     let worker = Rc::new(Worker {
         scope: scope.clone(),
@@ -74,6 +83,9 @@ pub fn start() {
         loaded: RefCell::new(Loaded::default()),
         current,
         probe: RefCell::new(None),
+        last_load: RefCell::new(None),
+        losses: Cell::new(0),
+        switch: RefCell::new(None),
     });
     let w = worker.clone();
     let onmessage = Closure::<dyn Fn(MessageEvent)>::new(move |ev: MessageEvent| w.clone().receive(ev.data()));
@@ -104,6 +116,7 @@ fn session_event(event: SessionEvent, seq: u32) -> Event {
         SessionEvent::Results { labels, templates, scores } => Event::Results { labels, templates, scores },
         SessionEvent::ImageError { image, message } => Event::ImageError { image, message },
         SessionEvent::SweepProgress { k, n, alpha } => Event::SweepProgress { seq, k, n, alpha },
+        SessionEvent::PromptProgress { k, n, eta_s } => Event::PromptProgress { seq, k, n, eta_s },
     }
 }
 
@@ -159,6 +172,14 @@ impl Worker {
             }
             return;
         }
+        if let Request::LoseDevice = request {
+            // The test hook: at once, so that it can land in the middle of a running request.
+            if let Some(switch) = self.switch.borrow().as_ref() {
+                web_sys::console::warn_1(&"wiseft worker: test hook `lose_device`: destroying the GPU device".into());
+                switch.lose();
+            }
+            return;
+        }
         self.queue.borrow_mut().push_back(request);
         if !self.running.get() {
             self.running.set(true);
@@ -178,7 +199,11 @@ impl Worker {
             if !superseded {
                 self.current.set(seq);
                 if let Err(f) = self.handle(&mut session, request).await {
-                    self.fail(seq, f.during, f.error.to_string(), false);
+                    if !f.cancelled && device_lost(&session).await {
+                        self.recover(&mut session, seq, f).await;
+                    } else {
+                        self.fail(seq, f.during, f.error.to_string(), f.cancelled);
+                    }
                 }
             }
             self.post(Event::Done { seq });
@@ -255,14 +280,67 @@ impl Worker {
                 });
                 Ok(())
             }
-            Request::Cancel => Ok(()),
+            Request::Stats(r) => {
+                let engine = session.model().map(|m| m.engine());
+                self.post(Event::Stats {
+                    seq: r.seq,
+                    backend: engine.map(Engine::device),
+                    wasm_memory_bytes: load::wasm_memory_bytes() as f64,
+                    gpu: engine.and_then(Engine::gpu_stats),
+                    photos: session.photo_count() as u32,
+                });
+                Ok(())
+            }
+            Request::LoseDevice | Request::Cancel => Ok(()),
         }
+    }
+
+    /// After a request failed on a lost GPU device: the models are loaded again (from Cache
+    /// Storage or the local files) on a new device the first time, on the CPU engine after that
+    /// or when a new device cannot be had. The session keeps its photos, labels and α, and
+    /// installing the new engine classifies every photo again, so the failed request's effect
+    /// (a new α, new photos or labels) is there afterwards; a notice says what happened.
+    async fn recover(&self, session: &mut Session, seq: u32, lost: Failure) {
+        let saved = self.last_load.borrow().clone();
+        let Some(saved) = saved else {
+            self.fail(seq, lost.during, lost.error.to_string(), false);
+            return;
+        };
+        let first = self.losses.get() == 0;
+        self.losses.set(self.losses.get() + 1);
+        let why = lost.error.to_string();
+        if first && saved.backend != Some(Device::Cpu) {
+            self.notice(format!(
+                "The GPU device was lost ({why}). Opening a new one and loading the models again; your photos, labels and α are kept."
+            ));
+            let again = self.load(session, saved.clone()).await;
+            if again.is_ok() && session.model().is_some_and(|m| m.engine().device() == Device::Gpu) {
+                self.notice("The GPU engine runs again on a new device.".into());
+                return;
+            }
+            let reason = again.err().map_or_else(|| "it did not open".to_string(), |f| f.error.to_string());
+            self.notice(format!("A new GPU device could not be used ({reason}). Falling back to the CPU engine."));
+        } else {
+            self.notice(format!(
+                "The GPU device was lost again ({why}). The page now runs on the CPU engine (WebAssembly): slower, the same results; your photos, labels and α are kept. Reload the page to try the GPU again."
+            ));
+        }
+        let cpu = LoadRequest { backend: Some(Device::Cpu), ..saved };
+        if let Err(f) = self.load(session, cpu).await {
+            self.fail(seq, f.during, format!("the GPU device was lost and the CPU engine could not take over: {}", f.error), f.cancelled);
+        }
+    }
+
+    fn notice(&self, text: String) {
+        self.post(Event::Notice { level: Level::Warn, text, key: Some("device-lost".into()) });
     }
 
     async fn load(&self, session: &mut Session, r: LoadRequest) -> Result<(), Failure> {
         // Free the old models first: two CLIPs are large for wasm's 4 GB.
         session.unload();
+        *self.switch.borrow_mut() = None;
         *self.loaded.borrow_mut() = Loaded::default();
+        *self.last_load.borrow_mut() = Some(r.clone());
         let probe = self.probe().await;
         let recipe = match r.recipe() {
             Ok(recipe) => recipe,
@@ -278,10 +356,7 @@ impl Worker {
         *self.abort.borrow_mut() = None;
         let loaded = match result {
             Ok(l) => l,
-            Err(e) => {
-                self.fail(r.seq, Operation::Load, e.message(), e.cancelled());
-                return Ok(());
-            }
+            Err(e) => return Err(Failure { cancelled: e.cancelled(), ..Failure::invalid(Operation::Load, e.message()) }),
         };
         let image_size = loaded.wiseft.pair.preprocess().output_size().0;
         let recipe_json = loaded.recipe.as_ref().map(crate::session::coefficients);
@@ -301,6 +376,11 @@ impl Worker {
             backend_name: loaded.backend.name,
             digests: BTreeMap::new(),
         };
+        let switch = match loaded.wiseft.engine() {
+            Engine::Gpu(e) => Some(e.device_switch()),
+            Engine::Cpu(_) => None,
+        };
+        *self.switch.borrow_mut() = switch;
         match loaded.recipe {
             Some(recipe) => session.install_recipe(loaded.wiseft, recipe).await,
             None => session.install(loaded.wiseft).await,
@@ -363,6 +443,23 @@ impl Worker {
         self.post(Event::Merged { seq: r.seq, alpha: r.alpha, dtype: r.dtype, bytes, config: file.config_json });
         Ok(())
     }
+}
+
+/// Whether the session's engine lost its GPU device. The browser says so asynchronously
+/// (`GPUDevice.lost` resolves a little after a failed read-back), so the event loop gets a few
+/// turns first.
+async fn device_lost(session: &Session) -> bool {
+    let Some(model) = session.model() else { return false };
+    if model.engine().device() != Device::Gpu {
+        return false;
+    }
+    for _ in 0..20 {
+        if model.engine().is_lost() {
+            return true;
+        }
+        yield_now().await;
+    }
+    model.engine().is_lost()
 }
 
 /// Gives the event loop a turn (so a `cancel` message is received between sweep steps).
