@@ -230,6 +230,7 @@ fn a_lost_device_is_an_error() {
     engine.lose_device();
     let err = block_on(engine.encode_texts(&ids, &pooled)).unwrap_err().to_string();
     assert!(engine.is_lost(), "the engine knows its device is gone (the worker rebuilds it then)");
+    assert!(engine.lost_reason().is_some_and(|r| r.contains("Destroyed")), "{:?}", engine.lost_reason());
     assert!(err.contains("lost"), "{err}");
     eprintln!("after device loss: {err}");
     let err = engine.set_alpha(&pair, a(0.7)).unwrap_err().to_string();

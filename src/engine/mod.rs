@@ -78,6 +78,14 @@ impl Engine {
         }
     }
 
+    /// Why the GPU engine's device was lost, as the device said, once it was.
+    pub fn lost_reason(&self) -> Option<String> {
+        match self {
+            Self::Cpu(_) => None,
+            Self::Gpu(e) => e.lost_reason(),
+        }
+    }
+
     pub fn set_alpha(&mut self, pair: &ModelPair, alpha: Alpha) -> Result<()> {
         match self {
             Self::Cpu(e) => e.set_alpha(pair, alpha),

@@ -55,6 +55,8 @@ struct Worker {
     losses: Cell<u32>,
     /// The test hook's way to the GPU engine's device (`lose_device`).
     switch: RefCell<Option<DeviceSwitch>>,
+    /// Why the next load's back end runs, when the worker chose it (after a lost device).
+    reason: RefCell<Option<String>>,
 }
 
 /// Starts the worker: installs the message handler and says hello.
@@ -86,6 +88,7 @@ pub fn start() {
         last_load: RefCell::new(None),
         losses: Cell::new(0),
         switch: RefCell::new(None),
+        reason: RefCell::new(None),
     });
     let w = worker.clone();
     let onmessage = Closure::<dyn Fn(MessageEvent)>::new(move |ev: MessageEvent| w.clone().receive(ev.data()));
@@ -308,11 +311,12 @@ impl Worker {
         };
         let first = self.losses.get() == 0;
         self.losses.set(self.losses.get() + 1);
-        let why = lost.error.to_string();
+        let why = session.model().and_then(|m| m.engine().lost_reason()).unwrap_or_else(|| lost.error.to_string());
         if first && saved.backend != Some(Device::Cpu) {
             self.notice(format!(
                 "The GPU device was lost ({why}). Opening a new one and loading the models again; your photos, labels and α are kept."
             ));
+            *self.reason.borrow_mut() = Some(format!("the GPU device was lost ({why}); this is a new one"));
             let again = self.load(session, saved.clone()).await;
             if again.is_ok() && session.model().is_some_and(|m| m.engine().device() == Device::Gpu) {
                 self.notice("The GPU engine runs again on a new device.".into());
@@ -325,6 +329,7 @@ impl Worker {
                 "The GPU device was lost again ({why}). The page now runs on the CPU engine (WebAssembly): slower, the same results; your photos, labels and α are kept. Reload the page to try the GPU again."
             ));
         }
+        *self.reason.borrow_mut() = Some(format!("the GPU device was lost ({why}): the CPU engine took over"));
         let cpu = LoadRequest { backend: Some(Device::Cpu), ..saved };
         if let Err(f) = self.load(session, cpu).await {
             self.fail(seq, f.during, format!("the GPU device was lost and the CPU engine could not take over: {}", f.error), f.cancelled);
@@ -341,6 +346,7 @@ impl Worker {
         *self.switch.borrow_mut() = None;
         *self.loaded.borrow_mut() = Loaded::default();
         *self.last_load.borrow_mut() = Some(r.clone());
+        let chosen = self.reason.borrow_mut().take();
         let probe = self.probe().await;
         let recipe = match r.recipe() {
             Ok(recipe) => recipe,
@@ -360,8 +366,12 @@ impl Worker {
         };
         let image_size = loaded.wiseft.pair.preprocess().output_size().0;
         let recipe_json = loaded.recipe.as_ref().map(crate::session::coefficients);
+        let mut backend = loaded.backend.clone();
+        if let Some(reason) = chosen {
+            backend.reason = reason;
+        }
         self.post(Event::Loaded {
-            backend: loaded.backend.clone(),
+            backend: backend.clone(),
             report: loaded.report,
             models: loaded.models,
             image_size,
@@ -373,7 +383,7 @@ impl Worker {
             sources: Some(Rc::new((r.zero_shot, r.fine_tuned))),
             load_s: loaded.load_s,
             checkpoint_mb: loaded.checkpoint_mb,
-            backend_name: loaded.backend.name,
+            backend_name: backend.name,
             digests: BTreeMap::new(),
         };
         let switch = match loaded.wiseft.engine() {

@@ -39,6 +39,8 @@ test(`a long page session (${ROUNDS} rounds of 30 α changes, 20 photos in and o
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
   try {
     await page.goto(`${site.url}/index.html?backend=gpu`);
+    // An address with settings does not load by itself: press Load models (the offline default).
+    await page.locator('#load:not([disabled])').click({ timeout: TIMEOUT });
     await page
       .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
       .catch(() => {});

@@ -280,6 +280,11 @@ impl Gpu {
         self.lost.lock().map(|l| l.is_some()).unwrap_or(true)
     }
 
+    /// What the device said when it was lost.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
     /// The first error the device reported since the last check: loss, validation, out of memory.
     pub fn check(&self) -> Result<()> {
         if let Some(reason) = self.lost.lock().ok().and_then(|l| l.clone()) {

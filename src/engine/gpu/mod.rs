@@ -347,6 +347,11 @@ impl GpuEngine {
         self.gpu.is_lost()
     }
 
+    /// Why the device was lost, as it said ("Destroyed: …"), once it was.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.gpu.lost_reason()
+    }
+
     /// Dispatches per forward of each cached plan (tower, batch, length, dispatches), for reports.
     pub fn plan_summary(&self) -> Vec<(String, usize, usize, usize)> {
         self.plans
