@@ -4,7 +4,7 @@
 // client (www/engine.js, the same worker and messages the page's controls use). The worker's
 // WebAssembly memory (it never shrinks: a leak shows as growth) and the GPU engine's live buffer
 // bytes (`stats`) after the first round must stay within the stated margins at the end.
-// E2E_LONG_ROUNDS scales the run (10 rounds = the issue's counts).
+// E2E_LONG_ROUNDS scales the run (10 rounds = the issue's counts; 2 by default, see ROUNDS).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,10 @@ import path from 'node:path';
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, launch } from './env.mjs';
 import { serve } from './server.mjs';
 
-const ROUNDS = Number(process.env.E2E_LONG_ROUNDS || 10);
+// 10 rounds are the issue's counts (300 α changes, 200 photos, 20 label edits); on SwiftShader with
+// 2 shared cores a round takes over a minute, so CI runs 2 (60, 40, 4; the 3 model switches
+// always) and the full run is E2E_LONG_ROUNDS=10 (docs/BENCHMARKS.md has both).
+const ROUNDS = Number(process.env.E2E_LONG_ROUNDS || 2);
 /** The stated margins (docs/BENCHMARKS.md): growth after round 1 allowed by the end. */
 const WASM_MARGIN = 8 << 20;
 const GPU_MARGIN = 1 << 20;
@@ -35,7 +38,10 @@ test(`a long page session (${ROUNDS} rounds of 30 α changes, 20 photos in and o
   const browser = await launch(true);
   const page = await browser.newPage();
   const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('console', (m) => {
+    log.push(`[${m.type()}] ${m.text()}`);
+    if (m.text().startsWith('# ')) console.log(m.text());
+  });
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
   try {
     await page.goto(`${site.url}/index.html?backend=gpu`);
@@ -64,18 +70,30 @@ test(`a long page session (${ROUNDS} rounds of 30 α changes, 20 photos in and o
         const s = await engine.stats();
         return { wasm: s.wasm_memory_bytes, gpu: s.gpu?.bytes_live ?? null, backend: s.backend, photos: s.photos };
       };
+      const t0 = performance.now();
       const round = async (r) => {
-        if (r % 4 === 3) await engine.load(pair(r % 8 === 3 ? sketch : toy));
+        console.log(`# round ${r + 1} of ${rounds} starts at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        // Two of the three model switches, halfway: the sketch fine-tune, a few α on it, back.
+        if (r === Math.max(1, Math.floor(rounds / 2))) {
+          const at = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+          await engine.load(pair(sketch));
+          console.log(`# the sketch fine-tune loaded at ${at()}`);
+          for (let k = 0; k < 5; k++) await engine.setAlpha(k / 4);
+          await engine.load(pair(toy));
+          console.log(`# the photo fine-tune loaded again at ${at()}`);
+        }
         for (let k = 0; k < 30; k++) await engine.setAlpha(((r * 30 + k) % 21) / 20);
+        console.log(`# round ${r + 1}: 30 α changes done at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         const ids = blobs.map(() => next++);
         await engine.addImages(ids.map((id, i) => ({ id, name: `photo-${id}.png`, blob: blobs[i] })));
         for (const id of ids) await engine.removeImage(id);
+        console.log(`# round ${r + 1}: 20 photos in and out at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         for (let e = 0; e < 2; e++) await engine.setLabels([...labels, `thing ${(r * 2 + e) % 3}`], single);
       };
       await round(0);
       const first = await stats();
       for (let r = 1; r < rounds; r++) await round(r);
-      // The third switch: back to the pair of round 1, as the session ends.
+      // The third switch: the pair of round 1 loaded again, as the session ends.
       await engine.load(pair(toy));
       await engine.setLabels([...labels, 'thing 1'], single);
       const last = await stats();
