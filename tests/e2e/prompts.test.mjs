@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DIST, OUT, READY_TIMEOUT as TIMEOUT, launch } from './env.mjs';
+import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
 import { serve } from './server.mjs';
 
 let site;
@@ -36,6 +36,10 @@ test('a large prompt set: estimate, progress, cancel keeps the previous labels; 
   try {
     await page.goto(`${site.url}/index.html`);
     await ready('the offline default loads');
+    // Prompts are encoded for photos: one.
+    await page.setInputFiles('#photos', [path.join(ROOT, 'www/samples/toy/task/circle/photo-0.png')]);
+    await page.locator('.col.merged li.bar').first().waitFor({ timeout: TIMEOUT });
+    await ready('one photo classified');
     const before = await page.locator('#labels').inputValue();
 
     // 400 labels × 80 templates.
