@@ -126,18 +126,32 @@ impl WiseFt {
         if templates.is_empty() {
             return Err(Error::Invalid("no prompt templates given".into()));
         }
-        let alpha_free = !self.pair.text_depends_on_alpha();
-        if let Some(c) = &self.cache {
-            if c.labels == labels && c.templates == templates && (alpha_free || c.point == self.point) {
-                return Ok(c.classes.clone());
-            }
+        if let Some(c) = self.cache.as_ref().filter(|_| self.has_classes(labels, templates)) {
+            return Ok(c.classes.clone());
         }
         let prompts: Vec<String> =
             labels.iter().flat_map(|l| templates.iter().map(move |t| templates::fill(t, l))).collect();
         let embeds = self.encode_prompts(&prompts).await?;
-        let classes = ClassEmbeddings::from_prompts(labels, templates.len(), &embeds);
-        self.cache = Some(ClassCache { labels: labels.to_vec(), templates: templates.to_vec(), point: self.point.clone(), classes: classes.clone() });
-        Ok(classes)
+        self.set_classes(labels, templates, &embeds)?;
+        Ok(self.cache.as_ref().expect("just set").classes.clone())
+    }
+
+    /// Whether the class embeddings of (`labels`, `templates`) at the current point are cached.
+    pub fn has_classes(&self, labels: &[String], templates: &[String]) -> bool {
+        let alpha_free = !self.pair.text_depends_on_alpha();
+        self.cache.as_ref().is_some_and(|c| c.labels == labels && c.templates == templates && (alpha_free || c.point == self.point))
+    }
+
+    /// Caches class embeddings computed elsewhere (the session encodes a large prompt set in
+    /// chunks): `embeds` are the prompts' embeddings at the current point, label by label, each
+    /// label's templates in order.
+    pub fn set_classes(&mut self, labels: &[String], templates: &[String], embeds: &[Vec<f32>]) -> Result<()> {
+        if embeds.len() != labels.len() * templates.len() {
+            return Err(Error::Invalid(format!("{} prompt embeddings for {} labels × {} templates", embeds.len(), labels.len(), templates.len())));
+        }
+        let classes = ClassEmbeddings::from_prompts(labels, templates.len(), embeds);
+        self.cache = Some(ClassCache { labels: labels.to_vec(), templates: templates.to_vec(), point: self.point.clone(), classes });
+        Ok(())
     }
 
     /// Image embeddings (projected, not normalised) of preprocessed images (CHW each).

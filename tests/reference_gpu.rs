@@ -226,8 +226,11 @@ fn a_lost_device_is_an_error() {
     let mut engine = gpu(&pair, 0.5);
     let (ids, pooled) = random_prompts(2, 3);
     block_on(engine.encode_texts(&ids, &pooled)).unwrap();
+    assert!(!engine.is_lost());
     engine.lose_device();
     let err = block_on(engine.encode_texts(&ids, &pooled)).unwrap_err().to_string();
+    assert!(engine.is_lost(), "the engine knows its device is gone (the worker rebuilds it then)");
+    assert!(engine.lost_reason().is_some_and(|r| r.contains("Destroyed")), "{:?}", engine.lost_reason());
     assert!(err.contains("lost"), "{err}");
     eprintln!("after device loss: {err}");
     let err = engine.set_alpha(&pair, a(0.7)).unwrap_err().to_string();
@@ -369,4 +372,32 @@ fn a_table_over_the_binding_limit_is_split_and_anything_else_says_so() {
     let options = GpuOptions { max_binding: Some(largest_other / 2), ..GpuOptions::default() };
     let err = block_on(GpuEngine::with_options(&pair, a(0.35), options)).err().expect("a weight over the limit").to_string();
     assert!(err.contains("max_storage_buffer_binding_size") && err.contains('`') && err.contains("MB"), "{err}");
+}
+
+#[test]
+fn live_buffer_bytes_come_back_when_plans_are_evicted() {
+    let pair = pair("pair_a");
+    let mut engine = gpu(&pair, 0.5);
+    let after_load = engine.stats();
+    assert_eq!(after_load.bytes_live, after_load.bytes_allocated, "nothing freed yet: {after_load:?}");
+    // Prompt lengths rounded to 8, 16, …, 72 tokens: more plan shapes than the cache keeps.
+    let mut levels = Vec::new();
+    for round in 0..3 {
+        for len in (4..=68).step_by(8) {
+            let ids = vec![{
+                let mut t = vec![0u32; CONTEXT_LENGTH];
+                t[0] = 49406;
+                (1..len).for_each(|p| t[p] = 320 + p as u32);
+                t[len] = 49407;
+                t
+            }];
+            block_on(engine.encode_texts(&ids, &[len])).unwrap();
+            engine.set_alpha(&pair, a(0.1 + 0.1 * round as f64)).unwrap();
+        }
+        levels.push(engine.stats().bytes_live);
+    }
+    let s = engine.stats();
+    eprintln!("live bytes after each round {levels:?}; created in all {}", s.bytes_allocated);
+    assert!(s.bytes_live < s.bytes_allocated, "evicted plans gave their buffers back: {s:?}");
+    assert_eq!(levels[1], levels[2], "the same work holds the same buffers: {levels:?}");
 }

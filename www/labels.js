@@ -38,10 +38,31 @@ function currentTemplates() {
 
 /** Reads the labels, tells the modules that follow them, and sends them with the templates. */
 export function applyLabels() {
+  const previous = applied;
   applied = readLabels();
   labelsChanged.emit();
   if (!applied.length) showMessage('warn', 'Enter at least one label (one class name per line).', { key: 'no-labels' });
-  engine.setLabels(applied, currentTemplates()).catch(showFailure);
+  engine.setLabels(applied, currentTemplates()).then(() => showPromptProgress(null), (err) => {
+    showPromptProgress(null);
+    if (!err.cancelled) return showFailure(err);
+    // The engine kept the previous labels: so does the page.
+    applied = previous;
+    setLabelsText(previous);
+    labelsChanged.emit();
+    $('prompts-status').textContent = `${err.message} The previous labels are kept.`;
+  });
+}
+
+/**
+ * A large prompt set's progress (the engine encodes it in chunks and estimates the time), with a
+ * cancel button while it runs; `null` when it is over.
+ * @param {import('./protocol.js').PromptProgressEvent|null} ev
+ */
+function showPromptProgress(ev) {
+  $('prompts-cancel').hidden = !ev || ev.k >= ev.n;
+  if (!ev) return;
+  const left = ev.eta_s != null ? `, about ${Math.ceil(ev.eta_s)} s left` : '';
+  $('prompts-status').textContent = `Encoding prompts: ${ev.k.toLocaleString('en')} of ${ev.n.toLocaleString('en')}${left}`;
 }
 
 /**
@@ -82,5 +103,7 @@ export function wireLabels() {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) applyLabels();
   });
   $('templates').onchange = applyLabels;
+  $('prompts-cancel').onclick = () => engine.cancel();
+  engine.on('prompt_progress', showPromptProgress);
 }
 

@@ -167,7 +167,21 @@
  */
 
 /**
- * Abort the running download or sweep (handled at once, not queued; no `seq`, no `done`).
+ * What the engine holds now (answered with `stats`).
+ * @typedef {object} StatsRequest
+ * @property {'stats'} type
+ * @property {number} seq
+ */
+
+/**
+ * TEST HOOK: destroy the GPU engine's device at once (handled at once, not queued; no `seq`, no
+ * `done`), as a driver reset would; the engine recovers as from any lost device.
+ * @typedef {object} LoseDeviceRequest
+ * @property {'lose_device'} type
+ */
+
+/**
+ * Abort the running download, sweep or prompt encoding (handled at once, not queued; no `seq`, no `done`).
  * @typedef {object} CancelRequest
  * @property {'cancel'} type
  */
@@ -175,7 +189,7 @@
 /**
  * Page → worker. Every request but `cancel` carries a `seq`, answered by exactly one `done`
  * (after at most one `failed`) with that `seq`.
- * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|LayerwiseRequest|ExportMergedRequest|BenchRequest|CancelRequest} Request
+ * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|LayerwiseRequest|ExportMergedRequest|BenchRequest|StatsRequest|LoseDeviceRequest|CancelRequest} Request
  */
 
 // ------------------------------------------------------------------ worker → page (events)
@@ -396,6 +410,30 @@
  */
 
 /**
+ * A large prompt set is being encoded in chunks: `k` of `n` prompts done, about `eta_s` seconds
+ * left (null before the first chunk is timed).
+ * @typedef {object} PromptProgressEvent
+ * @property {'prompt_progress'} type
+ * @property {number} seq
+ * @property {number} k
+ * @property {number} n
+ * @property {number|null} eta_s
+ */
+
+/**
+ * What the engine holds now. `wasm_memory_bytes`: the worker's WebAssembly memory (it never
+ * shrinks: its peak so far); `gpu`: the GPU engine's counters (`bytes_live`: its buffers alive now),
+ * null on the CPU engine.
+ * @typedef {object} StatsEvent
+ * @property {'stats'} type
+ * @property {number} seq
+ * @property {'cpu'|'gpu'|null} backend null before a model is loaded
+ * @property {number} wasm_memory_bytes
+ * @property {{buffers_created: number, bytes_allocated: number, bytes_live: number, weight_bytes_uploaded: number, merges: number, forwards: number}|null} gpu
+ * @property {number} photos
+ */
+
+/**
  * The whole sweep (only sent when it was not cancelled), with the α rules and the CSV.
  * @typedef {object} SweepEvent
  * @property {'sweep'} type
@@ -495,7 +533,7 @@
 
 /**
  * Worker → page.
- * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|SweepEvent|LayerwiseProgressEvent|LayerwiseEvent|BenchEvent|DoneEvent|CachedEvent|CacheClearedEvent|MergedMessage} Event
+ * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|PromptProgressEvent|SweepEvent|LayerwiseProgressEvent|LayerwiseEvent|BenchEvent|StatsEvent|DoneEvent|CachedEvent|CacheClearedEvent|MergedMessage} Event
  */
 
 export {};

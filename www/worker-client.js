@@ -21,12 +21,12 @@ const OUT_OF_MEMORY =
   'the engine stopped, most likely out of memory: the CPU back end keeps both checkpoints and the merged model in WebAssembly memory, which ends at 4 GB — choose smaller checkpoints or a browser with WebGPU';
 
 /** The answer a request waits for before its `done`, by request type. */
-const ANSWER = { load: 'loaded', probe_cache: 'cached', clear_cache: 'cache_cleared', sweep: 'sweep', layerwise: 'layerwise', bench: 'bench', export_merged: 'merged' };
+const ANSWER = { load: 'loaded', probe_cache: 'cached', clear_cache: 'cache_cleared', sweep: 'sweep', layerwise: 'layerwise', bench: 'bench', export_merged: 'merged', stats: 'stats' };
 
 /** Every `type` the worker posts (protocol.js `Event`). */
 const EVENT_TYPES = new Set([
   'hello', 'progress', 'status', 'notice', 'loaded', 'results', 'image_error', 'failed',
-  'sweep_progress', 'sweep', 'layerwise_progress', 'layerwise', 'bench', 'done', 'cached', 'cache_cleared', 'merged',
+  'sweep_progress', 'prompt_progress', 'sweep', 'layerwise_progress', 'layerwise', 'bench', 'stats', 'done', 'cached', 'cache_cleared', 'merged',
 ]);
 
 /** A request that failed: the worker's `failed` event, or the engine gone. */
@@ -299,7 +299,20 @@ export class WorkerClient {
     return this.#request('bench', { runs, prompts });
   }
 
-  /** Aborts the running download, sweep or layer-wise search (its request then fails with `cancelled`). */
+  /** What the engine holds now (wasm memory, the GPU engine's live buffer bytes, photos). @returns {Promise<import('./protocol.js').StatsEvent|null>} */
+  stats() {
+    return this.#request('stats');
+  }
+
+  /**
+   * TEST HOOK (tests/e2e/lost-gpu.test.mjs): destroys the GPU engine's device at once, as a driver
+   * reset would; the engine then recovers as from any lost device. Does nothing on the CPU engine.
+   */
+  loseDevice() {
+    this.#worker?.postMessage({ type: 'lose_device' });
+  }
+
+  /** Aborts the running download, sweep, layer-wise search or prompt encoding (its request then fails with `cancelled`). */
   cancel() {
     this.#worker?.postMessage({ type: 'cancel' });
   }

@@ -62,6 +62,30 @@ impl Engine {
         }
     }
 
+    /// What the GPU engine holds and did on its device (`None` on the CPU).
+    pub fn gpu_stats(&self) -> Option<gpu::GpuStats> {
+        match self {
+            Self::Cpu(_) => None,
+            Self::Gpu(e) => Some(e.stats()),
+        }
+    }
+
+    /// The GPU engine's device is lost: the engine must be rebuilt (never on the CPU).
+    pub fn is_lost(&self) -> bool {
+        match self {
+            Self::Cpu(_) => false,
+            Self::Gpu(e) => e.is_lost(),
+        }
+    }
+
+    /// Why the GPU engine's device was lost, as the device said, once it was.
+    pub fn lost_reason(&self) -> Option<String> {
+        match self {
+            Self::Cpu(_) => None,
+            Self::Gpu(e) => e.lost_reason(),
+        }
+    }
+
     pub fn set_alpha(&mut self, pair: &ModelPair, alpha: Alpha) -> Result<()> {
         match self {
             Self::Cpu(e) => e.set_alpha(pair, alpha),

@@ -46,6 +46,9 @@ pub enum SessionEvent {
     /// A forward pass of the layer-wise search over `photos` label-free photos: `done` of at most
     /// `most`, the lowest entropy so far, and the whole search's estimated seconds here and on ViT-B/32 (from the time per pass).
     LayerwiseProgress { done: u32, most: u32, photos: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },
+    /// A large prompt set is being encoded: `k` of `n` prompts done, about `eta_s` seconds left
+    /// (when the session has a clock).
+    PromptProgress { k: u32, n: u32, eta_s: Option<f64> },
 }
 
 /// What a session was doing when something failed (the page words its message by it).
@@ -78,14 +81,21 @@ pub enum Operation {
 pub struct Failure {
     pub during: Operation,
     pub error: crate::Error,
+    /// The person pressed cancel: not an error to show as one.
+    pub cancelled: bool,
 }
 
 impl Failure {
     pub fn new(during: Operation, error: crate::Error) -> Self {
-        Self { during, error }
+        Self { during, error, cancelled: false }
     }
 
     pub fn invalid(during: Operation, message: impl Into<String>) -> Self {
-        Self { during, error: crate::Error::Invalid(message.into()) }
+        Self::new(during, crate::Error::Invalid(message.into()))
+    }
+
+    /// Work stopped by the person's cancel.
+    pub fn cancelled(during: Operation, message: impl Into<String>) -> Self {
+        Self { cancelled: true, ..Self::invalid(during, message) }
     }
 }

@@ -11,11 +11,13 @@
 //! starts where the engine is, and the engine is put back once, in [`Session::return_engine`] —
 //! the one place besides [`at`] that moves it.
 
+mod classes;
 mod events;
 pub mod export;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folders;
 mod layerwise;
+pub mod limits;
 mod photos;
 mod prompts;
 mod recipe;
@@ -78,6 +80,11 @@ struct Outlet {
     /// is received; natively nothing.
     pause: Pause,
     cancel: Cancel,
+    /// Seconds on a monotonic clock, for the estimate of a large prompt set; none natively
+    /// unless given ([`Session::with_clock`]).
+    now: Option<Box<dyn Fn() -> f64>>,
+    /// Seconds per prompt the last chunked encode measured on this engine.
+    per_prompt_s: Option<f64>,
 }
 
 impl Outlet {
@@ -115,7 +122,7 @@ impl Session {
             alpha: Alpha::HALF,
             recipe: None,
             scores: Scores::default(),
-            out: Outlet { emit: Box::new(emit), pause: Box::new(|| Box::pin(async {})), cancel: Cancel::default() },
+            out: Outlet { emit: Box::new(emit), pause: Box::new(|| Box::pin(async {})), cancel: Cancel::default(), now: None, per_prompt_s: None },
         }
     }
 
@@ -131,8 +138,19 @@ impl Session {
         self
     }
 
+    /// Times large prompt sets with `now` (seconds on a monotonic clock) for their estimate.
+    pub fn with_clock(mut self, now: Box<dyn Fn() -> f64>) -> Self {
+        self.out.now = Some(now);
+        self
+    }
+
     pub fn alpha(&self) -> Alpha {
         self.alpha
+    }
+
+    /// How many photos the session keeps.
+    pub fn photo_count(&self) -> usize {
+        self.photos.ids().len()
     }
 
     /// Where the engine is (the session's α after every call, for a pair with a fine-tune).
@@ -154,6 +172,7 @@ impl Session {
         self.prep = None;
         self.scores.clear();
         self.photos.forget_pixels();
+        self.out.per_prompt_s = None;
     }
 
     /// Takes a newly built model: every photo is preprocessed for it and classified.
@@ -190,12 +209,26 @@ impl Session {
     }
 
     /// New labels or templates: class embeddings are recomputed, every photo classified again.
+    /// More than [`limits::MAX_PROMPTS`] prompts are refused; a cancelled encode of a large set
+    /// keeps the previous labels (their scores are sent again).
     pub async fn set_prompts(&mut self, prompts: Prompts) -> Result<(), Failure> {
-        if prompts != self.prompts {
-            self.prompts = prompts;
-            self.scores.clear();
+        if let Some(why) = limits::prompts_refused(prompts.labels.len(), prompts.templates.len()) {
+            return Err(Failure::invalid(Operation::Labels, why));
         }
-        self.refresh(None, false).await
+        if prompts == self.prompts {
+            return self.refresh(None, false).await;
+        }
+        let before = std::mem::replace(&mut self.prompts, prompts);
+        self.scores.clear();
+        match self.refresh(None, false).await {
+            Err(f) if f.cancelled => {
+                self.prompts = before;
+                self.scores.clear();
+                self.refresh(None, false).await?;
+                Err(f)
+            }
+            other => other,
+        }
     }
 
     /// Adds (or replaces) photos and classifies them; one that cannot be read is reported with an
@@ -203,6 +236,11 @@ impl Session {
     pub async fn add_photos(&mut self, photos: Vec<(PhotoId, String, Vec<u8>)>) -> Result<(), Failure> {
         let mut ids = Vec::new();
         for (id, name, bytes) in photos {
+            let (count, held) = self.photos.held_without(id);
+            if let Some(message) = limits::photo_refused(count, held, bytes.len() as u64) {
+                self.out.emit(SessionEvent::ImageError { image: id, message });
+                continue;
+            }
             if let Some(message) = self.photos.add(id, name, bytes, self.prep.as_ref()) {
                 self.out.emit(SessionEvent::ImageError { image: id, message });
             }
@@ -289,13 +327,7 @@ impl Session {
             let place = where_(&target);
             if !missing.is_empty() {
                 at(model, &target, &mut self.out)?;
-                self.out.status(format!(
-                    "Encoding {} prompts ({} labels × {} templates) at {place} …",
-                    prompts.count(),
-                    prompts.labels.len(),
-                    prompts.templates.len()
-                ));
-                model.classes(&prompts.labels, &prompts.templates).await.map_err(|e| Failure::new(Operation::Labels, e))?;
+                classes::ensure(model, prompts, &place, &mut self.out).await?;
                 for chunk in missing.chunks(IMAGE_CHUNK) {
                     self.out.status(format!("Classifying {} photo(s) at {place} …", chunk.len()));
                     let probs = model

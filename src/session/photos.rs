@@ -48,6 +48,12 @@ impl Photos {
         self.list.iter_mut().filter_map(|p| prepare(p, prep).map(|e| (p.id, e))).collect()
     }
 
+    /// How many photos and file bytes are kept besides the one with `id` (which an add replaces).
+    pub fn held_without(&self, id: PhotoId) -> (usize, u64) {
+        let others = self.list.iter().filter(|p| p.id != id);
+        others.fold((0, 0), |(n, b), p| (n + 1, b + p.bytes.len() as u64))
+    }
+
     pub fn ids(&self) -> Vec<PhotoId> {
         self.list.iter().map(|p| p.id).collect()
     }

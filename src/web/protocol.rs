@@ -16,6 +16,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::bench::Timings;
 use crate::checkpoint::provenance::OutputDtype;
 use crate::choose::Rules;
+use crate::engine::gpu::GpuStats;
 use crate::engine::Device;
 use crate::merge::task_vector::FineTuneReport;
 use crate::merge::{Alpha, MergeReport, Recipe};
@@ -90,7 +91,7 @@ pub struct TemplateChoice {
     pub list: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct LoadRequest {
     pub seq: u32,
     pub zero_shot: ModelSource,
@@ -255,6 +256,8 @@ enum RequestType {
     Layerwise,
     ExportMerged,
     Bench,
+    Stats,
+    LoseDevice,
     Cancel,
 }
 
@@ -271,7 +274,7 @@ impl RequestType {
             Self::Layerwise => Operation::Layerwise,
             Self::ExportMerged => Operation::Export,
             Self::Bench => Operation::Bench,
-            Self::AddImages | Self::RemoveImage | Self::Cancel => Operation::Message,
+            Self::Stats | Self::LoseDevice | Self::AddImages | Self::RemoveImage | Self::Cancel => Operation::Message,
         }
     }
 }
@@ -304,6 +307,14 @@ pub enum Request {
     ExportMerged(ExportRequest),
     /// Time the loaded model (answered with [`Event::Bench`]).
     Bench(BenchRequest),
+    /// What the engine holds now (answered with [`Event::Stats`]): for the long-session test
+    /// and for reports.
+    Stats(SeqOnly),
+    /// TEST HOOK: destroys the GPU engine's device at once (not queued, like `cancel`), as a
+    /// driver reset or the browser reclaiming the GPU would, so that the e2e test can lose it in
+    /// the middle of a forward or a merge. Harmless: what follows is the recovery every lost
+    /// device gets. Without a GPU engine it does nothing.
+    LoseDevice,
     /// Abort the running download or sweep (handled at once, not queued).
     Cancel,
 }
@@ -332,7 +343,8 @@ impl Request {
             Request::Layerwise(r) => Some(r.seq),
             Request::ExportMerged(r) => Some(r.seq),
             Request::Bench(r) => Some(r.seq),
-            Request::Cancel => None,
+            Request::Stats(r) => Some(r.seq),
+            Request::LoseDevice | Request::Cancel => None,
         }
     }
 
@@ -369,6 +381,8 @@ impl Request {
             RequestType::Layerwise => de(data).map(Request::Layerwise),
             RequestType::ExportMerged => de(data).map(Request::ExportMerged),
             RequestType::Bench => de(data).map(Request::Bench),
+            RequestType::Stats => de(data).map(Request::Stats),
+            RequestType::LoseDevice => Ok(Request::LoseDevice),
             RequestType::Cancel => Ok(Request::Cancel),
         };
         read.map_err(|e| bad(kind.operation(), format!("message `{name}`: {e}")))
@@ -463,6 +477,8 @@ pub enum Event {
     Failed { seq: u32, what: Operation, message: String, cancelled: bool },
     /// A sweep step finished: `k` of `n` α values done.
     SweepProgress { seq: u32, k: u32, n: u32, alpha: Alpha },
+    /// A large prompt set is being encoded: `k` of `n` prompts done, about `eta_s` seconds left.
+    PromptProgress { seq: u32, k: u32, n: u32, eta_s: Option<f64> },
     /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why
     /// the rules cannot run on these photos) and the sweep's CSV, as `wiseft sweep --csv` prints it.
     /// `coefficient`: what was swept, `α` or a recipe's `λ` (the points' `alpha` holds its values).
@@ -488,6 +504,9 @@ pub enum Event {
     /// merge) and the timed steps. `wasm_memory_mb`: the worker's WebAssembly memory, which never
     /// shrinks: its peak so far.
     Bench { seq: u32, backend: String, checkpoint_mb: f64, load_s: f64, timings: Timings, wasm_memory_mb: f64 },
+    /// What the engine holds now: the worker's WebAssembly memory (it never shrinks: its peak),
+    /// the GPU engine's counters (`bytes_live`: its buffers alive now), the photos kept.
+    Stats { seq: u32, backend: Option<Device>, wasm_memory_bytes: f64, gpu: Option<GpuStats>, photos: u32 },
     /// A request is finished.
     Done { seq: u32 },
     /// The URLs of a `probe_cache` that are stored.

@@ -17,6 +17,8 @@ use super::fetch;
 use super::load::{self, Loader};
 use super::protocol::*;
 use crate::checkpoint::provenance::SourceRecord;
+use crate::engine::gpu::DeviceSwitch;
+use crate::engine::{Device, Engine};
 use crate::merge::Recipe;
 use crate::choose::layerwise::Search;
 use crate::session::{Cancel, Failure, LayerwiseOutcome, Operation, Prompts, Session, SessionEvent, SweepOutcome};
@@ -57,6 +59,14 @@ struct Worker {
     probe: RefCell<Option<GpuProbe>>,
     /// The last load's stall timeout (ms), kept for re-reading its checkpoints later.
     stall_ms: Cell<f64>,
+    /// The last load asked for, to load again when the GPU device is lost.
+    last_load: RefCell<Option<LoadRequest>>,
+    /// GPU devices lost in this page session: the first is recreated, after that the CPU runs.
+    losses: Cell<u32>,
+    /// The test hook's way to the GPU engine's device (`lose_device`).
+    switch: RefCell<Option<DeviceSwitch>>,
+    /// Why the next load's back end runs, when the worker chose it (after a lost device).
+    reason: RefCell<Option<String>>,
 }
 
 /// Starts the worker: installs the message handler and says hello.
@@ -72,6 +82,7 @@ pub fn start() {
         Session::new(move |e| post(session_event(e, current.get())))
             .with_pause(Box::new(|| Box::pin(yield_now())))
             .with_cancel(cancel.clone())
+            .with_clock(Box::new(load::now_s))
     };
     let worker = Rc::new(Worker {
         scope: scope.clone(),
@@ -85,6 +96,10 @@ pub fn start() {
         current,
         probe: RefCell::new(None),
         stall_ms: Cell::new(crate::hub::answer::STALL_SECS * 1000.0),
+        last_load: RefCell::new(None),
+        losses: Cell::new(0),
+        switch: RefCell::new(None),
+        reason: RefCell::new(None),
     });
     let w = worker.clone();
     let onmessage = Closure::<dyn Fn(MessageEvent)>::new(move |ev: MessageEvent| w.clone().receive(ev.data()));
@@ -116,6 +131,7 @@ fn session_event(event: SessionEvent, seq: u32) -> Event {
         SessionEvent::ImageError { image, message } => Event::ImageError { image, message },
         SessionEvent::SweepProgress { k, n, alpha } => Event::SweepProgress { seq, k, n, alpha },
         SessionEvent::LayerwiseProgress { done, most, photos, best, estimate_s, vit_b32_s } => Event::LayerwiseProgress { seq, done, most, photos, best, estimate_s, vit_b32_s },
+        SessionEvent::PromptProgress { k, n, eta_s } => Event::PromptProgress { seq, k, n, eta_s },
     }
 }
 
@@ -171,6 +187,14 @@ impl Worker {
             }
             return;
         }
+        if let Request::LoseDevice = request {
+            // The test hook: at once, so that it can land in the middle of a running request.
+            if let Some(switch) = self.switch.borrow().as_ref() {
+                web_sys::console::warn_1(&"wiseft worker: test hook `lose_device`: destroying the GPU device".into());
+                switch.lose();
+            }
+            return;
+        }
         self.queue.borrow_mut().push_back(request);
         if !self.running.get() {
             self.running.set(true);
@@ -190,7 +214,11 @@ impl Worker {
             if !superseded {
                 self.current.set(seq);
                 if let Err(f) = self.handle(&mut session, request).await {
-                    self.fail(seq, f.during, f.error.to_string(), false);
+                    if !f.cancelled && device_lost(&session).await {
+                        self.recover(&mut session, seq, f).await;
+                    } else {
+                        self.fail(seq, f.during, f.error.to_string(), f.cancelled);
+                    }
                 }
             }
             self.post(Event::Done { seq });
@@ -275,15 +303,71 @@ impl Worker {
                 });
                 Ok(())
             }
-            Request::Cancel => Ok(()),
+            Request::Stats(r) => {
+                let engine = session.model().map(|m| m.engine());
+                self.post(Event::Stats {
+                    seq: r.seq,
+                    backend: engine.map(Engine::device),
+                    wasm_memory_bytes: load::wasm_memory_bytes() as f64,
+                    gpu: engine.and_then(Engine::gpu_stats),
+                    photos: session.photo_count() as u32,
+                });
+                Ok(())
+            }
+            Request::LoseDevice | Request::Cancel => Ok(()),
         }
+    }
+
+    /// After a request failed on a lost GPU device: the models are loaded again (from Cache
+    /// Storage or the local files) on a new device the first time, on the CPU engine after that
+    /// or when a new device cannot be had. The session keeps its photos, labels and α, and
+    /// installing the new engine classifies every photo again, so the failed request's effect
+    /// (a new α, new photos or labels) is there afterwards; a notice says what happened.
+    async fn recover(&self, session: &mut Session, seq: u32, lost: Failure) {
+        let saved = self.last_load.borrow().clone();
+        let Some(saved) = saved else {
+            self.fail(seq, lost.during, lost.error.to_string(), false);
+            return;
+        };
+        let first = self.losses.get() == 0;
+        self.losses.set(self.losses.get() + 1);
+        let why = session.model().and_then(|m| m.engine().lost_reason()).unwrap_or_else(|| lost.error.to_string());
+        if first && saved.backend != Some(Device::Cpu) {
+            self.notice(format!(
+                "The GPU device was lost ({why}). Opening a new one and loading the models again; your photos, labels and α are kept."
+            ));
+            *self.reason.borrow_mut() = Some(format!("the GPU device was lost ({why}); this is a new one"));
+            let again = self.load(session, saved.clone()).await;
+            if again.is_ok() && session.model().is_some_and(|m| m.engine().device() == Device::Gpu) {
+                self.notice("The GPU engine runs again on a new device.".into());
+                return;
+            }
+            let reason = again.err().map_or_else(|| "it did not open".to_string(), |f| f.error.to_string());
+            self.notice(format!("A new GPU device could not be used ({reason}). Falling back to the CPU engine."));
+        } else {
+            self.notice(format!(
+                "The GPU device was lost again ({why}). The page now runs on the CPU engine (WebAssembly): slower, the same results; your photos, labels and α are kept. Reload the page to try the GPU again."
+            ));
+        }
+        *self.reason.borrow_mut() = Some(format!("the GPU device was lost ({why}): the CPU engine took over"));
+        let cpu = LoadRequest { backend: Some(Device::Cpu), ..saved };
+        if let Err(f) = self.load(session, cpu).await {
+            self.fail(seq, f.during, format!("the GPU device was lost and the CPU engine could not take over: {}", f.error), f.cancelled);
+        }
+    }
+
+    fn notice(&self, text: String) {
+        self.post(Event::Notice { level: Level::Warn, text, key: Some("device-lost".into()) });
     }
 
     async fn load(&self, session: &mut Session, r: LoadRequest) -> Result<(), Failure> {
         // Free the old models first: two CLIPs are large for wasm's 4 GB.
         session.unload();
+        *self.switch.borrow_mut() = None;
         *self.loaded.borrow_mut() = Loaded::default();
         self.stall_ms.set(r.stall_ms());
+        *self.last_load.borrow_mut() = Some(r.clone());
+        let chosen = self.reason.borrow_mut().take();
         let probe = self.probe().await;
         let recipe = match r.recipe() {
             Ok(recipe) => recipe,
@@ -299,15 +383,16 @@ impl Worker {
         *self.abort.borrow_mut() = None;
         let loaded = match result {
             Ok(l) => l,
-            Err(e) => {
-                self.fail(r.seq, Operation::Load, e.message(), e.cancelled());
-                return Ok(());
-            }
+            Err(e) => return Err(Failure { cancelled: e.cancelled(), ..Failure::invalid(Operation::Load, e.message()) }),
         };
         let image_size = loaded.wiseft.pair.preprocess().output_size().0;
         let recipe_json = loaded.recipe.as_ref().map(crate::session::coefficients);
+        let mut backend = loaded.backend.clone();
+        if let Some(reason) = chosen {
+            backend.reason = reason;
+        }
         self.post(Event::Loaded {
-            backend: loaded.backend.clone(),
+            backend: backend.clone(),
             report: loaded.report,
             models: loaded.models,
             image_size,
@@ -322,9 +407,14 @@ impl Worker {
             })),
             load_s: loaded.load_s,
             checkpoint_mb: loaded.checkpoint_mb,
-            backend_name: loaded.backend.name,
+            backend_name: backend.name,
             digests: BTreeMap::new(),
         };
+        let switch = match loaded.wiseft.engine() {
+            Engine::Gpu(e) => Some(e.device_switch()),
+            Engine::Cpu(_) => None,
+        };
+        *self.switch.borrow_mut() = switch;
         match loaded.recipe {
             Some(recipe) => session.install_recipe(loaded.wiseft, recipe).await,
             None => session.install(loaded.wiseft).await,
@@ -393,6 +483,23 @@ impl Worker {
         self.post(Event::Merged { seq: r.seq, alpha: r.alpha, dtype: r.dtype, bytes, config: file.config_json, recipe: file.setting });
         Ok(())
     }
+}
+
+/// Whether the session's engine lost its GPU device. The browser says so asynchronously
+/// (`GPUDevice.lost` resolves a little after a failed read-back), so the event loop gets a few
+/// turns first.
+async fn device_lost(session: &Session) -> bool {
+    let Some(model) = session.model() else { return false };
+    if model.engine().device() != Device::Gpu {
+        return false;
+    }
+    for _ in 0..20 {
+        if model.engine().is_lost() {
+            return true;
+        }
+        yield_now().await;
+    }
+    model.engine().is_lost()
 }
 
 /// Gives the event loop a turn (so a `cancel` message is received between sweep steps).

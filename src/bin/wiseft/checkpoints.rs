@@ -9,6 +9,7 @@ use wiseft::clip::config::ConfigSource;
 use wiseft::error::Result;
 use wiseft::hub::{self, download::{resolve_checkpoint, Cache}};
 use wiseft::merge::MergeReport;
+use wiseft::session::limits;
 
 use crate::progress::CliProgress;
 
@@ -27,6 +28,12 @@ pub fn load(source: &str) -> Result<Checkpoint> {
 pub fn load_file(source: &str) -> Result<(Checkpoint, PathBuf)> {
     let path = resolve(source)?;
     let weights = weights_path(&path)?;
+    // Refused before it is read when it cannot fit: running out of memory halfway is a kill by the
+    // system, with no message.
+    let size = std::fs::metadata(&weights).map(|m| m.len()).unwrap_or(0);
+    if let Some(why) = limits::host_memory_available().and_then(|free| limits::checkpoint_refused(&weights.display().to_string(), size, free)) {
+        return Err(wiseft::error::Error::Invalid(why));
+    }
     let ckpt = Checkpoint::open(&path)?;
     if let ConfigSource::Inferred { assumptions } = &ckpt.config_source {
         eprintln!("note: {}: no config.json, configuration inferred from tensor shapes", ckpt.name);

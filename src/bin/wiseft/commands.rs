@@ -36,6 +36,9 @@ fn labels(args: &ClassifyArgs) -> Result<Vec<String>> {
     Ok(labels)
 }
 
+/// Photos read and classified at a time by `classify` (the GPU engine's largest image batch).
+const IMAGE_BATCH: usize = 32;
+
 pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     let built_in = args.zero_shot.is_none() && args.recipe.recipe.is_none();
     let labels = if built_in && args.labels.is_none() && args.labels_file.is_none() {
@@ -52,34 +55,33 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
     };
     eprintln!("device: {} ({})", wiseft.engine().describe(), wiseft.reason());
 
-    // A photo that cannot be read is reported and skipped; the others are still classified.
-    let mut pixels = Vec::new();
+    // A photo that cannot be read is reported and skipped; the others are still classified. Photos
+    // are read, classified and printed a batch at a time, so that memory stays flat however many
+    // there are (only the probabilities are kept, for --json).
     let mut failures = Vec::new();
-    for path in &args.images {
-        let name = path.display().to_string();
-        let result = std::fs::read(path)
-            .map_err(|e| Error::io(path, e))
-            .and_then(|bytes| preprocess::preprocess(&bytes, &name, &prep));
-        match result {
-            Ok(p) => pixels.push((name, p)),
-            Err(e) => failures.push((name, e.to_string())),
+    let mut results = Vec::new();
+    for batch in args.images.chunks(IMAGE_BATCH) {
+        let mut names = Vec::new();
+        let mut images = Vec::new();
+        for path in batch {
+            let name = path.display().to_string();
+            let result = std::fs::read(path)
+                .map_err(|e| Error::io(path, e))
+                .and_then(|bytes| preprocess::preprocess(&bytes, &name, &prep));
+            match result {
+                Ok(p) => {
+                    names.push(name);
+                    images.push(p);
+                }
+                Err(e) => failures.push((name, e.to_string())),
+            }
         }
-    }
-    let images: Vec<Vec<f32>> = pixels.iter().map(|(_, p)| p.clone()).collect();
-    let probs = pollster::block_on(wiseft.classify(&images, &labels, &templates))?;
-
-    if args.json {
-        let mut results: Vec<serde_json::Value> = pixels
-            .iter()
-            .zip(&probs)
-            .map(|((name, _), p)| json!({"image": name, "probs": p, "top": labels[argmax(p)]}))
-            .collect();
-        results.extend(failures.iter().map(|(name, e)| json!({"image": name, "error": e})));
-        let mut out = json!({"labels": labels, "results": results});
-        out.as_object_mut().expect("an object").extend(setting.as_object().cloned().unwrap_or_default());
-        println!("{out}");
-    } else {
-        for ((name, _), p) in pixels.iter().zip(&probs) {
+        let probs = pollster::block_on(wiseft.classify(&images, &labels, &templates))?;
+        for (name, p) in names.into_iter().zip(probs) {
+            if args.json {
+                results.push(json!({"image": name, "probs": p, "top": labels[argmax(&p)]}));
+                continue;
+            }
             println!("{name}");
             let mut order: Vec<usize> = (0..labels.len()).collect();
             order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
@@ -87,6 +89,12 @@ pub fn classify(args: ClassifyArgs) -> Result<ExitCode> {
                 println!("  {:6.2}%  {}", p[i] * 100.0, labels[i]);
             }
         }
+    }
+    if args.json {
+        results.extend(failures.iter().map(|(name, e)| json!({"image": name, "error": e})));
+        let mut out = json!({"labels": labels, "results": results});
+        out.as_object_mut().expect("an object").extend(setting.as_object().cloned().unwrap_or_default());
+        println!("{out}");
     }
     for (name, e) in &failures {
         eprintln!("error: {name}: {e}");

@@ -76,7 +76,7 @@ pub async fn probe() -> Option<AdapterSummary> {
 
 /// Counters of what the engine did to the device (buffer creations, bytes moved, work submitted).
 /// `set_alpha` must leave `buffers_created` and `weight_bytes_uploaded` unchanged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GpuStats {
     pub buffers_created: u64,
     /// Bytes of every buffer created (device memory held, roughly).
@@ -93,6 +93,9 @@ pub struct GpuStats {
     pub merges: u64,
     /// Tower forwards (one per batch chunk).
     pub forwards: u64,
+    /// Bytes of the buffers alive now (created and not yet dropped): what a long session must
+    /// not let grow.
+    pub bytes_live: u64,
 }
 
 #[derive(Default)]
@@ -106,6 +109,8 @@ pub(crate) struct Counters {
     pub submissions: AtomicU64,
     pub merges: AtomicU64,
     pub forwards: AtomicU64,
+    /// Shared with every [`Buf`], which gives its bytes back when its last clone is dropped.
+    live: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -125,6 +130,7 @@ impl Counters {
             submissions: g(&self.submissions),
             merges: g(&self.merges),
             forwards: g(&self.forwards),
+            bytes_live: g(&self.live),
         }
     }
 }
@@ -154,6 +160,32 @@ impl Role {
             Role::Uniform => U::UNIFORM | U::COPY_DST,
             Role::Staging => U::MAP_READ | U::COPY_DST,
         }
+    }
+}
+
+/// A device buffer that counts itself in [`GpuStats::bytes_live`] while any clone of it exists.
+/// It dereferences to the `wgpu::Buffer`, so it is used wherever one is.
+#[derive(Clone)]
+pub(crate) struct Buf {
+    buffer: wgpu::Buffer,
+    _live: Arc<Live>,
+}
+
+struct Live {
+    bytes: u64,
+    counter: Arc<AtomicU64>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = wgpu::Buffer;
+    fn deref(&self) -> &wgpu::Buffer {
+        &self.buffer
     }
 }
 
@@ -243,6 +275,16 @@ impl Gpu {
         self.counters.snapshot()
     }
 
+    /// Whether the device was lost (a driver reset, the browser reclaiming it, `destroy`).
+    pub fn is_lost(&self) -> bool {
+        self.lost.lock().map(|l| l.is_some()).unwrap_or(true)
+    }
+
+    /// What the device said when it was lost.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
     /// The first error the device reported since the last check: loss, validation, out of memory.
     pub fn check(&self) -> Result<()> {
         if let Some(reason) = self.lost.lock().ok().and_then(|l| l.clone()) {
@@ -273,18 +315,20 @@ impl Gpu {
     }
 
     /// An uninitialised (zeroed) buffer of at least `bytes`.
-    pub fn buffer(&self, label: &str, bytes: u64, role: Role) -> Result<wgpu::Buffer> {
+    pub fn buffer(&self, label: &str, bytes: u64, role: Role) -> Result<Buf> {
         let size = padded(bytes);
         self.fits(label, size, role)?;
         Counters::add(&self.counters.buffers_created, 1);
         Counters::add(&self.counters.bytes_allocated, size);
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: role.usage(), mapped_at_creation: false }))
+        Counters::add(&self.counters.live, size);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage: role.usage(), mapped_at_creation: false });
+        Ok(Buf { buffer, _live: Arc::new(Live { bytes: size, counter: self.counters.live.clone() }) })
     }
 
     /// A buffer filled with `data`. Written through the queue rather than mapped at creation: in
     /// the browser a mapped range is a copy in wasm memory (which never shrinks), while
     /// `writeBuffer` reads the bytes where they are.
-    pub fn buffer_with(&self, label: &str, data: &[u8], role: Role) -> Result<wgpu::Buffer> {
+    pub fn buffer_with(&self, label: &str, data: &[u8], role: Role) -> Result<Buf> {
         let buffer = self.buffer(label, data.len() as u64, role)?;
         self.write_at(&buffer, 0, data, role);
         Ok(buffer)

@@ -7,7 +7,7 @@
 //! as im2col + matmul; class-token pooling + post_layernorm for images; end-of-text pooling (at
 //! positions computed on the host) + final_layer_norm for text; projections without bias.
 
-use super::device::{gpu_error, Gpu, Role};
+use super::device::{gpu_error, Buf, Gpu, Role};
 use super::kernels::{
     act_code, elementwise, fold, matmul_groups, AttentionParams, Dims3, Im2colParams, Kernel, Kernels, LayerNormParams,
     MatmulParams, Steps, StepsBuilder, TextEmbedParams, ATTENTION_MAX_DIM, ATTENTION_MAX_SEQ, MATMUL_ACCUMULATE, MATMUL_BIAS,
@@ -33,14 +33,14 @@ pub(crate) struct Plan {
     pub shape: Shape,
     steps: Steps,
     /// Pixels [batch, channels, size, size] f32, or token ids [batch·seq] u32.
-    pub input: wgpu::Buffer,
+    pub input: Buf,
     /// Rows to pool (u32): written per batch for text, fixed for images.
-    pub index: wgpu::Buffer,
+    pub index: Buf,
     /// Projected embeddings [batch, projection_dim].
-    pub out: wgpu::Buffer,
+    pub out: Buf,
     pub out_width: usize,
     /// The activations, owned here for the plan's lifetime.
-    _buffers: Vec<wgpu::Buffer>,
+    _buffers: Vec<Buf>,
 }
 
 impl Plan {
@@ -62,9 +62,9 @@ struct Builder<'a> {
     gpu: &'a Gpu,
     weights: &'a DeviceWeights,
     steps: StepsBuilder,
-    buffers: Vec<wgpu::Buffer>,
+    buffers: Vec<Buf>,
     /// Bound where a matmul has no bias.
-    none: wgpu::Buffer,
+    none: Buf,
 }
 
 impl<'a> Builder<'a> {
@@ -73,13 +73,13 @@ impl<'a> Builder<'a> {
         Ok(Self { gpu, weights, steps: StepsBuilder::default(), buffers: Vec::new(), none })
     }
 
-    fn activation(&mut self, label: &str, floats: usize) -> Result<wgpu::Buffer> {
+    fn activation(&mut self, label: &str, floats: usize) -> Result<Buf> {
         let b = self.gpu.buffer(label, (floats * 4) as u64, Role::Work)?;
         self.buffers.push(b.clone());
         Ok(b)
     }
 
-    fn w(&self, name: &str) -> Result<wgpu::Buffer> {
+    fn w(&self, name: &str) -> Result<Buf> {
         self.weights.get(name).cloned()
     }
 
@@ -87,10 +87,10 @@ impl<'a> Builder<'a> {
     #[allow(clippy::too_many_arguments)]
     fn linear(
         &mut self,
-        x: &wgpu::Buffer,
+        x: &Buf,
         weight: &str,
         bias: Option<&str>,
-        y: &wgpu::Buffer,
+        y: &Buf,
         (m, n, k): (usize, usize, usize),
         act: Option<Activation>,
         accumulate: bool,
@@ -117,7 +117,7 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn layer_norm(&mut self, x: &wgpu::Buffer, prefix: &str, y: &wgpu::Buffer, rows: usize, width: usize, eps: f64) -> Result<()> {
+    fn layer_norm(&mut self, x: &Buf, prefix: &str, y: &Buf, rows: usize, width: usize, eps: f64) -> Result<()> {
         let (w, b) = (self.w(&format!("{prefix}.weight"))?, self.w(&format!("{prefix}.bias"))?);
         let params = LayerNormParams { rows: rows as u32, width: width as u32, eps: eps as f32, pad: 0 };
         let groups = fold(self.gpu, rows);
@@ -125,14 +125,14 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn gather(&mut self, index: &wgpu::Buffer, x: &wgpu::Buffer, y: &wgpu::Buffer, rows: usize, width: usize) {
+    fn gather(&mut self, index: &Buf, x: &Buf, y: &Buf, rows: usize, width: usize) {
         let params = Dims3 { a: rows as u32, b: width as u32, c: 0, pad: 0 };
         let groups = elementwise(self.gpu, rows * width);
         self.steps.push(self.gpu, Kernel::GatherRows, params, &[index, x, y], groups);
     }
 
     /// The encoder layers on the residual stream `x` [batch·seq, hidden].
-    fn encoder(&mut self, prefix: &str, cfg: &EncoderConfig, x: &wgpu::Buffer, batch: usize, seq: usize, causal: bool) -> Result<()> {
+    fn encoder(&mut self, prefix: &str, cfg: &EncoderConfig, x: &Buf, batch: usize, seq: usize, causal: bool) -> Result<()> {
         let (h, inter, heads) = (cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads);
         let d = cfg.head_dim();
         if seq > ATTENTION_MAX_SEQ || d > ATTENTION_MAX_DIM {
@@ -177,7 +177,7 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn finish(self, kernels: &Kernels, shape: Shape, input: wgpu::Buffer, index: wgpu::Buffer, out: wgpu::Buffer, out_width: usize) -> Result<Plan> {
+    fn finish(self, kernels: &Kernels, shape: Shape, input: Buf, index: Buf, out: Buf, out_width: usize) -> Result<Plan> {
         let label = format!("{:?} batch {} × {}", shape.tower, shape.batch, shape.seq);
         let steps = self.steps.build(self.gpu, kernels, &label)?;
         let mut buffers = self.buffers;

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::device::{gpu_error, Gpu, Role};
+use super::device::{gpu_error, Buf, Gpu, Role};
 use crate::clip::config::Activation;
 use crate::error::Result;
 
@@ -282,7 +282,7 @@ struct Pending {
     kernel: Kernel,
     offset: u64,
     size: u64,
-    buffers: Vec<wgpu::Buffer>,
+    buffers: Vec<Buf>,
     groups: [u32; 3],
 }
 
@@ -295,7 +295,7 @@ pub(crate) struct StepsBuilder {
 }
 
 impl StepsBuilder {
-    pub fn push<P: Pod>(&mut self, gpu: &Gpu, kernel: Kernel, params: P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) {
+    pub fn push<P: Pod>(&mut self, gpu: &Gpu, kernel: Kernel, params: P, buffers: &[&Buf], groups: [u32; 3]) {
         let align = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
         let offset = self.params.len().div_ceil(align) * align;
         self.params.resize(offset, 0);
@@ -315,7 +315,7 @@ impl StepsBuilder {
         Ok(self.bind(gpu, kernels, params))
     }
 
-    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: wgpu::Buffer) -> Steps {
+    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: Buf) -> Steps {
         let steps = self
             .pending
             .into_iter()
@@ -356,11 +356,11 @@ pub(crate) struct Step {
 pub(crate) struct Steps {
     steps: Vec<Step>,
     /// Owned so that it lives as long as the bind groups pointing into it.
-    params: wgpu::Buffer,
+    params: Buf,
 }
 
 impl Steps {
-    pub fn params(&self) -> &wgpu::Buffer {
+    pub fn params(&self) -> &Buf {
         &self.params
     }
 

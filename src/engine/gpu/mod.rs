@@ -19,7 +19,7 @@ mod weights;
 use std::sync::{Arc, Mutex};
 
 pub use device::{probe, AdapterSummary, GpuStats};
-use device::{gpu_error, Counters, Gpu, Role};
+use device::{gpu_error, Buf, Counters, Gpu, Role};
 use forward::{text_plan, vision_plan, Plan, Shape, Tower};
 use kernels::Kernels;
 use weights::DeviceWeights;
@@ -100,7 +100,11 @@ impl GpuLoader {
         let weights = DeviceWeights::upload(&gpu, &self.kernels, pair, gpu.f16, &mut self.staged)?;
         drop(self.staged);
         if let Some(e) = self.scope.take().expect("set in new").pop().await {
-            return Err(gpu_error(format!("{}: out of memory uploading the checkpoints: {e}", gpu.summary.name)));
+            return Err(gpu_error(format!(
+                "{}: out of memory uploading the checkpoints ({:.0} MB of buffers asked for; the device has less free): {e}. Use smaller checkpoints, or the CPU engine",
+                gpu.summary.name,
+                gpu.stats().bytes_allocated as f64 / 1e6
+            )));
         }
         let engine = GpuEngine { gpu, kernels: self.kernels, weights, vision, text, plans: Mutex::new(Vec::new()), staging: Mutex::new(None) };
         engine.merge(point)?;
@@ -117,7 +121,7 @@ pub struct GpuEngine {
     text: TextConfig,
     plans: Mutex<Vec<Arc<Plan>>>,
     /// The read-back buffer, reused across calls (taken while a call reads it).
-    staging: Mutex<Option<wgpu::Buffer>>,
+    staging: Mutex<Option<Buf>>,
 }
 
 impl GpuEngine {
@@ -292,7 +296,7 @@ impl GpuEngine {
         Ok(result?.chunks(width).map(<[f32]>::to_vec).collect())
     }
 
-    fn take_staging(&self, bytes: u64) -> Result<wgpu::Buffer> {
+    fn take_staging(&self, bytes: u64) -> Result<Buf> {
         let cached = self.staging.lock().ok().and_then(|mut s| s.take());
         match cached {
             Some(b) if b.size() >= bytes => Ok(b),
@@ -331,12 +335,40 @@ impl GpuEngine {
         self.gpu.device.destroy();
     }
 
+    /// A handle that destroys this engine's device later, from outside a running call (the page's
+    /// test hook loses the device in the middle of a forward or a merge). Test-only.
+    #[doc(hidden)]
+    pub fn device_switch(&self) -> DeviceSwitch {
+        DeviceSwitch(self.gpu.device.clone())
+    }
+
+    /// Whether the device is gone: nothing on it works any more, the engine must be rebuilt.
+    pub fn is_lost(&self) -> bool {
+        self.gpu.is_lost()
+    }
+
+    /// Why the device was lost, as it said ("Destroyed: …"), once it was.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.gpu.lost_reason()
+    }
+
     /// Dispatches per forward of each cached plan (tower, batch, length, dispatches), for reports.
     pub fn plan_summary(&self) -> Vec<(String, usize, usize, usize)> {
         self.plans
             .lock()
             .map(|p| p.iter().map(|p| (format!("{:?}", p.shape.tower), p.shape.batch, p.shape.seq, p.dispatches())).collect())
             .unwrap_or_default()
+    }
+}
+
+/// Destroys one engine's device when asked ([`GpuEngine::device_switch`]); test-only.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct DeviceSwitch(wgpu::Device);
+
+impl DeviceSwitch {
+    pub fn lose(&self) {
+        self.0.destroy();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Each kernel alone on host data: upload, one dispatch, read back. For the kernel tests
 //! (tests/gpu_kernels.rs) and benchmarks; the engine itself never goes through here.
 
-use super::device::{Gpu, Role};
+use super::device::{Buf, Gpu, Role};
 use super::kernels::{
     act_code, elementwise, fold, matmul_groups, AttentionParams, Dims3, Im2colParams, Kernel, Kernels, LayerNormParams,
     LerpParams, MatmulParams, StepsBuilder, ATTENTION_MAX_DIM, ATTENTION_MAX_SEQ, MATMUL_ACCUMULATE, MATMUL_BIAS,
@@ -56,20 +56,20 @@ impl KernelRunner {
         self.gpu.f16
     }
 
-    fn input_f16(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+    fn input_f16(&self, label: &str, data: &[f32]) -> Result<Buf> {
         let halves: Vec<u16> = data.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
         self.gpu.buffer_with(label, bytemuck::cast_slice(&halves), Role::Input)
     }
 
-    fn input(&self, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+    fn input(&self, label: &str, data: &[f32]) -> Result<Buf> {
         self.gpu.buffer_with(label, bytemuck::cast_slice(data), Role::Input)
     }
 
-    fn input_u32(&self, label: &str, data: &[u32]) -> Result<wgpu::Buffer> {
+    fn input_u32(&self, label: &str, data: &[u32]) -> Result<Buf> {
         self.gpu.buffer_with(label, bytemuck::cast_slice(data), Role::Input)
     }
 
-    fn output(&self, floats: usize, init: Option<&[f32]>) -> Result<wgpu::Buffer> {
+    fn output(&self, floats: usize, init: Option<&[f32]>) -> Result<Buf> {
         match init {
             Some(data) => self.gpu.buffer_with("output", bytemuck::cast_slice(data), Role::Work),
             None => self.gpu.buffer("output", (floats * 4) as u64, Role::Work),
@@ -77,11 +77,11 @@ impl KernelRunner {
     }
 
     /// One dispatch, then `floats` values of `out` read back.
-    async fn run(&self, steps: StepsBuilder, out: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
+    async fn run(&self, steps: StepsBuilder, out: &Buf, floats: usize) -> Result<Vec<f32>> {
         Ok(bytemuck::pod_collect_to_vec(&self.run_bytes(steps, out, floats * 4).await?))
     }
 
-    async fn run_bytes(&self, steps: StepsBuilder, out: &wgpu::Buffer, bytes: usize) -> Result<Vec<u8>> {
+    async fn run_bytes(&self, steps: StepsBuilder, out: &Buf, bytes: usize) -> Result<Vec<u8>> {
         let bytes = bytes.div_ceil(4) * 4;
         let steps = steps.build(&self.gpu, &self.kernels, "op")?;
         let staging = self.gpu.buffer("read-back", bytes as u64, Role::Staging)?;

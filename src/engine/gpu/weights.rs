@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::device::{gpu_error, Counters, Gpu, Role};
+use super::device::{gpu_error, Buf, Counters, Gpu, Role};
 use super::kernels::{elementwise, CombineParams, Kernel, Kernels, LerpParams, Steps, StepsBuilder, COMBINE_MAX};
 use crate::checkpoint::{F32Source, HostTensor};
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ const SPLITTABLE: &[&str] = &["text_model.embeddings.token_embedding.weight"];
 #[derive(Clone)]
 pub(crate) struct Parts {
     /// (first row, buffer) of each block, in row order.
-    pub blocks: Vec<(usize, wgpu::Buffer)>,
+    pub blocks: Vec<(usize, Buf)>,
     pub rows: usize,
 }
 
@@ -142,12 +142,12 @@ struct Combine {
     /// Per step: the tensor and which recipe inputs it packs (those that have the tensor).
     terms: Vec<(String, Vec<usize>, u32)>,
     /// Kept alive for the bind groups.
-    _packed: Vec<wgpu::Buffer>,
+    _packed: Vec<Buf>,
 }
 
 /// The inputs' values of elements `start .. end`, one after the other, each padded to whole vec4s
 /// (`len4` of them), in one buffer: what combine.wgsl reads.
-fn upload_packed(gpu: &Gpu, label: &str, inputs: &[&[f32]], start: usize, end: usize, half: bool) -> Result<(wgpu::Buffer, usize)> {
+fn upload_packed(gpu: &Gpu, label: &str, inputs: &[&[f32]], start: usize, end: usize, half: bool) -> Result<(Buf, usize)> {
     let len4 = (end - start).div_ceil(4);
     let element = if half { 2 } else { 4 };
     let buffer = gpu.buffer(label, (inputs.len() * len4 * 4 * element).max(4) as u64, Role::Weight)?;
@@ -312,7 +312,7 @@ impl DeviceWeights {
     }
 
     /// The buffer the forward binds for `name`: merged if interpolated, else the zero-shot one.
-    pub fn get(&self, name: &str) -> Result<&wgpu::Buffer> {
+    pub fn get(&self, name: &str) -> Result<&Buf> {
         match self.parts(name)?.blocks.as_slice() {
             [(_, one)] => Ok(one),
             blocks => Err(gpu_error(format!("`{name}` is split into {} row blocks (over the binding limit); only a row gather can read it", blocks.len()))),
@@ -352,7 +352,7 @@ mod tests {
     use super::*;
 
     /// The bytes of a buffer, copied to a staging buffer and read back.
-    fn contents(gpu: &Gpu, buffer: &wgpu::Buffer) -> Vec<u8> {
+    fn contents(gpu: &Gpu, buffer: &Buf) -> Vec<u8> {
         let staging = gpu.buffer("staging", buffer.size(), Role::Staging).unwrap();
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());

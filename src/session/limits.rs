@@ -1,0 +1,126 @@
+//! What a session refuses, with a message that names the limit: photos kept, their bytes, and
+//! prompts (labels × templates) encoded at once. Big but allowed prompt sets are encoded in
+//! chunks with an estimate, progress and cancel ([`super::classes`]).
+
+/// Photos one session keeps (their files stay in memory so that a new model can preprocess them
+/// again; in the browser that memory is WebAssembly's, 4 GB at most, shared with the models).
+pub const MAX_PHOTOS: usize = 500;
+
+/// Bytes of photo files one session keeps, all photos together.
+pub const MAX_PHOTO_BYTES: u64 = 1 << 30;
+
+/// Prompts (labels × templates) one label set may need: ImageNet's 1,000 classes × CLIP's 80
+/// templates (80,000) fit.
+pub const MAX_PROMPTS: usize = 100_000;
+
+/// Prompt sets larger than this are encoded this many prompts at a time, with a progress event
+/// and a chance to cancel after each chunk.
+pub const PROMPT_CHUNK: usize = 256;
+
+/// "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Why a photo cannot be added to a session holding `count` photos of `bytes` in all, or `None`.
+pub fn photo_refused(count: usize, bytes: u64, new_bytes: u64) -> Option<String> {
+    if count >= MAX_PHOTOS {
+        return Some(format!(
+            "not added: this session already holds {count} photos, the limit is {MAX_PHOTOS} photos per session (remove some first)"
+        ));
+    }
+    if bytes + new_bytes > MAX_PHOTO_BYTES {
+        return Some(format!(
+            "not added: the session's photos would take {} MB, over the limit of {} MB of photo files per session (remove some first)",
+            (bytes + new_bytes) / 1_000_000,
+            MAX_PHOTO_BYTES / 1_000_000
+        ));
+    }
+    None
+}
+
+/// Why `labels × templates` prompts are too many, or `None`.
+pub fn prompts_refused(labels: usize, templates: usize) -> Option<String> {
+    let n = labels * templates;
+    (n > MAX_PROMPTS).then(|| {
+        format!(
+            "{} labels × {} templates = {} prompts, over the limit of {} prompts per label set: use fewer labels or fewer templates",
+            thousands(labels as u64),
+            thousands(templates as u64),
+            thousands(n as u64),
+            thousands(MAX_PROMPTS as u64)
+        )
+    })
+}
+
+/// How much memory reading a checkpoint file of `file_bytes` takes on the host at least: the file's
+/// bytes and its tensors as f32 (the same size for an f32 file, twice for f16).
+pub fn checkpoint_host_bytes(file_bytes: u64) -> u64 {
+    file_bytes.saturating_mul(2)
+}
+
+/// Why the checkpoint `name` (a weights file of `file_bytes`) cannot be read into `available`
+/// bytes of memory, or `None`.
+pub fn checkpoint_refused(name: &str, file_bytes: u64, available: u64) -> Option<String> {
+    let need = checkpoint_host_bytes(file_bytes);
+    (need > available).then(|| {
+        format!(
+            "{name}: the weights file is {} MB and reading it takes at least {} MB of memory (its bytes and its tensors as f32), \
+             but only {} MB are available (MemAvailable): close other programs or use a smaller checkpoint",
+            file_bytes / 1_000_000,
+            need / 1_000_000,
+            available / 1_000_000
+        )
+    })
+}
+
+/// The memory the system says is available to a new allocation (Linux's `MemAvailable`), or
+/// `None` where it does not say.
+pub fn host_memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(80_000), "80,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn imagenet_fits_and_more_is_refused_by_name() {
+        assert_eq!(prompts_refused(1000, 80), None);
+        let m = prompts_refused(1300, 80).unwrap();
+        assert!(m.contains("104,000 prompts") && m.contains("limit of 100,000"), "{m}");
+    }
+
+    #[test]
+    fn a_checkpoint_larger_than_memory_is_refused_with_the_sizes() {
+        assert_eq!(checkpoint_refused("a.safetensors", 600_000_000, 2_000_000_000), None);
+        let m = checkpoint_refused("b.safetensors", 1_700_000_000, 2_000_000_000).unwrap();
+        assert!(m.contains("b.safetensors") && m.contains("1700 MB") && m.contains("3400 MB") && m.contains("2000 MB are available"), "{m}");
+    }
+
+    #[test]
+    fn photos_are_refused_past_the_count_or_the_bytes() {
+        assert_eq!(photo_refused(MAX_PHOTOS - 1, 0, 10), None);
+        assert!(photo_refused(MAX_PHOTOS, 0, 10).unwrap().contains("500 photos per session"));
+        assert!(photo_refused(1, MAX_PHOTO_BYTES - 5, 10).unwrap().contains("MB of photo files per session"));
+    }
+}
