@@ -278,6 +278,7 @@ pub(crate) fn matmul_groups(m: usize, n: usize) -> [u32; 3] {
     [n.div_ceil(32).max(1) as u32, m.div_ceil(32).max(1) as u32, 1]
 }
 
+#[derive(Clone)]
 struct Pending {
     kernel: Kernel,
     offset: u64,
@@ -288,7 +289,7 @@ struct Pending {
 
 /// Dispatches being put together: each with its kernel, its parameter block (all blocks share one
 /// uniform buffer, at aligned offsets) and its storage buffers in binding order (1, 2, …).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct StepsBuilder {
     params: Vec<u8>,
     pending: Vec<Pending>,
@@ -312,10 +313,17 @@ impl StepsBuilder {
     /// Creates the parameter buffer (each step its own block) and the bind groups.
     pub fn build(self, gpu: &Gpu, kernels: &Kernels, label: &str) -> Result<Steps> {
         let params = gpu.buffer_with(&format!("{label} parameters"), &self.params, Role::Uniform)?;
-        Ok(self.bind(gpu, kernels, params))
+        Ok(self.bind(gpu, kernels, params, false))
     }
 
-    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: Buf) -> Steps {
+    /// Like [`build`](Self::build), but every step binds one shared parameter block of `size`
+    /// bytes, left for the caller to write (the merge's (wa, wb), rewritten on each α change).
+    pub fn build_shared(self, gpu: &Gpu, kernels: &Kernels, label: &str, size: usize) -> Result<Steps> {
+        let params = gpu.buffer(&format!("{label} parameters"), size as u64, Role::Uniform)?;
+        Ok(self.bind(gpu, kernels, params, true))
+    }
+
+    fn bind(self, gpu: &Gpu, kernels: &Kernels, params: Buf, shared: bool) -> Steps {
         let steps = self
             .pending
             .into_iter()
@@ -325,7 +333,7 @@ impl StepsBuilder {
                     binding: 0,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: &params,
-                        offset: p.offset,
+                        offset: if shared { 0 } else { p.offset },
                         size: wgpu::BufferSize::new(p.size),
                     }),
                 }];
@@ -346,7 +354,7 @@ impl StepsBuilder {
 
 pub(crate) struct Step {
     kernel: Kernel,
-    /// Where its parameter block starts in the parameter buffer.
+    /// Where its parameter block starts in the parameter buffer (0 for a shared block).
     offset: u64,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],

@@ -129,9 +129,12 @@ pub(crate) struct DeviceWeights {
     combine: Option<Combine>,
 }
 
-/// The two-model merge on the device: one lerp dispatch per (tensor, row block).
+/// The two-model merge on the device: one lerp dispatch per (tensor, row block), recorded twice —
+/// binding one shared (wa, wb) block, so that an α change uploads 16 bytes, and each its own
+/// block, for a wise-ft α schedule (a per-layer α).
 struct Lerp {
-    steps: Steps,
+    shared: Steps,
+    each: Steps,
     /// Per step: the tensor it merges.
     names: Vec<String>,
 }
@@ -253,7 +256,12 @@ impl DeviceWeights {
             shapes.insert(name.clone(), zs.shape.clone());
             zero_shot.insert(name.clone(), zs_parts);
         }
-        let lerp = if lerp_names.is_empty() { None } else { Some(Lerp { steps: lerp.build(gpu, kernels, "merge")?, names: lerp_names }) };
+        let lerp = if lerp_names.is_empty() {
+            None
+        } else {
+            let shared = lerp.clone().build_shared(gpu, kernels, "merge", std::mem::size_of::<LerpParams>())?;
+            Some(Lerp { shared, each: lerp.build(gpu, kernels, "scheduled merge")?, names: lerp_names })
+        };
         let combine = if terms.is_empty() { None } else { Some(Combine { steps: combine.build(gpu, kernels, "recipe merge")?, terms, _packed: packed }) };
         Ok(Self { zero_shot, half, merged, shapes, _fine_tuned: fine_tuned, lerp, combine })
     }
@@ -280,34 +288,38 @@ impl DeviceWeights {
             bytes[at..at + std::mem::size_of::<CombineParams>()].copy_from_slice(bytemuck::bytes_of(&params));
         }
         gpu.write(c.steps.params(), &bytes, Role::Uniform);
-        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recipe merge") });
-        c.steps.record(kernels, &mut encoder, "recipe merge");
-        gpu.submit(encoder);
-        Counters::add(&gpu.counters.merges, 1);
+        Self::record_merge(gpu, kernels, &c.steps, "recipe merge");
         Ok(())
     }
 
-    /// Rewrites every merged tensor at `alpha` on the device: one uniform write of the (wa, wb)
-    /// blocks and one compute pass; nothing else crosses the bus.
+    /// Rewrites every merged tensor at `alpha` on the device: one 16-byte uniform write (wa, wb)
+    /// and one compute pass; nothing else crosses the bus.
     pub fn merge(&self, gpu: &Gpu, kernels: &Kernels, alpha: Alpha) -> Result<()> {
-        let params = LerpParams::at(alpha);
-        self.merge_lerp(gpu, kernels, |_| Ok(params))
+        let Some(lerp) = &self.lerp else { return Ok(()) };
+        gpu.write(lerp.shared.params(), bytemuck::bytes_of(&LerpParams::at(alpha)), Role::Uniform);
+        Self::record_merge(gpu, kernels, &lerp.shared, "merge");
+        Ok(())
     }
 
-    /// Rewrites every interpolated tensor with the (wa, wb) `params` gives its name: one uniform
+    /// One compute pass of `steps`, counted as one merge.
+    fn record_merge(gpu: &Gpu, kernels: &Kernels, steps: &Steps, label: &str) {
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        steps.record(kernels, &mut encoder, label);
+        gpu.submit(encoder);
+        Counters::add(&gpu.counters.merges, 1);
+    }
+
+    /// A wise-ft α schedule: every lerp with the (wa, wb) `params` gives its tensor — one uniform
     /// write of all the blocks and one compute pass.
     fn merge_lerp(&self, gpu: &Gpu, kernels: &Kernels, params: impl Fn(&str) -> Result<LerpParams>) -> Result<()> {
         let Some(lerp) = &self.lerp else { return Ok(()) };
-        let mut bytes = vec![0u8; lerp.steps.params().size() as usize];
-        for (offset, name) in lerp.steps.offsets().zip(&lerp.names) {
+        let mut bytes = vec![0u8; lerp.each.params().size() as usize];
+        for (offset, name) in lerp.each.offsets().zip(&lerp.names) {
             let at = offset as usize;
             bytes[at..at + std::mem::size_of::<LerpParams>()].copy_from_slice(bytemuck::bytes_of(&params(name)?));
         }
-        gpu.write(lerp.steps.params(), &bytes, Role::Uniform);
-        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("merge") });
-        lerp.steps.record(kernels, &mut encoder, "merge");
-        gpu.submit(encoder);
-        Counters::add(&gpu.counters.merges, 1);
+        gpu.write(lerp.each.params(), &bytes, Role::Uniform);
+        Self::record_merge(gpu, kernels, &lerp.each, "scheduled merge");
         Ok(())
     }
 
