@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, WISEFT, fakeCameraArgs, launch } from './env.mjs';
+import { watch } from './watch.mjs';
 import { serve } from './server.mjs';
 import { writeFakeCamera } from './fake-camera.mjs';
 
@@ -90,9 +91,7 @@ test('camera mode: live bars from a fake camera equal the CLI on the frames clas
   await context.grantPermissions(['camera'], { origin: site.url });
   await context.addInitScript(countFramesInFlight);
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const log = watch(page);
   const network = [];
   try {
     await page.goto(`${site.url}/index.html`);

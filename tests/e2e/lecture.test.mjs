@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DIST, FIXTURES, OUT, READY_TIMEOUT as TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
+import { waitReady, watch } from './watch.mjs';
 import { serve } from './server.mjs';
 
 const LABELS = ['cat', 'dog', 'red car', 'tree', 'the ocean'];
@@ -88,27 +89,13 @@ async function downloadBytes(page, click) {
   return { name: dl.suggestedFilename(), bytes: fs.readFileSync(file) };
 }
 
-async function waitReady(page, log, what) {
-  try {
-    await page.waitForFunction(
-      () => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error',
-      null,
-      { timeout: TIMEOUT, polling: 100 },
-    );
-  } catch {}
-  const state = await page.evaluate(() => document.body.dataset.state);
-  assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.join('\n')}`);
-}
-
 for (const webgpu of [false, true]) {
 test(`lecture mode (${webgpu ? 'GPU engine on SwiftShader' : 'CPU'}): labelled folder, α sweep = CLI, CSV, PNGs, merged checkpoint = wiseft merge, ← / →`, { timeout: 600000 }, async () => {
   const browser = await launch(webgpu);
   const shot = (name) => path.join(OUT, `lecture-${webgpu ? 'gpu-' : ''}${name}.png`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const log = watch(page);
   try {
     const q = `zs=${encodeURIComponent(`${models.url}/models/a_zs/model.safetensors`)}&ft=${encodeURIComponent(`${models.url}/models/a_ft/model.safetensors`)}&labels=${encodeURIComponent(LABELS.join(','))}&alpha=0.5&lecture=1${webgpu ? '&backend=gpu' : ''}`;
     await page.goto(`${site.url}/index.html?${q}`);
@@ -248,9 +235,7 @@ test('toy samples: the page\'s rules table, markers and CSV equal `wiseft sweep 
   const browser = await launch(false);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const log = watch(page);
   try {
     await page.goto(`${site.url}/index.html?preset=toy&lecture=1`);
     await waitReady(page, log, 'loading the toy pair');

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
+import { waitReady, watch } from './watch.mjs';
 import { serve } from './server.mjs';
 
 /** A few of the generated world's samples, under names of their own (the samples repeat names). */
@@ -50,16 +51,8 @@ async function cli(alpha) {
 test('a lost GPU device: recreated once, then the CPU engine; photos, labels and α kept; results equal the CLI', { timeout: 600000 }, async () => {
   const browser = await launch(true);
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  const ready = async (what) => {
-    await page
-      .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
-      .catch(() => {});
-    const state = await page.evaluate(() => document.body.dataset.state);
-    assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.slice(-40).join('\n')}`);
-  };
+  const log = watch(page);
+  const ready = (what) => waitReady(page, log, what, TIMEOUT);
   /** The merged column's bars of every photo once all show α: name → label → p. */
   const merged = async (alpha, what) => {
     await page

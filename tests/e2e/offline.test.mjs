@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, fakeCameraArgs, launch } from './env.mjs';
+import { waitReady, watch } from './watch.mjs';
 import { serve } from './server.mjs';
 import { writeFakeCamera } from './fake-camera.mjs';
 
@@ -55,16 +56,8 @@ test('prepare for offline, then the page works with the network gone; an update 
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   await context.grantPermissions(['camera'], { origin: site.url });
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  const ready = async (what) => {
-    await page
-      .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
-      .catch(() => {});
-    const state = await page.evaluate(() => document.body.dataset.state);
-    assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.join('\n')}`);
-  };
+  const log = watch(page);
+  const ready = (what) => waitReady(page, log, what, TIMEOUT);
   const offlineState = (wanted) =>
     page.waitForFunction((w) => w.includes(document.querySelector('#offline-status').dataset.offline), wanted, { timeout: TIMEOUT, polling: 100 });
   const goOffline = async () => {

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DIST, FIXTURES, OUT, READY_TIMEOUT, WISEFT, launch } from './env.mjs';
+import { watch } from './watch.mjs';
 import { serve, sendFile, sendCut, sendSlowly } from './server.mjs';
 
 const TOLERANCE = 1e-4;
@@ -126,9 +127,7 @@ const modelUrl = (dir, file = 'model.safetensors') => `${models.url}/models/${di
 async function openPage(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const log = watch(page);
   return { context, page, log };
 }
 

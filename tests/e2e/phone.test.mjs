@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, fakeCameraArgs, launch } from './env.mjs';
+import { offTheInternet, waitReady, watch } from './watch.mjs';
 import { serve } from './server.mjs';
 import { writeFakeCamera } from './fake-camera.mjs';
 
@@ -43,26 +44,10 @@ after(async () => {
 /** A page whose requests off this machine are refused and recorded. */
 async function open(options) {
   const context = await browser.newContext(options);
-  const blocked = [];
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (/^https?:$/.test(url.protocol) && url.hostname !== '127.0.0.1') {
-      blocked.push(url.href);
-      return route.abort('internetdisconnected');
-    }
-    return route.continue();
-  });
+  const blocked = await offTheInternet(context);
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  const ready = async (what) => {
-    await page
-      .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
-      .catch(() => {});
-    const state = await page.evaluate(() => document.body.dataset.state);
-    assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.join('\n')}`);
-  };
+  const log = watch(page);
+  const ready = (what) => waitReady(page, log, what, TIMEOUT);
   return { context, page, blocked, ready };
 }
 

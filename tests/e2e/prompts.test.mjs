@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
+import { waitReady } from './watch.mjs';
 import { serve } from './server.mjs';
 
 let site;
@@ -27,12 +28,7 @@ test('a large prompt set: estimate, progress, cancel keeps the previous labels; 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const log = [];
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  const ready = async (what) => {
-    await page
-      .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
-      .catch(() => {});
-    assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', `${what}\n${log.slice(-30).join('\n')}`);
-  };
+  const ready = (what) => waitReady(page, log, what, TIMEOUT);
   try {
     await page.goto(`${site.url}/index.html`);
     await ready('the offline default loads');

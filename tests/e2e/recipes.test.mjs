@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
+import { watch } from './watch.mjs';
 import { serve } from './server.mjs';
 
 const TOLERANCE = 1e-4;
@@ -109,9 +110,7 @@ async function recipeOnThePage(webgpu) {
   const browser = await launch(webgpu);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
+  const log = watch(page);
   const weights = ['zs', ...FINE_TUNES].map((d) => `/www/models/toy/${d}/model.safetensors`);
   const before = weights.map((w) => site.count(w));
   try {

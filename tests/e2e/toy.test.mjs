@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
+import { offTheInternet, waitReady, watch } from './watch.mjs';
 import { serve } from './server.mjs';
 
 const EXPECTED = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/models/toy/samples_expected.json'), 'utf8'));
@@ -27,26 +28,10 @@ after(async () => {
 test('offline default: the generated-world pair loads from the site, classifies its samples, and the sweep shows WiSE-FT', { timeout: 600000 }, async () => {
   const browser = await launch(false);
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
-  const blocked = [];
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (/^https?:$/.test(url.protocol) && url.hostname !== '127.0.0.1') {
-      blocked.push(url.href);
-      return route.abort('internetdisconnected');
-    }
-    return route.continue();
-  });
+  const blocked = await offTheInternet(context);
   const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
-  const ready = async (what) => {
-    await page
-      .waitForFunction(() => (document.body.dataset.state === 'ready' && document.body.dataset.models === 'loaded') || document.body.dataset.state === 'error', null, { timeout: TIMEOUT, polling: 100 })
-      .catch(() => {});
-    const state = await page.evaluate(() => document.body.dataset.state);
-    assert.equal(state, 'ready', `${what}: the page is "${state}". Status: ${await page.locator('#model-status').textContent()}\n${log.join('\n')}`);
-  };
+  const log = watch(page);
+  const ready = (what) => waitReady(page, log, what, TIMEOUT);
   try {
     await page.goto(`${site.url}/index.html`);
     await ready('a bare visit loading the offline default');
