@@ -6,13 +6,13 @@
 // bytes (`stats`) after the first round must stay within the stated margins at the end.
 // E2E_LONG_ROUNDS scales the run (10 rounds = the issue's counts; 2 by default, see ROUNDS).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DIST, OUT, READY_TIMEOUT as TIMEOUT, launch } from './env.mjs';
-import { serve } from './server.mjs';
+import { OUT, READY_TIMEOUT as TIMEOUT, launch } from './env.mjs';
+import { useBuiltSite } from './watch.mjs';
 
 // 10 rounds are the issue's counts (300 α changes, 200 photos, 20 label edits); on SwiftShader with
 // 2 shared cores a round takes over a minute, so CI runs 2 (60, 40, 4; the 3 model switches
@@ -22,17 +22,7 @@ const ROUNDS = Number(process.env.E2E_LONG_ROUNDS || 2);
 const WASM_MARGIN = 4 << 20;
 const GPU_MARGIN = 1 << 20;
 
-let site;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/zs/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
-  fs.mkdirSync(OUT, { recursive: true });
-  site = await serve({ root: DIST });
-});
-
-after(async () => {
-  await site?.close();
-});
+const served = useBuiltSite();
 
 test(`a long page session (${ROUNDS} rounds of 30 α changes, 20 photos in and out, 2 label edits; 3 model switches) holds its memory`, { timeout: 900000 }, async () => {
   const browser = await launch(true);
@@ -44,7 +34,7 @@ test(`a long page session (${ROUNDS} rounds of 30 α changes, 20 photos in and o
   });
   page.on('pageerror', (e) => log.push(`[pageerror] ${e.message}`));
   try {
-    await page.goto(`${site.url}/index.html?backend=gpu`);
+    await page.goto(`${served().url}/index.html?backend=gpu`);
     // An address with settings does not load by itself: press Load models (the offline default).
     await page.locator('#load:not([disabled])').click({ timeout: TIMEOUT });
     await page

@@ -2,26 +2,15 @@
 // prompts) is encoded in chunks with an estimate, progress and a cancel that keeps the previous
 // labels; more than 100,000 prompts is refused by name. CPU engine (no WebGPU), offline default.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
-import { waitReady } from './watch.mjs';
-import { serve } from './server.mjs';
+import { OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
+import { useBuiltSite, waitReady } from './watch.mjs';
 
-let site;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/zs/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
-  fs.mkdirSync(OUT, { recursive: true });
-  site = await serve({ root: DIST });
-});
-
-after(async () => {
-  await site?.close();
-});
+const served = useBuiltSite();
 
 test('a large prompt set: estimate, progress, cancel keeps the previous labels; too many prompts are refused', { timeout: 600000 }, async () => {
   const browser = await launch(false);
@@ -30,7 +19,7 @@ test('a large prompt set: estimate, progress, cancel keeps the previous labels; 
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   const ready = (what) => waitReady(page, log, what, TIMEOUT);
   try {
-    await page.goto(`${site.url}/index.html`);
+    await page.goto(`${served().url}/index.html`);
     await ready('the offline default loads');
     // Prompts are encoded for photos: one.
     await page.setInputFiles('#photos', [path.join(ROOT, 'www/samples/toy/task/circle/photo-0.png')]);

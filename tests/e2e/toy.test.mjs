@@ -2,28 +2,17 @@
 // visit loads the built-in generated-world pair from the site itself, classifies its shipped sample
 // photos, and the lecture sweep over them shows the WiSE-FT picture recorded in eval.json.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DIST, OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
-import { offTheInternet, waitReady, watch } from './watch.mjs';
-import { serve } from './server.mjs';
+import { OUT, READY_TIMEOUT as TIMEOUT, ROOT, launch } from './env.mjs';
+import { offTheInternet, useBuiltSite, waitReady, watch } from './watch.mjs';
 
 const EXPECTED = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/models/toy/samples_expected.json'), 'utf8'));
 
-let site;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/zs/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
-  fs.mkdirSync(OUT, { recursive: true });
-  site = await serve({ root: DIST });
-});
-
-after(async () => {
-  await site?.close();
-});
+const served = useBuiltSite();
 
 test('offline default: the generated-world pair loads from the site, classifies its samples, and the sweep shows WiSE-FT', { timeout: 600000 }, async () => {
   const browser = await launch(false);
@@ -33,7 +22,7 @@ test('offline default: the generated-world pair loads from the site, classifies 
   const log = watch(page);
   const ready = (what) => waitReady(page, log, what, TIMEOUT);
   try {
-    await page.goto(`${site.url}/index.html`);
+    await page.goto(`${served().url}/index.html`);
     await ready('a bare visit loading the offline default');
     assert.equal(await page.locator('#preset').inputValue(), 'toy', 'the generated world is the default preset');
     assert.equal(await page.locator('#preset option[value="toy-sketch"]').count(), 1, 'the destructive sketch fine-tune is offered too');
@@ -86,7 +75,7 @@ test('bench=1 times the loaded pair in the worker and leaves the result in data-
   const browser = await launch(false);
   try {
     const page = await browser.newPage();
-    await page.goto(`${site.url}/index.html?preset=toy&bench=1&runs=2&prompts=5`);
+    await page.goto(`${served().url}/index.html?preset=toy&bench=1&runs=2&prompts=5`);
     await page.waitForFunction(() => document.body.dataset.result, null, { timeout: TIMEOUT, polling: 100 });
     const r = JSON.parse(await page.evaluate(() => document.body.dataset.result));
     assert.equal(r.error, undefined, `bench failed: ${r.error}`);

@@ -1,9 +1,14 @@
 // What the e2e tests do to every page they open: keep its console and errors for the failure
-// messages, wait until it is ready (or fail saying why not), and keep it off the internet.
+// messages, wait until it is ready (or fail saying why not), and keep it off the internet; and
+// the built site they open, served for a test file.
 
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
-import { READY_TIMEOUT } from './env.mjs';
+import { DIST, OUT, READY_TIMEOUT } from './env.mjs';
+import { serve } from './server.mjs';
 
 /** The page's console lines and uncaught errors, as they come. @returns {string[]} */
 export function watch(page) {
@@ -34,4 +39,21 @@ export async function offTheInternet(context) {
     return route.continue();
   });
   return blocked;
+}
+
+/**
+ * Serves the built site (with the toy models) for the tests of this file: registers the file's
+ * `before` and `after`; the returned function gives the running server.
+ */
+export function useBuiltSite() {
+  let site = null;
+  before(async () => {
+    assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/zs/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
+    fs.mkdirSync(OUT, { recursive: true });
+    site = await serve({ root: DIST });
+  });
+  after(async () => {
+    await site?.close();
+  });
+  return () => site;
 }
