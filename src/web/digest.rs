@@ -4,7 +4,7 @@
 
 use js_sys::Uint8Array;
 
-use super::fetch::Sink;
+use super::sink::Sink;
 use super::protocol::Origin;
 use crate::checkpoint::provenance::Sha256Stream;
 

@@ -22,6 +22,7 @@ use web_sys::{AbortSignal, Blob, BlobPropertyBag, Cache, Headers, ReadableStream
 use super::error::LoadError;
 use super::protocol::{Event, Level, Origin, Role};
 use super::guard::{attempt_signal, content_range, secs, why_unreadable, within, Sniffed};
+use super::sink::Sink;
 use crate::hub::answer::Validator;
 use crate::session::Cancel;
 
@@ -31,42 +32,6 @@ pub const CACHE_NAME: &str = "wiseft-models-v1";
 const ABSENT_HEADER: &str = "x-wiseft-absent";
 const MAX_ATTEMPTS: u32 = 3;
 const PROGRESS_EVERY_MS: f64 = 100.0;
-
-/// Where the bytes of a file go as they arrive: into memory (`Vec<u8>`), or tensor by tensor to
-/// the GPU (the worker's streaming reader).
-pub trait Sink {
-    /// A (new) transfer begins: from `origin`, `total` bytes if known, continuing at `resume_at`
-    /// (0: from the first byte, so anything received before is dropped).
-    fn start(&mut self, origin: Origin, total: Option<u64>, resume_at: usize);
-    /// The next bytes; an error stops the transfer (the file is not usable).
-    fn chunk(&mut self, chunk: &Uint8Array) -> crate::Result<()>;
-    /// Bytes received so far.
-    fn len(&self) -> usize;
-    /// Bytes already on the GPU, for the progress bar.
-    fn uploaded(&self) -> Option<u64> {
-        None
-    }
-}
-
-impl Sink for Vec<u8> {
-    fn start(&mut self, _origin: Origin, total: Option<u64>, resume_at: usize) {
-        self.truncate(resume_at);
-        if let Some(t) = total {
-            self.reserve_exact((t as usize).saturating_sub(self.len()));
-        }
-    }
-
-    fn chunk(&mut self, chunk: &Uint8Array) -> crate::Result<()> {
-        let start = self.len();
-        self.resize(start + chunk.length() as usize, 0);
-        chunk.copy_to(&mut self[start..]);
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-}
 
 /// Why reading a stream stopped early.
 enum StreamError {

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Response, WorkerGlobalScope};
 
-use super::fetch::Sink;
+use super::sink::Sink;
 use super::protocol::Origin;
 use crate::hub::answer::{html_message, is_html};
 

@@ -13,6 +13,7 @@ use super::backend::{self, GpuProbe};
 use super::digest::{Discard, Hashed};
 use super::error::LoadError;
 use super::fetch::{self, Fetcher};
+use super::sink::Sink;
 use super::protocol::{Backend, Event, Level, LoadRequest, ModelInfo, ModelSource, Origin, Role};
 use super::stream::ToGpu;
 use crate::checkpoint::{Checkpoint, Format, SideFiles};
@@ -288,12 +289,12 @@ impl Loader {
             Some(l) => Destination::Gpu(ToGpu::new(&name, role, l)),
             None => Destination::Memory(Vec::new()),
         };
-        let inner: &mut dyn fetch::Sink = match &mut into {
+        let inner: &mut dyn Sink = match &mut into {
             Destination::Gpu(s) => s,
             Destination::Memory(bytes) => bytes,
         };
         let mut hashed = None;
-        let sink: &mut dyn fetch::Sink = match self.digests {
+        let sink: &mut dyn Sink = match self.digests {
             Some(_) => hashed.insert(Hashed::new(inner)),
             None => inner,
         };
@@ -307,7 +308,7 @@ impl Loader {
 
     /// The weights of `source` into `sink` (from the cache, the network or the local file); its
     /// origin, `None` when there is no file at the URL.
-    async fn transfer(fetcher: &Fetcher, source: WeightsAt<'_>, role: Role, sink: &mut dyn fetch::Sink) -> Result<Option<Origin>, LoadError> {
+    async fn transfer(fetcher: &Fetcher, source: WeightsAt<'_>, role: Role, sink: &mut dyn Sink) -> Result<Option<Origin>, LoadError> {
         Ok(Some(match source {
             WeightsAt::Url(url) => match fetcher.get_into(url, role, "weights", sink).await.map_err(|e| e.unusable_as(role))? {
                 Some(o) => o,

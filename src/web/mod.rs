@@ -3,6 +3,7 @@
 //!
 //! * [`protocol`] — the messages (page → worker [`protocol::Request`], worker → page [`protocol::Event`]).
 //! * [`fetch`] — streamed downloads with progress, retries, cancellation, Cache Storage, local files.
+//! * [`sink`] — where a download's bytes go (memory, the GPU, a hash, the sniffer).
 //! * [`guard`] — hostile networks: stall timeouts, web pages instead of files, CORS refusals and redirect loops told apart.
 //! * [`backend`] — which back end runs and why (WebGPU adapter probe).
 //! * [`digest`] — SHA-256 of weights files as an export reads them again (its provenance).
@@ -20,6 +21,7 @@ pub mod guard;
 pub mod load;
 pub mod load_recipe;
 pub mod protocol;
+pub mod sink;
 pub mod stream;
 pub mod worker;
 

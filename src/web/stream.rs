@@ -4,7 +4,7 @@
 
 use js_sys::{Array, Uint8Array};
 
-use super::fetch::Sink;
+use super::sink::Sink;
 use super::protocol::{Origin, Role};
 use crate::checkpoint::pytorch::looks_like_zip;
 use crate::checkpoint::stream::StreamedCheckpoint;
