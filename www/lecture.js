@@ -6,7 +6,7 @@ import { engine } from './engine.js';
 import { showFailure } from './messages.js';
 import { currentLabels } from './labels.js';
 import { alphaChanged, currentAlpha } from './alpha.js';
-import { recipeChanged, recipeJson, recipeLoaded, recipeState } from './recipe.js';
+import { recipeChanged, recipeJson, recipeLoaded } from './recipe.js';
 import { isLoaded } from './models.js';
 import { addPhotos, allPhotos, isPhotoFile, labelledPhotos, photoCount, photoNamed, photosChanged, setTruth } from './photos.js';
 import { SWEEP_ALPHAS, bestAlphas, summarise } from './sweep.js';
@@ -56,9 +56,6 @@ export function setPresenter(value) {
   redraw();
 }
 
-/** What a sweep moves now: a loaded task-arithmetic or TIES recipe's λ, else α. */
-const symbol = () => (recipeLoaded() && ['task-arithmetic', 'ties'].includes(recipeState().method) ? 'λ' : 'α');
-
 /** The swept coefficient's current value, to mark on the plots (null for a λ schedule). */
 function currentValue() {
   if (sweep?.coefficient !== 'λ') return currentAlpha();
@@ -98,7 +95,7 @@ function startSweep() {
   swept = list.map((p) => ({ id: p.id, name: p.name, set: p.set, truth: p.truth }));
   $('sweep-progress').value = 0;
   $('sweep-progress').max = SWEEP_ALPHAS.length;
-  $('sweep-status').textContent = `Sweeping ${symbol()} over ${list.length} photo(s) …`;
+  $('sweep-status').textContent = `Sweeping over ${list.length} photo(s) …`;
   $('lecture').dataset.sweep = 'running';
   sweepButtons();
   const labels = currentLabels();
@@ -119,7 +116,7 @@ function startSweep() {
 function showSweepProgress(ev) {
   $('sweep-progress').max = ev.n;
   $('sweep-progress').value = ev.k;
-  $('sweep-status').textContent = `${symbol()} = ${fmtAlpha(ev.alpha)} done (${ev.k} of ${ev.n})`;
+  $('sweep-status').textContent = `${ev.coefficient} = ${fmtAlpha(ev.alpha)} done (${ev.k} of ${ev.n})`;
 }
 
 /** @param {import('./protocol.js').SweepEvent|null} ev */

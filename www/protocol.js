@@ -400,13 +400,14 @@
  */
 
 /**
- * A sweep step finished: `k` of `n` α values done.
+ * A sweep step finished: `k` of `n` values of the swept coefficient done.
  * @typedef {object} SweepProgressEvent
  * @property {'sweep_progress'} type
  * @property {number} seq
  * @property {number} k
  * @property {number} n
- * @property {number} alpha
+ * @property {'α'|'λ'} coefficient what is swept: α, or a recipe's λ
+ * @property {number} alpha its value
  */
 
 /**

@@ -168,9 +168,7 @@ impl Rules {
         }
         self
     }
-}
 
-impl Rules {
     pub fn get(&self, rule: Rule) -> &RuleResult {
         self.rules.iter().find(|r| r.rule == rule).expect("every rule has a row")
     }

@@ -104,9 +104,7 @@ impl Mix {
             .collect::<Result<_>>()?;
         Ok(Self { weights })
     }
-}
 
-impl Mix {
     /// A wise-ft recipe's α schedule over a two-model pair: (1 − α(t), α(t)) for each of `names`
     /// (the tensors the pair interpolates), `t` its depth — the fine-tune is the one input, so a
     /// per-layer α needs no merge inputs beyond the two checkpoints the pair already holds.

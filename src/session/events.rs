@@ -42,7 +42,8 @@ pub enum SessionEvent {
     /// A photo that cannot be used; the others go on.
     ImageError { image: PhotoId, message: String },
     /// A sweep step finished: `k` of `n` α values done.
-    SweepProgress { k: u32, n: u32, alpha: Alpha },
+    /// `coefficient`: what is swept, `α` or a recipe's `λ` (`alpha` holds its value).
+    SweepProgress { k: u32, n: u32, coefficient: &'static str, alpha: Alpha },
     /// A forward pass of the layer-wise search over `photos` label-free photos: `done` of at most
     /// `most`, the lowest entropy so far, and the whole search's estimated seconds here and on ViT-B/32 (from the time per pass).
     LayerwiseProgress { done: u32, most: u32, photos: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },

@@ -132,12 +132,10 @@ impl Session {
         let fail = |e| Failure::new(Operation::Export, e);
         let needs = self.export_needs_reread()?;
         let pair = self.export_pair()?;
-        if let (Some(recipe), Some(inputs)) = (&self.recipe, &pair.inputs) {
-            // The recipe's own point: the engine may not have moved there yet (it moves when a
-            // photo needs it).
-            let point = super::target::Target::recipe(recipe, inputs).map_err(fail)?.point;
+        if let (Some(recipe), Some(model)) = (&self.recipe, &self.model) {
+            // Every call leaves the engine at the session's recipe: its point is the one to write.
             let provenance = provenance(recipe, sources, dtype);
-            let bytes = pair.merge_at(&point).and_then(|merged| merged_bytes(&merged, &provenance)).map_err(fail)?;
+            let bytes = pair.merge_at(model.point()).and_then(|merged| merged_bytes(&merged, &provenance)).map_err(fail)?;
             return Ok(MergedFile { bytes, config_json: merged_config_json(&pair.zero_shot, dtype), setting: Some(super::describe(recipe)) });
         }
         let (zs, ft) = match (needs, reread) {

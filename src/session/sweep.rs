@@ -16,21 +16,24 @@ use crate::merge::recipe::{Method, Recipe};
 use crate::merge::schedule::Coefficient;
 use crate::merge::Alpha;
 
-/// `recipe` with its main coefficient at `v`, flat over depth and families, and that
-/// coefficient's symbol; None for an average, which has none.
-fn at_main(recipe: &Recipe, v: f64) -> Option<(Recipe, &'static str)> {
-    let mut r = recipe.clone();
-    match r.method {
-        Method::WiseFt => {
-            r.alpha = Coefficient::constant(v);
-            Some((r, "α"))
-        }
-        Method::TaskArithmetic | Method::Ties => {
-            r.lambda = Coefficient::constant(v);
-            Some((r, "λ"))
-        }
+/// The symbol of the coefficient a sweep moves for `method`; None for an average, which has none.
+fn main_coefficient(method: Method) -> Option<&'static str> {
+    match method {
+        Method::WiseFt => Some("α"),
+        Method::TaskArithmetic | Method::Ties => Some("λ"),
         Method::Average => None,
     }
+}
+
+/// `recipe` with its main coefficient at `v`, flat over depth and families.
+fn at_main(recipe: &Recipe, v: f64) -> Recipe {
+    let mut r = recipe.clone();
+    match r.method {
+        Method::WiseFt => r.alpha = Coefficient::constant(v),
+        Method::TaskArithmetic | Method::Ties => r.lambda = Coefficient::constant(v),
+        Method::Average => {}
+    }
+    r
 }
 
 
@@ -48,12 +51,12 @@ impl Session {
         // its main coefficient there.
         let (coefficient, targets) = match (&self.recipe, &model.pair.inputs) {
             (Some(r), Some(inputs)) => {
-                let Some((_, symbol)) = at_main(r, 0.0) else {
+                let Some(symbol) = main_coefficient(r.method) else {
                     return fail("an average of fine-tunes has no coefficient to sweep (choose task arithmetic or TIES to sweep λ)");
                 };
                 let targets = alphas
                     .iter()
-                    .map(|v| Target::recipe(&at_main(r, v.get()).expect("checked above").0, inputs))
+                    .map(|v| Target::recipe(&at_main(r, v.get()), inputs))
                     .collect::<crate::Result<Vec<_>>>()
                     .map_err(|e| Failure::new(Operation::Sweep, e))?;
                 (symbol, targets)
@@ -117,7 +120,7 @@ impl Session {
                 .collect();
             probs.push(step);
             points.push(SweepPoint { alpha, scores });
-            self.out.emit(SessionEvent::SweepProgress { k: k as u32 + 1, n, alpha });
+            self.out.emit(SessionEvent::SweepProgress { k: k as u32 + 1, n, coefficient, alpha });
             (self.out.pause)().await;
         }
         // Only the scores the page shows are kept (the columns' points).

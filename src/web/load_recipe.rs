@@ -19,7 +19,7 @@ impl Loader {
     pub async fn load_recipe(&self, r: &LoadRequest, recipe: &Recipe, probe: &GpuProbe) -> Result<Loaded, LoadError> {
         let started = now_s();
         self.cancel.reset();
-        let sources = r.recipe_fine_tunes();
+        let sources = r.fine_tuned_sources();
         recipe.check_count(sources.len())?;
         let fetcher = self.fetcher().await?;
         let (zero_shot, zs_info) = self.checkpoint(&fetcher, &r.zero_shot, Role::ZeroShot, None).await?;

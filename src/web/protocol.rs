@@ -123,8 +123,9 @@ impl LoadRequest {
         self.recipe.as_deref().map(Recipe::from_json).transpose()
     }
 
-    /// The fine-tuned checkpoints of a recipe load, in order.
-    pub fn recipe_fine_tunes(&self) -> Vec<&ModelSource> {
+    /// The fine-tuned checkpoints of a load, in order: a recipe's list, else the pair's one (none
+    /// for a zero-shot model alone).
+    pub fn fine_tuned_sources(&self) -> Vec<&ModelSource> {
         let listed: Vec<&ModelSource> = self.fine_tunes.iter().filter(|s| s.is_given()).collect();
         if listed.is_empty() {
             self.fine_tuned.iter().filter(|s| s.is_given()).collect()
@@ -476,7 +477,7 @@ pub enum Event {
     /// pressed cancel (not an error to show as one).
     Failed { seq: u32, what: Operation, message: String, cancelled: bool },
     /// A sweep step finished: `k` of `n` α values done.
-    SweepProgress { seq: u32, k: u32, n: u32, alpha: Alpha },
+    SweepProgress { seq: u32, k: u32, n: u32, coefficient: String, alpha: Alpha },
     /// A large prompt set is being encoded: `k` of `n` prompts done, about `eta_s` seconds left.
     PromptProgress { seq: u32, k: u32, n: u32, eta_s: Option<f64> },
     /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why

@@ -26,21 +26,11 @@ use crate::session::{Cancel, Failure, LayerwiseOutcome, Operation, Prompts, Sess
 /// What the worker keeps besides the session.
 #[derive(Default)]
 struct Loaded {
-    /// Where the checkpoints came from, to read them again (the merged-checkpoint export needs the
-    /// weights on the host after they were streamed to the GPU).
-    sources: Option<Rc<Sources>>,
     load_s: f64,
     checkpoint_mb: f64,
     backend_name: String,
     /// SHA-256 of the weights files by name, once an export computed them.
     digests: BTreeMap<String, String>,
-}
-
-/// The checkpoints of the loaded model: the zero-shot one, then each fine-tune in order (one for
-/// a pair, several for a recipe).
-struct Sources {
-    zero_shot: ModelSource,
-    fine_tuned: Vec<ModelSource>,
 }
 
 struct Worker {
@@ -59,7 +49,9 @@ struct Worker {
     probe: RefCell<Option<GpuProbe>>,
     /// The last load's stall timeout (ms), kept for re-reading its checkpoints later.
     stall_ms: Cell<f64>,
-    /// The last load asked for, to load again when the GPU device is lost.
+    /// The last load asked for: to load again when the GPU device is lost, and where the
+    /// checkpoints came from, to read them again (the merged-checkpoint export needs the weights
+    /// on the host after they were streamed to the GPU).
     last_load: RefCell<Option<LoadRequest>>,
     /// GPU devices lost in this page session: the first is recreated, after that the CPU runs.
     losses: Cell<u32>,
@@ -129,7 +121,7 @@ fn session_event(event: SessionEvent, seq: u32) -> Event {
         SessionEvent::Status(text) => Event::Status { text },
         SessionEvent::Results { labels, templates, scores } => Event::Results { labels, templates, scores },
         SessionEvent::ImageError { image, message } => Event::ImageError { image, message },
-        SessionEvent::SweepProgress { k, n, alpha } => Event::SweepProgress { seq, k, n, alpha },
+        SessionEvent::SweepProgress { k, n, coefficient, alpha } => Event::SweepProgress { seq, k, n, coefficient: coefficient.into(), alpha },
         SessionEvent::LayerwiseProgress { done, most, photos, best, estimate_s, vit_b32_s } => Event::LayerwiseProgress { seq, done, most, photos, best, estimate_s, vit_b32_s },
         SessionEvent::PromptProgress { k, n, eta_s } => Event::PromptProgress { seq, k, n, eta_s },
     }
@@ -401,10 +393,6 @@ impl Worker {
             fine_tunes: loaded.fine_tunes,
         });
         *self.loaded.borrow_mut() = Loaded {
-            sources: Some(Rc::new(Sources {
-                fine_tuned: if loaded.recipe.is_some() { r.recipe_fine_tunes().into_iter().cloned().collect() } else { r.fine_tuned.clone().into_iter().collect() },
-                zero_shot: r.zero_shot,
-            })),
             load_s: loaded.load_s,
             checkpoint_mb: loaded.checkpoint_mb,
             backend_name: backend.name,
@@ -426,9 +414,10 @@ impl Worker {
     /// cache (or the local files) first, hashed as they are read; otherwise the files are read
     /// once more only to hash them. Digests are kept for later exports of the same pair.
     async fn export(&self, session: &mut Session, r: ExportRequest) -> Result<(), Failure> {
-        let sources = self.loaded.borrow().sources.clone();
-        let Some(sources) = sources else { return Err(Failure::invalid(Operation::Export, "load the models first")) };
+        let request = self.last_load.borrow().clone();
+        let Some(request) = request else { return Err(Failure::invalid(Operation::Export, "load the models first")) };
         let names = session.export_sources()?;
+        let (zero_shot, fine_tuned) = (&request.zero_shot, request.fine_tuned_sources());
         let known = |name: &str| self.loaded.borrow().digests.get(name).cloned();
         let cancelled = |e: &LoadError| if e.cancelled() { "Export cancelled.".to_string() } else { e.message() };
         let reread = if session.export_needs_reread()? {
@@ -437,7 +426,7 @@ impl Worker {
             if names.iter().any(|n| known(n).is_none()) {
                 loader.digests = Some(RefCell::new(BTreeMap::new()));
             }
-            let pair = loader.read_again(&sources.zero_shot, sources.fine_tuned.first()).await;
+            let pair = loader.read_again(zero_shot, fine_tuned.first().copied()).await;
             *self.abort.borrow_mut() = None;
             match pair {
                 Ok(pair) => {
@@ -453,7 +442,7 @@ impl Worker {
         } else {
             None
         };
-        let each = std::iter::once((&sources.zero_shot, Role::ZeroShot)).chain(sources.fine_tuned.iter().map(|s| (s, Role::FineTuned)));
+        let each = std::iter::once((zero_shot, Role::ZeroShot)).chain(fine_tuned.iter().map(|&s| (s, Role::FineTuned)));
         for ((src, role), name) in each.zip(&names) {
             if known(name).is_some() {
                 continue;

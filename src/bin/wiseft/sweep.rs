@@ -64,7 +64,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     let seen = bad.clone();
     let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let mut session = Session::new(move |e| match e {
-        SessionEvent::SweepProgress { k, n, alpha } => eprintln!("sweep: α = {alpha} done ({k} of {n})"),
+        SessionEvent::SweepProgress { k, n, coefficient, alpha } => eprintln!("sweep: {coefficient} = {alpha} done ({k} of {n})"),
         SessionEvent::LayerwiseProgress { done: 1, most, photos, estimate_s, vit_b32_s, .. } => crate::layerwise::announce(most, photos, estimate_s, vit_b32_s),
         SessionEvent::PromptProgress { k, n, .. } => eprintln!("prompts: {k} of {n} encoded"),
         SessionEvent::ImageError { image, message } => {
