@@ -28,6 +28,9 @@ export function el(tag, attrs = {}, ...children) {
 export const mb = (b) => (b < 1e5 ? `${(b / 1e3).toFixed(1)} kB` : `${(b / 1e6).toFixed(1)} MB`);
 /** @param {number} p a probability */
 export const pct = (p) => `${(p * 100).toFixed(1)}%`;
+
+/** A percentage, or a dash where there is none (a set without labels). */
+export const pctOrDash = (p) => (p == null ? '—' : pct(p));
 /** @param {number} a */
 export const fmtAlpha = (a) => (Math.round(a * 100) / 100).toFixed(2);
 

@@ -3,11 +3,11 @@
 // beside the single α, and its row in the rules' table. The search itself runs in the session
 // (src/session/layerwise.rs), as `wiseft sweep --layerwise` runs it; this file lays it out.
 
-import { $, el, fmtAlpha, fmtDuration } from './dom.js';
+import { $, fmtAlpha, fmtDuration } from './dom.js';
 import { engine } from './engine.js';
 import { showFailure } from './messages.js';
 import { drawSchedule } from './plots.js';
-import { RULE_STYLE } from './rules-view.js';
+import { ruleRow } from './rules-view.js';
 
 /** @type {import('./protocol.js').SweepPhoto[]|null} the last finished sweep's photos */
 let photos = null;
@@ -17,7 +17,6 @@ let rules = null;
 let result = null;
 let running = false;
 
-const pct = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`);
 const ruleOf = (name) => rules?.rules.find((r) => r.rule === name && r.alpha != null) ?? null;
 
 function buttons() {
@@ -93,19 +92,9 @@ function addRow(r) {
   if (!body) return;
   body.querySelector('tr[data-rule="layerwise"]')?.remove();
   const oracle = ruleOf('oracle');
-  const loss = oracle?.shift_accuracy != null && r.shift_accuracy != null ? ((oracle.shift_accuracy - r.shift_accuracy) * 100).toFixed(1) : '—';
-  const swatch = el('span', { class: `rule-swatch rule-${RULE_STYLE['min-entropy'].marker}`, style: `color: ${RULE_STYLE['min-entropy'].color}`, 'aria-hidden': 'true' });
-  body.append(
-    el(
-      'tr',
-      { 'data-rule': 'layerwise', 'data-knots': JSON.stringify(r.knots) },
-      el('th', {}, swatch, ' per-layer α, lowest entropy (label-free)'),
-      el('td', { text: r.knots.map(fmtAlpha).join(' → ') }),
-      el('td', { text: pct(r.task_accuracy) }),
-      el('td', { text: pct(r.shift_accuracy) }),
-      el('td', { text: loss }),
-    ),
-  );
+  const loss = oracle?.shift_accuracy != null && r.shift_accuracy != null ? oracle.shift_accuracy - r.shift_accuracy : null;
+  const attrs = { 'data-rule': 'layerwise', 'data-knots': JSON.stringify(r.knots) };
+  body.append(ruleRow('min-entropy', 'per-layer α, lowest entropy (label-free)', attrs, r.knots.map(fmtAlpha).join(' → '), r.task_accuracy, r.shift_accuracy, loss));
 }
 
 /** @param {import('./worker-client.js').RequestError} err */

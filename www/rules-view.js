@@ -2,7 +2,7 @@
 // α, task accuracy, shift accuracy, loss against the oracle — and the lecture's one sentence.
 // The numbers come from the worker; this file only lays them out. Markers on the plots: plots.js.
 
-import { $, el, fmtAlpha } from './dom.js';
+import { $, el, fmtAlpha, pctOrDash } from './dom.js';
 
 /** Marker shape and colour of each rule, shared with the plots' legends. */
 export const RULE_STYLE = {
@@ -13,8 +13,23 @@ export const RULE_STYLE = {
   oracle: { marker: 'dot', color: '#111827' },
 };
 
-const pct = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`);
 const points = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}`);
+
+/** A rule's name with the swatch of its marker (`style`: a key of RULE_STYLE). */
+function ruleName(style, name) {
+  const { marker, color } = RULE_STYLE[style];
+  return el('th', {}, el('span', { class: `rule-swatch rule-${marker}`, style: `color: ${color}`, 'aria-hidden': 'true' }), ` ${name}`);
+}
+
+/**
+ * A row of the rules' table: name, the pick (as text), task and shift accuracy, the loss against
+ * the oracle (fractions; null: none).
+ * @param {string} style a key of RULE_STYLE
+ * @param {Record<string, string>} attrs the row's attributes
+ */
+export function ruleRow(style, name, attrs, pick, task, shift, loss) {
+  return el('tr', attrs, ruleName(style, name), el('td', { text: pick }), el('td', { text: pctOrDash(task) }), el('td', { text: pctOrDash(shift) }), el('td', { text: points(loss) }));
+}
 
 /** Where the label-free rules looked. @param {import('./protocol.js').Rules} rules */
 function freeSet(rules) {
@@ -38,18 +53,8 @@ export function showRules(rules, error, coefficient = 'α') {
   }
   const th = (text) => el('th', { text });
   const rows = rules.rules.map((r) => {
-    const swatch = el('span', { class: `rule-swatch rule-${RULE_STYLE[r.rule].marker}`, style: `color: ${RULE_STYLE[r.rule].color}`, 'aria-hidden': 'true' });
-    const name = el('th', {}, swatch, ` ${r.name}`);
-    if (r.error) return el('tr', { 'data-rule': r.rule }, name, el('td', { colspan: '4', class: 'hint', text: r.error }));
-    return el(
-      'tr',
-      { 'data-rule': r.rule, 'data-alpha': String(r.alpha) },
-      name,
-      el('td', { text: fmtAlpha(r.alpha) }),
-      el('td', { text: pct(r.task_accuracy) }),
-      el('td', { text: pct(r.shift_accuracy) }),
-      el('td', { text: points(r.loss_vs_oracle) }),
-    );
+    if (r.error) return el('tr', { 'data-rule': r.rule }, ruleName(r.rule, r.name), el('td', { colspan: '4', class: 'hint', text: r.error }));
+    return ruleRow(r.rule, r.name, { 'data-rule': r.rule, 'data-alpha': String(r.alpha) }, fmtAlpha(r.alpha), r.task_accuracy, r.shift_accuracy, r.loss_vs_oracle);
   });
   const table = el(
     'table',

@@ -4,7 +4,7 @@
 // (SwiftShader) and on the CPU fallback; λ moves live without downloading anything again; another
 // method re-merges from the browser's copy; the address restores the recipe.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -12,9 +12,8 @@ import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DIST, OUT, READY_TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
-import { watch } from './watch.mjs';
-import { serve } from './server.mjs';
+import { OUT, READY_TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
+import { useBuiltSite, watch } from './watch.mjs';
 
 const TOLERANCE = 1e-4;
 const TOY = path.join(ROOT, 'www/models/toy');
@@ -26,7 +25,6 @@ const SAMPLES = ['striped', 'pixelated', 'sketch', 'photo', 'noisy'].map((style)
   return path.join(ROOT, 'www/samples/toy', dir, 'star', `${style}-0.png`);
 });
 
-let site;
 const refs = new Map();
 
 /** `wiseft classify` on the samples: with the recipe flags, or the zero-shot model alone. */
@@ -47,15 +45,7 @@ function cli(flags) {
 
 const recipeFlags = (method, extra) => [...FINE_TUNES.flatMap((f) => ['--fine-tuned', path.join(TOY, f)]), '--method', method, ...extra];
 
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/ft-sketch/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
-  fs.mkdirSync(OUT, { recursive: true });
-  site = await serve({ root: DIST });
-});
-
-after(async () => {
-  await site?.close();
-});
+const served = useBuiltSite('www/models/toy/ft-sketch/model.safetensors');
 
 /** {image → {model → {label → {prob, setting}}}} from the result bars. */
 async function readBars(page) {
@@ -112,10 +102,10 @@ async function recipeOnThePage(webgpu) {
   const page = await context.newPage();
   const log = watch(page);
   const weights = ['zs', ...FINE_TUNES].map((d) => `/www/models/toy/${d}/model.safetensors`);
-  const before = weights.map((w) => site.count(w));
+  const before = weights.map((w) => served().count(w));
   try {
     const backend = webgpu ? '&backend=gpu' : '';
-    await page.goto(`${site.url}/index.html?preset=toy-multitask&method=ties&lambda=0.5&k=30${backend}`);
+    await page.goto(`${served().url}/index.html?preset=toy-multitask&method=ties&lambda=0.5&k=30${backend}`);
     await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
     const badge = (await page.locator('#backend').textContent()).trim();
     assert.match(badge, webgpu ? /^GPU|WebGPU/ : /^CPU/, `${mode}: ${badge}\n${log.join('\n')}`);
@@ -138,7 +128,7 @@ async function recipeOnThePage(webgpu) {
     await waitForSetting(page, log, 'TIES, λ = 0.8, k = 30 %');
     bars = await readBars(page);
     checked += compare(bars, cli(recipeFlags('ties', ['--lambda', '0.8', '--top-k', '30'])), 'merged', `${mode}, TIES λ = 0.8`);
-    assert.deepEqual(weights.map((w) => site.count(w) > 0), weights.map(() => true));
+    assert.deepEqual(weights.map((w) => served().count(w) > 0), weights.map(() => true));
 
     // Another method: the checkpoints are merged again from the browser's copy.
     await page.locator('#method').selectOption('task-arithmetic');
@@ -159,7 +149,7 @@ async function recipeOnThePage(webgpu) {
     checked += compare(bars, cli(['--recipe', file]), 'merged', `${mode}, scheduled λ`);
     console.log(`# ${mode}: ${checked} probabilities within ${TOLERANCE} of wiseft classify --recipe`);
     await page.screenshot({ path: path.join(OUT, `recipes-schedule-${webgpu ? 'webgpu' : 'cpu'}.png`) });
-    const fetched = weights.map((w, i) => site.count(w) - before[i]);
+    const fetched = weights.map((w, i) => served().count(w) - before[i]);
     assert.ok(fetched.every((n) => n === 1), `each checkpoint downloaded once (${fetched}): the rest came from Cache Storage or the loaded inputs`);
 
     // The address carries the recipe and restores it.
@@ -233,7 +223,7 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     }
     await page.locator('#plot-acc').screenshot({ path: path.join(OUT, 'recipes-lambda-sweep.png') });
 
-    await page.goto(`${site.url}/index.html?zs=www/models/toy/zs/model.safetensors&ft=www/models/toy/ft-striped/model.safetensors&ft=www/models/toy/ft-sketch/model.safetensors&method=soup&lambda=30&k=0`);
+    await page.goto(`${served().url}/index.html?zs=www/models/toy/zs/model.safetensors&ft=www/models/toy/ft-striped/model.safetensors&ft=www/models/toy/ft-sketch/model.safetensors&method=soup&lambda=30&k=0`);
     await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
     const messages = await page.locator('#messages').textContent();
     for (const p of ['method=soup', 'lambda=30', 'k=0']) assert.ok(messages.includes(p), `the message names ${p}: ${messages}\n${log.join('\n')}`);

@@ -43,12 +43,13 @@ export async function offTheInternet(context) {
 
 /**
  * Serves the built site (with the toy models) for the tests of this file: registers the file's
- * `before` and `after`; the returned function gives the running server.
+ * `before` and `after`; the returned function gives the running server. `needs`: a file of the
+ * site that the tests cannot run without.
  */
-export function useBuiltSite() {
+export function useBuiltSite(needs = 'www/models/toy/zs/model.safetensors') {
   let site = null;
   before(async () => {
-    assert.ok(fs.existsSync(path.join(DIST, 'www/models/toy/zs/model.safetensors')), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
+    assert.ok(fs.existsSync(path.join(DIST, needs)), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
     fs.mkdirSync(OUT, { recursive: true });
     site = await serve({ root: DIST });
   });
