@@ -22,6 +22,15 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The threaded CPU engine (scripts/build-threaded.sh) needs the standard library rebuilt with
+# atomics: a pinned nightly with its sources, for that build only (everything else is stable).
+nightly=nightly-2026-05-20
+if ! rustup run "$nightly" rustc --version >/dev/null 2>&1 || [ ! -d "$(rustup run "$nightly" rustc --print sysroot)/lib/rustlib/src/rust/library" ] \
+  || ! rustup +"$nightly" target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  echo "setup: rustup toolchain install $nightly (rust-src, wasm32) for the threaded build"
+  rustup toolchain install "$nightly" --profile minimal --component rust-src --target wasm32-unknown-unknown
+fi
+
 # trunk builds the page; wasm-bindgen-cli must equal the wasm-bindgen crate's version (trunk then
 # uses it from PATH and downloads nothing).
 if [ "$(trunk --version 2>/dev/null)" != "trunk 0.21.14" ]; then

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fuzz;
 pub mod hub;
 pub mod merge;
+pub mod parallel;
 pub mod pipeline;
 pub mod random;
 pub mod session;

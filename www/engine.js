@@ -4,8 +4,13 @@ import { WorkerClient } from './worker-client.js';
 import { $, el } from './dom.js';
 import { setModelStatus } from './messages.js';
 
-/** Resolved against the page (index.html), like every fetch of the page. */
-export const engine = new WorkerClient('www/worker-loader.js', { helloTimeoutMs: 60000 });
+/**
+ * Resolved against the page (index.html), like every fetch of the page. The page's `threads=N`
+ * (N = 1: the single-threaded build; otherwise at most N CPU threads) goes on to the worker.
+ */
+const threads = new URLSearchParams(location.search).get('threads');
+const workerUrl = `www/worker-loader.js${threads && /^\d+$/.test(threads) ? `?threads=${threads}` : ''}`;
+export const engine = new WorkerClient(workerUrl, { helloTimeoutMs: 60000 });
 
 /**
  * The badge once models are loaded: which back end, and why.
@@ -22,8 +27,9 @@ export function showBackend(backend) {
 function showHello(hello) {
   const b = $('backend');
   b.className = 'backend';
-  b.replaceChildren(el('strong', { text: 'Engine ready' }), el('small', { text: hello.gpu_note }));
-  b.title = hello.gpu_note;
+  const cpu = `CPU engine: ${hello.threads_note}`;
+  b.replaceChildren(el('strong', { text: 'Engine ready' }), el('small', { text: hello.gpu_note }), el('small', { text: cpu }));
+  b.title = `${hello.gpu_note}\n${cpu}`;
 }
 
 /** @param {{message: string, known: boolean}} failure */

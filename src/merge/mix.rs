@@ -139,17 +139,19 @@ const BLOCK: usize = 4096;
 /// out = w₀·base + Σᵢ wᵢ·termsᵢ in f32, each product rounded, summed left to right — the order of
 /// the GPU kernel (combine.wgsl), so host and device merges agree.
 pub fn combine_into(base: &[f32], w0: f32, terms: &[(&[f32], f32)], out: &mut [f32]) {
-    for (start, o) in (0..).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
-        let end = start + o.len();
-        for (o, &x) in o.iter_mut().zip(&base[start..end]) {
-            *o = w0 * x;
-        }
-        for (v, w) in terms {
-            for (o, &x) in o.iter_mut().zip(&v[start..end]) {
-                *o += w * x;
+    crate::parallel::chunks(out, |first, part| {
+        for (start, o) in (first..).step_by(BLOCK).zip(part.chunks_mut(BLOCK)) {
+            let end = start + o.len();
+            for (o, &x) in o.iter_mut().zip(&base[start..end]) {
+                *o = w0 * x;
+            }
+            for (v, w) in terms {
+                for (o, &x) in o.iter_mut().zip(&v[start..end]) {
+                    *o += w * x;
+                }
             }
         }
-    }
+    });
 }
 
 /// [`combine_into`] into a new shared buffer, written once.
@@ -173,5 +175,26 @@ mod tests {
         super::super::lerp(&a, &b, alpha, &mut want);
         let got = combine_shared(&a, wa, &[(&b, wb)]);
         assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()));
+    }
+
+    #[test]
+    fn threads_do_not_change_a_bit_of_the_merge() {
+        let n = 300_001;
+        let base: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let t1: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let t2: Vec<f32> = (0..n).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+        let alpha = Alpha::new(0.35).unwrap();
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| (combine_shared(&base, 0.4, &[(&t1, 0.3), (&t2, -1.25)]), super::super::lerp_shared(&base, &t1, alpha)))
+        };
+        let (c1, l1) = on(1);
+        let (c3, l3) = on(3);
+        let same = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same(&c1, &c3), "combine differs on 3 threads");
+        assert!(same(&l1, &l3), "lerp differs on 3 threads");
+        let mut want = vec![0f32; n];
+        super::super::lerp(&base, &t1, alpha, &mut want);
+        assert!(same(&l3, &want), "the threaded lerp is not the sequential lerp");
     }
 }

@@ -82,13 +82,21 @@ pub fn decide(probe: &GpuProbe, forced: Option<Device>) -> Decision {
     choice::decide(forced.unwrap_or(Device::Auto), offer, &probe.note, "add backend=gpu to the address")
 }
 
-/// The back end report for the page once the engine exists.
+/// The back end report for the page once the engine exists. On the CPU it says how many threads
+/// the engine runs on, and why (the badge's headline and its "why" line).
 pub fn report(engine: &Engine, reason: String, probe: &GpuProbe) -> Backend {
-    let name = match (engine.device(), &probe.adapter) {
+    let threads = super::threads::current();
+    let (name, reason) = match (engine.device(), &probe.adapter) {
         // The browser names the adapter better than wgpu can from inside WebGPU.
-        (Device::Gpu, Some(a)) => format!("GPU engine (WebGPU) on {}", describe_adapter(a)),
-        (Device::Gpu, None) => engine.describe(),
-        _ => format!("{} · WebAssembly SIMD, one thread", engine.describe()),
+        (Device::Gpu, Some(a)) => (format!("GPU engine (WebGPU) on {}", describe_adapter(a)), reason),
+        (Device::Gpu, None) => (engine.describe(), reason),
+        _ => {
+            let count = match threads.count {
+                1 => "one thread".to_string(),
+                n => format!("{n} threads"),
+            };
+            (format!("{} · WebAssembly SIMD, {count}", engine.describe()), format!("{reason}; {}", threads.note))
+        }
     };
     Backend { kind: engine.device(), name, reason, adapter: probe.adapter.clone() }
 }

@@ -9,6 +9,7 @@
 //! * [`digest`] — SHA-256 of weights files as an export reads them again (its provenance).
 //! * [`load`] — a checkpoint pair from URLs or local files to a built engine ([`error::LoadError`]).
 //! * [`load_recipe`] — a zero-shot model and several fine-tunes to a recipe's merge inputs and engine.
+//! * [`threads`] — the threaded build's CPU threads (a pool of Web Workers on one shared memory).
 //! * [`worker`] — the thin adapter: messages in, [`crate::session::Session`] calls, events out.
 //!
 //! The page itself (`index.html`, `www/*.js`, `www/style.css`) only draws and posts messages.
@@ -23,6 +24,7 @@ pub mod load_recipe;
 pub mod protocol;
 pub mod sink;
 pub mod stream;
+pub mod threads;
 pub mod worker;
 
 pub use worker::start as start_worker;

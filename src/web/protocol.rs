@@ -436,7 +436,9 @@ pub struct ModelInfo {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The worker's wasm is running (sent once at start).
-    Hello { version: &'static str, adapter: Option<AdapterInfo>, gpu_note: String, cache_available: bool },
+    /// `cpu_threads`: the CPU engine's threads (the threaded build's pool, else 1); `threads_note`
+    /// says why that many.
+    Hello { version: &'static str, adapter: Option<AdapterInfo>, gpu_note: String, cache_available: bool, cpu_threads: u32, threads_note: String },
     /// Download / read progress of one file.
     Progress {
         role: Role,

@@ -16,6 +16,7 @@ use super::error::LoadError;
 use super::fetch;
 use super::load::{self, Loader};
 use super::protocol::*;
+use super::threads;
 use crate::checkpoint::provenance::SourceRecord;
 use crate::engine::gpu::DeviceSwitch;
 use crate::engine::{Device, Engine};
@@ -64,7 +65,12 @@ struct Worker {
 /// Starts the worker: installs the message handler and says hello.
 pub fn start() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    install_panic_hook(scope.clone());
+    // The threaded build's pool threads instantiate this same module (www/thread-worker.js): they
+    // only run rayon's loop, not the engine.
+    if js_sys::Reflect::get(&scope, &"wiseftThread".into()).ok().and_then(|v| v.as_bool()) == Some(true) {
+        return;
+    }
+    install_panic_hook();
     let post_scope = scope.clone();
     let post: Rc<dyn Fn(Event)> = Rc::new(move |event: Event| post_event(&post_scope, &event));
     let cancel = Cancel::default();
@@ -99,9 +105,17 @@ pub fn start() {
     onmessage.forget();
 
     spawn_local(async move {
+        let threads = threads::start(&worker.scope).await;
         let probe = worker.probe().await;
         let cache_available = fetch::open_cache(worker.scope.unchecked_ref()).await.is_some();
-        worker.post(Event::Hello { version: env!("CARGO_PKG_VERSION"), adapter: probe.adapter, gpu_note: probe.note, cache_available });
+        worker.post(Event::Hello {
+            version: env!("CARGO_PKG_VERSION"),
+            adapter: probe.adapter,
+            gpu_note: probe.note,
+            cache_available,
+            cpu_threads: threads.count as u32,
+            threads_note: threads.note,
+        });
     });
 }
 
@@ -127,11 +141,15 @@ fn session_event(event: SessionEvent, seq: u32) -> Event {
     }
 }
 
-/// A panic in the worker reaches the page (and the console) instead of silently stopping it.
-fn install_panic_hook(scope: DedicatedWorkerGlobalScope) {
-    std::panic::set_hook(Box::new(move |info| {
+/// A panic in the worker reaches the page (and the console) instead of silently stopping it. The
+/// hook may run on any thread (the threaded build's pool), so it finds the worker's scope when it
+/// runs rather than holding it; on a pool thread the message goes to that thread's parent, which
+/// does not listen, but the console still shows it.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         let message = format!("the engine crashed: {info}. Reload the page.");
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
         post_event(&scope, &Event::Failed { seq: 0, what: Operation::Crash, message, cancelled: false });
     }));
 }

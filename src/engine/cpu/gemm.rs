@@ -1,6 +1,6 @@
-//! The product of a Linear layer, y = x·Wᵀ + b, on one CPU thread with 4-lane SIMD: the browser's
-//! CPU fallback, where candle's generic GEMM reaches 35–40 GFLOP/s on ViT-B/32's shapes and this
-//! kernel about 60 (docs/BENCHMARKS.md).
+//! The product of a Linear layer, y = x·Wᵀ + b, with 4-lane SIMD: the browser's CPU fallback, where
+//! candle's generic GEMM reaches 35–40 GFLOP/s on ViT-B/32's shapes and this kernel about 60 per
+//! thread (docs/BENCHMARKS.md).
 //!
 //! W stays as PyTorch stores it, [out, in] row-major, so every output is the dot product of an x row
 //! and a W row, both contiguous. Nothing is repacked: the merge only interpolates, and tensors α does
@@ -8,8 +8,15 @@
 //! keeps eight 4-lane accumulators over the whole k loop (x64 has sixteen SIMD registers and V8
 //! spills larger blocks), summed across lanes at the end. Rows go through in blocks of [`MC`] so
 //! that C rows of W are reused from cache by every row block before the next C are read.
+//!
+//! Threads ([`crate::parallel`]: the threaded wasm build's Web Workers, or native threads) take tiles
+//! of whole cache blocks of rows × a band of output columns, so each W row is read by one thread
+//! only, and every output is still one thread's dot product in the same order: the result is the
+//! same bit for bit whatever the thread count.
 
 use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use super::simd::F32x4;
 use crate::error::{Error, Result};
@@ -20,6 +27,10 @@ const R: usize = 2;
 const C: usize = 4;
 /// x rows per cache block.
 const MC: usize = 512;
+/// Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
+const PARALLEL_FROM: usize = 1 << 18;
+/// Tiles per thread, so that a slow thread (a busy core) does not hold the others up.
+const TILES_PER_THREAD: usize = 4;
 
 /// A Linear layer's weight [out, in] and bias, shared with the checkpoint or the merge.
 pub struct SimdLinear {
@@ -55,18 +66,29 @@ impl SimdLinear {
         }
         let m = x.len() / k;
         let mut y = vec![0f32; m * n];
-        for m0 in (0..m).step_by(MC) {
-            let m1 = (m0 + MC).min(m);
-            let mut col = 0;
-            while col < n {
-                match n - col {
-                    1 => self.columns::<1>(x, m0..m1, col, &mut y),
-                    2 => self.columns::<2>(x, m0..m1, col, &mut y),
-                    3 => self.columns::<3>(x, m0..m1, col, &mut y),
-                    _ => self.columns::<C>(x, m0..m1, col, &mut y),
+        let threads = if m * n * k >= PARALLEL_FROM { crate::parallel::threads() } else { 1 };
+        let tiles = Tiles::new(m, n, threads);
+        let out = Out { ptr: y.as_mut_ptr(), len: y.len() };
+        let run = |t: usize| {
+            let (rows, cols) = tiles.get(t);
+            for m0 in rows.clone().step_by(MC) {
+                let m1 = (m0 + MC).min(rows.end);
+                let mut col = cols.start;
+                while col < cols.end {
+                    match cols.end - col {
+                        1 => self.columns::<1>(x, m0..m1, col, &out),
+                        2 => self.columns::<2>(x, m0..m1, col, &out),
+                        3 => self.columns::<3>(x, m0..m1, col, &out),
+                        _ => self.columns::<C>(x, m0..m1, col, &out),
+                    }
+                    col += C;
                 }
-                col += C;
             }
+        };
+        if tiles.count() == 1 {
+            run(0);
+        } else {
+            crate::parallel::install(|| (0..tiles.count()).into_par_iter().for_each(run));
         }
         Ok(y)
     }
@@ -74,7 +96,7 @@ impl SimdLinear {
     /// Outputs `col..col+CB` of rows `rows`. Not inlined: one function per block shape keeps V8's
     /// register allocation of the hot loop as good as in a kernel on its own (inlined, slower).
     #[inline(never)]
-    fn columns<const CB: usize>(&self, x: &[f32], rows: std::ops::Range<usize>, col: usize, y: &mut [f32]) {
+    fn columns<const CB: usize>(&self, x: &[f32], rows: std::ops::Range<usize>, col: usize, y: &Out) {
         let mut row = rows.start;
         while row + R <= rows.end {
             self.block::<R, CB>(x, row, col, y);
@@ -87,7 +109,7 @@ impl SimdLinear {
 
     /// Outputs `col..col+CB` of rows `row..row+RB`.
     #[inline(always)]
-    fn block<const RB: usize, const CB: usize>(&self, x: &[f32], row: usize, col: usize, y: &mut [f32]) {
+    fn block<const RB: usize, const CB: usize>(&self, x: &[f32], row: usize, col: usize, y: &Out) {
         let (k, n) = (self.in_features, self.out_features);
         let xs: [&[f32]; RB] = std::array::from_fn(|r| &x[(row + r) * k..][..k]);
         let ws: [&[f32]; CB] = std::array::from_fn(|c| &self.weight[(col + c) * k..][..k]);
@@ -116,7 +138,8 @@ impl SimdLinear {
             None => [0.0; CB],
         };
         for r in 0..RB {
-            let out = &mut y[(row + r) * n + col..][..CB];
+            // SAFETY: this tile is the only writer of columns col..col+CB of its rows (see `Tiles`).
+            let out = unsafe { y.span((row + r) * n + col, CB) };
             for c in 0..CB {
                 out[c] = acc[r][c].sum() + bias[c];
             }
@@ -126,6 +149,64 @@ impl SimdLinear {
                 }
             }
         }
+    }
+}
+
+/// The output split into tiles of rows × columns for the threads: bands of columns (a multiple of
+/// [`C`] wide) when the rows fit one cache block, as at batch 1 (50 rows at ViT-B/32), else also
+/// whole cache blocks of rows.
+struct Tiles {
+    m: usize,
+    n: usize,
+    row_blocks: usize,
+    band: usize,
+    bands: usize,
+}
+
+impl Tiles {
+    fn new(m: usize, n: usize, threads: usize) -> Self {
+        let row_blocks = m.div_ceil(MC).max(1);
+        let want = if threads <= 1 { 1 } else { threads * TILES_PER_THREAD };
+        let bands_wanted = want.div_ceil(row_blocks).max(1);
+        // Bands of at least 4 blocks of C columns, so a tile keeps its register blocking busy.
+        let band = n.div_ceil(bands_wanted).next_multiple_of(C).max(4 * C).min(n.next_multiple_of(C).max(C));
+        let bands = n.div_ceil(band).max(1);
+        Self { m, n, row_blocks, band, bands }
+    }
+
+    fn count(&self) -> usize {
+        self.row_blocks * self.bands
+    }
+
+    /// Rows and columns of tile `t`.
+    fn get(&self, t: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (rb, b) = (t / self.bands, t % self.bands);
+        let rows = rb * MC..((rb + 1) * MC).min(self.m);
+        let cols = b * self.band..((b + 1) * self.band).min(self.n);
+        (rows, cols)
+    }
+}
+
+/// The output buffer, written by several threads at once: each writes only its own tile's values.
+struct Out {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: `Out` is only handed to the tiles of one `forward`, which write disjoint values, and the
+// buffer outlives them (the parallel loop returns before `forward` does).
+unsafe impl Sync for Out {}
+unsafe impl Send for Out {}
+
+impl Out {
+    /// `len` values from `start`.
+    ///
+    /// # Safety
+    /// No other thread may read or write these values while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn span(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "an output span past the buffer");
+        std::slice::from_raw_parts_mut(self.ptr.add(start), len)
     }
 }
 
@@ -164,6 +245,49 @@ mod tests {
                     let tol = 1e-5 * (k as f64).sqrt().max(1.0);
                     assert!((*g as f64 - w).abs() <= tol, "{m}×{n}×{k} bias {}: y[{i}] = {g}, want {w}", bias.is_some());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_thread_count_gives_the_same_bits() {
+        // Batch 1 and 8 of ViT-B/32-like rows (bands of columns), past one cache block of rows
+        // (tiles of rows too), and a column count that leaves a remainder in the last band.
+        for &(m, n, k) in &[(50, 768, 64), (400, 96, 48), (1100, 37, 33), (50, 2050, 16)] {
+            let (x, w, b) = (values(m * k, 4), values(n * k, 5), values(n, 6));
+            let layer = SimdLinear::new(w.into(), Some(b.into()), n, k).unwrap();
+            let on = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| layer.forward(&x).unwrap())
+            };
+            let one = on(1);
+            for threads in [2, 3, 8] {
+                let got = on(threads);
+                assert!(
+                    got.iter().zip(&one).all(|(g, o)| g.to_bits() == o.to_bits()),
+                    "{m}×{n}×{k}: {threads} threads differ from one"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_cover_every_output_once() {
+        for &(m, n, threads) in &[(50, 768, 2), (50, 768, 8), (1, 3, 4), (1100, 37, 3), (513, 4096, 16), (7, 5, 1)] {
+            let tiles = Tiles::new(m, n, threads);
+            let mut seen = vec![0u8; m * n];
+            for t in 0..tiles.count() {
+                let (rows, cols) = tiles.get(t);
+                assert!(cols.start % C == 0, "a band starts inside a register block");
+                for r in rows {
+                    for c in cols.clone() {
+                        seen[r * n + c] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{m}×{n} on {threads} threads: an output written {} times", seen.iter().find(|&&s| s != 1).unwrap());
+            if threads > 1 && n >= 8 * C * threads {
+                assert!(tiles.count() >= threads, "{m}×{n}: {} tiles for {threads} threads", tiles.count());
             }
         }
     }
