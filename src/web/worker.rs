@@ -104,6 +104,9 @@ pub fn start() {
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     onmessage.forget();
 
+    // Requests wait in the queue until the CPU threads run (as if one were running), so that a
+    // load that came early is built and reported with them.
+    worker.running.set(true);
     spawn_local(async move {
         let threads = threads::start(&worker.scope).await;
         let probe = worker.probe().await;
@@ -116,6 +119,11 @@ pub fn start() {
             cpu_threads: threads.count as u32,
             threads_note: threads.note,
         });
+        if worker.queue.borrow().is_empty() {
+            worker.running.set(false);
+        } else {
+            worker.clone().run().await;
+        }
     });
 }
 

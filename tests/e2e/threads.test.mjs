@@ -44,7 +44,7 @@ async function classifySamples(browser, url, what) {
 test('cross-origin isolated: the threaded CPU engine uses every core and equals the single-threaded build bit for bit', { timeout: 900000 }, async () => {
   const browser = await launch(false);
   try {
-    const threaded = await classifySamples(browser, `${served().url}/index.html?backend=cpu`, 'threaded build');
+    const threaded = await classifySamples(browser, `${served().url}/index.html?preset=toy&backend=cpu`, 'threaded build');
     assert.ok(threaded.isolated, 'the e2e server sends COOP/COEP, so the page is cross-origin isolated');
     const n = Math.min(threaded.cores, 16);
     if (n > 1) {
@@ -54,7 +54,7 @@ test('cross-origin isolated: the threaded CPU engine uses every core and equals 
     await threaded.page.screenshot({ path: path.join(OUT, 'threads-badge.png') });
     await threaded.close();
 
-    const single = await classifySamples(browser, `${served().url}/index.html?backend=cpu&threads=1`, 'single-threaded build (threads=1)');
+    const single = await classifySamples(browser, `${served().url}/index.html?preset=toy&backend=cpu&threads=1`, 'single-threaded build (threads=1)');
     assert.match(single.badge.name, /WebAssembly SIMD, one thread/, `the badge: ${single.badge.name}`);
     assert.match(single.badge.title, /one thread: threads=1 in the address/);
     await single.close();
@@ -96,7 +96,7 @@ test('served without COOP/COEP: one thread, and the badge says why', { timeout: 
   const plain = await serve({ root: DIST, isolated: false });
   const browser = await launch(false);
   try {
-    const r = await classifySamples(browser, `${plain.url}/index.html?backend=cpu`, 'a site without cross-origin isolation');
+    const r = await classifySamples(browser, `${plain.url}/index.html?preset=toy&backend=cpu`, 'a site without cross-origin isolation');
     assert.equal(r.isolated, false);
     assert.match(r.badge.name, /WebAssembly SIMD, one thread/, `the badge: ${r.badge.name}`);
     assert.match(r.badge.title, /one thread: the page is not cross-origin isolated/);
