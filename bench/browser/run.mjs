@@ -264,9 +264,14 @@ function caseTable(opts) {
   const text = fs.existsSync(path.join(opts.modelDir, 'onnx', 'text.onnx')) ? '/model/onnx/text.onnx' : '';
   const ort = (ep) => `/ort/ort.html?ep=${ep}&model=${encodeURIComponent('/model/onnx/vision.onnx')}&text=${encodeURIComponent(text)}&runs=${opts.runs}`;
   const wiseft = (backend) => `/index.html?zs=${encodeURIComponent('/model/zs/model.safetensors')}&ft=${encodeURIComponent('/model/ft/model.safetensors')}&bench=1&backend=${backend}&runs=${opts.runs}&prompts=${opts.prompts}`;
+  // N threads: the machine's cores (both engines run a thread per core; the page is isolated here).
+  const cores = os.cpus().length;
   return {
     'ort-wasm': { ok: ortOk, why: 'needs <model-dir>/onnx/vision.onnx and bench/browser/node_modules', url: ort('wasm') },
+    'ort-wasm-nt': { ok: ortOk, why: 'needs <model-dir>/onnx/vision.onnx and bench/browser/node_modules', url: `${ort('wasm')}&threads=${cores}` },
+    'wiseft-cpu-1t': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: `${wiseft('cpu')}&threads=1` },
     'ort-webgpu': { ok: ortOk, why: 'needs <model-dir>/onnx/vision.onnx and bench/browser/node_modules', url: ort('webgpu') },
+    // The threaded build, one thread per reported core (issue 18).
     'wiseft-cpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('cpu') },
     'wiseft-gpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('gpu') },
   };

@@ -479,8 +479,17 @@ impl Fetcher {
             return Ok(());
         }
         let bag = octet_stream();
+        // The threaded build's memory is a SharedArrayBuffer, which a Blob refuses to read: the
+        // bytes go through an unshared copy there.
+        #[cfg(target_feature = "atomics")]
+        let view = {
+            let copy = Uint8Array::new_with_length(bytes.len() as u32);
+            copy.copy_from(bytes);
+            copy
+        };
         // SAFETY: the view is consumed by the Blob constructor (which copies) before anything can
         // allocate in wasm memory and move it (hence the options are made first).
+        #[cfg(not(target_feature = "atomics"))]
         let view = unsafe { Uint8Array::view(bytes) };
         let blob = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&view), &bag).map_err(|e| js_message(&e))?;
         self.store_blob(url, &blob, bytes.len()).await

@@ -26,13 +26,13 @@ const TYPES = {
  * @param {string} opts.root folder to serve
  * @param {boolean} [opts.cors] send Access-Control-Allow-Origin: *
  * @param {Record<string, (req, res, ctx) => void>} [opts.routes] exact paths handled specially
- * @param {boolean} [opts.isolated] send COOP same-origin + COEP require-corp, as scripts/serve.sh
- *   does (default): the page is then cross-origin isolated and runs the threaded CPU engine
+ * @param {boolean} [opts.isolated] send COOP same-origin + COEP credentialless, as scripts/serve.sh
+ *   does: the page is then cross-origin isolated and runs the threaded CPU engine
  * @param {number} [opts.port] 0: any free port (a test that stops a server and starts another at
  *   the same origin gives the first one's)
  * @returns {Promise<{url: string, port: number, count: (p: string) => number, requests: string[], close: () => Promise<void>}>}
  */
-export async function serve({ root, cors = false, isolated = true, routes = {}, port: wanted = 0 }) {
+export async function serve({ root, cors = false, isolated = false, routes = {}, port: wanted = 0 }) {
   root = path.resolve(root);
   const counts = new Map();
   const requests = [];
@@ -50,7 +50,7 @@ export async function serve({ root, cors = false, isolated = true, routes = {}, 
     res.setHeader('Cache-Control', 'no-store');
     if (isolated) {
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'credentialless');
     }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD' }).end();

@@ -1,5 +1,5 @@
 // The threaded CPU engine (issue 18): served cross-origin isolated (COOP + COEP, as scripts/serve.sh
-// and every e2e server do), the worker loads the threaded build and splits the CPU engine's work
+// does), the worker loads the threaded build and splits the CPU engine's work
 // over a pool of Web Workers on one shared memory; its probabilities are the single-threaded
 // build's bit for bit (threads=1), and those agree with PyTorch's evaluation of the samples. Served
 // without the headers, the page runs one thread and says why.
@@ -15,7 +15,7 @@ import { offTheInternet, useBuiltSite, waitReady, watch } from './watch.mjs';
 
 const EXPECTED = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/models/toy/samples_expected.json'), 'utf8'));
 
-const served = useBuiltSite('threaded/wiseft-worker_bg.wasm');
+const served = useBuiltSite('threaded/wiseft-worker_bg.wasm', { isolated: true });
 
 /** Loads the toy pair on the CPU at `query`, classifies the samples; the bars and the badge. */
 async function classifySamples(browser, url, what) {

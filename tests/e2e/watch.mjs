@@ -44,14 +44,14 @@ export async function offTheInternet(context) {
 /**
  * Serves the built site (with the toy models) for the tests of this file: registers the file's
  * `before` and `after`; the returned function gives the running server. `needs`: a file of the
- * site that the tests cannot run without.
+ * site that the tests cannot run without; `isolated`: served cross-origin isolated (COOP/COEP).
  */
-export function useBuiltSite(needs = 'www/models/toy/zs/model.safetensors') {
+export function useBuiltSite(needs = 'www/models/toy/zs/model.safetensors', { isolated = false } = {}) {
   let site = null;
   before(async () => {
     assert.ok(fs.existsSync(path.join(DIST, needs)), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);
     fs.mkdirSync(OUT, { recursive: true });
-    site = await serve({ root: DIST });
+    site = await serve({ root: DIST, isolated });
   });
   after(async () => {
     await site?.close();
