@@ -1,5 +1,5 @@
 //! The CPU engine's threads in the browser. The threaded build (`scripts/build-threaded.sh`:
-//! nightly, `+atomics,+bulk-memory`, one shared `WebAssembly.Memory`) starts rayon's global pool on
+//! nightly, `+atomics,+bulk-memory`, one shared `WebAssembly.Memory`) starts a rayon pool of its own on
 //! Web Workers (`www/thread-worker.js`), each an instance of this same module on the same memory,
 //! so the weights exist once. `www/worker-loader.js` picks that build only where the page is
 //! cross-origin isolated and the browser reports more than one core; otherwise the single-threaded
