@@ -17,7 +17,7 @@ zero-shot model tests/fixtures/models/a_zs:
 
 The three fine-tunes merged are models/a_ft (gen_fixtures.py), r_ft1, r_ft2.
 
-Formulas (θ₀ zero-shot, θᵢ fine-tunes, τᵢ = θᵢ − θ₀ in float32, a tensor a
+Formulas (scripts/recipe_reference.py; θ₀ zero-shot, θᵢ fine-tunes, τᵢ = θᵢ − θ₀ in float32, a tensor a
 fine-tune lacks counts as θ₀'s, i.e. τᵢ = 0 there):
   wise-ft          θ = (1 − α)·θ₀ + α·θ₁                 Wortsman et al. 2022
   task-arithmetic  θ = θ₀ + λ·Σᵢ τᵢ                       Ilharco et al. 2023
@@ -39,7 +39,6 @@ Usage, from the repository root (torch, transformers, safetensors):
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 
@@ -52,6 +51,7 @@ from safetensors.numpy import save_file  # noqa: E402
 from transformers import CLIPConfig  # noqa: E402
 
 from fixtures.common import FIXTURES, MODELS_DIR, PAIRS, REFERENCE_DIR, TEMPLATES, prompts_for, write_json  # noqa: E402
+from recipe_reference import merge  # noqa: E402
 from fixtures.reference import clip_from_state, image_features, load_checkpoint, pixel_values, text_features, zero_shot_probs  # noqa: E402
 
 ZS = "models/a_zs"
@@ -107,166 +107,12 @@ def write_fine_tunes(zs: dict) -> None:
         (path / "config.json").write_text(vision_cfg)
 
 
-# ---------------------------------------------------------------- schedules
-
-
-FAMILIES = {"attention": ".self_attn.", "mlp": ".mlp."}
-LAYER = re.compile(r"\.encoder\.layers\.(\d+)\.")
-
-
-def tower(name: str) -> str:
-    if name.startswith(("vision_model.", "visual_projection")):
-        return "vision"
-    if name.startswith(("text_model.", "text_projection")):
-        return "text"
-    return ""
-
-
-def depth(name: str, layers: dict) -> float:
-    total = layers.get(tower(name), 0) + 1
-    m = LAYER.search(name)
-    if m:
-        return (int(m.group(1)) + 1) / total
-    if ".embeddings." in name or "pre_layrnorm" in name:
-        return 0.0
-    return 1.0
-
-
-def family(name: str):
-    if ".self_attn." in name:
-        return "attention"
-    if ".mlp." in name:
-        return "mlp"
-    if "layer_norm" in name or "layernorm" in name or "layrnorm" in name:
-        return "norm"
-    if ".embeddings." in name:
-        return "embedding"
-    return None
-
-
-def levels_at(levels, t: float) -> float:
-    if isinstance(levels, (int, float)):
-        return float(levels)
-    if len(levels) == 1:
-        return float(levels[0])
-    return float(np.interp(t * (len(levels) - 1), np.arange(len(levels)), levels))
-
-
-def coefficient(value, name: str, layers: dict) -> float:
-    t = depth(name, layers)
-    if isinstance(value, dict):
-        f = family(name)
-        return levels_at(value[f] if f in value else value["default"], t)
-    return levels_at(value, t)
-
-
-# ---------------------------------------------------------------- TIES (the authors' code)
-
-
-def topk_values_mask(M, K=0.7):
-    if K > 1:
-        K /= 100
-    if M.dim() == 1:
-        M = M.unsqueeze(0)
-    n, d = M.shape
-    k = int(d * K)
-    k = d - k  # Keep top k elements instead of bottom k elements
-    if k <= 0:
-        return M, torch.ones_like(M, dtype=torch.bool)
-    kth_values, _ = M.abs().kthvalue(k, dim=1, keepdim=True)
-    mask = M.abs() >= kth_values
-    return M * mask, mask
-
-
-def resolve_sign(T):
-    sign_to_mult = torch.sign(T.sum(dim=0))
-    majority_sign = torch.sign(sign_to_mult.sum())
-    sign_to_mult[sign_to_mult == 0] = majority_sign
-    return sign_to_mult
-
-
-def disjoint_merge(T, sign_to_mult):
-    rows_to_keep = torch.where(sign_to_mult.unsqueeze(0) > 0, T > 0, T < 0)
-    selected = T * rows_to_keep
-    counts = (selected != 0).sum(dim=0).float()
-    return torch.sum(selected, dim=0) / torch.clamp(counts, min=1)
-
-
-def ties_vector(taus: list, names: list, top_k: float) -> dict:
-    """taus: per fine-tune {name: float32 τ} over the tensors it has; the result over `names`."""
-    rows = []
-    for tau in taus:
-        own = [n for n in names if n in tau]
-        flat = torch.from_numpy(np.concatenate([tau[n].ravel() for n in own]))
-        trimmed, _ = topk_values_mask(flat, K=top_k)
-        trimmed = trimmed.squeeze(0)
-        full, at = {}, 0
-        for n in own:
-            size = tau[n].size
-            full[n] = trimmed[at : at + size]
-            at += size
-        rows.append(torch.cat([full[n] if n in full else torch.zeros(int(np.prod(SHAPES[n]))) for n in names]))
-    T = torch.stack(rows).double()
-    merged = disjoint_merge(T, resolve_sign(T)).numpy()
-    out, at = {}, 0
-    for n in names:
-        size = int(np.prod(SHAPES[n]))
-        out[n] = merged[at : at + size].reshape(SHAPES[n])
-        at += size
-    return out
-
-
-SHAPES: dict = {}
-
-
-# ---------------------------------------------------------------- recipes
-
-
-def merge(recipe: dict, zs: dict, fts: dict) -> dict:
-    thetas = [fts[p] for p in recipe["fine_tuned"]]
-    floats = sorted(zs)
-    layers = {}
-    for n in floats:
-        m = LAYER.search(n)
-        if m:
-            layers[tower(n)] = max(layers.get(tower(n), 0), int(m.group(1)) + 1)
-    taus = [{n: (th[n].astype(np.float32) - zs[n].astype(np.float32)) for n in floats if n in th} for th in thetas]
-    method = recipe["method"]
-    out = {}
-    if method == "ties":
-        union = [n for n in floats if any(n in t for t in taus)]
-        d = ties_vector(taus, union, float(recipe.get("top_k", 20)))
-    for n in floats:
-        z = zs[n].astype(np.float64)
-        if method == "wise-ft":
-            if n not in thetas[0]:
-                out[n] = zs[n]
-                continue
-            a = coefficient(recipe.get("alpha", 0.5), n, layers)
-            out[n] = (1 - a) * z + a * thetas[0][n].astype(np.float64)
-        elif method == "task-arithmetic":
-            lam = coefficient(recipe.get("lambda", 0.3), n, layers)
-            out[n] = z + lam * sum(t[n].astype(np.float64) for t in taus if n in t)
-        elif method == "average":
-            w = recipe.get("weights", [1.0] * len(thetas))
-            w0 = recipe.get("zero_shot_weight", 0.0)
-            # A tensor a fine-tune lacks counts as θ₀'s.
-            total = w0 * z + sum(wi * (th[n].astype(np.float64) if n in th else z) for wi, th in zip(w, thetas))
-            out[n] = total / (w0 + sum(w))
-        elif method == "ties":
-            lam = coefficient(recipe.get("lambda", 0.3), n, layers)
-            out[n] = z + lam * d[n] if n in d else z
-        out[n] = np.asarray(out[n], dtype=np.float32)
-    return out
-
-
 @torch.no_grad()
 def main() -> None:
     torch.set_num_threads(2)
     transformers.logging.set_verbosity_error()
     zs = load_checkpoint(FIXTURES / ZS)
     write_fine_tunes(zs)
-    SHAPES.update({k: v.shape for k, v in zs.items()})
     fts = {p: load_checkpoint(FIXTURES / p) for p in FINE_TUNES}
     config = CLIPConfig.from_pretrained(str(FIXTURES / ZS))
     pixels = pixel_values(FIXTURES / ZS)

@@ -198,3 +198,91 @@ fn eval_json_rules_agree_with_the_curves() {
         assert!((0.0..=1.0).contains(&a), "{name}: agreement-on-the-line picks an α of the sweep");
     }
 }
+
+/// The multi-task preset (issue 14, scripts/toy/multitask.py): every recipe PyTorch evaluated on the
+/// preset's shipped samples — the zero-shot model, each fine-tune alone, the average, task
+/// arithmetic and TIES — gives the same top labels through `wiseft classify --recipe FILE` (except
+/// near-ties) and the same accuracy to one picture.
+#[test]
+fn multitask_recipes_reproduce_the_recorded_evaluation() {
+    let expected = read_json("www/models/toy/samples_expected.toy-multitask.json");
+    let labels: Vec<&str> = expected["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let recipes = expected["recipes"].as_array().unwrap();
+    assert!(recipes.len() >= 6, "zero-shot, three fine-tunes, and the merges");
+    for set in ["task", "shift"] {
+        let folder = expected[set]["folder"].as_str().unwrap().strip_suffix(&format!("/{set}")).unwrap().to_string();
+        let images = samples(&folder, set);
+        assert_eq!(images.len() as u64, expected[set]["images"].as_u64().unwrap(), "{set}: sample count");
+        for (k, recipe) in recipes.iter().enumerate() {
+            let name = expected["models"][k].as_str().unwrap();
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_wiseft"));
+            cmd.current_dir(root()).args(["classify", "--device", "cpu", "--json", "--labels", &labels.join(",")]);
+            if recipe.is_null() {
+                // The zero-shot model alone: α = 0 of the built-in pair.
+                cmd.args(["--alpha", "0"]);
+            } else {
+                let file = dir.path().join(format!("recipe-{k}.json"));
+                std::fs::write(&file, recipe.to_string()).unwrap();
+                cmd.arg("--recipe").arg(&file);
+            }
+            for t in expected["templates"].as_array().unwrap() {
+                cmd.args(["--template", t.as_str().unwrap()]);
+            }
+            cmd.args(images.iter().map(|(p, _)| p));
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let tops: Vec<&str> = json["results"].as_array().unwrap().iter().map(|r| r["top"].as_str().unwrap()).collect();
+            let mut correct = 0;
+            for ((path, truth), top) in images.iter().zip(&tops) {
+                correct += (top == truth) as usize;
+                let want = &expected[set]["per_image"][path];
+                if want["margin"][k].as_f64().unwrap() > 1e-3 {
+                    assert_eq!(*top, want["top"][k].as_str().unwrap(), "{name}: {path}");
+                }
+            }
+            let acc = correct as f64 / images.len() as f64;
+            let want = expected[set]["accuracy"][k].as_f64().unwrap();
+            assert!((acc - want).abs() < 1.5 / images.len() as f64, "{name}, {set}: accuracy {acc}, PyTorch {want}");
+        }
+    }
+}
+
+/// The multi-task report of eval.json: every model on every style, λ chosen on the validation
+/// curves (their arg-max, the smaller λ on a tie), and the preset merges at that λ.
+#[test]
+fn eval_json_multitask_report_is_complete_and_consistent() {
+    let eval = read_json("www/models/toy/eval.json");
+    let mt = &eval["multitask"];
+    let lambdas: Vec<f64> = mt["lambda"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    for method in ["task-arithmetic", "ties"] {
+        let curve: Vec<f64> = mt["validation_task_mean"][method].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(curve.len(), lambdas.len(), "{method}: one validation accuracy per λ");
+        let mut best = 0;
+        for i in 1..curve.len() {
+            if curve[i] > curve[best] + 1e-4 {
+                best = i;
+            }
+        }
+        let chosen = mt["chosen_lambda"][method].as_f64().unwrap();
+        assert!((chosen - lambdas[best]).abs() < 1e-9, "{method}: chosen λ {chosen}, the curve's arg-max {}", lambdas[best]);
+    }
+    let models = mt["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    for want in ["zero-shot", "average", "task arithmetic", "TIES", "striped fine-tune", "pixelated fine-tune", "sketch fine-tune"] {
+        assert!(names.iter().any(|n| n.starts_with(want)), "{want} missing from {names:?}");
+    }
+    let styles = eval["fine_tunes"]["ft"]["style_accuracy"].as_object().unwrap();
+    for m in models {
+        for s in styles.keys() {
+            let a = m["style_accuracy"][s].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&a), "{}: accuracy on {s}", m["name"]);
+        }
+    }
+    // The offline preset merges at the chosen λ.
+    let presets = read_json("www/presets.json");
+    let preset = presets["presets"].as_array().unwrap().iter().find(|p| p["id"] == "toy-multitask").unwrap();
+    assert_eq!(preset["recipe"]["lambda"], mt["chosen_lambda"]["task-arithmetic"]);
+    assert_eq!(preset["more_fine_tuned"].as_array().unwrap().len() + 1, mt["fine_tunes"].as_object().unwrap().len());
+}

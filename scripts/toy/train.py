@@ -11,8 +11,9 @@ machine, thread count and package versions):
   www/models/toy/eval.json    task / shift / per-style accuracy of the WiSE-FT merge of every fine-tune
                               for alpha = 0, 0.05, ..., 1 (top level: the default pair)
   www/models/toy/samples_expected*.json  accuracy on each preset's shipped samples at alpha 0, 0.5, 1
-  www/samples/toy{,-sketch}/{task,shift}/<label>/*.png   held-out sample pictures per preset
-  www/presets.json            the two offline presets' fine-tune sizes and sample lists
+                              (toy-multitask: per merge recipe, scripts/toy/multitask.py)
+  www/samples/toy{,-sketch,-multitask}/{task,shift}/<label>/*.png   held-out sample pictures per preset
+  www/presets.json            the three offline presets' fine-tunes, sizes and sample lists
   docs/TOY_WORLD.md           the world, the recipe and the measured numbers
 
 Usage (packages of scripts/requirements-fixtures.txt):
@@ -42,6 +43,7 @@ from toy.data import draw, pictures  # noqa: E402
 from alpha_rules import rules_table  # noqa: E402
 from toy.evaluate import Pair, accuracy, cosines, png_roundtrip, pixel_values, pixel_values_of_files, probabilities  # noqa: E402
 from toy.finetune import finetune  # noqa: E402
+from toy import multitask  # noqa: E402
 from toy.model import check_fast_path, config, f16_rounded, load_f32, save_vision, save_zero_shot  # noqa: E402
 from transformers import CLIPModel  # noqa: E402
 from toy.pretrain import pretrain  # noqa: E402
@@ -240,24 +242,40 @@ PRESET_TEXT = {
 }
 
 
-def write_presets(path: Path, expected: dict) -> None:
-    """The offline presets of www/presets.json (the others untouched): sizes and sample lists."""
+def write_presets(path: Path, expected: dict, mt: dict) -> None:
+    """The offline presets of www/presets.json (the others untouched): sizes, sample lists, and the
+    multi-task preset's fine-tunes and recipe (task arithmetic at the λ chosen on validation)."""
     presets = json.loads((REPO / "www" / "presets.json").read_text(encoding="utf-8"))
     size = lambda f: round((ROOT / f).stat().st_size / 1e6, 1)  # noqa: E731
     zs_url = "www/models/toy/zs/model.safetensors"
+    zero_shot = {"name": "toy zero-shot CLIP (www/models/toy/zs)", "urls": [zs_url], "size_mb": size(zs_url)}
+    checkpoint = lambda folder, style: {  # noqa: E731
+        "name": f"toy {style} fine-tune (www/models/toy/{folder})",
+        "urls": [f"www/models/toy/{folder}/model.safetensors"], "size_mb": size(f"www/models/toy/{folder}/model.safetensors"),
+    }
+    samples_of = lambda folder: sorted(str(p.relative_to(ROOT)) for p in (SAMPLES / folder).rglob("*.png"))  # noqa: E731
     entries = []
     for pid, (ft, folder, _) in PRESETS.items():
-        ft_url = f"www/models/toy/{ft}/model.safetensors"
-        samples = sorted(str(p.relative_to(ROOT)) for p in (SAMPLES / folder).rglob("*.png"))
         text = PRESET_TEXT[pid]
         entries.append({
-            "id": pid, "name": text["name"], "about": text["about"], "offline": True,
-            "zero_shot": {"name": "toy zero-shot CLIP (www/models/toy/zs)", "urls": [zs_url], "size_mb": size(zs_url)},
-            "fine_tuned": {"name": text["ft_name"], "urls": [ft_url], "size_mb": size(ft_url)},
-            "labels": world.SHAPES, "templates": TEMPLATES, "samples": samples,
+            "id": pid, "name": text["name"], "about": text["about"], "offline": True, "zero_shot": zero_shot,
+            "fine_tuned": {**checkpoint(ft, FINE_TUNES[ft]), "name": text["ft_name"]},
+            "labels": world.SHAPES, "templates": TEMPLATES, "samples": samples_of(folder),
         })
-    rest = [p for p in presets["presets"] if p["id"] not in PRESETS]
-    presets["presets"] = entries + rest
+    first, *more = mt["fine_tunes"].items()
+    entries.append({
+        "id": "toy-multitask", "name": "Generated world (offline) — three fine-tunes merged: task arithmetic (8 classes)",
+        "about": "The same tiny zero-shot CLIP with three vision-only fine-tunes of it — on "
+                 + ", ".join(mt["task_styles"][:-1]) + f" and {mt['task_styles'][-1]} pictures — merged by task "
+                 "arithmetic, θ = θ₀ + λ·Σᵢ (θᵢ − θ₀), at the λ chosen on held-out pictures; move λ, or choose "
+                 "average or TIES; served by this site, no download. See docs/TOY_WORLD.md.",
+        "offline": True, "zero_shot": zero_shot, "fine_tuned": checkpoint(*first),
+        "more_fine_tuned": [checkpoint(f, s) for f, s in more],
+        "recipe": {"method": "task-arithmetic", "lambda": mt["chosen_lambda"]["task-arithmetic"]},
+        "labels": world.SHAPES, "templates": TEMPLATES, "samples": samples_of("toy-multitask"),
+    })
+    ids = {e["id"] for e in entries}
+    presets["presets"] = entries + [p for p in presets["presets"] if p["id"] not in ids]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(presets, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -329,6 +347,8 @@ def main() -> None:
                    "shift_per_style": counts["shift_images_per_style"]},
         # Every fine-tune of the zero-shot model (the default "ft" too), on its own task and shift sets.
         "fine_tunes": fine_tunes,
+        # Three task fine-tunes merged into one (issue 14): average, task arithmetic, TIES, per style.
+        "multitask": multitask.evaluate(MODELS, world.SHAPES, TEMPLATES, log),
         "presets": {pid: {"fine_tuned": f"www/models/toy/{ft}", "samples": f"www/samples/{folder}",
                           "samples_expected": f"www/models/toy/{exp}"} for pid, (ft, folder, exp) in PRESETS.items()},
         "recipe": RECIPE,
@@ -343,7 +363,10 @@ def main() -> None:
         files = write_samples(FINE_TUNES[ft], SAMPLES / folder)
         expected[pid] = evaluate_samples(pair, files, ft, folder)
         write_json(MODELS / exp, expected[pid])
-    write_presets(ROOT / "www" / "presets.json", expected)
+    files = multitask.write_samples(SAMPLES / "toy-multitask")
+    expected["toy-multitask"] = multitask.evaluate_samples(MODELS, ROOT, files, result["multitask"], world.SHAPES, TEMPLATES)
+    write_json(MODELS / "samples_expected.toy-multitask.json", expected["toy-multitask"])
+    write_presets(ROOT / "www" / "presets.json", expected, result["multitask"])
     write_doc(DOC, result, expected, config())
     log(f"done in {time.time() - start:.0f}s")
 
