@@ -7,7 +7,7 @@ pub mod recipes;
 use crate::checkpoint::tensor::HostTensor;
 use crate::clip::config::{Activation, ClipConfig, EncoderConfig, TextConfig, VisionConfig};
 use crate::error::Result;
-use crate::merge::Alpha;
+use crate::merge::{Alpha, Point};
 use crate::pipeline::WiseFt;
 use crate::random::XorShift;
 
@@ -129,13 +129,19 @@ pub fn bench_prompts(count: usize) -> Vec<String> {
 /// Times the α change, image batches of 1 and 8, and `prompts` through the text tower on a loaded
 /// model (median of `runs`; the text tower at most 3 times). `now` is a clock in seconds
 /// (`Instant` natively, `performance.now()` in a worker).
-pub async fn measure(wiseft: &mut WiseFt, runs: usize, prompts: &[String], now: &dyn Fn() -> f64) -> Result<Timings> {
+///
+/// `change`: the two points a coefficient change alternates between — a recipe's at two settings —
+/// or `None` for α = 0.3 and 0.7 of the two-model merge.
+pub async fn measure(wiseft: &mut WiseFt, runs: usize, prompts: &[String], change: Option<[Point; 2]>, now: &dyn Fn() -> f64) -> Result<Timings> {
     let runs = runs.max(1);
     let config = wiseft.pair.zero_shot.config.clone();
     let mut merge = Vec::new();
     for i in 0..runs {
         let t = now();
-        wiseft.set_alpha(Alpha::new(if i % 2 == 0 { 0.3 } else { 0.7 })?)?;
+        match &change {
+            Some(points) => wiseft.set_point(points[i % 2].clone())?,
+            None => wiseft.set_alpha(Alpha::new(if i % 2 == 0 { 0.3 } else { 0.7 })?)?,
+        }
         wiseft.engine().wait().await?;
         merge.push(now() - t);
     }
@@ -204,7 +210,7 @@ pub async fn run(device: crate::engine::Device, runs: usize) -> Result<Report> {
     let backend = wiseft.engine().describe();
 
     let epoch = Instant::now();
-    let timings = measure(&mut wiseft, runs, &bench_prompts(800), &|| epoch.elapsed().as_secs_f64()).await?;
+    let timings = measure(&mut wiseft, runs, &bench_prompts(800), None, &|| epoch.elapsed().as_secs_f64()).await?;
     Ok(Report {
         backend,
         checkpoint_mb: mb,

@@ -295,3 +295,58 @@ fn a_wise_ft_schedule_runs_on_a_two_model_pair() {
     gpu.set_point(&pair, &alpha).unwrap();
     assert_eq!(block_on(gpu.encode_images(&flat_imgs, 2)).unwrap(), at_alpha, "back at the single α");
 }
+
+/// When N fine-tunes' values of a tensor, packed side by side for the one-pass combine, exceed a
+/// storage binding (128 MiB on most devices: 8 inputs of a ViT-L/14 MLP matrix), the tensor is
+/// combined in blocks, each with its own packed buffer: the same probabilities as the reference,
+/// and every coefficient change still one merge pass. Mimicked here with a binding limit just
+/// above the fixture's largest matrix, under three inputs of it.
+#[test]
+fn packed_inputs_over_the_binding_limit_are_combined_in_blocks() {
+    let r = reference();
+    let case = &r.cases["task_arithmetic"];
+    let loaded = load(&case.recipe);
+    let largest = loaded
+        .pair
+        .zero_shot
+        .tensors
+        .iter()
+        .filter(|(n, t)| t.is_float() && !n.contains("token_embedding"))
+        .map(|(_, t)| t.numel() as u64 * 4)
+        .max()
+        .unwrap();
+    let cap = largest.div_ceil(256) * 256;
+    let imgs = images(&r, &loaded);
+    let whole = block_on(GpuEngine::at(&loaded.pair, &loaded.point, GpuOptions::default())).unwrap_or_else(|e| panic!("{e}"));
+    let mut blocks = block_on(GpuEngine::at(&loaded.pair, &loaded.point, GpuOptions { max_binding: Some(cap), ..GpuOptions::default() })).unwrap_or_else(|e| panic!("{e}"));
+    assert!(blocks.stats().buffers_created > whole.stats().buffers_created, "a limit of {cap} B splits the packed inputs of {largest}-byte tensors");
+    let flat: Vec<f32> = imgs.iter().flatten().copied().collect();
+    let n = imgs.len();
+    let mut moved = Recipe::from_value(&case.recipe).unwrap();
+    for lambda in [None, Some(0.9)] {
+        let point = match lambda {
+            None => loaded.point.clone(),
+            Some(l) => {
+                moved.lambda = wiseft::merge::schedule::Coefficient::constant(l);
+                let point = loaded.point_of(&moved).unwrap();
+                let before = blocks.stats().merges;
+                blocks.set_point(&loaded.pair, &point).unwrap();
+                assert_eq!(blocks.stats().merges, before + 1, "one merge pass per change, blocks or not");
+                point
+            }
+        };
+        let want = CpuEngine::at(&loaded.pair, &point, Matmul::Candle).unwrap().encode_images(&flat, n).unwrap();
+        let got = block_on(blocks.encode_images(&flat, n)).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!(cosine(g, w) > 0.99999, "λ {lambda:?}: GPU in blocks vs CPU");
+        }
+    }
+    // Against transformers, through the whole classifier, on a fresh engine in blocks.
+    let fresh = block_on(GpuEngine::at(&loaded.pair, &loaded.point, GpuOptions { max_binding: Some(cap), ..GpuOptions::default() })).unwrap_or_else(|e| panic!("{e}"));
+    let mut model = WiseFt::with_engine_at(loaded.pair, loaded.point, Engine::Gpu(fresh), String::new()).unwrap();
+    let got = block_on(model.classify(&imgs, &r.labels, &r.templates)).unwrap();
+    for (i, (g, w)) in got.iter().zip(&case.probs).enumerate() {
+        let d = max_abs_diff(g, w);
+        assert!(d <= PROB_TOL, "in blocks, image {}: probabilities differ by {d}", r.images[i]);
+    }
+}

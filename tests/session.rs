@@ -301,6 +301,47 @@ fn assert_merged_is(got: &[(PhotoId, Column, Option<String>, Vec<f32>)], r: &wis
     }
 }
 
+/// What one fine-tune alone (`wiseft classify --zero-shot a_zs --fine-tuned F --alpha 1`) says of
+/// the photos `rels`.
+fn fine_tune_alone(f: &str, rels: &[&str]) -> Vec<Vec<f32>> {
+    let r = recipe(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 1.0}));
+    let loaded = wiseft::merge::load_recipe(&r, open("models/a_zs"), vec![open(f)]).unwrap();
+    let mut w = block_on(WiseFt::at(loaded.pair, loaded.point, Device::Cpu)).unwrap();
+    let prep = w.pair.preprocess();
+    let pixels: Vec<Vec<f32>> = rels.iter().map(|rel| preprocess::preprocess(&std::fs::read(fixture(rel)).unwrap(), rel, &prep).unwrap()).collect();
+    let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
+    block_on(w.classify(&pixels, &labels, &["a photo of a {}.".to_string()])).unwrap()
+}
+
+/// A recipe over task vectors shows each fine-tune on its own (θ₀ + τᵢ from the loaded inputs, no
+/// reload): equal to that fine-tune alone, named by its checkpoint, and not recomputed when λ moves.
+/// TIES keeps only its merged task vector, so it shows none.
+#[test]
+fn a_recipe_session_shows_each_fine_tune_on_its_own() {
+    let ta = |l: f64| recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": l}));
+    let (mut s, log) = recipe_session(&ta(0.3));
+    block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
+    let got = recipe_results(&log);
+    for (i, f) in FINE_TUNES.iter().enumerate() {
+        let want = fine_tune_alone(f, &IMAGES[..2]);
+        for (id, want) in [1, 2].into_iter().zip(&want) {
+            let col: Vec<_> = got.iter().filter(|g| g.0 == id && g.1 == Column::FineTune(i as u32)).collect();
+            assert_eq!(col.len(), 1, "photo {id}: one score of fine-tune {i}: {got:?}");
+            assert!(col[0].2.as_deref().is_some_and(|name| name.contains(f.trim_start_matches("models/"))), "named by its checkpoint: {:?}", col[0].2);
+            assert_close(&col[0].3, want, &format!("photo {id}, {f} on its own"));
+        }
+    }
+    assert_eq!(serde_json::to_value(Column::FineTune(2)).unwrap(), "fine-tuned-3", "the page's key, numbered from 1");
+    block_on(s.set_recipe(ta(0.9))).unwrap();
+    assert!(recipe_results(&log).iter().all(|g| g.1 == Column::Merged), "a λ change re-sends the merge only");
+
+    let ties = recipe(serde_json::json!({"version": 1, "method": "ties", "lambda": 0.3, "top_k": 20}));
+    let (mut s, log) = recipe_session(&ties);
+    block_on(s.add_photos(vec![photo(1, IMAGES[0])])).unwrap();
+    let got = recipe_results(&log);
+    assert!(got.iter().all(|g| matches!(g.1, Column::ZeroShot | Column::Merged)), "TIES: zero-shot and merged only: {got:?}");
+}
+
 #[test]
 fn a_recipe_session_moves_its_coefficients_without_reloading() {
     let ta = |l: f64| recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": l}));

@@ -1,10 +1,10 @@
 // The labels (#labels, one class name per line) and the prompt templates (#templates), and sending
 // them to the engine. The "task's templates" are the chosen preset's.
 
-import { $ } from './dom.js';
+import { $, el } from './dom.js';
 import { engine } from './engine.js';
 import { showFailure, showMessage } from './messages.js';
-import { currentPreset } from './presets.js';
+import { currentPreset, taskPreset } from './presets.js';
 import { signal } from './signal.js';
 
 /** The labels last applied (sent to the engine). */
@@ -30,7 +30,7 @@ export const templateChoice = () => $('templates').value;
 /** @returns {import('./protocol.js').TemplateChoice} */
 function currentTemplates() {
   const choice = templateChoice();
-  const task = currentPreset()?.templates;
+  const task = chosenTask()?.templates;
   if (choice === 'task' && task?.length) return { set: 'custom', list: task };
   if (choice === 'imagenet80') return { set: 'imagenet80', list: [] };
   return { set: 'single', list: [] };
@@ -65,12 +65,29 @@ function showPromptProgress(ev) {
   $('prompts-status').textContent = `Encoding prompts: ${ev.k.toLocaleString('en')} of ${ev.n.toLocaleString('en')}${left}`;
 }
 
+/** The preset whose labels and templates are the "task's" (a multi-task preset's chosen task). */
+const chosenTask = () => taskPreset(currentPreset(), $('task').value);
+/** A multi-task preset's chosen task (a preset id), else ''. */
+export const chosenTaskId = () => ($('task-field').hidden ? '' : $('task').value);
+
+/** Chooses a multi-task preset's task (from the address): its labels and templates, not yet applied. */
+export function chooseTask(id) {
+  $('task').value = id;
+  showPresetLabels(currentPreset());
+}
+
 /**
- * The "task's templates" option for a preset (none: custom checkpoints); `fill` also puts the
- * preset's labels and its template choice in place.
+ * The "task's templates" option for a preset (none: custom checkpoints), and the task chooser of a
+ * multi-task preset; `fill` also puts the (chosen task's) labels and template choice in place.
  * @param {import('./presets.js').Preset|null} preset
  */
 export function showPresetLabels(preset, { fill = true } = {}) {
+  const tasks = (preset?.tasks ?? []).map((id) => taskPreset(preset, id)).filter(Boolean);
+  $('task-field').hidden = !tasks.length;
+  const keep = $('task').value;
+  $('task').replaceChildren(...tasks.map((t) => el('option', { value: t.id, text: t.name })));
+  if (tasks.some((t) => t.id === keep)) $('task').value = keep;
+  preset = taskPreset(preset, $('task').value);
   const task = $('templates').querySelector('option[value=task]');
   if (!preset) {
     task.disabled = true;
@@ -103,6 +120,11 @@ export function wireLabels() {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) applyLabels();
   });
   $('templates').onchange = applyLabels;
+  // A multi-task preset's task: its class names and templates, applied at once.
+  $('task').onchange = () => {
+    showPresetLabels(currentPreset());
+    applyLabels();
+  };
   $('prompts-cancel').onclick = () => engine.cancel();
   engine.on('prompt_progress', showPromptProgress);
 }

@@ -19,6 +19,7 @@ import { wireRecipeView } from './recipe-view.js';
 import { wireCamera } from './camera.js';
 import { wireShare } from './share.js';
 import { wireOffline } from './offline.js';
+import { wirePublished } from './published.js';
 
 async function main() {
   initEngineBadge();
@@ -30,6 +31,7 @@ async function main() {
   wireLabels();
   wireAlpha();
   wirePhotos();
+  wirePublished();
   wireLecture();
   wireDrops();
   wireCamera();

@@ -9,7 +9,7 @@ import { applyLabels, showPresetLabels } from './labels.js';
 import { clearLoadView, showProgress, showReport } from './load-view.js';
 import { signal } from './signal.js';
 import { DEFAULT_HUB, hubEndpoint, hubIdUrls, setHubEndpoint, viaHub } from './hub.js';
-import { DEFAULT_LAMBDA, DEFAULT_TOP_K, forgetLoadedRecipe, moreFineTunes, recipeJson, setRecipe, usesRecipe } from './recipe.js';
+import { DEFAULT_LAMBDA, DEFAULT_TOP_K, forgetLoadedRecipe, isLocalFineTune, localFineTune, moreFineTunes, recipeJson, setRecipe, usesRecipe } from './recipe.js';
 
 /** @typedef {'zero-shot'|'fine-tuned'} Role */
 
@@ -130,9 +130,16 @@ function showMemoryNote() {
   const note = $('memory-note');
   note.hidden = !(p && !p.offline && cpu && download >= LARGE_MB);
   if (note.hidden) return;
-  // The CPU engine holds every checkpoint and the merge (the zero-shot model's size once more).
-  const memory = download + Math.round(zs?.size_mb || 0);
-  note.textContent = `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less). On a phone, the generated-world presets need 6 MB.`;
+  // The CPU engine holds every checkpoint and the merge (the zero-shot model's size once more); a
+  // recipe holds θ₀, the engine's towers, one task vector per fine-tune and, while loading, one
+  // more checkpoint (≈ 700 MB at ViT-B/32; docs/BENCHMARKS.md, "What fits").
+  const zsMb = zs?.size_mb || 0;
+  const memory = Math.round(rest.length > 1 ? 2 * zsMb + 700 + (download - zsMb) : download + zsMb);
+  const fits = memory <= 4096;
+  note.dataset.fits = fits ? '1' : '0';
+  note.textContent = fits
+    ? `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less). On a phone, the generated-world presets need 6 MB.`
+    : `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory — more than the 4 GB WebAssembly allows, so it will not load here. Use a browser with WebGPU (it fits a 4 GB GPU), or merge fewer fine-tunes.`;
   note.dataset.downloadMb = String(download);
 }
 
@@ -190,7 +197,9 @@ function loadRequest(zero_shot, fine_tuned) {
   if (!usesRecipe()) return { zero_shot, fine_tuned, backend, stall_s: stall };
   const preset = currentPreset();
   const offered = (preset?.more_fine_tuned || []).map(presetModel).filter(Boolean);
-  const more = moreFineTunes().map((input) => sourceForInput(input, offered.find((m) => resolveUrl(m.urls[0]) === resolveUrl(input))?.urls.map(resolveUrl)));
+  const more = moreFineTunes().map((input) =>
+    isLocalFineTune(input) ? { files: localFineTune(input) } : sourceForInput(input, offered.find((m) => resolveUrl(m.urls[0]) === resolveUrl(input))?.urls.map(resolveUrl)),
+  );
   const fine_tunes = [fine_tuned, ...more].filter(Boolean);
   return { zero_shot, fine_tuned: null, recipe: JSON.stringify(recipeJson()), fine_tunes, backend, stall_s: stall };
 }

@@ -1,6 +1,6 @@
 // The photos (#results): adding them (picker, samples), their cards with the result bars of the
-// three models (zero-shot and merged for a recipe over several fine-tunes), each photo's true label
-// and set, and removing them.
+// three models (for a recipe: the zero-shot model, each fine-tune on its own and the merge), each
+// photo's true label and set, and removing them.
 
 import { $, el, fmtAlpha, mb, pct, resolveUrl } from './dom.js';
 import { engine } from './engine.js';
@@ -8,7 +8,7 @@ import { showFailure, showMessage } from './messages.js';
 import { currentLabels, labelsChanged } from './labels.js';
 import { alphaChanged, currentAlpha } from './alpha.js';
 import { hasFineTuned, isLoaded, pairChanged } from './models.js';
-import { recipeChanged, recipeLoaded, recipePending, recipeSettled } from './recipe.js';
+import { fineTuneColumns, recipeChanged, recipeLoaded, recipePending, recipeSettled } from './recipe.js';
 import { SETS, assignTruth } from './truth.js';
 import { signal } from './signal.js';
 
@@ -43,6 +43,8 @@ export const nextPhotoId = () => ++lastId;
 
 /** Photos came or went, or a true label or a set changed. */
 export const photosChanged = signal();
+/** Scores arrived for some photos. */
+export const scoresChanged = signal();
 
 export const allPhotos = () => [...photos.values()];
 export const photoCount = () => photos.size;
@@ -51,6 +53,24 @@ export const photoCount = () => photos.size;
 export function labelledPhotos() {
   const labels = currentLabels();
   return allPhotos().filter((p) => p.truth && !p.error && labels.includes(p.truth));
+}
+
+/**
+ * How many of the labelled photos each result column gets right (its top label is the true one),
+ * over the photos that column has scores for: `{[model]: {correct, n}}`.
+ * @returns {Record<string, {correct: number, n: number}>}
+ */
+export function labelledAccuracy() {
+  const out = {};
+  for (const p of labelledPhotos()) {
+    for (const [model, s] of Object.entries(p.scores)) {
+      const top = s.labels[s.probs.indexOf(Math.max(...s.probs))];
+      const a = (out[model] ??= { correct: 0, n: 0 });
+      a.n++;
+      if (top === p.truth) a.correct++;
+    }
+  }
+  return out;
 }
 
 /** Whether a file's name says it is a photo. */
@@ -186,12 +206,14 @@ export function resultColumns(photo) {
   const tops = {};
   const cols = [];
   const recipe = recipeLoaded();
-  for (const m of !hasFineTuned() ? ['zero-shot'] : recipe ? ['zero-shot', 'merged'] : MODELS) {
+  for (const m of !hasFineTuned() ? ['zero-shot'] : recipe ? ['zero-shot', ...fineTuneColumns(), 'merged'] : MODELS) {
     const s = photo.scores[m];
     const wantAlpha = m === 'zero-shot' ? 0 : m === 'fine-tuned' ? 1 : currentAlpha();
     const stale = !s || (m === 'merged' && (recipe ? recipePending() : s.alpha !== wantAlpha));
-    const col = el('div', { class: `col ${m}${stale ? ' stale' : ''}`, 'data-model': m });
-    col.append(el('h3', {}, MODEL_TITLES[m], el('small', { text: ` ${columnNote(m, s, wantAlpha)}` })));
+    const own = m.startsWith('fine-tuned-');
+    const col = el('div', { class: `col ${own ? 'own-fine-tune' : m}${stale ? ' stale' : ''}`, 'data-model': m });
+    const title = own ? `Fine-tune ${m.slice('fine-tuned-'.length)}` : MODEL_TITLES[m];
+    col.append(el('h3', { title: own ? s?.setting ?? '' : '' }, title, el('small', { text: ` ${columnNote(m, s, wantAlpha)}` })));
     if (!s) {
       col.append(el('p', { class: 'wait', text: isLoaded() ? 'classifying …' : 'waiting for the models' }));
     } else {
@@ -204,9 +226,14 @@ export function resultColumns(photo) {
   return { cols, tops };
 }
 
-/** What a column's heading says beside its title: its α, or the recipe's setting. */
+/** What a column's heading says beside its title: its α, the recipe's setting, or which
+ *  checkpoint a recipe's fine-tune column is (its file name). */
 function columnNote(model, s, wantAlpha) {
-  if (recipeLoaded()) return model === 'merged' ? s?.setting ?? '' : '';
+  if (recipeLoaded()) {
+    if (model === 'merged') return s?.setting ?? '';
+    if (model.startsWith('fine-tuned-')) return (s?.setting ?? '').split(/[/\\]/).filter(Boolean).slice(-2).join('/');
+    return '';
+  }
   return `α = ${fmtAlpha(s && model === 'merged' ? s.alpha : wantAlpha)}`;
 }
 
@@ -310,6 +337,7 @@ function onResults(ev) {
     photo.scores[s.model] = { alpha: s.alpha, setting: s.setting ?? null, probs: s.probs, labels: ev.labels };
     renderPhoto(photo);
   }
+  scoresChanged.emit();
 }
 
 /** @param {import('./protocol.js').ImageErrorEvent} ev */

@@ -23,6 +23,18 @@ import { showMessage } from './messages.js';
  * @property {string[]} [labels]
  * @property {string[]} [templates]
  * @property {string[]} [samples] photo addresses, …/<task|shift>/<label>/<file> when labelled
+ * @property {string[]} [tasks] a multi-task preset: the presets whose labels and templates classify
+ *   the photos, one at a time (the first by default; its own `labels` then come from it)
+ * @property {Published} [published] numbers a paper or benchmark reports for this merge
+ */
+/**
+ * @typedef {object} Published average accuracy (%) as published, never measured here
+ * @property {string} source
+ * @property {number} zero_shot
+ * @property {number} fine_tuned one fine-tune per task, each on its own task
+ * @property {number} [average]
+ * @property {number} [task-arithmetic]
+ * @property {number} [ties]
  */
 
 /** @type {{default?: string, models: Record<string, PresetModel>, presets: Preset[]}} */
@@ -74,4 +86,17 @@ export function presetModel(ref) {
 export function presetUrls(preset, role) {
   const model = preset && presetModel(role === 'zero-shot' ? preset.zero_shot : preset.fine_tuned);
   return model?.urls?.map(resolveUrl) ?? [];
+}
+
+/**
+ * The preset whose labels and templates classify the photos: for a multi-task preset its task
+ * `taskId` (its first task when that is not one of them), else the preset itself.
+ * @param {Preset|null} preset
+ * @param {string} [taskId]
+ * @returns {Preset|null}
+ */
+export function taskPreset(preset, taskId) {
+  if (!preset?.tasks?.length) return preset;
+  const id = preset.tasks.includes(taskId) ? taskId : preset.tasks[0];
+  return catalogue.presets.find((x) => x.id === id) ?? null;
 }

@@ -3,10 +3,10 @@
 // fine-tunes or by address, remove). What they hold lives in recipe.js; this module only draws
 // and turns input into setRecipe / syncRecipe, or into a reload when the merge inputs must change.
 
-import { $, el, resolveUrl, shortName } from './dom.js';
+import { $, el, pickFiles, resolveUrl, shortName } from './dom.js';
 import { isLoaded, startLoad } from './models.js';
 import { allPresets, presetModel } from './presets.js';
-import { FAMILIES, MAX_LAMBDA, METHODS, needsReload, recipeChanged, recipeJson, recipePending, recipeSettled, recipeState, setRecipe, syncRecipe, usesRecipe, wireRecipe } from './recipe.js';
+import { FAMILIES, MAX_LAMBDA, METHODS, addLocalFineTune, isLocalFineTune, localFineTune, needsReload, recipeChanged, recipeJson, recipePending, recipeSettled, recipeState, setRecipe, syncRecipe, usesRecipe, wireRecipe } from './recipe.js';
 import { engine } from './engine.js';
 
 const fmt = (v) => (Math.round(v * 100) / 100).toFixed(2);
@@ -91,7 +91,7 @@ function renderFineTunes() {
       el(
         'li',
         { 'data-url': url },
-        el('span', { class: 'ft-name', title: url, text: offered().find((o) => o.url === url)?.name ?? shortName(url) }),
+        el('span', { class: 'ft-name', title: url, text: fineTuneName(url) }),
         el('button', { type: 'button', class: 'link ft-remove', 'aria-label': `Remove ${url}`, text: 'remove', onclick: () => removeFineTune(i) }),
       ),
     ),
@@ -100,6 +100,19 @@ function renderFineTunes() {
   const options = offered().filter((o) => o.url !== resolveUrl(first) && !s.more.includes(o.url));
   $('ft-offer').replaceChildren(el('option', { value: '', text: options.length ? 'a fine-tune of this zero-shot model …' : 'no other preset fine-tune of it' }), ...options.map((o) => el('option', { value: o.url, text: o.name })));
   $('fine-tunes').dataset.count = String(s.more.length + (first ? 1 : 0));
+}
+
+/** How the list names an added fine-tune: a preset's name, its local files, or the address's end. */
+function fineTuneName(key) {
+  if (isLocalFineTune(key)) return `${(localFineTune(key) ?? []).map((f) => f.name).join(' + ')} (this computer)`;
+  return offered().find((o) => o.url === key)?.name ?? shortName(key);
+}
+
+/** A fine-tune from local files: weights (and its config.json, if any) as one checkpoint. */
+function addFineTuneFiles(files) {
+  if (!files.length) return;
+  setRecipe({ more: [...recipeState().more, addLocalFineTune(files)] });
+  $('fine-tunes-note').textContent = 'Press Load models to merge the fine-tunes.';
 }
 
 function addFineTune() {
@@ -172,6 +185,7 @@ export function wireRecipeView() {
     });
   }
   $('ft-add').onclick = addFineTune;
+  $('ft-add-files').onclick = () => pickFiles({ accept: '.safetensors,.bin,.pt,.pth,.json' }, addFineTuneFiles);
   $('ft-url').addEventListener('change', renderFineTunes);
   $('zs-url').addEventListener('change', renderFineTunes);
   recipeChanged.on(render);

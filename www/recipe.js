@@ -15,7 +15,10 @@ export const METHODS = {
   'wise-ft': { name: 'WiSE-FT (α)', formula: 'θ = (1 − α)·θ₀ + α·θ₁' },
   'task-arithmetic': { name: 'Task arithmetic (λ)', formula: 'θ = θ₀ + λ·Σᵢ (θᵢ − θ₀)' },
   average: { name: 'Average (uniform soup)', formula: 'θ = mean of the θᵢ' },
-  ties: { name: 'TIES (λ, top-k %)', formula: 'θ = θ₀ + λ·TIES(τ₁ … τₙ; trim to top-k %, elect signs, disjoint mean)' },
+  ties: {
+    name: 'TIES (λ, top-k %)',
+    formula: 'θ = θ₀ + λ·TIES(τ₁ … τₙ; trim to top-k %, elect signs, disjoint mean) · only the merged task vector is kept, so the photos show no column per fine-tune',
+  },
 };
 /** The tensor families a schedule can address (src/merge/schedule.rs). */
 export const FAMILIES = ['attention', 'mlp', 'norm', 'embedding'];
@@ -44,6 +47,8 @@ const state = {
 
 /** The recipe the loaded model was built from (recipe JSON), null for a two-model pair. */
 let loaded = null;
+/** How many fine-tunes the loaded recipe merges. */
+let loadedFineTunes = 0;
 /** The recipe JSON of the last set_recipe sent, and whether it is being worked on. */
 let sent = null;
 let inFlight = false;
@@ -53,12 +58,31 @@ export const recipeChanged = signal();
 /** The merged column caught up with the recipe shown, or fell behind it. */
 export const recipeSettled = signal();
 
+/** Local checkpoints among `state.more`, by their key (`local:1` …): the files of one fine-tune. */
+const localFiles = new Map();
+let lastLocal = 0;
+
+/** Registers one fine-tune's local files; its key goes into `more` like an address. @param {File[]} files */
+export function addLocalFineTune(files) {
+  const key = `local:${++lastLocal}`;
+  localFiles.set(key, files);
+  return key;
+}
+/** The files behind a `local:` key of `more`, else null. */
+export const localFineTune = (key) => localFiles.get(key) ?? null;
+/** Whether an entry of `more` is local files (never in the address: it cannot be shared). */
+export const isLocalFineTune = (key) => key.startsWith('local:');
+
 export const recipeState = () => state;
 export const moreFineTunes = () => [...state.more];
 /** Whether the page merges with a recipe (not the two-model WiSE-FT of the α slider). */
 export const usesRecipe = () => state.method !== 'wise-ft' || state.more.length > 0;
 /** Whether the loaded model is a recipe's. */
 export const recipeLoaded = () => loaded !== null;
+/** The result columns of the loaded recipe's fine-tunes on their own (`fine-tuned-1` …, the
+ *  session's `Column::FineTune`): none for TIES, whose merge inputs keep only the merged task vector. */
+export const fineTuneColumns = () =>
+  !loaded || loaded.method === 'ties' ? [] : Array.from({ length: loadedFineTunes }, (_, i) => `fine-tuned-${i + 1}`);
 /** Whether the merged column is behind the recipe shown (a change not yet merged). */
 export const recipePending = () => loaded !== null && (inFlight || !same(recipeJson(), sentOrLoaded()));
 
@@ -141,12 +165,14 @@ export function syncRecipe() {
 /** A new load starts: the loaded recipe is gone until the worker says what it loaded. */
 export function forgetLoadedRecipe() {
   loaded = null;
+  loadedFineTunes = 0;
   sent = null;
 }
 
 export function wireRecipe() {
   engine.on('loaded', (ev) => {
     loaded = ev.recipe ?? null;
+    loadedFineTunes = loaded ? ev.fine_tunes.length : 0;
     sent = null;
     inFlight = false;
     recipeSettled.emit();

@@ -1,15 +1,15 @@
 // The shareable address: what the page was opened with (preset or zs= / ft= — repeated for several
-// fine-tunes —, the recipe's method= / lambda= / k=, labels, templates, alpha, backend, lecture,
+// fine-tunes —, the recipe's method= / lambda= / k=, a multi-task preset's task=, labels, templates, alpha, backend, lecture,
 // presenter), and keeping the address in step with the page afterwards.
 
 import { fmtAlpha, resolveUrl } from './dom.js';
 import { showMessage } from './messages.js';
-import { currentPreset, defaultPresetId, presetModel } from './presets.js';
+import { currentPreset, defaultPresetId, presetModel, taskPreset } from './presets.js';
 import { applyPreset, backendChoice, chosenUrls, choiceChanged, hasLocalFiles, setBackendChoice, setStallSeconds, stallSeconds, useCustomUrls } from './models.js';
-import { chooseTemplates, labelsChanged, readLabels, setLabelsText, templateChoice } from './labels.js';
+import { chooseTask, chooseTemplates, chosenTaskId, labelsChanged, readLabels, setLabelsText, templateChoice } from './labels.js';
 import { alphaChanged, currentAlpha, setSlider } from './alpha.js';
 import { isLecture, lectureChanged, setLecture, setPresenter } from './lecture.js';
-import { MAX_LAMBDA, METHODS, moreFineTunes, recipeChanged, recipeJson, setRecipe, usesRecipe } from './recipe.js';
+import { MAX_LAMBDA, METHODS, isLocalFineTune, moreFineTunes, recipeChanged, recipeJson, setRecipe, usesRecipe } from './recipe.js';
 import { showSchedule } from './recipe-view.js';
 
 /**
@@ -31,6 +31,11 @@ export function restoreAddress(search) {
     setRecipe({ more: fts.slice(1).filter(Boolean) });
   }
   restoreRecipe(q);
+  if (q.has('task')) {
+    const preset = currentPreset();
+    if (preset?.tasks?.includes(q.get('task'))) chooseTask(q.get('task'));
+    else showMessage('warn', `task=${q.get('task')} in the address: ${preset?.tasks ? `use one of ${preset.tasks.join(', ')}` : 'this preset has no tasks'}; it is not used.`, { key: 'url-task' });
+  }
   if (q.has('labels')) setLabelsText(q.get('labels').split(',').map((s) => s.trim()).filter(Boolean));
   if (q.get('templates')) chooseTemplates(q.get('templates'));
   // α enters here once: a value outside [0, 1] (or not a number) is said, not used.
@@ -109,7 +114,8 @@ export function saveAddress() {
   } else {
     if (zs && !hasLocalFiles('zero-shot')) q.set('zs', zs);
     if (ft && !hasLocalFiles('fine-tuned')) q.set('ft', ft);
-    for (const m of more) q.append('ft', m);
+    // Local files cannot be shared: the address keeps only the fine-tunes others can fetch.
+    for (const m of more) if (!isLocalFineTune(m)) q.append('ft', m);
   }
   if (usesRecipe()) {
     const r = recipeJson();
@@ -122,10 +128,13 @@ export function saveAddress() {
   if (backendChoice()) q.set('backend', backendChoice());
   if (stallSeconds()) q.set('stall', String(stallSeconds()));
   if (isLecture()) q.set('lecture', '1');
+  // A multi-task preset's task (task=), whose labels and templates are then the preset's own.
+  const task = taskPreset(preset, chosenTaskId());
+  if (preset?.tasks && task) q.set('task', task.id);
   const labels = readLabels();
-  if (!preset || labels.join('\n') !== (preset.labels || []).join('\n')) q.set('labels', labels.join(','));
+  if (!task || labels.join('\n') !== (task.labels || []).join('\n')) q.set('labels', labels.join(','));
   const t = templateChoice();
-  if (t !== (preset?.templates?.length ? 'task' : 'single')) q.set('templates', t);
+  if (t !== (task?.templates?.length ? 'task' : 'single')) q.set('templates', t);
   const query = q.toString().replace(/%2C/g, ',').replace(/%2F/g, '/').replace(/%3A/g, ':');
   history.replaceState(null, '', `${location.pathname}?${query}`);
 }

@@ -274,6 +274,19 @@ function caseTable(opts) {
     // The threaded build, one thread per reported core (issue 18).
     'wiseft-cpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('cpu') },
     'wiseft-gpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('gpu') },
+    // Merge recipes over N vision fine-tunes (issue 14): task arithmetic, a λ change per run; the
+    // fine-tunes ft/, ft2/ … come from make_vitb32.py --fine-tunes 8. Not in the default set.
+    ...Object.fromEntries(
+      [1, 2, 4, 8].flatMap((n) =>
+        ['cpu', 'gpu'].map((backend) => {
+          const dirs = Array.from({ length: n }, (_, i) => (i ? `ft${i + 1}` : 'ft'));
+          const ok = siteOk && dirs.every((d) => fs.existsSync(path.join(opts.modelDir, d, 'model.safetensors')));
+          const fts = dirs.map((d) => `&ft=${encodeURIComponent(`/model/${d}/model.safetensors`)}`).join('');
+          const url = `/index.html?zs=${encodeURIComponent('/model/zs/model.safetensors')}${fts}&method=task-arithmetic&lambda=0.3&bench=1&backend=${backend}&runs=${opts.runs}&prompts=${opts.prompts}`;
+          return [`wiseft-${backend}-ta${n}`, { ok, why: `needs <model-dir>/${dirs.at(-1)} (make_vitb32.py --fine-tunes ${n})`, url, optional: true }];
+        }),
+      ),
+    ),
   };
 }
 
@@ -303,7 +316,7 @@ async function main() {
   const table = caseTable(opts);
   let cases = opts.cases;
   if (!cases) {
-    cases = Object.keys(table).filter((c) => table[c].ok);
+    cases = Object.keys(table).filter((c) => table[c].ok && !table[c].optional);
     const skipped = Object.keys(table).filter((c) => !table[c].ok);
     if (skipped.length) console.log(`[bench] skipping ${skipped.map((c) => `${c} (${table[c].why})`).join(', ')}`);
   }

@@ -4,6 +4,7 @@ architecture), written as
 
   <out>/zs/model.safetensors, config.json, preprocessor_config.json   zero-shot CLIPModel (f32, HF names)
   <out>/ft/model.safetensors, config.json                             CLIPVisionModelWithProjection = zs vision + small noise
+  <out>/ft2 … ft<N>/ (with --fine-tunes N)                             more such fine-tunes (other noise seeds), for recipes
   <out>/onnx/vision.onnx                                              pixel_values f32 [batch,3,224,224] -> image_embeds [batch,512]
   <out>/onnx/text.onnx                                                input_ids i64 [batch,77] -> text_embeds [batch,512]
 
@@ -171,6 +172,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="target/bench-model", help="output dir (default target/bench-model)")
     ap.add_argument("--skip-onnx", action="store_true", help="only the safetensors checkpoints")
+    ap.add_argument("--fine-tunes", type=int, default=1, help="vision fine-tunes to write: ft/, ft2/ … (default 1)")
     args = ap.parse_args()
 
     from safetensors.torch import save_file
@@ -211,27 +213,31 @@ def main():
     os.chmod(os.path.join(zs_dir, "model.safetensors"), 0o644)  # save_file writes 0600
     log(f"zs/model.safetensors {size_mb(os.path.join(zs_dir, 'model.safetensors')):.1f} MB, {len(zs_state)} tensors", t0)
 
-    # --- vision-only fine-tune: zs vision + small noise -------------------------------------
-    t0 = time.perf_counter()
+    # --- vision-only fine-tunes: zs vision + small noise (ft/, then ft2/ … for recipes) --------
     vcfg = CLIPVisionConfig(**VISION_CONFIG)
     vcfg.architectures = ["CLIPVisionModelWithProjection"]
-    ft = CLIPVisionModelWithProjection(vcfg).eval().float()
-    gen = torch.Generator().manual_seed(SEED + 1)
-    ft_state = {}
-    for k in ft.state_dict().keys():
-        base = zs_state[k]
-        noise = torch.randn(base.shape, generator=gen, dtype=base.dtype) * FT_NOISE_STD
-        if k.endswith("position_ids"):
-            noise.zero_()
-        ft_state[k] = (base + noise.to(base.dtype)).contiguous()
-    ft.load_state_dict(ft_state, strict=True)
-    save_file(ft_state, os.path.join(ft_dir, "model.safetensors"), metadata={"format": "pt"})
-    with open(os.path.join(ft_dir, "config.json"), "w") as f:
-        fcfg = vcfg.to_dict()
-        fcfg.pop("_attn_implementation", None)
-        json.dump(fcfg, f, indent=2, sort_keys=True)
-    os.chmod(os.path.join(ft_dir, "model.safetensors"), 0o644)
-    log(f"ft/model.safetensors {size_mb(os.path.join(ft_dir, 'model.safetensors')):.1f} MB, {len(ft_state)} tensors", t0)
+    for i in range(1, max(1, args.fine_tunes) + 1):
+        t0 = time.perf_counter()
+        ft_dir = os.path.join(args.out, "ft" if i == 1 else f"ft{i}")
+        os.makedirs(ft_dir, exist_ok=True)
+        ft = CLIPVisionModelWithProjection(vcfg).eval().float()
+        gen = torch.Generator().manual_seed(SEED + i)
+        ft_state = {}
+        for k in ft.state_dict().keys():
+            base = zs_state[k]
+            noise = torch.randn(base.shape, generator=gen, dtype=base.dtype) * FT_NOISE_STD
+            if k.endswith("position_ids"):
+                noise.zero_()
+            ft_state[k] = (base + noise.to(base.dtype)).contiguous()
+        ft.load_state_dict(ft_state, strict=True)
+        save_file(ft_state, os.path.join(ft_dir, "model.safetensors"), metadata={"format": "pt"})
+        with open(os.path.join(ft_dir, "config.json"), "w") as f:
+            fcfg = vcfg.to_dict()
+            fcfg.pop("_attn_implementation", None)
+            json.dump(fcfg, f, indent=2, sort_keys=True)
+        os.chmod(os.path.join(ft_dir, "model.safetensors"), 0o644)
+        log(f"{os.path.basename(ft_dir)}/model.safetensors {size_mb(os.path.join(ft_dir, 'model.safetensors')):.1f} MB, {len(ft_state)} tensors", t0)
+        del ft, ft_state
 
     if args.skip_onnx:
         log("skipping ONNX (--skip-onnx)", T0)

@@ -79,10 +79,13 @@ def models_compared(chosen: dict) -> list[tuple[str, dict | None]]:
         out.append((f"{style} fine-tune", {"version": 1, "method": "wise-ft", "zero_shot": "www/models/toy/zs",
                                            "fine_tuned": [f"www/models/toy/{folder}"], "alpha": 1.0}))
     out.append(("average", recipe("average")))
-    out.append((f"task arithmetic, λ = {chosen['task-arithmetic']} (chosen)", recipe("task-arithmetic", **{"lambda": chosen["task-arithmetic"]})))
-    out.append((f"task arithmetic, λ = {DEFAULT_LAMBDA}", recipe("task-arithmetic", **{"lambda": DEFAULT_LAMBDA})))
-    out.append((f"TIES, k = {TOP_K} %, λ = {chosen['ties']} (chosen)", recipe("ties", **{"lambda": chosen["ties"], "top_k": TOP_K})))
-    out.append((f"TIES, k = {TOP_K} %, λ = {DEFAULT_LAMBDA}", recipe("ties", **{"lambda": DEFAULT_LAMBDA, "top_k": TOP_K})))
+    for method, name, extra in [("task-arithmetic", "task arithmetic", {}), ("ties", f"TIES, k = {TOP_K} %", {"top_k": TOP_K})]:
+        lam = chosen[method]
+        if lam == DEFAULT_LAMBDA:
+            out.append((f"{name}, λ = {lam} (chosen, = FusionBench's default)", recipe(method, **{"lambda": lam}, **extra)))
+        else:
+            out.append((f"{name}, λ = {lam} (chosen)", recipe(method, **{"lambda": lam}, **extra)))
+            out.append((f"{name}, λ = {DEFAULT_LAMBDA} (FusionBench's default)", recipe(method, **{"lambda": DEFAULT_LAMBDA}, **extra)))
     return out
 
 

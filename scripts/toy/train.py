@@ -20,7 +20,7 @@ Usage (packages of scripts/requirements-fixtures.txt):
 
     python scripts/toy/train.py [--threads 1]
 
-or scripts/train_toy.sh. Takes about 30 minutes on a 2-core machine (one thread; estimated from its parts).
+or scripts/train_toy.sh. Takes about 47 minutes on a 2-core machine (one thread; timed in docs/TOY_WORLD.md).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ use crate::merge::Alpha;
 /// A photo, as the page numbers it.
 pub type PhotoId = u32;
 
-/// The three models a photo is shown under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The models a photo is shown under: the pair's three, or a recipe's zero-shot model, each of
+/// its fine-tunes and its merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Column {
     /// α = 0 (θ₀ itself).
     ZeroShot,
@@ -17,6 +17,21 @@ pub enum Column {
     Merged,
     /// α = 1.
     FineTuned,
+    /// A recipe's fine-tune `i` (from 0, in the recipe's order) on its own.
+    FineTune(u32),
+}
+
+/// `zero-shot`, `merged`, `fine-tuned`, and `fine-tuned-1` … for a recipe's fine-tunes (numbered
+/// from 1, as the page titles them): the page keys a photo's scores by this name.
+impl Serialize for Column {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Column::ZeroShot => s.serialize_str("zero-shot"),
+            Column::Merged => s.serialize_str("merged"),
+            Column::FineTuned => s.serialize_str("fine-tuned"),
+            Column::FineTune(i) => s.serialize_str(&format!("fine-tuned-{}", i + 1)),
+        }
+    }
 }
 
 /// One photo's probabilities under one model.

@@ -259,8 +259,15 @@ impl Session {
     pub async fn bench(&mut self, runs: usize, prompts: usize, now: &dyn Fn() -> f64) -> Result<Timings, Failure> {
         let fail = |e| Failure::new(Operation::Bench, e);
         let model = self.model.as_mut().ok_or_else(|| Failure::invalid(Operation::Bench, "load the models first"))?;
-        self.out.status(format!("Benchmark: α change, image batches of 1 and 8, {prompts} prompts …"));
-        let timings = bench::measure(model, runs, &bench::bench_prompts(prompts), now).await;
+        // A recipe's coefficient change: its main coefficient between 0.3 and 0.7 (an average's
+        // weights between uniform and 1, 2, 1, …), one combine pass each, as a slider moves it.
+        let change = match (&self.recipe, &model.pair.inputs) {
+            (Some(r), Some(inputs)) => Some(bench_points(r, inputs).map_err(|e| Failure::new(Operation::Bench, e))?),
+            _ => None,
+        };
+        let what = if change.is_some() { "coefficient change" } else { "α change" };
+        self.out.status(format!("Benchmark: {what}, image batches of 1 and 8, {prompts} prompts …"));
+        let timings = bench::measure(model, runs, &bench::bench_prompts(prompts), change, now).await;
         self.scores.clear();
         self.return_engine().map_err(|f| Failure { during: Operation::Bench, ..f })?;
         timings.map_err(fail)
@@ -290,6 +297,11 @@ impl Session {
                 add(Target::recipe(recipe, inputs).map_err(|e| Failure::new(Operation::Recipe, e))?, Column::Merged);
                 if !merged_only {
                     add(Target::recipe_zero_shot(inputs), Column::ZeroShot);
+                    for i in 0..inputs.labels.len() {
+                        if let Some(t) = Target::recipe_fine_tune(inputs, i) {
+                            add(t, Column::FineTune(i as u32));
+                        }
+                    }
                 }
             }
             _ if model.pair.fine_tuned.is_some() => {
@@ -347,6 +359,18 @@ impl Session {
         }
         self.return_engine()
     }
+}
+
+/// The two settings of `recipe` a benchmark's coefficient change alternates between.
+fn bench_points(recipe: &Recipe, inputs: &crate::merge::Inputs) -> crate::Result<[Point; 2]> {
+    let at = |v: f64, k: usize| {
+        let mut r = sweep::at_main(recipe, v);
+        if r.method == crate::merge::recipe::Method::Average {
+            r.weights = Some((0..inputs.labels.len()).map(|i| if k == 1 && i % 2 == 1 { 2.0 } else { 1.0 }).collect());
+        }
+        Target::recipe(&r, inputs).map(|t| t.point)
+    };
+    Ok([at(0.3, 0)?, at(0.7, 1)?])
 }
 
 /// Where the engine rests: the recipe's point for a model loaded from one, else the session's α,

@@ -26,7 +26,7 @@ fn main_coefficient(method: Method) -> Option<&'static str> {
 }
 
 /// `recipe` with its main coefficient at `v`, flat over depth and families.
-fn at_main(recipe: &Recipe, v: f64) -> Recipe {
+pub(super) fn at_main(recipe: &Recipe, v: f64) -> Recipe {
     let mut r = recipe.clone();
     match r.method {
         Method::WiseFt => r.alpha = Coefficient::constant(v),

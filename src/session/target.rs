@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::scores::Spot;
 use crate::error::Result;
 use crate::merge::recipe::{Method, Recipe};
+use crate::merge::mix::Kind;
 use crate::merge::{Alpha, Inputs, Mix, Point};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,30 @@ impl Target {
         let n = inputs.sets.len();
         let weights = inputs.sets.iter().flat_map(|s| s.keys()).map(|name| (name.clone(), std::iter::once(1.0).chain(std::iter::repeat_n(0.0, n)).collect())).collect();
         Self { point: Point::Mix(Arc::new(Mix { weights })), spot: Spot::Recipe("zero-shot".into()), alpha: Some(Alpha::ZERO_SHOT), setting: None }
+    }
+
+    /// Fine-tune `i` on its own over a recipe's inputs: θ₀ + 1·τᵢ from task vectors (θᵢ up to the
+    /// rounding of τᵢ), 0·θ₀ + 1·θ₁ from wise-ft's inputs. `None` for TIES, whose one input is the
+    /// merged task vector (the fine-tunes' own vectors are not kept, so memory stays one set per
+    /// input), and past the last fine-tune. Its scores do not depend on the coefficients, so a
+    /// slider move never recomputes them.
+    pub fn recipe_fine_tune(inputs: &Inputs, i: usize) -> Option<Self> {
+        let (w0, n) = match inputs.kind {
+            Kind::TaskVectors => (1.0, inputs.sets.len()),
+            Kind::FineTuned => (0.0, inputs.sets.len()),
+            Kind::Ties { .. } => return None,
+        };
+        if i >= n {
+            return None;
+        }
+        let weights = inputs
+            .sets
+            .iter()
+            .flat_map(|s| s.keys())
+            .map(|name| (name.clone(), std::iter::once(w0).chain((0..n).map(|j| if j == i { 1.0 } else { 0.0 })).collect()))
+            .collect();
+        let setting = inputs.labels.get(i).cloned().unwrap_or_else(|| format!("fine-tune {}", i + 1));
+        Some(Self { point: Point::Mix(Arc::new(Mix { weights })), spot: Spot::Recipe(format!("fine-tune {i}")), alpha: None, setting: Some(setting) })
     }
 }
 

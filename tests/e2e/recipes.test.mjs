@@ -2,7 +2,10 @@
 // three style fine-tunes of it) with method=ties from the address gives the probabilities of
 // `wiseft classify --recipe` (the same method, coefficients, photos) within 1e-4, on WebGPU
 // (SwiftShader) and on the CPU fallback; λ moves live without downloading anything again; another
-// method re-merges from the browser's copy; the address restores the recipe.
+// method re-merges from the browser's copy; the address restores the recipe; with task vectors each
+// fine-tune has a column of its own (equal to that fine-tune alone); a fine-tune from local files
+// joins the merge; each column's accuracy on the labelled photos is shown; the 8-task presets offer
+// FusionBench's fine-tunes, a task chooser and the published numbers.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,11 +22,12 @@ const TOLERANCE = 1e-4;
 const TOY = path.join(ROOT, 'www/models/toy');
 const FINE_TUNES = ['ft-striped', 'ft-pixelated', 'ft-sketch'];
 const LABELS = ['circle', 'square', 'triangle', 'star', 'cross', 'heart', 'ring', 'moon'];
-// A few shipped samples: the fine-tunes' own styles and two others.
+// A few of the multi-task preset's shipped samples: the fine-tunes' own styles and two others.
 const SAMPLES = ['striped', 'pixelated', 'sketch', 'photo', 'noisy'].map((style) => {
-  const dir = style === 'photo' ? 'task' : 'shift';
-  return path.join(ROOT, 'www/samples/toy', dir, 'star', `${style}-0.png`);
+  const dir = FINE_TUNES.includes(`ft-${style}`) ? 'task' : 'shift';
+  return path.join(ROOT, 'www/samples/toy-multitask', dir, 'star', `${style}-0.png`);
 });
+const PRESET_SAMPLES = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/presets.json'), 'utf8')).presets.find((p) => p.id === 'toy-multitask').samples.length;
 
 const refs = new Map();
 
@@ -120,6 +124,7 @@ async function recipeOnThePage(webgpu) {
     checked += compare(bars, cli(recipeFlags('ties', ['--lambda', '0.5', '--top-k', '30'])), 'merged', `${mode}, TIES λ = 0.5 k = 30`);
     checked += compare(bars, cli([]), 'zero-shot', `${mode}, zero-shot`);
     assert.equal(await page.locator('.col.fine-tuned').count(), 0, 'a recipe has no single fine-tuned column');
+    assert.equal(await page.locator('[data-model^="fine-tuned-"]').count(), 0, 'TIES keeps only its merged task vector: no column per fine-tune');
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(OUT, `recipes-ties-${webgpu ? 'webgpu' : 'cpu'}.png`) });
 
@@ -135,6 +140,13 @@ async function recipeOnThePage(webgpu) {
     await waitForSetting(page, log, 'task arithmetic, λ = 0.8');
     bars = await readBars(page);
     checked += compare(bars, cli(recipeFlags('task-arithmetic', ['--lambda', '0.8'])), 'merged', `${mode}, task arithmetic λ = 0.8`);
+    // Task vectors are kept: every fine-tune has a column of its own, equal to that fine-tune alone.
+    await page.waitForFunction((n) => document.querySelectorAll('.col.own-fine-tune li.bar').length > 0 && [...document.querySelectorAll('article.photo')].every((c) => c.querySelectorAll('.col.own-fine-tune').length === n && !c.querySelector('.col.own-fine-tune .wait')), FINE_TUNES.length, { timeout: READY_TIMEOUT, polling: 100 });
+    bars = await readBars(page);
+    for (const [i, f] of FINE_TUNES.entries()) {
+      checked += compare(bars, cli(['--fine-tuned', path.join(TOY, f), '--alpha', '1']), `fine-tuned-${i + 1}`, `${mode}, ${f} on its own`);
+    }
+    assert.deepEqual(await page.locator('article.photo').first().locator('.col').evaluateAll((cs) => cs.map((c) => c.dataset.model)), ['zero-shot', 'fine-tuned-1', 'fine-tuned-2', 'fine-tuned-3', 'merged']);
     // A per-family schedule: attention tensors at λ = 0.2, the rest on the line 0.8 → 0.4.
     await page.locator('#schedule summary').click();
     await page.locator('#lambda-late').fill('0.4');
@@ -202,7 +214,7 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     // Lecture mode sweeps the recipe's λ as it sweeps α (issue 14), over the shipped samples: each
     // photo's p(true label) at λ = 0.3 is `wiseft classify --method task-arithmetic --lambda 0.3`'s.
     await page.locator('#samples').click();
-    await page.waitForFunction(() => document.querySelectorAll('article.photo').length === 104, null, { timeout: READY_TIMEOUT });
+    await page.waitForFunction((n) => document.querySelectorAll('article.photo').length === n + 5, PRESET_SAMPLES, { timeout: READY_TIMEOUT });
     await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: READY_TIMEOUT, polling: 100 });
     await page.locator('#sweep').click();
     await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: READY_TIMEOUT * 3, polling: 200 });
@@ -223,6 +235,25 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     }
     await page.locator('#plot-acc').screenshot({ path: path.join(OUT, 'recipes-lambda-sweep.png') });
 
+    // "Measured here": each column's accuracy on the labelled photos, as the bars show it.
+    const counted = await page.evaluate(() => {
+      const out = {};
+      for (const card of document.querySelectorAll('article.photo')) {
+        if (!card.dataset.truth) continue;
+        for (const model of ['zero-shot', 'merged']) {
+          const top = card.querySelector(`li.bar.first[data-model="${model}"]`);
+          if (!top) continue;
+          const a = (out[model] ??= { correct: 0, n: 0 });
+          a.n++;
+          if (top.dataset.label === card.dataset.truth) a.correct++;
+        }
+      }
+      return out;
+    });
+    const measured = JSON.parse(await page.locator('#published').getAttribute('data-measured'));
+    assert.ok(counted.merged.n >= PRESET_SAMPLES, `every labelled sample counted (${counted.merged.n})`);
+    assert.deepEqual(measured, { zero_shot: counted['zero-shot'], merged: counted.merged }, 'the measured accuracies are the bars\' counts');
+
     await page.goto(`${served().url}/index.html?zs=www/models/toy/zs/model.safetensors&ft=www/models/toy/ft-striped/model.safetensors&ft=www/models/toy/ft-sketch/model.safetensors&method=soup&lambda=30&k=0`);
     await page.waitForFunction(() => document.body.dataset.models === 'loaded' || document.body.dataset.state === 'error', null, { timeout: READY_TIMEOUT, polling: 100 });
     const messages = await page.locator('#messages').textContent();
@@ -230,6 +261,57 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     // Two fine-tunes from the address: task arithmetic at the default λ.
     assert.equal(await page.locator('#method').inputValue(), 'task-arithmetic');
     assert.equal(await page.locator('#ft-list li').count(), 1);
+
+    // A fine-tune from local files joins them: merged by task arithmetic with the others, shown in a
+    // column of its own, and never written into the address (it cannot be shared).
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('#ft-add-files').click()]);
+    await chooser.setFiles([path.join(TOY, 'ft-pixelated', 'model.safetensors'), path.join(TOY, 'ft-pixelated', 'config.json')]);
+    assert.equal(await page.locator('#ft-list li').count(), 2);
+    assert.match(await page.locator('#ft-list li').nth(1).textContent(), /model\.safetensors \+ config\.json \(this computer\)/);
+    await page.locator('#load').click();
+    await page.waitForFunction(() => document.body.dataset.models === 'loaded' && /3 fine-tune/.test(document.querySelector('#model-status').textContent), null, { timeout: READY_TIMEOUT, polling: 100 });
+    await page.setInputFiles('#photos', SAMPLES);
+    await waitForSetting(page, log, 'task arithmetic, λ = 0.3');
+    await page.waitForFunction(() => [...document.querySelectorAll('article.photo')].every((c) => c.querySelectorAll('.col.own-fine-tune li.bar').length > 0 && c.querySelectorAll('.col.own-fine-tune').length === 3 && !c.querySelector('.col .wait')), null, { timeout: READY_TIMEOUT, polling: 100 });
+    const local = await readBars(page);
+    const order = ['ft-striped', 'ft-sketch', 'ft-pixelated'];
+    compare(local, cli([...order.flatMap((f) => ['--fine-tuned', path.join(TOY, f)]), '--method', 'task-arithmetic', '--lambda', '0.3']), 'merged', 'a local fine-tune merged');
+    compare(local, cli(['--fine-tuned', path.join(TOY, 'ft-pixelated'), '--alpha', '1']), 'fine-tuned-3', 'the local fine-tune on its own');
+    assert.deepEqual(new URL(page.url()).searchParams.getAll('ft').map((u) => u.split('/').at(-2)), ['ft-striped', 'ft-sketch'], 'the address keeps the shareable fine-tunes only');
+    await page.screenshot({ path: path.join(OUT, 'recipes-local-fine-tune.png') });
+
+    // The 8-task presets (nothing downloaded here: the hub is out of reach): FusionBench's eight
+    // fine-tunes and coefficients, a task chooser whose labels and templates classify the photos,
+    // and the published numbers, marked as published.
+    const catalogue = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/presets.json'), 'utf8')).presets;
+    const byId = Object.fromEntries(catalogue.map((p) => [p.id, p]));
+    await page.locator('#preset').selectOption('tasks8-ties');
+    assert.equal(await page.locator('#method').inputValue(), 'ties');
+    assert.equal(await page.locator('#lambda-out').textContent(), '0.30');
+    assert.equal(await page.locator('#top-k-out').textContent(), '20');
+    assert.equal(await page.locator('#ft-list li').count(), 7, 'the seven fine-tunes after the first');
+    assert.deepEqual(await page.locator('#task option').evaluateAll((os) => os.map((o) => o.value)), ['sun397', 'stanford-cars', 'resisc45', 'eurosat', 'svhn', 'gtsrb', 'mnist', 'dtd']);
+    assert.equal((await page.locator('#labels').inputValue()).split('\n').length, byId.sun397.labels.length, 'the first task\'s labels');
+    await page.locator('#task').selectOption('eurosat');
+    assert.deepEqual((await page.locator('#labels').inputValue()).split('\n'), byId.eurosat.labels);
+    assert.equal(await page.locator('#templates').inputValue(), 'task');
+    assert.match(await page.locator('#templates option[value=task]').textContent(), /\(3\)/);
+    const published = page.locator('#published');
+    assert.ok(await published.isVisible());
+    assert.match(await published.textContent(), /Published \(not measured here\)/);
+    assert.equal(await published.locator('tr.current td').textContent(), '72.2 %', 'TIES, published');
+    for (const [key, value] of [['zero_shot', '48.2'], ['fine_tuned', '90.3'], ['average', '66.5'], ['task-arithmetic', '68.0']]) {
+      assert.equal(await published.locator(`.published-table tr[data-key="${key}"] td`).textContent(), `${value} %`);
+    }
+    const shared = new URL(page.url()).searchParams;
+    assert.equal(shared.get('preset'), 'tasks8-ties');
+    assert.equal(shared.get('task'), 'eurosat');
+    assert.equal(shared.get('labels'), null, 'the task\'s own labels stay out of the address');
+    // Without WebGPU, eight ViT-B/32 fine-tunes do not fit in WebAssembly's 4 GB: said before any download.
+    assert.ok(await page.locator('#memory-note').isVisible(), 'the CPU path states the memory first');
+    assert.equal(await page.locator('#memory-note').getAttribute('data-fits'), '0');
+    assert.match(await page.locator('#memory-note').textContent(), /more than the 4 GB WebAssembly allows/);
+    await page.screenshot({ path: path.join(OUT, 'recipes-8-tasks.png') });
   } finally {
     await browser.close();
   }

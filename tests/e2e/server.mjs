@@ -27,12 +27,13 @@ const TYPES = {
  * @param {boolean} [opts.cors] send Access-Control-Allow-Origin: *
  * @param {Record<string, (req, res, ctx) => void>} [opts.routes] exact paths handled specially
  * @param {boolean} [opts.isolated] send COOP same-origin + COEP credentialless, as scripts/serve.sh
- *   does: the page is then cross-origin isolated and runs the threaded CPU engine
+ *   does (the default): the page is then cross-origin isolated and runs the threaded CPU engine;
+ *   false serves it as a host without those headers does (one thread)
  * @param {number} [opts.port] 0: any free port (a test that stops a server and starts another at
  *   the same origin gives the first one's)
  * @returns {Promise<{url: string, port: number, count: (p: string) => number, requests: string[], close: () => Promise<void>}>}
  */
-export async function serve({ root, cors = false, isolated = false, routes = {}, port: wanted = 0 }) {
+export async function serve({ root, cors = false, isolated = true, routes = {}, port: wanted = 0 }) {
   root = path.resolve(root);
   const counts = new Map();
   const requests = [];

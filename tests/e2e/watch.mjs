@@ -44,9 +44,10 @@ export async function offTheInternet(context) {
 /**
  * Serves the built site (with the toy models) for the tests of this file: registers the file's
  * `before` and `after`; the returned function gives the running server. `needs`: a file of the
- * site that the tests cannot run without; `isolated`: served cross-origin isolated (COOP/COEP).
+ * site that the tests cannot run without; `isolated`: served cross-origin isolated (COOP/COEP, as
+ * scripts/serve.sh serves it: the default, so the CPU tests run the threaded engine).
  */
-export function useBuiltSite(needs = 'www/models/toy/zs/model.safetensors', { isolated = false } = {}) {
+export function useBuiltSite(needs = 'www/models/toy/zs/model.safetensors', { isolated = true } = {}) {
   let site = null;
   before(async () => {
     assert.ok(fs.existsSync(path.join(DIST, needs)), `no built site with the toy models at ${DIST}: run \`trunk build --release\``);

@@ -126,8 +126,11 @@ pub(crate) const COMBINE_MAX: usize = 16;
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct CombineParams {
     pub n: u32,
+    /// vec4s of this block (of each input)
     pub len4: u32,
-    pub pad: [u32; 2],
+    /// the block's first vec4 in the tensor's base and output buffers
+    pub start4: u32,
+    pub pad: u32,
     pub w: [f32; COMBINE_MAX],
 }
 

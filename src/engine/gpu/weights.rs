@@ -142,8 +142,9 @@ struct Lerp {
 /// A recipe's merge on the device: its inputs packed per tensor, one dispatch each.
 struct Combine {
     steps: Steps,
-    /// Per step: the tensor and which recipe inputs it packs (those that have the tensor).
-    terms: Vec<(String, Vec<usize>, u32)>,
+    /// Per step: the tensor, which recipe inputs it packs (those that have the tensor), and the
+    /// step's block of vec4s (length, start).
+    terms: Vec<(String, Vec<usize>, u32, u32)>,
     /// Kept alive for the bind groups.
     _packed: Vec<Buf>,
 }
@@ -174,6 +175,14 @@ fn upload_packed(gpu: &Gpu, label: &str, inputs: &[&[f32]], start: usize, end: u
         }
     }
     Ok((buffer, len4))
+}
+
+/// vec4s per combine block so that `n` inputs of `element`-byte values packed side by side stay
+/// within a binding of `limit` bytes: a multiple of 64 (whole workgroups of 256 threads … and
+/// 16-byte aligned blocks), at least 64.
+fn packed_block(limit: u64, n: usize, element: usize) -> usize {
+    let per = (limit / (n.max(1) * 4 * element) as u64) as usize;
+    (per / 64 * 64).max(64)
 }
 
 impl DeviceWeights {
@@ -237,15 +246,25 @@ impl DeviceWeights {
                 let width = zs.numel() / zs_parts.rows;
                 let element = if is_half { 2 } else { 4 };
                 let mut out = Parts { blocks: Vec::new(), rows: zs_parts.rows };
+                // N inputs packed side by side can exceed one binding where θ₀'s block fits: then
+                // the block is combined in pieces of `per4` vec4s, each with its own packed buffer.
+                let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+                let per4 = packed_block(limit, present.len(), element);
                 for (i, (first, base)) in zs_parts.blocks.iter().enumerate() {
                     let end = zs_parts.blocks.get(i + 1).map_or(zs_parts.rows, |(f, _)| *f);
-                    let (inputs_buffer, len4) = upload_packed(gpu, &format!("{name} (recipe inputs)"), &values, first * width, end * width, is_half)?;
                     let buffer = gpu.buffer(&format!("{name} (merged)"), ((end - first) * width * element) as u64, Role::Work)?;
                     let kernel = if is_half { Kernel::CombineF16 } else { Kernel::Combine };
-                    let params = CombineParams { n: present.len() as u32, len4: len4 as u32, pad: [0; 2], w: [0.0; COMBINE_MAX] };
-                    combine.push(gpu, kernel, params, &[base, &inputs_buffer, &buffer], elementwise(gpu, len4));
-                    terms.push((name.clone(), present.clone(), len4 as u32));
-                    packed.push(inputs_buffer);
+                    let (start, stop) = (first * width, end * width);
+                    for start4 in (0..(stop - start).div_ceil(4)).step_by(per4) {
+                        let from = start + start4 * 4;
+                        let to = (from + per4 * 4).min(stop);
+                        let label = if per4 * 4 < stop - start { format!("{name} (recipe inputs, from {from})") } else { format!("{name} (recipe inputs)") };
+                        let (inputs_buffer, len4) = upload_packed(gpu, &label, &values, from, to, is_half)?;
+                        let params = CombineParams { n: present.len() as u32, len4: len4 as u32, start4: start4 as u32, pad: 0, w: [0.0; COMBINE_MAX] };
+                        combine.push(gpu, kernel, params, &[base, &inputs_buffer, &buffer], elementwise(gpu, len4));
+                        terms.push((name.clone(), present.clone(), len4 as u32, start4 as u32));
+                        packed.push(inputs_buffer);
+                    }
                     out.blocks.push((*first, buffer));
                 }
                 merged.insert(name.clone(), out);
@@ -277,9 +296,9 @@ impl DeviceWeights {
             });
         };
         let mut bytes = vec![0u8; c.steps.params().size() as usize];
-        for (offset, (name, present, len4)) in c.steps.offsets().zip(&c.terms) {
+        for (offset, (name, present, len4, start4)) in c.steps.offsets().zip(&c.terms) {
             let w = mix.weights.get(name).ok_or_else(|| gpu_error(format!("the recipe's weights have no entry for `{name}`")))?;
-            let mut params = CombineParams { n: present.len() as u32, len4: *len4, pad: [0; 2], w: [0.0; COMBINE_MAX] };
+            let mut params = CombineParams { n: present.len() as u32, len4: *len4, start4: *start4, pad: 0, w: [0.0; COMBINE_MAX] };
             params.w[0] = w[0];
             for (slot, &i) in params.w[1..].iter_mut().zip(present) {
                 *slot = w[1 + i];

@@ -1,13 +1,15 @@
 // A merge recipe's tensor: out = w₀·base + Σₖ wₖ·inputₖ (k = 1 … n), the recipe's inputs packed
 // one after the other in `inputs` (each `len4` vec4s long), so one dispatch reads all N of them
-// whatever N is (WebGPU allows only 8 storage buffers per stage). Products rounded before each
+// whatever N is (WebGPU allows only 8 storage buffers per stage). When N inputs of a tensor would
+// exceed one storage binding, the tensor is done in blocks of `len4` vec4s starting at `start4` of
+// `base` and `out`, each block's inputs packed in a buffer of its own. Products rounded before each
 // sum, summed in input order — the order of `wiseft::merge::mix::combine_into` on the host.
 // `weight` is the storage type, f32 or f16 (prefixed by kernels.rs); sums are in f32.
 
 struct Params {
     n: u32,
     len4: u32,
-    _pad0: u32,
+    start4: u32,
     _pad1: u32,
     // w₀ … w₁₅: weight k is w[k / 4][k % 4] (uniform arrays have a 16-byte stride).
     w: array<vec4<f32>, 4>,
@@ -28,9 +30,9 @@ fn main(
     if (i >= p.len4) {
         return;
     }
-    var acc = p.w[0].x * vec4<f32>(base[i]);
+    var acc = p.w[0].x * vec4<f32>(base[p.start4 + i]);
     for (var k = 1u; k <= p.n; k = k + 1u) {
         acc = acc + p.w[k / 4u][k % 4u] * vec4<f32>(inputs[(k - 1u) * p.len4 + i]);
     }
-    out[i] = vec4<weight>(acc);
+    out[p.start4 + i] = vec4<weight>(acc);
 }
