@@ -17,19 +17,8 @@ zero-shot model tests/fixtures/models/a_zs:
 
 The three fine-tunes merged are models/a_ft (gen_fixtures.py), r_ft1, r_ft2.
 
-Formulas (scripts/recipe_reference.py; θ₀ zero-shot, θᵢ fine-tunes, τᵢ = θᵢ − θ₀ in float32, a tensor a
-fine-tune lacks counts as θ₀'s, i.e. τᵢ = 0 there):
-  wise-ft          θ = (1 − α)·θ₀ + α·θ₁                 Wortsman et al. 2022
-  task-arithmetic  θ = θ₀ + λ·Σᵢ τᵢ                       Ilharco et al. 2023
-  average          θ = (w₀θ₀ + Σᵢ wᵢθᵢ) / (w₀ + Σᵢ wᵢ)     model soups
-  ties             θ = θ₀ + λ·disjoint_mean(elect(trim_k(τᵢ)))   Yadav et al. 2023
-                   (trim over all of a task vector's parameters at once, as in
-                   the authors' code: topk_values_mask, resolve_sign with the
-                   "majority" rule, disjoint_merge — copied below)
-Schedules: a coefficient given as a list is interpolated linearly over depth
-t ∈ [0, 1] (embeddings 0, encoder layer i of L at (i+1)/(L+1), the final norm,
-projections and logit_scale 1); as an object, per family (attention = self_attn,
-mlp, norm = layer norms, embedding), `default` for the rest.
+The formulas (wise-ft, task arithmetic, average, TIES, schedules over depth and tensor families)
+are those of scripts/recipe_reference.py, whose docstring lists them.
 
 Usage, from the repository root (torch, transformers, safetensors):
 

@@ -263,7 +263,11 @@ fn recipe_model(r: &wiseft::merge::Recipe) -> WiseFt {
 
 /// What `wiseft classify --recipe` says of the photos `rels`, classified together.
 fn recipe_reference(r: &wiseft::merge::Recipe, rels: &[&str]) -> Vec<Vec<f32>> {
-    let mut w = recipe_model(r);
+    classify_photos(&mut recipe_model(r), rels)
+}
+
+/// What a loaded model says of the photos `rels`, classified together with the session's prompts.
+fn classify_photos(w: &mut WiseFt, rels: &[&str]) -> Vec<Vec<f32>> {
     let prep = w.pair.preprocess();
     let pixels: Vec<Vec<f32>> = rels.iter().map(|rel| preprocess::preprocess(&std::fs::read(fixture(rel)).unwrap(), rel, &prep).unwrap()).collect();
     let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
@@ -306,11 +310,7 @@ fn assert_merged_is(got: &[(PhotoId, Column, Option<String>, Vec<f32>)], r: &wis
 fn fine_tune_alone(f: &str, rels: &[&str]) -> Vec<Vec<f32>> {
     let r = recipe(serde_json::json!({"version": 1, "method": "wise-ft", "alpha": 1.0}));
     let loaded = wiseft::merge::load_recipe(&r, open("models/a_zs"), vec![open(f)]).unwrap();
-    let mut w = block_on(WiseFt::at(loaded.pair, loaded.point, Device::Cpu)).unwrap();
-    let prep = w.pair.preprocess();
-    let pixels: Vec<Vec<f32>> = rels.iter().map(|rel| preprocess::preprocess(&std::fs::read(fixture(rel)).unwrap(), rel, &prep).unwrap()).collect();
-    let labels: Vec<String> = LABELS.iter().map(|s| s.to_string()).collect();
-    block_on(w.classify(&pixels, &labels, &["a photo of a {}.".to_string()])).unwrap()
+    classify_photos(&mut block_on(WiseFt::at(loaded.pair, loaded.point, Device::Cpu)).unwrap(), rels)
 }
 
 /// A recipe over task vectors shows each fine-tune on its own (θ₀ + τᵢ from the loaded inputs, no

@@ -11,6 +11,7 @@ go through the processor itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,3 +77,27 @@ def caption_ids(captions: list[str]) -> torch.Tensor:
     index = {c: i for i, c in enumerate(unique)}
     ids = tokenize(unique, CAPTION_TOKENS)
     return ids[torch.tensor([index[c] for c in captions])]
+
+
+def save_samples(sets: dict[str, Drawn], folder: Path) -> dict[str, list[Path]]:
+    """Writes each set's pictures as `folder/<set>/<shape>/<style>-<i>.png` (the folder emptied
+    first; a label = its folder name, as the page and the CLI read them); returns the paths per set,
+    sorted."""
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    files: dict[str, list[Path]] = {}
+    for name, drawn in sets.items():
+        counter: dict[tuple[str, str], int] = {}
+        files[name] = []
+        for scene, image in zip(drawn.scenes, drawn.images):
+            key = (scene.shape, scene.style)
+            i = counter.get(key, 0)
+            counter[key] = i + 1
+            path = folder / name / scene.shape / f"{scene.style}-{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image.save(path, format="PNG", optimize=True)
+            files[name].append(path)
+        files[name].sort()
+    return files

@@ -26,7 +26,7 @@ from transformers import CLIPConfig, CLIPModel
 from recipe_reference import merge
 
 from . import world
-from .data import draw
+from .data import draw, save_samples
 from .evaluate import accuracy, class_embeddings, image_embeddings, pixel_values, pixel_values_of_files, png_roundtrip
 from .model import load_f32
 
@@ -140,28 +140,12 @@ def evaluate(models: Path, labels: list[str], templates: list[str], log) -> dict
 
 def write_samples(folder: Path) -> dict[str, list[Path]]:
     """The preset's sample PNGs: `task/` pictures of the three task styles, `shift/` of the others."""
-    import shutil
-
     n = len(world.SHAPES)
     sets = {
         "task": draw(SEEDS["samples_task"], TASK_STYLES, SETS["samples_task_per_label"] * n * len(TASK_STYLES), balanced=True),
         "shift": draw(SEEDS["samples_other"], OTHER_STYLES, SETS["samples_other_per_label"] * n * len(OTHER_STYLES), balanced=True),
     }
-    if folder.exists():
-        shutil.rmtree(folder)
-    files: dict[str, list[Path]] = {}
-    for name, drawn in sets.items():
-        counter: dict[tuple[str, str], int] = {}
-        files[name] = []
-        for scene, image in zip(drawn.scenes, drawn.images):
-            i = counter.get((scene.shape, scene.style), 0)
-            counter[(scene.shape, scene.style)] = i + 1
-            path = folder / name / scene.shape / f"{scene.style}-{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image.save(path, format="PNG", optimize=True)
-            files[name].append(path)
-        files[name].sort()
-    return files
+    return save_samples(sets, folder)
 
 
 def evaluate_samples(models: Path, root: Path, files: dict[str, list[Path]], report: dict, labels: list[str], templates: list[str]) -> dict:

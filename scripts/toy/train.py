@@ -39,7 +39,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from toy import world  # noqa: E402
-from toy.data import draw, pictures  # noqa: E402
+from toy.data import draw, pictures, save_samples  # noqa: E402
 from alpha_rules import rules_table  # noqa: E402
 from toy.evaluate import Pair, accuracy, cosines, png_roundtrip, pixel_values, pixel_values_of_files, probabilities  # noqa: E402
 from toy.finetune import finetune  # noqa: E402
@@ -179,24 +179,7 @@ def write_samples(task_style: str, folder: Path) -> dict[str, list[Path]]:
         "task": draw(DATA_SEEDS["samples_task"], [task_style], s["task_per_label"] * n_labels, balanced=True),
         "shift": draw(DATA_SEEDS["samples_shift"], shifts, s["shift_per_label"] * n_labels, balanced=True),
     }
-    if folder.exists():
-        import shutil
-
-        shutil.rmtree(folder)
-    files: dict[str, list[Path]] = {}
-    for name, drawn in sets.items():
-        counter: dict[tuple[str, str], int] = {}
-        files[name] = []
-        for scene, image in zip(drawn.scenes, drawn.images):
-            key = (scene.shape, scene.style)
-            i = counter.get(key, 0)
-            counter[key] = i + 1
-            path = folder / name / scene.shape / f"{scene.style}-{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image.save(path, format="PNG", optimize=True)
-            files[name].append(path)
-        files[name].sort()
-    return files
+    return save_samples(sets, folder)
 
 
 def evaluate_samples(pair: Pair, files: dict[str, list[Path]], ft_folder: str, samples_folder: str) -> dict:
