@@ -78,6 +78,9 @@ async function waitForSetting(page, log, setting) {
       { timeout: READY_TIMEOUT, polling: 100 },
     );
   } catch {
+    await page.screenshot({ path: path.join(OUT, 'failure-recipes-setting.png'), fullPage: true }).catch(() => {});
+    const state = await page.evaluate(() => ({ state: document.body.dataset.state, pending: document.querySelector('#recipe-card').dataset.pending, cards: document.querySelectorAll('article.photo').length, settings: [...new Set([...document.querySelectorAll('li.bar[data-model="merged"]')].map((b) => b.dataset.setting))] })).catch(() => ({}));
+    log.push(`page: ${JSON.stringify(state)}`);
     const messages = await page.locator('#messages').textContent().catch(() => '');
     const status = await page.locator('#model-status').textContent().catch(() => '');
     assert.fail(`the merged bars never showed "${setting}". Status: ${status}. Messages: ${messages}\nConsole:\n${log.join('\n')}`);
@@ -214,7 +217,7 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     // Lecture mode sweeps the recipe's λ as it sweeps α (issue 14), over the shipped samples: each
     // photo's p(true label) at λ = 0.3 is `wiseft classify --method task-arithmetic --lambda 0.3`'s.
     await page.locator('#samples').click();
-    await page.waitForFunction((n) => document.querySelectorAll('article.photo').length === n + 5, PRESET_SAMPLES, { timeout: READY_TIMEOUT });
+    await page.waitForFunction((n) => document.querySelectorAll('article.photo').length === n, PRESET_SAMPLES, { timeout: READY_TIMEOUT });
     await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: READY_TIMEOUT, polling: 100 });
     await page.locator('#sweep').click();
     await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: READY_TIMEOUT * 3, polling: 200 });
@@ -270,6 +273,9 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     assert.match(await page.locator('#ft-list li').nth(1).textContent(), /model\.safetensors \+ config\.json \(this computer\)/);
     await page.locator('#load').click();
     await page.waitForFunction(() => document.body.dataset.models === 'loaded' && /3 fine-tune/.test(document.querySelector('#model-status').textContent), null, { timeout: READY_TIMEOUT, polling: 100 });
+    // (A link with custom checkpoints and no labels= has none: type them.)
+    await page.locator('#labels').fill(LABELS.join('\n'));
+    await page.locator('#apply-labels').click();
     await page.setInputFiles('#photos', SAMPLES);
     await waitForSetting(page, log, 'task arithmetic, λ = 0.3');
     await page.waitForFunction(() => [...document.querySelectorAll('article.photo')].every((c) => c.querySelectorAll('.col.own-fine-tune li.bar').length > 0 && c.querySelectorAll('.col.own-fine-tune').length === 3 && !c.querySelector('.col .wait')), null, { timeout: READY_TIMEOUT, polling: 100 });
