@@ -130,11 +130,10 @@ function showMemoryNote() {
   const note = $('memory-note');
   note.hidden = !(p && !p.offline && cpu && download >= LARGE_MB);
   if (note.hidden) return;
-  // The CPU engine holds every checkpoint and the merge (the zero-shot model's size once more); a
-  // recipe holds θ₀, the engine's towers, one task vector per fine-tune and, while loading, one
-  // more checkpoint (≈ 700 MB at ViT-B/32; docs/BENCHMARKS.md, "What fits").
-  const zsMb = zs?.size_mb || 0;
-  const memory = Math.round(rest.length > 1 ? 2 * zsMb + 700 + (download - zsMb) : download + zsMb);
+  // Measured peaks (docs/BENCHMARKS.md, ViT-B/32 in Chromium): the download plus about two thirds
+  // of the zero-shot model's size (the engine's own copy of the towers), for a pair and for a
+  // recipe of N fine-tunes alike (1349 MB for the pair; 3839 MB for 8 vision fine-tunes).
+  const memory = Math.round(download + (2 / 3) * (zs?.size_mb || 0));
   const fits = memory <= 4096;
   note.dataset.fits = fits ? '1' : '0';
   note.textContent = fits

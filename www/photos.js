@@ -213,7 +213,7 @@ export function resultColumns(photo) {
     const own = m.startsWith('fine-tuned-');
     const col = el('div', { class: `col ${own ? 'own-fine-tune' : m}${stale ? ' stale' : ''}`, 'data-model': m });
     const title = own ? `Fine-tune ${m.slice('fine-tuned-'.length)}` : MODEL_TITLES[m];
-    col.append(el('h3', { title: own ? s?.setting ?? '' : '' }, title, el('small', { text: ` ${columnNote(m, s, wantAlpha)}` })));
+    col.append(el('h3', { title: own ? s?.setting ?? '' : '' }, el('span', { class: 'col-title', text: title }), el('small', { text: ` ${columnNote(m, s, wantAlpha)}` })));
     if (!s) {
       col.append(el('p', { class: 'wait', text: isLoaded() ? 'classifying …' : 'waiting for the models' }));
     } else {
