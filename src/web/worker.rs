@@ -501,27 +501,33 @@ impl Worker {
 }
 
 /// Whether the session's engine lost its GPU device. The browser says so asynchronously
-/// (`GPUDevice.lost` resolves a little after a failed read-back), so the event loop gets a few
-/// turns first.
+/// (`GPUDevice.lost` resolves a little after a failed read-back): the event loop gets a few turns
+/// first, then up to about 2 s — in the threaded build 20 bare turns were seen to end before it
+/// resolved, and a failed request on a lost device then read as a plain error.
 async fn device_lost(session: &Session) -> bool {
     let Some(model) = session.model() else { return false };
     if model.engine().device() != Device::Gpu {
         return false;
     }
-    for _ in 0..20 {
+    for turn in 0..60 {
         if model.engine().is_lost() {
             return true;
         }
-        yield_now().await;
+        wait_ms(if turn < 20 { 0 } else { 50 }).await;
     }
     model.engine().is_lost()
 }
 
 /// Gives the event loop a turn (so a `cancel` message is received between sweep steps).
 async fn yield_now() {
+    wait_ms(0).await;
+}
+
+/// Lets the event loop run for at least `ms` milliseconds.
+async fn wait_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
-        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

@@ -33,10 +33,7 @@ before(async () => {
     fs.copyFileSync(path.join(ROOT, 'www/samples/toy', s), to);
     return to;
   });
-  // Not cross-origin isolated: the single-threaded build. Under isolation (the threaded build) the
-  // recovery after a lost device sometimes stalls past the timeout (seen 2 of 3 runs on 2026-12-03,
-  // not yet understood): an open defect of the threaded build, recorded in the README's limits.
-  site = await serve({ root: DIST, isolated: false });
+  site = await serve({ root: DIST });
 });
 
 after(async () => {
