@@ -260,7 +260,7 @@ impl Session {
         let fail = |e| Failure::new(Operation::Bench, e);
         let model = self.model.as_mut().ok_or_else(|| Failure::invalid(Operation::Bench, "load the models first"))?;
         // A recipe's coefficient change: its main coefficient between 0.3 and 0.7 (an average's
-        // weights between uniform and 1, 2, 1, …), one combine pass each, as a slider moves it.
+        // soup without and with θ₀), one combine pass each, as a slider moves it.
         let change = match (&self.recipe, &model.pair.inputs) {
             (Some(r), Some(inputs)) => Some(bench_points(r, inputs).map_err(|e| Failure::new(Operation::Bench, e))?),
             _ => None,
@@ -361,16 +361,18 @@ impl Session {
     }
 }
 
-/// The two settings of `recipe` a benchmark's coefficient change alternates between.
+/// The two settings of `recipe` a benchmark's coefficient change alternates between: its main
+/// coefficient at 0.3 and 0.7; an average, which has none, without and with θ₀ in the soup (the
+/// weights then differ for any number of fine-tunes).
 fn bench_points(recipe: &Recipe, inputs: &crate::merge::Inputs) -> crate::Result<[Point; 2]> {
-    let at = |v: f64, k: usize| {
+    let at = |v: f64, with_zero_shot: bool| {
         let mut r = sweep::at_main(recipe, v);
         if r.method == crate::merge::recipe::Method::Average {
-            r.weights = Some((0..inputs.labels.len()).map(|i| if k == 1 && i % 2 == 1 { 2.0 } else { 1.0 }).collect());
+            r.zero_shot_weight = with_zero_shot.then_some(1.0);
         }
         Target::recipe(&r, inputs).map(|t| t.point)
     };
-    Ok([at(0.3, 0)?, at(0.7, 1)?])
+    Ok([at(0.3, false)?, at(0.7, true)?])
 }
 
 /// Where the engine rests: the recipe's point for a model loaded from one, else the session's α,

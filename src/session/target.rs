@@ -35,9 +35,7 @@ impl Target {
     /// θ₀ itself over a recipe's inputs: weight 1 on θ₀ and 0 on every input, which the combine
     /// computes as θ₀ exactly (1·x + 0·v = x), so the column is the zero-shot model's.
     pub fn recipe_zero_shot(inputs: &Inputs) -> Self {
-        let n = inputs.sets.len();
-        let weights = inputs.sets.iter().flat_map(|s| s.keys()).map(|name| (name.clone(), std::iter::once(1.0).chain(std::iter::repeat_n(0.0, n)).collect())).collect();
-        Self { point: Point::Mix(Arc::new(Mix { weights })), spot: Spot::Recipe("zero-shot".into()), alpha: Some(Alpha::ZERO_SHOT), setting: None }
+        Self { point: one_input(inputs, 1.0, None), spot: Spot::Recipe("zero-shot".into()), alpha: Some(Alpha::ZERO_SHOT), setting: None }
     }
 
     /// Fine-tune `i` on its own over a recipe's inputs: θ₀ + 1·τᵢ from task vectors (θᵢ up to the
@@ -54,15 +52,22 @@ impl Target {
         if i >= n {
             return None;
         }
-        let weights = inputs
-            .sets
-            .iter()
-            .flat_map(|s| s.keys())
-            .map(|name| (name.clone(), std::iter::once(w0).chain((0..n).map(|j| if j == i { 1.0 } else { 0.0 })).collect()))
-            .collect();
         let setting = inputs.labels.get(i).cloned().unwrap_or_else(|| format!("fine-tune {}", i + 1));
-        Some(Self { point: Point::Mix(Arc::new(Mix { weights })), spot: Spot::Recipe(format!("fine-tune {i}")), alpha: None, setting: Some(setting) })
+        Some(Self { point: one_input(inputs, w0, Some(i)), spot: Spot::Recipe(format!("fine-tune {i}")), alpha: None, setting: Some(setting) })
     }
+}
+
+/// The point w₀·θ₀ + 1·vᵢ over a recipe's inputs, every other input at weight 0 (`input` None: all
+/// of them), for each tensor the inputs have.
+fn one_input(inputs: &Inputs, w0: f32, input: Option<usize>) -> Point {
+    let n = inputs.sets.len();
+    let weights = inputs
+        .sets
+        .iter()
+        .flat_map(|s| s.keys())
+        .map(|name| (name.clone(), std::iter::once(w0).chain((0..n).map(|j| if Some(j) == input { 1.0 } else { 0.0 })).collect()))
+        .collect();
+    Point::Mix(Arc::new(Mix { weights }))
 }
 
 /// The recipe's method and coefficients as JSON, without the checkpoints (as the page sends and

@@ -67,12 +67,17 @@ impl Staged {
     }
 }
 
+/// The most bytes one storage binding of the engine may hold (the adapter's limit, or the test cap).
+fn binding_limit(gpu: &Gpu) -> u64 {
+    gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size)
+}
+
 /// Rows per block for `name` (all of them when it fits one binding). Over the limit, a gather
 /// table is split; anything else is an error naming the tensor and the limit.
 fn rows_per_block(gpu: &Gpu, name: &str, label: &str, shape: &[usize], element: usize) -> Result<usize> {
     let rows = shape.first().copied().unwrap_or(1).max(1);
     let row_bytes = (shape.iter().product::<usize>() / rows * element).max(1) as u64;
-    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    let limit = binding_limit(gpu);
     if super::device::padded(row_bytes * rows as u64) <= limit {
         return Ok(rows);
     }
@@ -248,8 +253,7 @@ impl DeviceWeights {
                 let mut out = Parts { blocks: Vec::new(), rows: zs_parts.rows };
                 // N inputs packed side by side can exceed one binding where θ₀'s block fits: then
                 // the block is combined in pieces of `per4` vec4s, each with its own packed buffer.
-                let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
-                let per4 = packed_block(limit, present.len(), element);
+                let per4 = packed_block(binding_limit(gpu), present.len(), element);
                 for (i, (first, base)) in zs_parts.blocks.iter().enumerate() {
                     let end = zs_parts.blocks.get(i + 1).map_or(zs_parts.rows, |(f, _)| *f);
                     let buffer = gpu.buffer(&format!("{name} (merged)"), ((end - first) * width * element) as u64, Role::Work)?;
