@@ -90,11 +90,9 @@ export function showReport(ev) {
   const r = ev.report;
   const line = $('merge-line');
   line.hidden = false;
-  $('drop-columns').textContent = ev.recipe
-    ? 'They are classified by the zero-shot model and the recipe’s merge.'
-    : r
-      ? 'They are classified by all three models.'
-      : 'They are classified by the zero-shot model.';
+  const titles = ev.columns.map((c) => c.title);
+  $('drop-columns').textContent =
+    titles.length > 1 ? `They are classified by ${titles.length} models: ${titles.join(', ')}.` : 'They are classified by the zero-shot model.';
   if (!r) {
     box.append(el('p', { class: 'hint', text: 'No fine-tuned checkpoint: α has no effect.' }));
     line.textContent = 'Only a zero-shot checkpoint is loaded: α has no effect.';

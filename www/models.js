@@ -17,7 +17,8 @@ let loading = false;
 let loaded = false;
 /** @type {string|null} the last load's error */
 let loadError = null;
-let fineTuned = true;
+/** @type {import('./protocol.js').ColumnInfo[]} the loaded model's result columns, as the session listed them in `loaded`; none while a load is under way */
+let columns = [];
 let idleStatus = '';
 /** @type {Record<Role, File[]|null>} files chosen for a role */
 let local = { 'zero-shot': null, 'fine-tuned': null };
@@ -44,8 +45,8 @@ export const pairChanged = signal();
 export const choiceChanged = signal();
 
 export const isLoaded = () => loaded;
-/** Whether the pair has a fine-tuned checkpoint (else α has no effect). */
-export const hasFineTuned = () => fineTuned;
+/** The result columns the session sends scores for, in the order to draw them (none before a load). */
+export const shownColumns = () => columns;
 export const backendChoice = () => backend;
 /** @param {string|null} b */
 export function setBackendChoice(b) {
@@ -216,6 +217,7 @@ export function startLoad() {
   loadError = null;
   $('model-status').dataset.error = '';
   clearLoadView();
+  columns = [];
   pairChanged.emit('loading');
   setModelStatus('Starting …');
   forgetLoadedRecipe();
@@ -252,7 +254,7 @@ function settle(err) {
 /** @param {import('./protocol.js').LoadedEvent} ev */
 function onLoaded(ev) {
   loaded = true;
-  fineTuned = ev.models.length > 1;
+  columns = ev.columns;
   showBackend(ev.backend);
   showReport(ev);
   const what = ev.recipe ? `zero-shot + ${ev.models.length - 1} fine-tune(s), ${ev.recipe.method}` : ev.models.map((m) => m.role).join(' + ');

@@ -7,13 +7,11 @@ import { engine } from './engine.js';
 import { showFailure, showMessage } from './messages.js';
 import { currentLabels, labelsChanged } from './labels.js';
 import { alphaChanged, currentAlpha } from './alpha.js';
-import { hasFineTuned, isLoaded, pairChanged } from './models.js';
-import { fineTuneColumns, recipeChanged, recipeLoaded, recipePending, recipeSettled } from './recipe.js';
+import { isLoaded, pairChanged, shownColumns } from './models.js';
+import { recipeChanged, recipeLoaded, recipePending, recipeSettled } from './recipe.js';
 import { SETS, assignTruth } from './truth.js';
 import { signal } from './signal.js';
 
-const MODELS = ['zero-shot', 'merged', 'fine-tuned'];
-const MODEL_TITLES = { 'zero-shot': 'Zero-shot', merged: 'Merged', 'fine-tuned': 'Fine-tuned' };
 const TOP_K = 5;
 const MAX_PHOTO_BYTES = 64e6;
 const PHOTO_NAME = /\.(png|jpe?g|gif|bmp|webp)$/i;
@@ -29,6 +27,8 @@ const PHOTO_NAME = /\.(png|jpe?g|gif|bmp|webp)$/i;
  * @property {string|null} error
  * @property {Record<string, {alpha: number|null, setting: string|null, probs: number[], labels: string[]}>} scores by model
  * @property {'task'|'other'} set
+ * @property {string|null} group the named labelled set it belongs to within its set (one task of
+ *   several, e.g. a sub-folder's name), for lecture mode's one accuracy curve per named set
  * @property {string|null} truth
  * @property {'click'|'folder'|'name'|null} source where the true label came from
  * @property {string|null} folder the folder it came in
@@ -82,11 +82,13 @@ function renderEmpty() {
 
 /**
  * Adds photos and sends them to the engine. `set`: the set they count in; `folders`: each
- * file's folder (a directory upload) labels it; `folderOf`: the folder of each file, given.
+ * file's folder (a directory upload) labels it, and in a folder laid out `<name>/<label>/…` the
+ * `<name>` is the photo's named set (`group`); `folderOf` / `groupOf`: the folder and named set of
+ * each file, given.
  * @param {Iterable<File>} files
- * @param {{set?: 'task'|'other', folders?: boolean, folderOf?: ((f: File) => string|undefined)|null}} [options]
+ * @param {{set?: 'task'|'other', folders?: boolean, folderOf?: ((f: File) => string|undefined)|null, groupOf?: ((f: File) => string|undefined)|null}} [options]
  */
-export function addPhotos(files, { set = 'other', folders = false, folderOf = null } = {}) {
+export function addPhotos(files, { set = 'other', folders = false, folderOf = null, groupOf = null } = {}) {
   const images = [];
   const unmatched = new Set();
   for (const file of files) {
@@ -95,12 +97,15 @@ export function addPhotos(files, { set = 'other', folders = false, folderOf = nu
     const taken = new Set(allPhotos().map((p) => p.name));
     for (let i = 2; taken.has(name); i++) name = `${file.name || 'photo'} (${i})`;
     /** @type {Photo} */
-    const photo = { id, name, url: URL.createObjectURL(file), card: null, error: null, scores: {}, set, truth: null, source: null, folder: null };
+    const photo = { id, name, url: URL.createObjectURL(file), card: null, error: null, scores: {}, set, group: null, truth: null, source: null, folder: null };
     if (folderOf) {
       photo.folder = folderOf(file) ?? null;
+      photo.group = groupOf?.(file) ?? null;
     } else if (folders) {
+      // picked/<label>/photo, or picked/<named set>/<label>/photo
       const parts = (file.webkitRelativePath || '').split('/');
       if (parts.length >= 2) photo.folder = parts[parts.length - 2];
+      if (parts.length >= 4) photo.group = parts[parts.length - 3];
     }
     assignTruth(photo, currentLabels());
     if (photo.folder && !photo.truth) unmatched.add(photo.folder);
@@ -122,22 +127,27 @@ export function addPhotos(files, { set = 'other', folders = false, folderOf = nu
 
 /**
  * A preset's sample photos. Those laid out as …/<task|shift>/<label>/<file> arrive labelled and in
- * their set (task: the fine-tuning task; shift: everything else), ready for the lecture sweep.
+ * their set (task: the fine-tuning task; shift: everything else), ready for the lecture sweep;
+ * …/<task|shift>/<name>/<label>/<file> also puts them in the named set `<name>` (one task of
+ * several: lecture mode draws a curve for each).
  * @param {string[]} urls
  */
 export async function addSamples(urls) {
   const groups = { task: [], other: [], plain: [] };
   const folders = new Map();
+  const named = new Map();
   for (const u of urls) {
     try {
       const r = await fetch(resolveUrl(u));
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       const parts = u.split('/');
       const file = new File([await r.blob()], decodeURIComponent(parts[parts.length - 1]), { type: r.headers.get('content-type') || '' });
-      const setDir = parts[parts.length - 3];
-      if (setDir === 'task' || setDir === 'shift') {
+      const isSet = (dir) => dir === 'task' || dir === 'shift';
+      const setAt = isSet(parts[parts.length - 3]) ? parts.length - 3 : isSet(parts[parts.length - 4]) ? parts.length - 4 : -1;
+      if (setAt >= 0) {
         folders.set(file, decodeURIComponent(parts[parts.length - 2]));
-        groups[setDir === 'task' ? 'task' : 'other'].push(file);
+        if (setAt === parts.length - 4) named.set(file, decodeURIComponent(parts[parts.length - 3]));
+        groups[parts[setAt] === 'task' ? 'task' : 'other'].push(file);
       } else {
         groups.plain.push(file);
       }
@@ -145,8 +155,9 @@ export async function addSamples(urls) {
       showMessage('warn', `Sample ${u} could not be read (${e.message}).`);
     }
   }
-  if (groups.task.length) addPhotos(groups.task, { set: 'task', folderOf: (f) => folders.get(f) });
-  if (groups.other.length) addPhotos(groups.other, { set: 'other', folderOf: (f) => folders.get(f) });
+  const given = { folderOf: (f) => folders.get(f), groupOf: (f) => named.get(f) };
+  if (groups.task.length) addPhotos(groups.task, { set: 'task', ...given });
+  if (groups.other.length) addPhotos(groups.other, { set: 'other', ...given });
   if (groups.plain.length) addPhotos(groups.plain);
 }
 
@@ -199,21 +210,24 @@ function renderPhoto(photo) {
 
 /**
  * The result columns (top-5 bars of each model shown) of a photo's scores, and each model's top
- * label; the camera view (camera.js) draws its frames with them too.
+ * label; the camera view (camera.js) draws its frames with them too. The columns are the
+ * session's, as the `loaded` event listed them (which models, their order and titles).
  * @param {{name: string, scores: Photo['scores']}} photo
  */
 export function resultColumns(photo) {
   const tops = {};
   const cols = [];
   const recipe = recipeLoaded();
-  for (const m of !hasFineTuned() ? ['zero-shot'] : recipe ? ['zero-shot', ...fineTuneColumns(), 'merged'] : MODELS) {
+  const shown = shownColumns();
+  if (!shown.length) cols.push(el('p', { class: 'wait', text: 'waiting for the models' }));
+  for (const c of shown) {
+    const m = c.model;
     const s = photo.scores[m];
     const wantAlpha = m === 'zero-shot' ? 0 : m === 'fine-tuned' ? 1 : currentAlpha();
     const stale = !s || (m === 'merged' && (recipe ? recipePending() : s.alpha !== wantAlpha));
     const own = m.startsWith('fine-tuned-');
     const col = el('div', { class: `col ${own ? 'own-fine-tune' : m}${stale ? ' stale' : ''}`, 'data-model': m });
-    const title = own ? `Fine-tune ${m.slice('fine-tuned-'.length)}` : MODEL_TITLES[m];
-    col.append(el('h3', { title: own ? s?.setting ?? '' : '' }, el('span', { class: 'col-title', text: title }), el('small', { text: ` ${columnNote(m, s, wantAlpha)}` })));
+    col.append(el('h3', { title: c.checkpoint ?? '' }, el('span', { class: 'col-title', text: c.title }), el('small', { text: ` ${columnNote(c, s, wantAlpha)}` })));
     if (!s) {
       col.append(el('p', { class: 'wait', text: isLoaded() ? 'classifying …' : 'waiting for the models' }));
     } else {
@@ -227,14 +241,15 @@ export function resultColumns(photo) {
 }
 
 /** What a column's heading says beside its title: its α, the recipe's setting, or which
- *  checkpoint a recipe's fine-tune column is (its file name). */
-function columnNote(model, s, wantAlpha) {
+ *  checkpoint a recipe's fine-tune column is (the last parts of its name).
+ *  @param {import('./protocol.js').ColumnInfo} c */
+function columnNote(c, s, wantAlpha) {
   if (recipeLoaded()) {
-    if (model === 'merged') return s?.setting ?? '';
-    if (model.startsWith('fine-tuned-')) return (s?.setting ?? '').split(/[/\\]/).filter(Boolean).slice(-2).join('/');
+    if (c.model === 'merged') return s?.setting ?? '';
+    if (c.model.startsWith('fine-tuned-')) return (c.checkpoint ?? '').split(/[/\\]/).filter(Boolean).slice(-2).join('/');
     return '';
   }
-  return `α = ${fmtAlpha(s && model === 'merged' ? s.alpha : wantAlpha)}`;
+  return `α = ${fmtAlpha(s && c.model === 'merged' ? s.alpha : wantAlpha)}`;
 }
 
 /** One label's probability bar. */
@@ -265,6 +280,7 @@ function renderMeta(photo) {
   const card = photo.card;
   card.dataset.set = photo.set;
   card.dataset.truth = photo.truth || '';
+  if (photo.group) card.dataset.group = photo.group;
   const select = el('select', { class: 'truth', 'aria-label': `True label of ${photo.name}` });
   select.append(el('option', { value: '', text: 'no true label' }), ...currentLabels().map((l) => el('option', { value: l, text: l })));
   select.value = photo.truth || '';
@@ -272,8 +288,8 @@ function renderMeta(photo) {
   const toggle = el('button', {
     type: 'button',
     class: `set-toggle ${photo.set}`,
-    text: SETS[photo.set],
-    title: 'Which set this photo counts in (click to move it)',
+    text: photo.group ? `${SETS[photo.set]} · ${photo.group}` : SETS[photo.set],
+    title: `Which set this photo counts in${photo.group ? ` (and its named set, “${photo.group}”)` : ''} (click to move it)`,
     'aria-label': `${photo.name} is in the set ${SETS[photo.set]}; move it`,
   });
   toggle.onclick = () => {

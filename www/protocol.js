@@ -6,7 +6,7 @@
 // ------------------------------------------------------------------ shared words
 
 /** Which checkpoint of the pair. @typedef {'zero-shot'|'fine-tuned'} Role */
-/** Which of the three models a score is for (α = 0, α, α = 1). @typedef {'zero-shot'|'merged'|'fine-tuned'} ModelKind */
+/** Which column a score is for: the pair's three (α = 0, α, α = 1), or a recipe's fine-tune on its own (`fine-tuned-1` …). @typedef {'zero-shot'|'merged'|'fine-tuned'|`fine-tuned-${number}`} ModelKind */
 /** Where the bytes came from. @typedef {'network'|'cache'|'local'} Origin */
 /** The compute back end. @typedef {'cpu'|'gpu'} BackendKind */
 /** A notice's weight. @typedef {'info'|'warn'} NoticeLevel */
@@ -240,7 +240,7 @@
  */
 
 /**
- * Probabilities of one photo for one of the three models.
+ * Probabilities of one photo for one of the columns (`LoadedEvent.columns`).
  * @typedef {object} Scores
  * @property {number} image
  * @property {ModelKind} model
@@ -361,6 +361,16 @@
  * @property {number} alpha
  * @property {object|null} recipe the recipe loaded (JSON without checkpoints); null for a pair
  * @property {FineTuneReport[]} fine_tunes each fine-tune against the zero-shot model (recipe loads)
+ * @property {ColumnInfo[]} columns the result columns the session sends scores for, in the order
+ *   the page draws them (src/session/mod.rs `columns`)
+ */
+
+/**
+ * One result column: `model` is the key of its scores (`Scores.model`).
+ * @typedef {object} ColumnInfo
+ * @property {ModelKind} model
+ * @property {string} title "Zero-shot", "Merged", "Fine-tuned", "Fine-tune 2"
+ * @property {string|null} checkpoint the name of the checkpoint it shows (path, URL, hub id or file name); null for the merge
  */
 
 /**

@@ -47,8 +47,6 @@ const state = {
 
 /** The recipe the loaded model was built from (recipe JSON), null for a two-model pair. */
 let loaded = null;
-/** How many fine-tunes the loaded recipe merges. */
-let loadedFineTunes = 0;
 /** The recipe JSON of the last set_recipe sent, and whether it is being worked on. */
 let sent = null;
 let inFlight = false;
@@ -79,10 +77,6 @@ export const moreFineTunes = () => [...state.more];
 export const usesRecipe = () => state.method !== 'wise-ft' || state.more.length > 0;
 /** Whether the loaded model is a recipe's. */
 export const recipeLoaded = () => loaded !== null;
-/** The result columns of the loaded recipe's fine-tunes on their own (`fine-tuned-1` …, the
- *  session's `Column::FineTune`): none for TIES, whose merge inputs keep only the merged task vector. */
-export const fineTuneColumns = () =>
-  !loaded || loaded.method === 'ties' ? [] : Array.from({ length: loadedFineTunes }, (_, i) => `fine-tuned-${i + 1}`);
 /** Whether the merged column is behind the recipe shown (a change not yet merged). */
 export const recipePending = () => loaded !== null && (inFlight || !same(recipeJson(), sentOrLoaded()));
 
@@ -165,14 +159,12 @@ export function syncRecipe() {
 /** A new load starts: the loaded recipe is gone until the worker says what it loaded. */
 export function forgetLoadedRecipe() {
   loaded = null;
-  loadedFineTunes = 0;
   sent = null;
 }
 
 export function wireRecipe() {
   engine.on('loaded', (ev) => {
     loaded = ev.recipe ?? null;
-    loadedFineTunes = loaded ? ev.fine_tunes.length : 0;
     sent = null;
     inFlight = false;
     recipeSettled.emit();

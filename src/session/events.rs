@@ -34,6 +34,17 @@ impl Serialize for Column {
     }
 }
 
+/// A column the session will send scores for, as the page draws it: its key (the scores'
+/// `model`), its title and the checkpoint it shows on its own (none for the merge).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnInfo {
+    pub model: Column,
+    /// "Zero-shot", "Merged", "Fine-tuned", "Fine-tune 2".
+    pub title: String,
+    /// The name the checkpoint was given by (path, hub id, URL or file name); `None` for the merge.
+    pub checkpoint: Option<String>,
+}
+
 /// One photo's probabilities under one model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Score {

@@ -32,7 +32,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub use events::{Column, Failure, Operation, PhotoId, Score, SessionEvent};
+pub use events::{Column, ColumnInfo, Failure, Operation, PhotoId, Score, SessionEvent};
 pub use export::MergedFile;
 pub use layerwise::{LayerwiseOutcome, LayerwiseResult};
 pub use prompts::{clean_labels, resolve_templates, Prompts, TemplateSet};
@@ -285,35 +285,41 @@ impl Session {
         }
     }
 
-    /// The points of the columns to show, each with the columns it stands for.
+    /// The points of the columns to show, each with the columns it stands for: the columns of
+    /// [`columns`] (the list the page was given at load), the merged one first.
     fn targets(&self, model: &WiseFt, merged_only: bool) -> Result<Vec<(Target, Vec<Column>)>, Failure> {
+        let shown = shown(model, self.recipe.as_ref());
+        // Without a merged column (no fine-tune) an α change sends what there is.
+        let merged_only = merged_only && shown.contains(&Column::Merged);
+        let merged_first = shown.iter().filter(|&&c| c == Column::Merged).chain(shown.iter().filter(|&&c| c != Column::Merged && !merged_only));
         let mut groups: Vec<(Target, Vec<Column>)> = Vec::new();
-        let mut add = |t: Target, c: Column| match groups.iter_mut().find(|(x, _)| x.spot == t.spot) {
-            Some((_, cs)) => cs.push(c),
-            None => groups.push((t, vec![c])),
-        };
-        match (&self.recipe, &model.pair.inputs) {
-            (Some(recipe), Some(inputs)) => {
-                add(Target::recipe(recipe, inputs).map_err(|e| Failure::new(Operation::Recipe, e))?, Column::Merged);
-                if !merged_only {
-                    add(Target::recipe_zero_shot(inputs), Column::ZeroShot);
-                    for i in 0..inputs.labels.len() {
-                        if let Some(t) = Target::recipe_fine_tune(inputs, i) {
-                            add(t, Column::FineTune(i as u32));
-                        }
-                    }
-                }
+        for &c in merged_first {
+            let t = self.target(model, c)?;
+            match groups.iter_mut().find(|(x, _)| x.spot == t.spot) {
+                Some((_, cs)) => cs.push(c),
+                None => groups.push((t, vec![c])),
             }
-            _ if model.pair.fine_tuned.is_some() => {
-                add(Target::alpha(self.alpha), Column::Merged);
-                if !merged_only {
-                    add(Target::alpha(Alpha::ZERO_SHOT), Column::ZeroShot);
-                    add(Target::alpha(Alpha::FINE_TUNED), Column::FineTuned);
-                }
-            }
-            _ => add(Target::alpha(Alpha::ZERO_SHOT), Column::ZeroShot),
         }
         Ok(groups)
+    }
+
+    /// Where the engine goes to compute `column`.
+    fn target(&self, model: &WiseFt, column: Column) -> Result<Target, Failure> {
+        match (&self.recipe, &model.pair.inputs, column) {
+            (Some(recipe), Some(inputs), Column::Merged) => Target::recipe(recipe, inputs).map_err(|e| Failure::new(Operation::Recipe, e)),
+            (Some(_), Some(inputs), Column::ZeroShot) => Ok(Target::recipe_zero_shot(inputs)),
+            (Some(_), Some(inputs), Column::FineTune(i)) => Target::recipe_fine_tune(inputs, i as usize)
+                .ok_or_else(|| Failure::invalid(Operation::Recipe, format!("fine-tune {}: the loaded merge inputs do not hold it on its own", i + 1))),
+            (_, _, Column::Merged) => Ok(Target::alpha(self.alpha)),
+            (_, _, Column::ZeroShot) => Ok(Target::alpha(Alpha::ZERO_SHOT)),
+            (_, _, Column::FineTuned) => Ok(Target::alpha(Alpha::FINE_TUNED)),
+            (_, _, Column::FineTune(i)) => Err(Failure::invalid(Operation::Recipe, format!("fine-tune {}: the model was not loaded from a recipe", i + 1))),
+        }
+    }
+
+    /// The columns this session sends scores for, in the page's order ([`columns`]).
+    pub fn columns(&self) -> Vec<ColumnInfo> {
+        self.model.as_ref().map(|m| columns(m, self.recipe.as_ref())).unwrap_or_default()
     }
 
     /// Sends the scores of the given photos (all when `None`) for the three columns, computing
@@ -373,6 +379,39 @@ fn bench_points(recipe: &Recipe, inputs: &crate::merge::Inputs) -> crate::Result
         Target::recipe(&r, inputs).map(|t| t.point)
     };
     Ok([at(0.3, false)?, at(0.7, true)?])
+}
+
+/// The columns of a model (loaded for `recipe`, if any), in the order the page draws them: the
+/// zero-shot model, each fine-tune the merge inputs hold on their own, and the merge — or the
+/// pair's zero-shot, merged and fine-tuned models; the zero-shot model alone without a fine-tune.
+/// [`Session::targets`] computes from this list, so what the page is told and what it receives
+/// cannot disagree.
+fn shown(model: &WiseFt, recipe: Option<&Recipe>) -> Vec<Column> {
+    match (recipe, &model.pair.inputs) {
+        (Some(_), Some(inputs)) => {
+            let own = (0..inputs.labels.len()).filter(|&i| Target::recipe_fine_tune(inputs, i).is_some()).map(|i| Column::FineTune(i as u32));
+            std::iter::once(Column::ZeroShot).chain(own).chain([Column::Merged]).collect()
+        }
+        _ if model.pair.fine_tuned.is_some() => vec![Column::ZeroShot, Column::Merged, Column::FineTuned],
+        _ => vec![Column::ZeroShot],
+    }
+}
+
+/// [`shown`] with each column's title and checkpoint, as the `loaded` event gives them to the
+/// page before any score arrives (a session installs `model` with the same `recipe`).
+pub fn columns(model: &WiseFt, recipe: Option<&Recipe>) -> Vec<ColumnInfo> {
+    shown(model, recipe)
+        .into_iter()
+        .map(|c| {
+            let (title, checkpoint) = match c {
+                Column::ZeroShot => ("Zero-shot".to_string(), Some(model.pair.zero_shot.name.clone())),
+                Column::Merged => ("Merged".to_string(), None),
+                Column::FineTuned => ("Fine-tuned".to_string(), model.pair.fine_tuned.as_ref().map(|f| f.name.clone())),
+                Column::FineTune(i) => (format!("Fine-tune {}", i + 1), model.pair.inputs.as_ref().and_then(|x| x.labels.get(i as usize).cloned())),
+            };
+            ColumnInfo { model: c, title, checkpoint }
+        })
+        .collect()
 }
 
 /// Where the engine rests: the recipe's point for a model loaded from one, else the session's α,

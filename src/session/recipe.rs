@@ -40,12 +40,14 @@ impl Session {
         };
         recipe.check_count(inputs.labels.len()).map_err(|e| Failure::new(Operation::Recipe, e))?;
         // Checked before anything changes, so a refused recipe leaves the session as it was.
-        let merged = Target::recipe(&recipe, inputs).map_err(|e| Failure::new(Operation::Recipe, e))?;
-        let zero_shot = Target::recipe_zero_shot(inputs);
+        Target::recipe(&recipe, inputs).map_err(|e| Failure::new(Operation::Recipe, e))?;
         self.recipe = Some(recipe);
         // A setting seen just before (a slider moved and back) is computed again; keeping only
-        // what is shown bounds memory as in α's case.
-        self.scores.keep_only(&[zero_shot.spot, merged.spot]);
+        // what is shown (the new merge, θ₀ and each fine-tune on its own, which no coefficient
+        // changes) bounds memory as in α's case.
+        let model = self.model.as_ref().expect("checked above");
+        let shown: Vec<_> = self.targets(model, false)?.into_iter().map(|(t, _)| t.spot).collect();
+        self.scores.keep_only(&shown);
         self.refresh(None, true).await
     }
 }

@@ -20,7 +20,7 @@ use crate::engine::gpu::GpuStats;
 use crate::engine::Device;
 use crate::merge::task_vector::FineTuneReport;
 use crate::merge::{Alpha, MergeReport, Recipe};
-use crate::session::{LayerwiseResult, Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
+use crate::session::{ColumnInfo, LayerwiseResult, Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
 
 /// Which checkpoint of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -461,7 +461,9 @@ pub enum Event {
     Notice { level: Level, text: String, key: Option<String> },
     /// Both checkpoints (or a recipe's) are in and merged. `recipe`: the recipe loaded, as JSON
     /// (without checkpoints); `fine_tunes`: each fine-tune against the zero-shot model (tensors it
-    /// changes, ‖θᵢ − θ₀‖/‖θ₀‖), for a recipe load.
+    /// changes, ‖θᵢ − θ₀‖/‖θ₀‖), for a recipe load; `columns`: the result columns the session
+    /// will send scores for, in the order the page draws them (the session's list, so the page
+    /// does not repeat its rule).
     Loaded {
         backend: Backend,
         report: Option<MergeReport>,
@@ -470,6 +472,7 @@ pub enum Event {
         alpha: Alpha,
         recipe: Option<serde_json::Value>,
         fine_tunes: Vec<FineTuneReport>,
+        columns: Vec<ColumnInfo>,
     },
     /// Probabilities for some photos at one α (for one or more of the three models).
     Results { labels: Vec<String>, templates: usize, scores: Vec<Score> },

@@ -405,6 +405,7 @@ impl Worker {
         };
         let image_size = loaded.wiseft.pair.preprocess().output_size().0;
         let recipe_json = loaded.recipe.as_ref().map(crate::session::coefficients);
+        let columns = crate::session::columns(&loaded.wiseft, loaded.recipe.as_ref());
         let mut backend = loaded.backend.clone();
         if let Some(reason) = chosen {
             backend.reason = reason;
@@ -417,6 +418,7 @@ impl Worker {
             alpha: session.alpha(),
             recipe: recipe_json,
             fine_tunes: loaded.fine_tunes,
+            columns,
         });
         *self.loaded.borrow_mut() = Loaded {
             load_s: loaded.load_s,
