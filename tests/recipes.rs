@@ -15,7 +15,7 @@ use wiseft::clip::preprocess;
 use wiseft::engine::cpu::{CpuEngine, Matmul};
 use wiseft::engine::gpu::{GpuEngine, GpuOptions};
 use wiseft::engine::Engine;
-use wiseft::merge::{load_recipe, Loaded, Point, Recipe};
+use wiseft::merge::{load_recipe, load_recipe_with, Loaded, OwnVectors, Point, Recipe};
 use wiseft::pipeline::WiseFt;
 
 const TENSOR_TOL: f64 = 1e-6;
@@ -189,7 +189,14 @@ fn memory_is_one_tensor_set_per_fine_tune() {
     assert!(inputs.bytes() <= held, "{} bytes of task vectors for {held} bytes of fine-tunes", inputs.bytes());
     assert!(loaded.pair.fine_tuned.is_none(), "the fine-tunes are dropped once their task vectors exist");
     let ties = load(&r.cases["ties"].recipe);
-    assert_eq!(ties.pair.inputs.as_ref().unwrap().sets.len(), 1, "TIES keeps one merged vector");
+    let merged = ties.pair.inputs.as_ref().unwrap();
+    assert_eq!(merged.sets.len(), 1, "TIES keeps one merged vector");
+    // Keeping each fine-tune's own vector (the page's columns) grows it by one set per fine-tune:
+    // task arithmetic's inputs plus the merged vector.
+    let recipe = Recipe::from_value(&r.cases["ties"].recipe).unwrap();
+    let fts = recipe.fine_tuned.iter().map(|p| open(p)).collect();
+    let own = load_recipe_with(&recipe, open(&r.zero_shot), fts, OwnVectors::KeptWithin(u64::MAX)).unwrap();
+    assert_eq!(own.pair.inputs.as_ref().unwrap().bytes(), inputs.bytes() + merged.bytes());
 }
 
 #[test]
@@ -348,5 +355,63 @@ fn packed_inputs_over_the_binding_limit_are_combined_in_blocks() {
     for (i, (g, w)) in got.iter().zip(&case.probs).enumerate() {
         let d = max_abs_diff(g, w);
         assert!(d <= PROB_TOL, "in blocks, image {}: probabilities differ by {d}", r.images[i]);
+    }
+}
+
+/// TIES keeping each fine-tune's own task vector beside its merged one (for the page's column per
+/// fine-tune): its merge is TIES's one-set merge bit for bit (the inputs at weight 0 are not read,
+/// on the host nor in the GPU kernel), on the host and on the GPU, whole or with the packed inputs
+/// in blocks; a λ change is still one pass that uploads and creates nothing; and a fine-tune's own
+/// point (θ₀ + 1·τᵢ, the merged vector at 0) is the same on both back ends.
+#[test]
+fn ties_with_each_fine_tunes_own_vector_merges_the_same_bits() {
+    let r = reference();
+    let case = &r.cases["ties"];
+    let recipe = Recipe::from_value(&case.recipe).unwrap();
+    let n = recipe.fine_tuned.len();
+    let one = load(&case.recipe);
+    let fts = recipe.fine_tuned.iter().map(|p| open(p)).collect();
+    let own = load_recipe_with(&recipe, open(&r.zero_shot), fts, OwnVectors::KeptWithin(u64::MAX)).unwrap();
+    assert!(own.dropped.is_none());
+    let inputs = own.pair.inputs.as_ref().unwrap();
+    assert_eq!((inputs.sets.len(), inputs.own()), (n + 1, n), "each fine-tune's vector, then the merged one");
+    let same = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    let (kept, alone_set) = (&inputs.sets[n], &one.pair.inputs.as_ref().unwrap().sets[0]);
+    assert!(kept.len() == alone_set.len() && kept.iter().all(|(name, v)| alone_set.get(name).is_some_and(|w| same(v, w))), "the merged vector is TIES's");
+
+    let mut moved = recipe.clone();
+    moved.lambda = wiseft::merge::schedule::Coefficient::constant(0.9);
+    for (p_one, p_own) in [(one.point.clone(), own.point.clone()), (one.point_of(&moved).unwrap(), own.point_of(&moved).unwrap())] {
+        let (a, b) = (one.pair.merge_at(&p_one).unwrap(), own.pair.merge_at(&p_own).unwrap());
+        for (name, t) in &a {
+            assert!(same(t.as_f32().unwrap(), b[name].as_f32().unwrap()), "host merge of `{name}` differs with the fine-tunes' own vectors");
+        }
+    }
+
+    let imgs = images(&r, &own);
+    let flat: Vec<f32> = imgs.iter().flatten().copied().collect();
+    let k = imgs.len();
+    let gpu_at = |l: &Loaded, p: &Point, opts: GpuOptions| block_on(GpuEngine::at(&l.pair, p, opts)).unwrap_or_else(|e| panic!("{e}"));
+    let largest = own.pair.zero_shot.tensors.iter().filter(|(n, t)| t.is_float() && !n.contains("token_embedding")).map(|(_, t)| t.numel() as u64 * 4).max().unwrap();
+    let blocks = GpuOptions { max_binding: Some(largest.div_ceil(256) * 256), ..GpuOptions::default() };
+    // Fine-tune 2 on its own: weight 1 on θ₀ and on its vector, 0 on the rest.
+    let names: std::collections::BTreeSet<&String> = inputs.sets.iter().flat_map(|s| s.keys()).collect();
+    let alone = Point::Mix(std::sync::Arc::new(wiseft::merge::Mix { weights: names.into_iter().map(|name| (name.clone(), (0..=n + 1).map(|j| if j == 0 || j == 2 { 1.0 } else { 0.0 }).collect())).collect() }));
+    let cpu_alone = CpuEngine::at(&own.pair, &alone, Matmul::Candle).unwrap().encode_images(&flat, k).unwrap();
+    for (what, opts) in [("whole", GpuOptions::default()), ("in blocks", blocks)] {
+        // Against TIES's one-set engine with the same options (blocks split θ₀'s tables too).
+        let want = block_on(gpu_at(&one, &one.point, opts).encode_images(&flat, k)).unwrap();
+        let want_moved = block_on(gpu_at(&one, &one.point_of(&moved).unwrap(), opts).encode_images(&flat, k)).unwrap();
+        let mut gpu = gpu_at(&own, &own.point, opts);
+        assert_eq!(block_on(gpu.encode_images(&flat, k)).unwrap(), want, "{what}: the GPU merge with the fine-tunes' own vectors");
+        let stats = gpu.stats();
+        gpu.set_point(&own.pair, &own.point_of(&moved).unwrap()).unwrap();
+        let after = gpu.stats();
+        assert_eq!((after.merges, after.weight_bytes_uploaded, after.buffers_created), (stats.merges + 1, stats.weight_bytes_uploaded, stats.buffers_created), "{what}: one pass, nothing uploaded or created");
+        assert_eq!(block_on(gpu.encode_images(&flat, k)).unwrap(), want_moved, "{what}: λ = 0.9");
+        gpu.set_point(&own.pair, &alone).unwrap();
+        for (g, w) in block_on(gpu.encode_images(&flat, k)).unwrap().iter().zip(&cpu_alone) {
+            assert!(cosine(g, w) > 0.99999, "{what}: fine-tune 2 on its own, GPU vs CPU");
+        }
     }
 }

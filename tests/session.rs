@@ -12,7 +12,7 @@ use common::*;
 use pollster::block_on;
 use wiseft::clip::preprocess;
 use wiseft::engine::Device;
-use wiseft::merge::{Alpha, ModelPair};
+use wiseft::merge::{Alpha, ModelPair, OwnVectors};
 use wiseft::pipeline::WiseFt;
 use wiseft::session::{Cancel, Column, Operation, PhotoId, Prompts, Score, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
 
@@ -274,13 +274,22 @@ fn classify_photos(w: &mut WiseFt, rels: &[&str]) -> Vec<Vec<f32>> {
     block_on(w.classify(&pixels, &labels, &["a photo of a {}.".to_string()])).unwrap()
 }
 
-fn recipe_session(r: &wiseft::merge::Recipe) -> (Session, Log) {
+/// A session over the recipe `r` as the page loads it: TIES keeps each fine-tune's own task vector
+/// when θ₀ and the merge inputs fit in `limit` bytes ([`OwnVectors::KeptWithin`]).
+fn recipe_session_within(r: &wiseft::merge::Recipe, limit: u64) -> (Session, Log) {
     let log: Log = Rc::default();
     let sink = log.clone();
     let mut s = Session::new(move |e| sink.borrow_mut().push(e));
     block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
-    block_on(s.install_recipe(recipe_model(r), r.clone())).unwrap();
+    let fts = FINE_TUNES.iter().map(|p| open(p)).collect();
+    let loaded = wiseft::merge::load_recipe_with(r, open("models/a_zs"), fts, OwnVectors::KeptWithin(limit)).unwrap();
+    let model = block_on(WiseFt::at(loaded.pair, loaded.point, Device::Cpu)).unwrap();
+    block_on(s.install_recipe(model, r.clone())).unwrap();
     (s, log)
+}
+
+fn recipe_session(r: &wiseft::merge::Recipe) -> (Session, Log) {
+    recipe_session_within(r, u64::MAX)
 }
 
 /// (photo, column, setting, probabilities) of every score since the log was last drained.
@@ -313,33 +322,65 @@ fn fine_tune_alone(f: &str, rels: &[&str]) -> Vec<Vec<f32>> {
     classify_photos(&mut block_on(WiseFt::at(loaded.pair, loaded.point, Device::Cpu)).unwrap(), rels)
 }
 
-/// A recipe over task vectors shows each fine-tune on its own (θ₀ + τᵢ from the loaded inputs, no
-/// reload): equal to that fine-tune alone, named by its checkpoint, and not recomputed when λ moves.
-/// TIES keeps only its merged task vector, so it shows none.
+/// A recipe shows each fine-tune on its own (θ₀ + τᵢ from the loaded inputs, no reload): equal to
+/// that fine-tune alone, named by its checkpoint, and not recomputed when λ moves — task
+/// arithmetic, whose inputs are the task vectors, and TIES, which keeps them beside its merged one;
+/// the columns the session lists at load are the ones it sends, in that order.
 #[test]
 fn a_recipe_session_shows_each_fine_tune_on_its_own() {
     let ta = |l: f64| recipe(serde_json::json!({"version": 1, "method": "task-arithmetic", "lambda": l}));
-    let (mut s, log) = recipe_session(&ta(0.3));
-    block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
-    let got = recipe_results(&log);
-    for (i, f) in FINE_TUNES.iter().enumerate() {
-        let want = fine_tune_alone(f, &IMAGES[..2]);
-        for (id, want) in [1, 2].into_iter().zip(&want) {
-            let col: Vec<_> = got.iter().filter(|g| g.0 == id && g.1 == Column::FineTune(i as u32)).collect();
-            assert_eq!(col.len(), 1, "photo {id}: one score of fine-tune {i}: {got:?}");
-            assert!(col[0].2.as_deref().is_some_and(|name| name.contains(f.trim_start_matches("models/"))), "named by its checkpoint: {:?}", col[0].2);
-            assert_close(&col[0].3, want, &format!("photo {id}, {f} on its own"));
+    let ties = |l: f64| recipe(serde_json::json!({"version": 1, "method": "ties", "lambda": l, "top_k": 20}));
+    for (first, moved) in [(ta(0.3), ta(0.9)), (ties(0.3), ties(0.9))] {
+        let what = wiseft::session::describe(&first);
+        let (mut s, log) = recipe_session(&first);
+        let listed: Vec<_> = s.columns().iter().map(|c| serde_json::to_value(c.model).unwrap()).collect();
+        assert_eq!(listed, ["zero-shot", "fine-tuned-1", "fine-tuned-2", "fine-tuned-3", "merged"], "{what}: the page's key, numbered from 1");
+        assert!(s.columns()[1..4].iter().zip(FINE_TUNES).all(|(c, f)| c.checkpoint.as_deref().is_some_and(|n| n.contains(f.trim_start_matches("models/")))), "{what}: {:?}", s.columns());
+        block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
+        let got = recipe_results(&log);
+        let sent: std::collections::BTreeSet<_> = got.iter().map(|g| serde_json::to_value(g.1).unwrap().as_str().unwrap().to_string()).collect();
+        assert_eq!(sent, listed.iter().map(|v| v.as_str().unwrap().to_string()).collect::<std::collections::BTreeSet<_>>(), "{what}: the columns sent are the columns listed");
+        assert_merged_is(&got, &first);
+        for (i, f) in FINE_TUNES.iter().enumerate() {
+            let want = fine_tune_alone(f, &IMAGES[..2]);
+            for (id, want) in [1, 2].into_iter().zip(&want) {
+                let col: Vec<_> = got.iter().filter(|g| g.0 == id && g.1 == Column::FineTune(i as u32)).collect();
+                assert_eq!(col.len(), 1, "{what}, photo {id}: one score of fine-tune {i}: {got:?}");
+                assert!(col[0].2.as_deref().is_some_and(|name| name.contains(f.trim_start_matches("models/"))), "named by its checkpoint: {:?}", col[0].2);
+                assert_close(&col[0].3, want, &format!("{what}, photo {id}, {f} on its own"));
+            }
         }
+        let merges = s.model().unwrap().merges();
+        block_on(s.set_recipe(moved.clone())).unwrap();
+        assert_eq!(s.model().unwrap().merges(), merges + 1, "{what}: a λ change is one merge");
+        let got = recipe_results(&log);
+        assert!(got.iter().all(|g| g.1 == Column::Merged), "{what}: a λ change re-sends the merge only: {got:?}");
+        assert_merged_is(&got, &moved);
+        // The fine-tunes' scores are kept through the move: a new request computes none again.
+        block_on(s.set_prompts(Prompts::new(LABELS, None, &[]))).unwrap();
+        assert_eq!(s.model().unwrap().merges(), merges + 1, "{what}: the columns are sent from the kept scores");
+        assert_eq!(recipe_results(&log).len(), 2 * 5, "{what}: two photos, five columns");
     }
     assert_eq!(serde_json::to_value(Column::FineTune(2)).unwrap(), "fine-tuned-3", "the page's key, numbered from 1");
-    block_on(s.set_recipe(ta(0.9))).unwrap();
-    assert!(recipe_results(&log).iter().all(|g| g.1 == Column::Merged), "a λ change re-sends the merge only");
+}
 
+/// Where the fine-tunes' own task vectors would not fit beside TIES's merged one, TIES loads
+/// without them, says why, and lists (and sends) the zero-shot model and the merge only; the merge
+/// is the same.
+#[test]
+fn ties_without_room_for_the_fine_tunes_own_vectors_shows_the_merge_only() {
     let ties = recipe(serde_json::json!({"version": 1, "method": "ties", "lambda": 0.3, "top_k": 20}));
-    let (mut s, log) = recipe_session(&ties);
-    block_on(s.add_photos(vec![photo(1, IMAGES[0])])).unwrap();
+    let fts = FINE_TUNES.iter().map(|p| open(p)).collect();
+    let loaded = wiseft::merge::load_recipe_with(&ties, open("models/a_zs"), fts, OwnVectors::KeptWithin(1000)).unwrap();
+    let why = loaded.dropped.expect("1000 bytes cannot hold them");
+    assert!(why.contains("TIES over 3 fine-tunes") && why.contains("4 vectors") && why.contains("MB"), "{why}");
+    let (mut s, log) = recipe_session_within(&ties, 1000);
+    let listed: Vec<_> = s.columns().iter().map(|c| serde_json::to_value(c.model).unwrap()).collect();
+    assert_eq!(listed, ["zero-shot", "merged"]);
+    block_on(s.add_photos(vec![photo(1, IMAGES[0]), photo(2, IMAGES[1])])).unwrap();
     let got = recipe_results(&log);
-    assert!(got.iter().all(|g| matches!(g.1, Column::ZeroShot | Column::Merged)), "TIES: zero-shot and merged only: {got:?}");
+    assert!(got.iter().all(|g| matches!(g.1, Column::ZeroShot | Column::Merged)), "{got:?}");
+    assert_merged_is(&got, &ties);
 }
 
 #[test]

@@ -9,7 +9,7 @@ import { applyLabels, showPresetLabels } from './labels.js';
 import { clearLoadView, showProgress, showReport } from './load-view.js';
 import { signal } from './signal.js';
 import { DEFAULT_HUB, hubEndpoint, hubIdUrls, setHubEndpoint, viaHub } from './hub.js';
-import { DEFAULT_LAMBDA, DEFAULT_TOP_K, forgetLoadedRecipe, isLocalFineTune, localFineTune, moreFineTunes, recipeJson, setRecipe, usesRecipe } from './recipe.js';
+import { DEFAULT_LAMBDA, DEFAULT_TOP_K, forgetLoadedRecipe, isLocalFineTune, localFineTune, moreFineTunes, recipeChanged, recipeJson, setRecipe, usesRecipe } from './recipe.js';
 
 /** @typedef {'zero-shot'|'fine-tuned'} Role */
 
@@ -134,11 +134,22 @@ function showMemoryNote() {
   // Measured peaks (docs/BENCHMARKS.md, ViT-B/32 in Chromium): the download plus about two thirds
   // of the zero-shot model's size (the engine's own copy of the towers), for a pair and for a
   // recipe of N fine-tunes alike (1349 MB for the pair; 3839 MB for 8 vision fine-tunes).
-  const memory = Math.round(download + (2 / 3) * (zs?.size_mb || 0));
+  let memory = Math.round(download + (2 / 3) * (zs?.size_mb || 0));
+  // TIES holds its merged task vector (about one fine-tune's size) beside the fine-tunes' own,
+  // which give each fine-tune its column, when that fits 4096 MB; else the engine loads it
+  // without them and says so (src/session/limits.rs `recipe_inputs_limit`, the same measure).
+  const ties = recipeJson().method === 'ties' && rest.length > 0;
+  const beside = ties ? Math.round(Math.max(...rest.map((m) => m.size_mb || 0))) : 0;
+  const columns = !ties || memory + beside <= 4096;
+  if (ties && columns) memory += beside;
   const fits = memory <= 4096;
   note.dataset.fits = fits ? '1' : '0';
+  note.dataset.fineTuneColumns = columns ? '1' : '0';
+  const without = columns
+    ? ''
+    : ` TIES then shows no column per fine-tune: their own task vectors beside the merged one would need about ${memory + beside} MB.`;
   note.textContent = fits
-    ? `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less). On a phone, the generated-world presets need 6 MB.`
+    ? `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less).${without} On a phone, the generated-world presets need 6 MB.`
     : `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory — more than the 4 GB WebAssembly allows, so it will not load here. Use a browser with WebGPU (it fits a 4 GB GPU), or merge fewer fine-tunes.`;
   note.dataset.downloadMb = String(download);
 }
@@ -344,5 +355,7 @@ export function wireModels() {
   engine.on('progress', showProgress);
   engine.on('status', (ev) => setModelStatus(ev.text));
   engine.on('loaded', onLoaded);
+  // The method chosen changes what TIES needs beside its merged vector.
+  recipeChanged.on(showMemoryNote);
   renderState();
 }

@@ -17,7 +17,7 @@ export const METHODS = {
   average: { name: 'Average (uniform soup)', formula: 'θ = mean of the θᵢ' },
   ties: {
     name: 'TIES (λ, top-k %)',
-    formula: 'θ = θ₀ + λ·TIES(τ₁ … τₙ; trim to top-k %, elect signs, disjoint mean) · only the merged task vector is kept, so the photos show no column per fine-tune',
+    formula: 'θ = θ₀ + λ·TIES(τ₁ … τₙ; trim to top-k %, elect signs, disjoint mean) · each fine-tune’s own τᵢ is kept beside the merged one for its column, where memory allows',
   },
 };
 /** The tensor families a schedule can address (src/merge/schedule.rs). */

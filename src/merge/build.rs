@@ -17,6 +17,21 @@ pub struct Loaded {
     pub pair: ModelPair,
     pub point: Point,
     pub reports: Vec<FineTuneReport>,
+    /// Why a TIES load did not keep the fine-tunes' own task vectors it was asked to keep
+    /// ([`OwnVectors::KeptWithin`]): they would not fit.
+    pub dropped: Option<String>,
+}
+
+/// Whether a TIES load keeps each fine-tune's own task vector τᵢ beside the merged one, so that
+/// each fine-tune can be shown on its own (θ₀ + 1·τᵢ, a point of the same inputs): N more tensor
+/// sets, as many as task arithmetic holds. The other methods' inputs are the fine-tunes' own already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnVectors {
+    /// Dropped once merged: one set whatever N is (the CLI's merge and classify).
+    Dropped,
+    /// Kept when θ₀'s float tensors and every merge input, theirs included, take at most this many
+    /// bytes of f32; else dropped, and [`Loaded::dropped`] says why.
+    KeptWithin(u64),
 }
 
 impl Loaded {
@@ -45,7 +60,13 @@ pub fn point_of(recipe: &Recipe, pair: &ModelPair) -> Result<Point> {
 
 /// Checks every fine-tune against `zero_shot` (shapes; an error names the checkpoint and tensor)
 /// and computes the recipe's merge inputs. A wise-ft recipe with one α is today's two-model merge.
-pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<Checkpoint>) -> Result<Loaded> {
+/// TIES keeps only its merged task vector ([`OwnVectors::Dropped`]).
+pub fn load_recipe(recipe: &Recipe, zero_shot: Checkpoint, fine_tuned: Vec<Checkpoint>) -> Result<Loaded> {
+    load_recipe_with(recipe, zero_shot, fine_tuned, OwnVectors::Dropped)
+}
+
+/// [`load_recipe`], TIES keeping the fine-tunes' own task vectors as `own` says.
+pub fn load_recipe_with(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<Checkpoint>, own: OwnVectors) -> Result<Loaded> {
     recipe.check()?;
     recipe.check_count(fine_tuned.len())?;
     let reports = fine_tuned.iter().map(|ft| task_vector::inspect(&zero_shot, ft)).collect::<Result<Vec<_>>>()?;
@@ -58,10 +79,11 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
     if recipe.method == Method::WiseFt && recipe.alpha.as_constant().is_some() {
         let pair = ModelPair::new(zero_shot, fine_tuned.into_iter().next())?;
         let point = point_of(recipe, &pair)?;
-        return Ok(Loaded { pair, point, reports });
+        return Ok(Loaded { pair, point, reports, dropped: None });
     }
     let labels: Vec<String> = fine_tuned.iter().map(|f| f.name.clone()).collect();
     let depths = Depths::from_names(zero_shot.tensors.keys());
+    let mut dropped = None;
     let inputs = match recipe.method {
         Method::WiseFt => Inputs { kind: Kind::FineTuned, labels, sets: vec![task_vector::shared_tensors(&zero_shot, &fine_tuned[0])?], depths },
         Method::TaskArithmetic | Method::Average => {
@@ -77,18 +99,45 @@ pub fn load_recipe(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: Vec<C
             Inputs { kind: Kind::TaskVectors, labels, sets, depths }
         }
         Method::Ties => {
+            // Each fine-tune's task vector untrimmed, and the magnitude its trim cuts at (over all
+            // of its entries, zeros included, so before its zero tensors are dropped): the merge
+            // trims as it reads, so each vector is held once, as task arithmetic holds it.
             let mut taus = Vec::with_capacity(fine_tuned.len());
+            let mut thresholds = Vec::with_capacity(fine_tuned.len());
             for ft in fine_tuned {
-                let tau: TensorSet = task_vector::task_vector(&zero_shot, &ft)?;
+                let mut tau = task_vector::task_vector(&zero_shot, &ft)?;
                 drop(ft);
-                let mut owned: std::collections::BTreeMap<String, Vec<f32>> = tau.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
-                ties::trim(&mut owned, recipe.top_k);
-                taus.push(owned);
+                thresholds.push(ties::threshold(&tau, recipe.top_k));
+                task_vector::drop_zeros(&mut tau);
+                taus.push(tau);
             }
-            Inputs { kind: Kind::Ties { top_k: recipe.top_k }, labels, sets: vec![ties::merge(&taus)], depths }
+            let merged = ties::merge(&taus, &thresholds);
+            // The merged vector last, after the fine-tunes' own (Mix::new weighs them 0).
+            let sets = match own {
+                OwnVectors::Dropped => vec![merged],
+                OwnVectors::KeptWithin(limit) => {
+                    let set_bytes = |s: &TensorSet| s.values().map(|v| v.len() as u64 * 4).sum::<u64>();
+                    let theta0: u64 = zero_shot.tensors.values().filter(|t| t.is_float()).map(|t| t.numel() as u64 * 4).sum();
+                    let need = theta0 + taus.iter().map(set_bytes).sum::<u64>() + set_bytes(&merged);
+                    if need <= limit {
+                        taus.push(merged);
+                        taus
+                    } else {
+                        dropped = Some(format!(
+                            "TIES over {} fine-tunes: their own task vectors are not kept beside the merged one — θ₀ and the {} vectors would take {} MB, over the {} MB they may take here — so no fine-tune is shown on its own",
+                            taus.len(),
+                            taus.len() + 1,
+                            need / 1_000_000,
+                            limit / 1_000_000
+                        ));
+                        vec![merged]
+                    }
+                }
+            };
+            Inputs { kind: Kind::Ties { top_k: recipe.top_k }, labels, sets, depths }
         }
     };
     let pair = ModelPair::with_inputs(zero_shot, inputs)?;
     let point = point_of(recipe, &pair)?;
-    Ok(Loaded { pair, point, reports })
+    Ok(Loaded { pair, point, reports, dropped })
 }

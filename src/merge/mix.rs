@@ -7,11 +7,13 @@
 //! | wise-ft with a schedule | θ₁ | 1 − α(t), α(t) |
 //! | task-arithmetic | τᵢ = θᵢ − θ₀ | 1, λ(t) |
 //! | average | τᵢ | 1, wᵢ / Σw |
-//! | ties | τ_TIES (one input) | 1, λ(t) |
+//! | ties | τ₁ … τₙ (when kept), then τ_TIES | 1, (0 … 0,) λ(t) |
 //!
 //! (A wise-ft recipe with one α takes the two-model path of [`super::MergePlan`], today's merge.)
 //! Weights are rounded to f32 once, here, and host and GPU kernel sum the rounded products in the
-//! same order: w₀·θ₀ first, then each input in order.
+//! same order: w₀·θ₀ first, then each input in order, both leaving out the inputs of weight 0 — so
+//! TIES's fine-tunes' own vectors, there only for the columns that show each fine-tune alone, cost
+//! a coefficient change nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,7 +31,8 @@ pub enum Kind {
     FineTuned,
     /// One task vector per fine-tune.
     TaskVectors,
-    /// TIES's merged task vector, trimmed at `top_k` %.
+    /// TIES's merged task vector, trimmed at `top_k` % — the last input, after each fine-tune's own
+    /// (untrimmed) task vector where those were kept ([`super::OwnVectors`]).
     Ties { top_k: f64 },
 }
 
@@ -49,6 +52,16 @@ impl Inputs {
     /// Bytes of f32 values held.
     pub fn bytes(&self) -> u64 {
         self.sets.iter().flat_map(|s| s.values()).map(|v| v.len() as u64 * 4).sum()
+    }
+
+    /// How many of the sets, from the first, are one fine-tune's own input each (its task vector,
+    /// or for wise-ft θ₁ itself): every set, but TIES's merged vector; none for TIES loaded without
+    /// the fine-tunes' own vectors.
+    pub fn own(&self) -> usize {
+        match self.kind {
+            Kind::FineTuned | Kind::TaskVectors => self.sets.len(),
+            Kind::Ties { .. } => self.sets.len().saturating_sub(1),
+        }
     }
 
     /// The method the inputs were made for agrees with `recipe` (its λ / weights may differ; a
@@ -93,9 +106,14 @@ impl Mix {
                 let t = depths.of(name);
                 let w: Vec<f32> = match recipe.method {
                     Method::WiseFt => wise_ft_weights(recipe, name, t)?,
-                    Method::TaskArithmetic | Method::Ties => {
+                    Method::TaskArithmetic => {
                         let l = recipe.lambda.at(name, t) as f32;
                         std::iter::once(1.0).chain(std::iter::repeat_n(l, n)).collect()
+                    }
+                    // λ on the merged vector (the last set); the fine-tunes' own vectors at 0.
+                    Method::Ties => {
+                        let l = recipe.lambda.at(name, t) as f32;
+                        std::iter::once(1.0).chain(std::iter::repeat_n(0.0, n - 1)).chain([l]).collect()
                     }
                     Method::Average => std::iter::once(1.0).chain(soup.iter().map(|&c| c as f32)).collect(),
                 };
@@ -139,13 +157,19 @@ const BLOCK: usize = 4096;
 /// out = w₀·base + Σᵢ wᵢ·termsᵢ in f32, each product rounded, summed left to right — the order of
 /// the GPU kernel (combine.wgsl), so host and device merges agree.
 pub fn combine_into(base: &[f32], w0: f32, terms: &[(&[f32], f32)], out: &mut [f32]) {
+    // A term of weight 0 is not read. For finite values that is exact — x + 0·v = x (only a −0
+    // would have become +0, an equal value); an infinite or NaN v would have made the sum NaN —
+    // and the inputs a point weighs 0 (TIES's fine-tunes' own vectors at its merged point, the
+    // other fine-tunes at one fine-tune's point) then cost no pass over memory. The GPU kernel
+    // (combine.wgsl) skips them alike, so host and device still agree.
+    let terms: Vec<(&[f32], f32)> = terms.iter().copied().filter(|&(_, w)| w != 0.0).collect();
     crate::parallel::chunks(out, |first, part| {
         for (start, o) in (first..).step_by(BLOCK).zip(part.chunks_mut(BLOCK)) {
             let end = start + o.len();
             for (o, &x) in o.iter_mut().zip(&base[start..end]) {
                 *o = w0 * x;
             }
-            for (v, w) in terms {
+            for (v, w) in &terms {
                 for (o, &x) in o.iter_mut().zip(&v[start..end]) {
                     *o += w * x;
                 }

@@ -18,7 +18,7 @@ pub mod task_vector;
 pub mod ties;
 
 pub use alpha::Alpha;
-pub use build::{load_recipe, Loaded};
+pub use build::{load_recipe, load_recipe_with, Loaded, OwnVectors};
 pub use mix::{combine_shared, Inputs, Mix, Point};
 pub use pair::ModelPair;
 pub use recipe::{Method, Recipe};

@@ -82,6 +82,27 @@ pub fn checkpoint_refused(name: &str, file_bytes: u64, available: u64) -> Option
     })
 }
 
+/// The memory a page's engine works in: WebAssembly's 4 GB, counted as the page's memory note
+/// counts it (4096 MB; the 32-bit address space is 4295 MB, the rest is the allocator's slack, the
+/// photos' files and the class embeddings).
+pub const WASM_MEMORY_BYTES: u64 = 4_096_000_000;
+
+/// The float bytes (as f32) of a checkpoint's tensors: what θ₀ takes on the host.
+pub fn float_bytes(c: &crate::checkpoint::Checkpoint) -> u64 {
+    c.tensors.values().filter(|t| t.is_float()).map(|t| t.numel() as u64 * 4).sum()
+}
+
+/// The bytes θ₀ and a recipe's merge inputs may take in the page (the limit of
+/// [`crate::merge::OwnVectors::KeptWithin`]): [`WASM_MEMORY_BYTES`] less the CPU engine's own
+/// copy of the towers it builds from them, two thirds of θ₀ — the page's measured peaks are θ₀, that
+/// copy and the inputs (ViT-B/32: 1013 MB + 353 MB per task vector, docs/BENCHMARKS.md). The GPU
+/// path counts it too, because a GPU that fails falls back to the CPU engine. Eight ViT-B/32
+/// fine-tunes' task vectors fit (605 + 8 × 351 MB of 3692 MB); with TIES's merged vector beside
+/// them (605 + 9 × 351 MB) they do not, seven do.
+pub fn recipe_inputs_limit(zero_shot_bytes: u64) -> u64 {
+    WASM_MEMORY_BYTES.saturating_sub(zero_shot_bytes / 3 * 2)
+}
+
 /// The memory the system says is available to a new allocation (Linux's `MemAvailable`), or
 /// `None` where it does not say.
 pub fn host_memory_available() -> Option<u64> {
@@ -115,6 +136,17 @@ mod tests {
         assert_eq!(checkpoint_refused("a.safetensors", 600_000_000, 2_000_000_000), None);
         let m = checkpoint_refused("b.safetensors", 1_700_000_000, 2_000_000_000).unwrap();
         assert!(m.contains("b.safetensors") && m.contains("1700 MB") && m.contains("3400 MB") && m.contains("2000 MB are available"), "{m}");
+    }
+
+    #[test]
+    fn eight_vit_b32_task_vectors_fit_the_page_and_ties_merged_vector_beside_them_does_not() {
+        // ViT-B/32 in f32: θ₀ 605 MB, a vision-only task vector 351 MB (docs/BENCHMARKS.md).
+        let (theta0, tau) = (605_000_000u64, 351_000_000u64);
+        let limit = recipe_inputs_limit(theta0);
+        assert_eq!(limit / 1_000_000, 3692);
+        assert!(theta0 + 8 * tau <= limit, "task arithmetic over 8");
+        assert!(theta0 + 9 * tau > limit, "TIES over 8 with its merged vector");
+        assert!(theta0 + 8 * tau <= limit, "TIES over 7 with its merged vector");
     }
 
     #[test]

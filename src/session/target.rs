@@ -39,17 +39,16 @@ impl Target {
     }
 
     /// Fine-tune `i` on its own over a recipe's inputs: θ₀ + 1·τᵢ from task vectors (θᵢ up to the
-    /// rounding of τᵢ), 0·θ₀ + 1·θ₁ from wise-ft's inputs. `None` for TIES, whose one input is the
-    /// merged task vector (the fine-tunes' own vectors are not kept, so memory stays one set per
-    /// input), and past the last fine-tune. Its scores do not depend on the coefficients, so a
-    /// slider move never recomputes them.
+    /// rounding of τᵢ) — TIES's too, when its inputs kept the fine-tunes' own untrimmed vectors
+    /// beside the merged one —, 0·θ₀ + 1·θ₁ from wise-ft's inputs. `None` for TIES loaded without
+    /// them ([`crate::merge::OwnVectors`]), and past the last fine-tune. Its scores do not depend
+    /// on the coefficients, so a slider move never recomputes them.
     pub fn recipe_fine_tune(inputs: &Inputs, i: usize) -> Option<Self> {
-        let (w0, n) = match inputs.kind {
-            Kind::TaskVectors => (1.0, inputs.sets.len()),
-            Kind::FineTuned => (0.0, inputs.sets.len()),
-            Kind::Ties { .. } => return None,
+        let w0 = match inputs.kind {
+            Kind::TaskVectors | Kind::Ties { .. } => 1.0,
+            Kind::FineTuned => 0.0,
         };
-        if i >= n {
+        if i >= inputs.own() {
             return None;
         }
         let setting = inputs.labels.get(i).cloned().unwrap_or_else(|| format!("fine-tune {}", i + 1));
@@ -58,7 +57,8 @@ impl Target {
 }
 
 /// The point w₀·θ₀ + 1·vᵢ over a recipe's inputs, every other input at weight 0 (`input` None: all
-/// of them), for each tensor the inputs have.
+/// of them; TIES's merged vector too), for each tensor the inputs have. The combine does not read
+/// the inputs at 0, so the point costs one pass over θ₀ and vᵢ.
 fn one_input(inputs: &Inputs, w0: f32, input: Option<usize>) -> Point {
     let n = inputs.sets.len();
     let weights = inputs

@@ -6,12 +6,13 @@
 use super::backend::{self, GpuProbe};
 use super::error::LoadError;
 use super::load::{cpu_engine, now_s, Loaded, Loader};
-use super::protocol::{LoadRequest, Role};
+use super::protocol::{Level, LoadRequest, Role};
 use crate::engine::choice::{self, Decision};
 use crate::engine::gpu::{GpuLoader, GpuOptions};
 use crate::engine::Engine;
 use crate::merge::{self, Recipe};
 use crate::pipeline::WiseFt;
+use crate::session::limits;
 
 impl Loader {
     /// Fetches (or reads) the recipe's checkpoints, checks every fine-tune against the zero-shot
@@ -33,7 +34,13 @@ impl Loader {
         }
         let bytes: u64 = models.iter().map(|m| m.bytes).sum();
         self.status(format!("Computing the merge inputs of {} …", crate::session::describe(recipe)));
-        let loaded = merge::load_recipe(recipe, zero_shot, fine_tuned)?;
+        // TIES keeps each fine-tune's own task vector for its column when they fit the page's
+        // memory beside the merged one (else the session shows the zero-shot model and the merge).
+        let own = merge::OwnVectors::KeptWithin(limits::recipe_inputs_limit(limits::float_bytes(&zero_shot)));
+        let loaded = merge::load_recipe_with(recipe, zero_shot, fine_tuned, own)?;
+        if let Some(why) = &loaded.dropped {
+            self.notice(Level::Info, format!("{why}. WebAssembly's 4 GB must hold θ₀, the engine's copy of its towers and every merge input; load fewer fine-tunes to see each on its own, or task arithmetic, whose task vectors are its merge inputs."));
+        }
         let (pair, point) = (loaded.pair, loaded.point);
         let report = Some(pair.plan.report.clone());
 

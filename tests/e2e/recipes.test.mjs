@@ -2,8 +2,9 @@
 // three style fine-tunes of it) with method=ties from the address gives the probabilities of
 // `wiseft classify --recipe` (the same method, coefficients, photos) within 1e-4, on WebGPU
 // (SwiftShader) and on the CPU fallback; λ moves live without downloading anything again; another
-// method re-merges from the browser's copy; the address restores the recipe; with task vectors each
-// fine-tune has a column of its own (equal to that fine-tune alone); a fine-tune from local files
+// method re-merges from the browser's copy; the address restores the recipe; each fine-tune has a
+// column of its own (equal to that fine-tune alone), with TIES as with task arithmetic, and a λ
+// change sends the merged column only; a fine-tune from local files
 // joins the merge; each column's accuracy on the labelled photos is shown; the 8-task presets offer
 // FusionBench's fine-tunes, a task chooser and the published numbers.
 
@@ -87,6 +88,15 @@ async function waitForSetting(page, log, setting) {
   }
 }
 
+/** Waits until every photo shows a column of bars per fine-tune. */
+async function waitForOwnColumns(page) {
+  await page.waitForFunction(
+    (n) => [...document.querySelectorAll('article.photo')].every((c) => c.querySelectorAll('.col.own-fine-tune').length === n && c.querySelectorAll('.col.own-fine-tune li.bar').length > 0 && !c.querySelector('.col.own-fine-tune .wait')),
+    FINE_TUNES.length,
+    { timeout: READY_TIMEOUT, polling: 100 },
+  );
+}
+
 function compare(bars, reference, model, where) {
   let checked = 0;
   for (const file of SAMPLES) {
@@ -127,15 +137,33 @@ async function recipeOnThePage(webgpu) {
     checked += compare(bars, cli(recipeFlags('ties', ['--lambda', '0.5', '--top-k', '30'])), 'merged', `${mode}, TIES λ = 0.5 k = 30`);
     checked += compare(bars, cli([]), 'zero-shot', `${mode}, zero-shot`);
     assert.equal(await page.locator('.col.fine-tuned').count(), 0, 'a recipe has no single fine-tuned column');
-    assert.equal(await page.locator('[data-model^="fine-tuned-"]').count(), 0, 'TIES keeps only its merged task vector: no column per fine-tune');
+    // TIES keeps each fine-tune's own task vector beside its merged one: a column per fine-tune,
+    // equal to that fine-tune alone, in the session's order.
+    await waitForOwnColumns(page);
+    bars = await readBars(page);
+    for (const [i, f] of FINE_TUNES.entries()) {
+      checked += compare(bars, cli(['--fine-tuned', path.join(TOY, f), '--alpha', '1']), `fine-tuned-${i + 1}`, `${mode}, TIES, ${f} on its own`);
+    }
+    assert.deepEqual(await page.locator('article.photo').first().locator('.col').evaluateAll((cs) => cs.map((c) => c.dataset.model)), ['zero-shot', 'fine-tuned-1', 'fine-tuned-2', 'fine-tuned-3', 'merged']);
+    assert.deepEqual(await page.locator('article.photo').first().locator('.col .col-title').allTextContents(), ['Zero-shot', 'Fine-tune 1', 'Fine-tune 2', 'Fine-tune 3', 'Merged']);
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(OUT, `recipes-ties-${webgpu ? 'webgpu' : 'cpu'}.png`) });
 
-    // λ moves live: no checkpoint is fetched again.
+    // λ moves live: no checkpoint is fetched again, and only the merged column is sent again.
+    await page.evaluate(async () => {
+      const { engine } = await import(new URL('www/engine.js', document.baseURI).href);
+      window.sentColumns = [];
+      engine.on('results', (ev) => window.sentColumns.push(...ev.scores.map((s) => s.model)));
+    });
     await page.locator('#lambda').fill('0.8');
     await waitForSetting(page, log, 'TIES, λ = 0.8, k = 30 %');
     bars = await readBars(page);
     checked += compare(bars, cli(recipeFlags('ties', ['--lambda', '0.8', '--top-k', '30'])), 'merged', `${mode}, TIES λ = 0.8`);
+    const sent = await page.evaluate(() => window.sentColumns);
+    assert.ok(sent.length >= SAMPLES.length && sent.every((m) => m === 'merged'), `a λ change sends the merged column only: ${sent}`);
+    for (const [i, f] of FINE_TUNES.entries()) {
+      checked += compare(bars, cli(['--fine-tuned', path.join(TOY, f), '--alpha', '1']), `fine-tuned-${i + 1}`, `${mode}, TIES λ = 0.8, ${f} still shown`);
+    }
     assert.deepEqual(weights.map((w) => served().count(w) > 0), weights.map(() => true));
 
     // Another method: the checkpoints are merged again from the browser's copy.
@@ -144,7 +172,7 @@ async function recipeOnThePage(webgpu) {
     bars = await readBars(page);
     checked += compare(bars, cli(recipeFlags('task-arithmetic', ['--lambda', '0.8'])), 'merged', `${mode}, task arithmetic λ = 0.8`);
     // Task vectors are kept: every fine-tune has a column of its own, equal to that fine-tune alone.
-    await page.waitForFunction((n) => document.querySelectorAll('.col.own-fine-tune li.bar').length > 0 && [...document.querySelectorAll('article.photo')].every((c) => c.querySelectorAll('.col.own-fine-tune').length === n && !c.querySelector('.col.own-fine-tune .wait')), FINE_TUNES.length, { timeout: READY_TIMEOUT, polling: 100 });
+    await waitForOwnColumns(page);
     bars = await readBars(page);
     for (const [i, f] of FINE_TUNES.entries()) {
       checked += compare(bars, cli(['--fine-tuned', path.join(TOY, f), '--alpha', '1']), `fine-tuned-${i + 1}`, `${mode}, ${f} on its own`);
@@ -317,6 +345,9 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     assert.ok(await page.locator('#memory-note').isVisible(), 'the CPU path states the memory first');
     assert.equal(await page.locator('#memory-note').getAttribute('data-fits'), '1');
     assert.match(await page.locator('#memory-note').textContent(), /downloads 3413 MB and needs about 38\d\d MB of memory \(WebAssembly allows 4 GB at most/);
+    // TIES's merged vector beside the eight fine-tunes' own would not fit: no column per fine-tune.
+    assert.equal(await page.locator('#memory-note').getAttribute('data-fine-tune-columns'), '0');
+    assert.match(await page.locator('#memory-note').textContent(), /TIES then shows no column per fine-tune: their own task vectors beside the merged one would need about 41\d\d MB/);
     await page.screenshot({ path: path.join(OUT, 'recipes-8-tasks.png') });
   } finally {
     await browser.close();

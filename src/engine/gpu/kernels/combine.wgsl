@@ -3,7 +3,8 @@
 // whatever N is (WebGPU allows only 8 storage buffers per stage). When N inputs of a tensor would
 // exceed one storage binding, the tensor is done in blocks of `len4` vec4s starting at `start4` of
 // `base` and `out`, each block's inputs packed in a buffer of its own. Products rounded before each
-// sum, summed in input order — the order of `wiseft::merge::mix::combine_into` on the host.
+// sum, summed in input order, inputs of weight 0 left out — as `wiseft::merge::mix::combine_into`
+// does on the host.
 // `weight` is the storage type, f32 or f16 (prefixed by kernels.rs); sums are in f32.
 
 struct Params {
@@ -32,7 +33,14 @@ fn main(
     }
     var acc = p.w[0].x * vec4<f32>(base[p.start4 + i]);
     for (var k = 1u; k <= p.n; k = k + 1u) {
-        acc = acc + p.w[k / 4u][k % 4u] * vec4<f32>(inputs[(k - 1u) * p.len4 + i]);
+        // An input of weight 0 is not read, as the host's combine_into leaves it out: exact for
+        // finite values (x + 0·v = x), and TIES's fine-tunes' own vectors, at 0 at its merged
+        // point, then cost a λ change no bandwidth. The weight is a uniform: the branch is the
+        // same for the whole dispatch.
+        let wk = p.w[k / 4u][k % 4u];
+        if (wk != 0.0) {
+            acc = acc + wk * vec4<f32>(inputs[(k - 1u) * p.len4 + i]);
+        }
     }
     out[p.start4 + i] = vec4<weight>(acc);
 }
