@@ -17,18 +17,23 @@ fn read_json(rel: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join(rel)).unwrap()).unwrap()
 }
 
-/// (image path relative to the repository, true label = its folder) for one sample set.
-fn samples(folder: &str, set: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let dir = root().join(folder).join(set);
-    for label in std::fs::read_dir(&dir).unwrap() {
-        let label = label.unwrap();
-        for image in std::fs::read_dir(label.path()).unwrap() {
-            let name = image.unwrap().file_name().into_string().unwrap();
-            let label_name = label.file_name().into_string().unwrap();
-            out.push((format!("{folder}/{set}/{label_name}/{name}"), label_name));
+/// Every PNG under `folder` (at any depth), sorted, with its label: the name of the folder it is in.
+fn samples_under(folder: &str) -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            let path = format!("{rel}/{name}");
+            if entry.file_type().unwrap().is_dir() {
+                walk(&entry.path(), &path, out);
+            } else if name.ends_with(".png") {
+                let label = rel.rsplit('/').next().unwrap().to_string();
+                out.push((path, label));
+            }
         }
     }
+    let mut out = Vec::new();
+    walk(&root().join(folder), folder, &mut out);
     out.sort();
     out
 }
@@ -61,9 +66,11 @@ fn reproduce(expected_file: &str, pair: Option<(&str, &str)>) -> std::collection
     let alphas: Vec<f64> = expected["alpha"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap()).collect();
     let mut accuracy = std::collections::BTreeMap::new();
     for set in ["task", "shift"] {
-        let folder = expected[set]["folder"].as_str().unwrap().strip_suffix(&format!("/{set}")).unwrap().to_string();
-        let images = samples(&folder, set);
+        // task/ holds one named set per task style (task/<style>/<label>/…), shift/ plain labels.
+        let images = samples_under(expected[set]["folder"].as_str().unwrap());
         assert_eq!(images.len() as u64, expected[set]["images"].as_u64().unwrap(), "{set}: sample count");
+        let recorded: Vec<&String> = expected[set]["per_image"].as_object().unwrap().keys().collect();
+        assert_eq!(images.iter().map(|(p, _)| p).collect::<Vec<_>>(), recorded, "{set}: the shipped files are the evaluated ones");
         let per_image = &expected[set]["per_image"];
         for (k, &alpha) in alphas.iter().enumerate() {
             let tops = classify(&images, alpha, pair);
@@ -211,9 +218,11 @@ fn multitask_recipes_reproduce_the_recorded_evaluation() {
     let recipes = expected["recipes"].as_array().unwrap();
     assert!(recipes.len() >= 6, "zero-shot, three fine-tunes, and the merges");
     for set in ["task", "shift"] {
-        let folder = expected[set]["folder"].as_str().unwrap().strip_suffix(&format!("/{set}")).unwrap().to_string();
-        let images = samples(&folder, set);
+        // task/ holds one named set per task style (task/<style>/<label>/…), shift/ plain labels.
+        let images = samples_under(expected[set]["folder"].as_str().unwrap());
         assert_eq!(images.len() as u64, expected[set]["images"].as_u64().unwrap(), "{set}: sample count");
+        let recorded: Vec<&String> = expected[set]["per_image"].as_object().unwrap().keys().collect();
+        assert_eq!(images.iter().map(|(p, _)| p).collect::<Vec<_>>(), recorded, "{set}: the shipped files are the evaluated ones");
         for (k, recipe) in recipes.iter().enumerate() {
             let name = expected["models"][k].as_str().unwrap();
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_wiseft"));

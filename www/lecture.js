@@ -72,7 +72,10 @@ function redraw() {
 function updateSetCounts() {
   const list = labelledPhotos();
   const n = (set) => list.filter((p) => p.set === set).length;
-  $('set-counts').textContent = `Labelled photos: ${n('task')} in “${SETS.task}”, ${n('other')} in “${SETS.other}” · ${photoCount() - list.length} without a true label.`;
+  const named = new Map();
+  for (const p of list) if (p.group) named.set(p.group, (named.get(p.group) ?? 0) + 1);
+  const within = named.size ? ` · named sets: ${[...named].map(([g, k]) => `${g} (${k})`).join(', ')}` : '';
+  $('set-counts').textContent = `Labelled photos: ${n('task')} in “${SETS.task}”, ${n('other')} in “${SETS.other}”${within} · ${photoCount() - list.length} without a true label.`;
 }
 
 function sweepButtons() {
@@ -92,7 +95,7 @@ function startSweep() {
     return;
   }
   running = true;
-  swept = list.map((p) => ({ id: p.id, name: p.name, set: p.set, truth: p.truth }));
+  swept = list.map((p) => ({ id: p.id, name: p.name, set: p.set, group: p.group, truth: p.truth }));
   $('sweep-progress').value = 0;
   $('sweep-progress').max = SWEEP_ALPHAS.length;
   $('sweep-status').textContent = `Sweeping over ${list.length} photo(s) …`;
@@ -135,6 +138,8 @@ function showSweep(ev) {
   const lec = $('lecture');
   lec.dataset.sweep = 'done';
   lec.dataset.points = JSON.stringify({ task: sweep.sets.task.length, other: sweep.sets.other.length });
+  // For tests and scripts: each named set's curve.
+  lec.dataset.named = JSON.stringify(sweep.named);
   // For tests and scripts: the rules as the session sent them.
   lec.dataset.rules = JSON.stringify(ev.rules);
   redraw();

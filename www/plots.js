@@ -30,6 +30,11 @@ const coef = (sweep) => sweep?.coefficient ?? 'α';
 const axisLabel = (c) => (c === 'λ' ? 'λ  (0 = zero-shot, 1 = θ₀ + the whole task vectors)' : 'α  (0 = zero-shot, 1 = fine-tuned)');
 
 const SET_COLORS = { task: '#e0761b', other: '#2f6fdb', avg: '#6b7280' };
+// The named sets (one task of several): thinner lines of their own colours and dash patterns, with
+// small dots — the rules' α already use the shaped markers.
+const NAMED_COLORS = ['#8d6e00', '#7e57c2', '#c62828', '#546e7a', '#2e7d32', '#ad1457', '#3949ab', '#6d4c41'];
+const NAMED_DASHES = [[10, 4], [3, 3], [12, 4, 3, 4], []];
+const namedStyle = (i) => ({ color: NAMED_COLORS[i % NAMED_COLORS.length], dash: NAMED_DASHES[i % NAMED_DASHES.length] });
 
 function canvasCtx(id) {
   const c = $(id);
@@ -192,6 +197,7 @@ function drawAccuracy(sweep, alpha, rules) {
   }
   const avg = averageSeries(sweep);
   if (avg.length) items.push({ label: 'average of the two', color: SET_COLORS.avg, dash: [8, 6] });
+  sweep.named.forEach((g, i) => items.push({ label: `${g.name} (n=${g.points[0].n})`, ...namedStyle(i) }));
   if (alpha != null) items.push({ label: `current ${c} = ${fmtAlpha(alpha)}`, color: '#4f46e5', dash: [4, 4] });
   items.push(...ruleLegend(rules, c));
   // A strip above the plot for the rules' markers (stacked where rules agree), clear of the curves.
@@ -219,6 +225,11 @@ function drawAccuracy(sweep, alpha, rules) {
     for (const p of pts) marker(ctx, 'dot', X(p.alpha), Y(p.accuracy), SET_COLORS[set], 6);
   }
   if (avg.length) line(ctx, avg.map((p) => [p.alpha, p.accuracy]), X, Y, SET_COLORS.avg, { dash: [8, 6], width: 2 });
+  sweep.named.forEach((g, i) => {
+    const { color, dash } = namedStyle(i);
+    line(ctx, g.points.map((p) => [p.alpha, p.accuracy]), X, Y, color, { width: 2.5, dash });
+    for (const p of g.points) marker(ctx, 'dot', X(p.alpha), Y(p.accuracy), color, 4);
+  });
   // Each rule's α: a marker in the strip above the plot and a dotted line down to the axis.
   for (const r of chosen) {
     const y = box.t - strip + 9 + r.stack * 18;

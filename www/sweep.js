@@ -7,12 +7,15 @@ import { SETS } from './truth.js';
 /** 0, 0.05, …, 1. */
 export const SWEEP_ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
 
-/** @typedef {{id: number, name: string, set: 'task'|'other', truth: string}} SweptPhoto */
+/** @typedef {{id: number, name: string, set: 'task'|'other', group: string|null, truth: string}} SweptPhoto */
 /** @typedef {{alpha: number, correct: number, n: number, accuracy: number}} SetPoint */
 /** @typedef {{alpha: number, p: number, predicted: string}} PhotoPoint */
+/** @typedef {{name: string, set: 'task'|'other', points: SetPoint[]}} NamedSet */
 /**
  * @typedef {object} Summary
  * @property {{task: SetPoint[], other: SetPoint[]}} sets per set, one point per α
+ * @property {NamedSet[]} named the named sets within them (one task of several), in the order their
+ *   first photo was swept, one point per α each
  * @property {Map<number, PhotoPoint[]>} perPhoto by photo id
  * @property {SweptPhoto[]} photos
  * @property {'α'|'λ'} coefficient what was swept: α, or a recipe's λ
@@ -27,21 +30,34 @@ export function summarise(ev, photos) {
   const byId = new Map(photos.map((p) => [p.id, p]));
   const sets = { task: [], other: [] };
   const perPhoto = new Map(photos.map((p) => [p.id, []]));
+  // A named set is its set and its name (the same name in both sets is two curves).
+  const key = (p) => `${p.set}\u0000${p.group}`;
+  /** @type {Map<string, NamedSet>} */
+  const named = new Map();
+  for (const p of photos) if (p.group && !named.has(key(p))) named.set(key(p), { name: p.group, set: p.set, points: [] });
   for (const point of ev.points) {
     const count = { task: [0, 0], other: [0, 0] };
+    const countNamed = new Map([...named.keys()].map((k) => [k, [0, 0]]));
     for (const s of point.scores) {
       const p = byId.get(s.image);
       if (!p) continue;
+      const right = s.predicted === p.truth ? 1 : 0;
       count[p.set][1]++;
-      if (s.predicted === p.truth) count[p.set][0]++;
+      count[p.set][0] += right;
+      if (p.group) {
+        const c = countNamed.get(key(p));
+        c[1]++;
+        c[0] += right;
+      }
       perPhoto.get(p.id).push({ alpha: point.alpha, p: s.p_true ?? 0, predicted: s.predicted });
     }
     for (const set of Object.keys(sets)) {
       const [correct, n] = count[set];
       if (n) sets[set].push({ alpha: point.alpha, correct, n, accuracy: correct / n });
     }
+    for (const [k, [correct, n]] of countNamed) if (n) named.get(k).points.push({ alpha: point.alpha, correct, n, accuracy: correct / n });
   }
-  return { sets, perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
+  return { sets, named: [...named.values()].filter((g) => g.points.length), perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
 }
 
 /** The mean accuracy of the two sets at each α (empty unless both have photos). @param {Summary} sweep */
@@ -87,5 +103,12 @@ export function bestAlphas(sweep) {
   }
   const b = bestOf(averageSeries(sweep));
   if (b) parts.push(`Best ${c} for their average: ${alphaList(b.at, c)}, ${(b.top * 100).toFixed(1)}%.`);
+  // Each named set (one task of several): where its own curve peaks, and its three points.
+  for (const g of sweep.named) {
+    const bg = bestOf(g.points);
+    const zs = g.points[0];
+    parts.push(`Best ${c} for “${g.name}” (${zs.n} photos): ${alphaList(bg.at, c)}, ${(bg.top * 100).toFixed(1)}%.`);
+    measured.push([`${SETS[g.set]} · ${g.name}`, zs, g.points[g.points.length - 1], g.points.find((p) => p.alpha === 0.5)]);
+  }
   return { text: parts.join(' '), measured };
 }

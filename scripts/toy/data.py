@@ -79,10 +79,11 @@ def caption_ids(captions: list[str]) -> torch.Tensor:
     return ids[torch.tensor([index[c] for c in captions])]
 
 
-def save_samples(sets: dict[str, Drawn], folder: Path) -> dict[str, list[Path]]:
-    """Writes each set's pictures as `folder/<set>/<shape>/<style>-<i>.png` (the folder emptied
-    first; a label = its folder name, as the page and the CLI read them); returns the paths per set,
-    sorted."""
+def save_samples(sets: dict[str, Drawn], folder: Path, by_style: tuple[str, ...] = ()) -> dict[str, list[Path]]:
+    """Writes each set's pictures as `folder/<set>/<shape>/<style>-<i>.png`, or for the sets named in
+    `by_style` as `folder/<set>/<style>/<shape>/<style>-<i>.png` (one named labelled set per style:
+    the page's lecture mode draws one accuracy curve for each); the folder is emptied first; a label =
+    the picture's folder name, as the page and the CLI read them. Returns the paths per set, sorted."""
     import shutil
 
     if folder.exists():
@@ -95,7 +96,8 @@ def save_samples(sets: dict[str, Drawn], folder: Path) -> dict[str, list[Path]]:
             key = (scene.shape, scene.style)
             i = counter.get(key, 0)
             counter[key] = i + 1
-            path = folder / name / scene.shape / f"{scene.style}-{i}.png"
+            base = folder / name / scene.style if name in by_style else folder / name
+            path = base / scene.shape / f"{scene.style}-{i}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path, format="PNG", optimize=True)
             files[name].append(path)

@@ -139,13 +139,14 @@ def evaluate(models: Path, labels: list[str], templates: list[str], log) -> dict
 
 
 def write_samples(folder: Path) -> dict[str, list[Path]]:
-    """The preset's sample PNGs: `task/` pictures of the three task styles, `shift/` of the others."""
+    """The preset's sample PNGs: `task/<style>/` pictures of each of the three task styles (one named
+    set per task, for lecture mode's per-task curves), `shift/` of the others."""
     n = len(world.SHAPES)
     sets = {
         "task": draw(SEEDS["samples_task"], TASK_STYLES, SETS["samples_task_per_label"] * n * len(TASK_STYLES), balanced=True),
         "shift": draw(SEEDS["samples_other"], OTHER_STYLES, SETS["samples_other_per_label"] * n * len(OTHER_STYLES), balanced=True),
     }
-    return save_samples(sets, folder)
+    return save_samples(sets, folder, by_style=("task",))
 
 
 def evaluate_samples(models: Path, root: Path, files: dict[str, list[Path]], report: dict, labels: list[str], templates: list[str]) -> dict:
@@ -165,6 +166,6 @@ def evaluate_samples(models: Path, root: Path, files: dict[str, list[Path]], rep
                 entry = per_image[str(p.relative_to(root))]
                 entry["top"].append(labels[int(idx[0])])
                 entry["margin"].append(round(float(val[0] - val[1]), 6))
-        folder = paths[0].parents[1].relative_to(root).as_posix()
+        folder = next(p for p in paths[0].parents if p.name == name).relative_to(root).as_posix()
         out[name] = {"folder": folder, "images": len(paths), "accuracy": acc, "per_image": per_image}
     return out

@@ -192,7 +192,7 @@ def _multitask(mt: dict, samples: dict) -> list[str]:
         "",
         PAPER_MULTITASK,
         "",
-        "The preset's samples (`www/samples/toy-multitask`: `task/` the three task styles, `shift/` the others; "
+        "The preset's samples (`www/samples/toy-multitask`: `task/<style>/` one named set per task style — lecture mode draws one accuracy curve for each —, `shift/` the others; "
         "`www/models/toy/samples_expected.toy-multitask.json`, which `tests/toy.rs` checks `wiseft classify "
         "--recipe` against):",
         "",

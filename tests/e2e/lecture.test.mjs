@@ -329,3 +329,65 @@ test('toy samples: the page\'s rules table, markers and CSV equal `wiseft sweep 
     await browser.close();
   }
 });
+
+// One accuracy curve per named set (issue 14): the multi-task preset's samples come as
+// task/<style>/<label>/…, one named set per task style. The λ sweep of its task-arithmetic recipe
+// draws a curve for each, and each curve's points at λ = 0 (the zero-shot model) and λ = 0.3 (the
+// preset's recipe) count the same top labels as PyTorch's evaluation of those models on the same
+// files (samples_expected.toy-multitask.json), near-ties (margin < 1e-3) allowed to flip.
+test('multi-task samples: one accuracy curve per named task set, equal to PyTorch at λ = 0 and 0.3', { timeout: 600000 }, async () => {
+  const expected = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/models/toy/samples_expected.toy-multitask.json'), 'utf8'));
+  const model = (prefix) => expected.models.findIndex((m) => m.startsWith(prefix));
+  const at = { 0: model('zero-shot'), 0.3: expected.recipes.findIndex((r) => r && r.method === 'task-arithmetic' && r.lambda === 0.3) };
+  assert.ok(at[0] >= 0 && at[0.3] >= 0, `the evaluated models: ${expected.models.join(', ')}`);
+  /** name → [{truth, top, margin}] per picture of that named set */
+  const named = new Map();
+  for (const [file, r] of Object.entries(expected.task.per_image)) {
+    const [style, truth] = file.split('/').slice(-3, -1);
+    if (!named.has(style)) named.set(style, []);
+    named.get(style).push({ truth, r });
+  }
+  assert.equal(named.size, 3, 'three task styles');
+  const browser = await launch(false);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    await page.goto(`${site.url}/index.html?preset=toy-multitask&lecture=1`);
+    await waitReady(page, log, 'loading the multi-task preset');
+    await page.locator('#samples').click();
+    const total = expected.task.images + expected.shift.images;
+    await page.waitForFunction((n) => document.querySelectorAll('article.photo').length === n, total, { timeout: TIMEOUT });
+    await waitReady(page, log, 'classifying the samples');
+    for (const [style, pics] of named) {
+      assert.equal(await page.locator(`article.photo[data-set="task"][data-group="${style}"]`).count(), pics.length, `${style}: its photos are in its named set`);
+    }
+    assert.match(await page.locator('#set-counts').textContent(), /named sets: .*striped \(\d+\)/);
+    await page.locator('#sweep').click();
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#lecture').dataset.sweep), null, { timeout: TIMEOUT * 3, polling: 200 });
+    assert.equal(await page.locator('#lecture').getAttribute('data-sweep'), 'done', `sweep: ${await page.locator('#sweep-status').textContent()}`);
+    const curves = JSON.parse(await page.locator('#lecture').getAttribute('data-named'));
+    assert.deepEqual(curves.map((c) => c.name).sort(), [...named.keys()].sort(), 'one curve per named set');
+    for (const c of curves) {
+      const pics = named.get(c.name);
+      assert.equal(c.set, 'task');
+      assert.equal(c.points.length, ALPHAS.length, `${c.name}: a point per λ`);
+      for (const [lambda, k] of Object.entries(at)) {
+        const point = c.points.find((p) => Math.abs(p.alpha - Number(lambda)) < 1e-9);
+        const correct = pics.filter(({ truth, r }) => r.top[k] === truth).length;
+        const nearTies = pics.filter(({ r }) => r.margin[k] < 1e-3).length;
+        assert.equal(point.n, pics.length, `${c.name}: every photo counted`);
+        assert.ok(Math.abs(point.correct - correct) <= nearTies, `${c.name} at λ = ${lambda}: page ${point.correct}/${point.n}, PyTorch ${correct} (${nearTies} near-ties)`);
+      }
+      console.log(`# ${c.name}: λ = 0 ${c.points[0].correct}/${c.points[0].n}, λ = 0.3 ${c.points[6].correct}, λ = 1 ${c.points[20].correct}`);
+    }
+    assert.match(await page.locator('#best').textContent(), /Best λ for “striped”/);
+    assert.equal(await page.locator('#measured tbody tr').count(), 2 + named.size, 'the measured table: the two sets and each named set');
+    await page.locator('#plot-acc').screenshot({ path: path.join(OUT, 'lecture-named-sets.png') });
+  } catch (e) {
+    await page.screenshot({ path: path.join(OUT, 'lecture-named-failure.png') }).catch(() => {});
+    throw e;
+  } finally {
+    await browser.close();
+  }
+});

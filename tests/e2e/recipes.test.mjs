@@ -25,7 +25,8 @@ const FINE_TUNES = ['ft-striped', 'ft-pixelated', 'ft-sketch'];
 const LABELS = ['circle', 'square', 'triangle', 'star', 'cross', 'heart', 'ring', 'moon'];
 // A few of the multi-task preset's shipped samples: the fine-tunes' own styles and two others.
 const SAMPLES = ['striped', 'pixelated', 'sketch', 'photo', 'noisy'].map((style) => {
-  const dir = FINE_TUNES.includes(`ft-${style}`) ? 'task' : 'shift';
+  // The task styles' pictures are in one named set per style (task/<style>/<label>/).
+  const dir = FINE_TUNES.includes(`ft-${style}`) ? `task/${style}` : 'shift';
   return path.join(ROOT, 'www/samples/toy-multitask', dir, 'star', `${style}-0.png`);
 });
 const PRESET_SAMPLES = JSON.parse(fs.readFileSync(path.join(ROOT, 'www/presets.json'), 'utf8')).presets.find((p) => p.id === 'toy-multitask').samples.length;
