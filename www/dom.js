@@ -65,6 +65,25 @@ export function shortName(url) {
   }
 }
 
+/**
+ * A checkpoint as a result column's heading names it, by what tells fine-tunes apart: a hub
+ * address's repository name (huggingface.co or a mirror: not "main/model.safetensors" for each of
+ * eight fine-tunes), the folder of a standard weights file, else the file's name.
+ */
+export function checkpointNote(name) {
+  let parts;
+  try {
+    parts = new URL(name).pathname.split(/[/\\]/);
+  } catch {
+    parts = name.split(/[/\\]/);
+  }
+  parts = parts.filter(Boolean);
+  const at = parts.lastIndexOf('resolve');
+  if (at >= 2 && parts.length >= at + 3) return parts[at - 1];
+  const file = parts.at(-1) ?? '';
+  return /^(model\.safetensors|pytorch_model\.bin|open_clip_model\.safetensors|open_clip_pytorch_model\.bin)$/.test(file) && parts.length > 1 ? parts.at(-2) : file;
+}
+
 /** Millions with one decimal: "12.3 M". */
 export const millions = (n) => `${(n / 1e6).toFixed(1)} M`;
 

@@ -2,7 +2,7 @@
 // three models (for a recipe: the zero-shot model, each fine-tune on its own and the merge), each
 // photo's true label and set, and removing them.
 
-import { $, el, fmtAlpha, mb, pct, resolveUrl } from './dom.js';
+import { $, checkpointNote, el, fmtAlpha, mb, pct, resolveUrl } from './dom.js';
 import { engine } from './engine.js';
 import { showFailure, showMessage } from './messages.js';
 import { currentLabels, labelsChanged } from './labels.js';
@@ -246,7 +246,7 @@ export function resultColumns(photo) {
 function columnNote(c, s, wantAlpha) {
   if (recipeLoaded()) {
     if (c.model === 'merged') return s?.setting ?? '';
-    if (c.model.startsWith('fine-tuned-')) return (c.checkpoint ?? '').split(/[/\\]/).filter(Boolean).slice(-2).join('/');
+    if (c.model.startsWith('fine-tuned-')) return checkpointNote(c.checkpoint ?? '');
     return '';
   }
   return `α = ${fmtAlpha(s && c.model === 'merged' ? s.alpha : wantAlpha)}`;
