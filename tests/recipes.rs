@@ -414,4 +414,24 @@ fn ties_with_each_fine_tunes_own_vector_merges_the_same_bits() {
             assert!(cosine(g, w) > 0.99999, "{what}: fine-tune 2 on its own, GPU vs CPU");
         }
     }
+
+    // The merged point does not read the fine-tunes' own vectors (weight 0) on the GPU either: NaN
+    // planted in all of them leaves the merge as it was, bit for bit (0·NaN would be NaN).
+    let mut poisoned = load_recipe_with(&recipe, open(&r.zero_shot), recipe.fine_tuned.iter().map(|p| open(p)).collect(), OwnVectors::KeptWithin(u64::MAX)).unwrap();
+    for set in &mut poisoned.pair.inputs.as_mut().unwrap().sets[..n] {
+        for v in set.values_mut() {
+            *v = vec![f32::NAN; v.len()].into();
+        }
+    }
+    let want = block_on(gpu_at(&one, &one.point, GpuOptions::default()).encode_images(&flat, k)).unwrap();
+    assert_eq!(block_on(gpu_at(&poisoned, &poisoned.point, GpuOptions::default()).encode_images(&flat, k)).unwrap(), want, "the GPU reads no input of weight 0");
+
+    // Where a GPU cannot hold the fine-tunes' own vectors, the worker drops them and builds the
+    // merge alone: the same merged model as TIES loaded with one set, bit for bit.
+    let mut lean = load_recipe_with(&recipe, open(&r.zero_shot), recipe.fine_tuned.iter().map(|p| open(p)).collect(), OwnVectors::KeptWithin(u64::MAX)).unwrap();
+    assert!(lean.pair.drop_own_vectors(), "TIES with its fine-tunes' vectors has some to drop");
+    assert_eq!(lean.pair.inputs.as_ref().unwrap().own(), 0);
+    assert!(!lean.pair.drop_own_vectors(), "nothing left to drop");
+    lean.point = wiseft::merge::build::point_of(&recipe, &lean.pair).unwrap();
+    assert_eq!(block_on(gpu_at(&lean, &lean.point, GpuOptions::default()).encode_images(&flat, k)).unwrap(), want, "the merge alone after dropping the fine-tunes' vectors");
 }

@@ -189,6 +189,18 @@ pub fn combine_shared(base: &[f32], w0: f32, terms: &[(&[f32], f32)]) -> Arc<[f3
 mod tests {
     use super::*;
 
+    /// An input of weight 0 is not read: NaN and ∞ in it (which 0·v would turn into NaN) leave the
+    /// sum of the others untouched, bit for bit.
+    #[test]
+    fn inputs_at_weight_zero_are_not_read() {
+        let base: Vec<f32> = (0..9_000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let tau: Vec<f32> = (0..9_000).map(|i| (i as f32 * 0.11).cos()).collect();
+        let poison: Vec<f32> = (0..9_000).map(|i| if i % 2 == 0 { f32::NAN } else { f32::INFINITY }).collect();
+        let want = combine_shared(&base, 1.0, &[(&tau, 0.3)]);
+        let got = combine_shared(&base, 1.0, &[(&poison, 0.0), (&tau, 0.3), (&poison, 0.0)]);
+        assert!(want.iter().zip(got.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
     #[test]
     fn two_inputs_at_alpha_weights_are_the_lerp_bit_for_bit() {
         let a: Vec<f32> = (0..10_000).map(|i| (i as f32 * 0.37).sin()).collect();

@@ -32,6 +32,22 @@ impl ModelPair {
         Self::checked(zero_shot, None, plan, Some(inputs))
     }
 
+    /// Drops the inputs that only the per-fine-tune columns read (TIES's fine-tunes' own task
+    /// vectors, before its merged one), for a back end that cannot hold them (a GPU's memory, or
+    /// its combine kernel's input count); false when there are none. The merged point is the same
+    /// (those inputs weigh 0 there), but a [`Point`] made before must be made again: its weights
+    /// are per input.
+    pub fn drop_own_vectors(&mut self) -> bool {
+        let Some(inputs) = self.inputs.as_mut() else { return false };
+        let own = inputs.own();
+        if !matches!(inputs.kind, super::mix::Kind::Ties { .. }) || own == 0 {
+            return false;
+        }
+        inputs.sets.drain(..own);
+        self.plan = MergePlan::combining(&self.zero_shot, inputs);
+        true
+    }
+
     fn checked(zero_shot: Checkpoint, fine_tuned: Option<Checkpoint>, plan: MergePlan, inputs: Option<Inputs>) -> Result<Self> {
         let config = &zero_shot.config;
         if config.vision.is_none() || config.text.is_none() {

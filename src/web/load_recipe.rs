@@ -41,8 +41,7 @@ impl Loader {
         if let Some(why) = &loaded.dropped {
             self.notice(Level::Info, format!("{why}. WebAssembly's 4 GB must hold θ₀, the engine's copy of its towers and every merge input; load fewer fine-tunes to see each on its own, or task arithmetic, whose task vectors are its merge inputs."));
         }
-        let (pair, point) = (loaded.pair, loaded.point);
-        let report = Some(pair.plan.report.clone());
+        let (mut pair, mut point) = (loaded.pair, loaded.point);
 
         let (mut reason, fallback) = match backend::decide(probe, r.backend) {
             Decision::Cpu { reason } => (reason, None),
@@ -50,17 +49,32 @@ impl Loader {
         };
         self.status(format!("Building the merged model ({}) …", crate::session::describe(recipe)));
         let engine = match fallback {
-            Some(may_fall_back) => match build_gpu(&pair, &point).await {
-                Ok(engine) => engine,
-                // Every weight is on the host: the CPU engine can take over.
-                Err(e) if may_fall_back => {
-                    reason = choice::fallback_reason(&e);
-                    cpu_engine(&pair, &point)?
+            Some(may_fall_back) => {
+                let mut built = build_gpu(&pair, &point).await;
+                // TIES's per-fine-tune vectors are N more sets on the GPU, and N + 2 inputs of its
+                // combine kernel: where they do not fit, the merge alone still may (as it did before
+                // the columns), which beats leaving the GPU.
+                if let Err(e) = &built {
+                    let e = e.to_string();
+                    if pair.drop_own_vectors() {
+                        self.notice(Level::Info, format!("The GPU could not hold each TIES fine-tune's own task vector beside the merged one ({e}); it runs the merge alone, so no fine-tune is shown on its own."));
+                        point = merge::build::point_of(recipe, &pair)?;
+                        built = build_gpu(&pair, &point).await;
+                    }
                 }
-                Err(e) => return Err(e.into()),
-            },
+                match built {
+                    Ok(engine) => engine,
+                    // Every weight is on the host: the CPU engine can take over.
+                    Err(e) if may_fall_back => {
+                        reason = choice::fallback_reason(&e);
+                        cpu_engine(&pair, &point)?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             None => cpu_engine(&pair, &point)?,
         };
+        let report = Some(pair.plan.report.clone());
         engine.wait().await?;
         let backend = backend::report(&engine, reason.clone(), probe);
         let wiseft = WiseFt::with_engine_at(pair, point, engine, reason)?;
