@@ -246,7 +246,9 @@ export function resultColumns(photo) {
 function columnNote(c, s, wantAlpha) {
   if (recipeLoaded()) {
     if (c.model === 'merged') return s?.setting ?? '';
-    if (c.model.startsWith('fine-tuned-')) return checkpointNote(c.checkpoint ?? '');
+    // Left-to-right marks around the name: the heading is right-to-left (cut at its start), and
+    // without them a name's closing punctuation ("ft (2)") would move to its other end.
+    if (c.model.startsWith('fine-tuned-')) return `\u200e${checkpointNote(c.checkpoint ?? '')}\u200e`;
     return '';
   }
   return `α = ${fmtAlpha(s && c.model === 'merged' ? s.alpha : wantAlpha)}`;

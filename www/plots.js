@@ -197,7 +197,7 @@ function drawAccuracy(sweep, alpha, rules) {
   }
   const avg = averageSeries(sweep);
   if (avg.length) items.push({ label: 'average of the two', color: SET_COLORS.avg, dash: [8, 6] });
-  sweep.named.forEach((g, i) => items.push({ label: `${g.name} (n=${g.points[0].n})`, ...namedStyle(i) }));
+  sweep.named.forEach((g, i) => items.push({ label: `${g.label} (n=${g.points[0].n})`, ...namedStyle(i) }));
   if (alpha != null) items.push({ label: `current ${c} = ${fmtAlpha(alpha)}`, color: '#4f46e5', dash: [4, 4] });
   items.push(...ruleLegend(rules, c));
   // A strip above the plot for the rules' markers (stacked where rules agree), clear of the curves.

@@ -56,6 +56,11 @@ function render() {
         'tbody',
         {},
         el('tr', { 'data-key': 'zero_shot' }, el('th', { text: 'zero-shot' }), el('td', { text: pct(acc['zero-shot']) })),
+        // Each fine-tune's own column, where the session shows one (fine-tuned-1 …, in order).
+        ...Object.keys(acc)
+          .filter((k) => k.startsWith('fine-tuned-'))
+          .sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)))
+          .map((k) => el('tr', { 'data-key': k }, el('th', { text: `fine-tune ${k.slice(11)} alone` }), el('td', { text: pct(acc[k]) }))),
         el('tr', { 'data-key': 'merged' }, el('th', { text: `the merge (${METHODS[method]?.name ?? method})` }), el('td', { text: pct(merged) })),
       ),
     ),

@@ -10,7 +10,7 @@ export const SWEEP_ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
 /** @typedef {{id: number, name: string, set: 'task'|'other', group: string|null, truth: string}} SweptPhoto */
 /** @typedef {{alpha: number, correct: number, n: number, accuracy: number}} SetPoint */
 /** @typedef {{alpha: number, p: number, predicted: string}} PhotoPoint */
-/** @typedef {{name: string, set: 'task'|'other', points: SetPoint[]}} NamedSet */
+/** @typedef {{name: string, label?: string, set: 'task'|'other', points: SetPoint[]}} NamedSet label: the name, with its set where the name is in both */
 /**
  * @typedef {object} Summary
  * @property {{task: SetPoint[], other: SetPoint[]}} sets per set, one point per α
@@ -57,7 +57,11 @@ export function summarise(ev, photos) {
     }
     for (const [k, [correct, n]] of countNamed) if (n) named.get(k).points.push({ alpha: point.alpha, correct, n, accuracy: correct / n });
   }
-  return { sets, named: [...named.values()].filter((g) => g.points.length), perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
+  // A named set that is its whole set draws the set's curve again: left out. A name in both sets
+  // is told apart by its set.
+  const kept = [...named.values()].filter((g) => g.points.length && g.points[0].n < sets[g.set][0]?.n);
+  for (const g of kept) g.label = kept.some((o) => o !== g && o.name === g.name) ? `${g.name} (${SETS[g.set]})` : g.name;
+  return { sets, named: kept, perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
 }
 
 /** The mean accuracy of the two sets at each α (empty unless both have photos). @param {Summary} sweep */
@@ -107,7 +111,7 @@ export function bestAlphas(sweep) {
   for (const g of sweep.named) {
     const bg = bestOf(g.points);
     const zs = g.points[0];
-    parts.push(`Best ${c} for “${g.name}” (${zs.n} photos): ${alphaList(bg.at, c)}, ${(bg.top * 100).toFixed(1)}%.`);
+    parts.push(`Best ${c} for “${g.label}” (${zs.n} photos): ${alphaList(bg.at, c)}, ${(bg.top * 100).toFixed(1)}%.`);
     measured.push([`${SETS[g.set]} · ${g.name}`, zs, g.points[g.points.length - 1], g.points.find((p) => p.alpha === 0.5)]);
   }
   return { text: parts.join(' '), measured };

@@ -451,7 +451,7 @@ async function presetThroughTheMirror(preset, webgpu) {
     assert.deepEqual(await card.locator('.col').evaluateAll((cs) => cs.map((c) => c.dataset.model)), ['zero-shot', ...fineTuneDirs.map((_, i) => `fine-tuned-${i + 1}`), 'merged']);
     // Each fine-tune's column says which checkpoint it is: its repository's name (the address's
     // last parts, "main/model.safetensors", were the same for all eight).
-    const notes = (await card.locator('.col.own-fine-tune h3 small').allTextContents()).map((t) => t.trim());
+    const notes = (await card.locator('.col.own-fine-tune h3 small').allTextContents()).map((t) => t.replace(/\u200e/g, '').trim());
     assert.deepEqual(notes, fineTuneRepos.map((r) => r.repo.split('/')[1]), `${where}: the fine-tune columns name their repositories`);
 
     // The published numbers, marked as such, beside what the bars measure here.
