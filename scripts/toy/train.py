@@ -13,22 +13,26 @@ machine, thread count and package versions):
   www/models/toy/samples_expected*.json  accuracy on each preset's shipped samples at alpha 0, 0.5, 1
                               (toy-multitask: per merge recipe, scripts/toy/multitask.py)
   www/samples/toy{,-sketch,-multitask}/{task,shift}/<label>/*.png   held-out sample pictures per preset
+                              (toy-multitask's task/ has one named set per task style: task/<style>/<label>/)
   www/presets.json            the three offline presets' fine-tunes, sizes and sample lists
   docs/TOY_WORLD.md           the world, the recipe and the measured numbers
 
 Usage (packages of scripts/requirements-fixtures.txt):
 
-    python scripts/toy/train.py [--threads 1]
+    python scripts/toy/train.py [--jobs 2] [--threads 1]
 
-or scripts/train_toy.sh. Takes about 47 minutes on a 2-core machine (one thread; timed in docs/TOY_WORLD.md).
+or scripts/train_toy.sh. Takes about 29 minutes on a 2-core machine (pre-training here, then the fine-tunes
+and evaluations in two job processes of one torch thread each; timed in docs/TOY_WORLD.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep scripts/ free of __pycache__
@@ -97,40 +101,116 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def make_models(keep_zero_shot: bool = False) -> None:
-    cfg = config()
+def make_zero_shot(keep_zero_shot: bool = False) -> None:
+    """Pre-trains the zero-shot model into zs/ (f16), unless it is kept."""
     if keep_zero_shot:
         log("keeping the zero-shot model in zs/ ...")
-        model = CLIPModel(cfg).float().eval()
-        model.load_state_dict(load_f32(MODELS / "zs" / "model.safetensors"))
-    else:
-        log("world: pre-training pictures ...")
-        pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
-        check_fast_path(pre.images[:200])
-        pre = pictures(pre)
-        p = RECIPE["pretrain"]
-        log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
-        model = pretrain(
-            pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
-            warmup=p["warmup"], seed=p["seed"], log=log,
-        )
-        del pre
-        # Ship f16; fine-tune from the f16 weights exactly as shipped.
-        model.load_state_dict(f16_rounded(model.state_dict()))
-        save_zero_shot(model, MODELS / "zs")
+        return
+    cfg = config()
+    log("world: pre-training pictures ...")
+    pre = draw(DATA_SEEDS["pretrain"], world.STYLES, RECIPE["pretrain"]["images"])
+    check_fast_path(pre.images[:200])
+    pre = pictures(pre)
+    p = RECIPE["pretrain"]
+    log(f"pre-training ({p['steps']} steps of {p['batch']}) ...")
+    model = pretrain(
+        pre, cfg, steps=p["steps"], batch=p["batch"], lr=p["lr"], weight_decay=p["weight_decay"],
+        warmup=p["warmup"], seed=p["seed"], log=log,
+    )
+    del pre
+    # Ship f16; every fine-tune starts from the f16 weights exactly as shipped (read back from zs/).
+    model.load_state_dict(f16_rounded(model.state_dict()))
+    save_zero_shot(model, MODELS / "zs")
 
-    for folder, style in FINE_TUNES.items():
-        f = {**RECIPE["finetune"], **RECIPE["finetune"]["overrides"].get(style, {})}
-        log(f"world: {f['images']} {style} pictures for fine-tuning ...")
-        # The same data seed for every style: the same scenes, drawn in each style.
-        task = pictures(draw(DATA_SEEDS["finetune"], [style], f["images"], balanced=True))
-        log(f"fine-tuning on {style} ({f['epochs']} epochs) -> {folder}/ ...")
-        vision = finetune(
-            model, task, world.SHAPES, TEMPLATES, epochs=f["epochs"], batch=f["batch"], lr=f["lr"],
-            weight_decay=f["weight_decay"], warmup=f["warmup"], seed=f["seed"], log=log,
-        )
-        save_vision(vision, cfg, MODELS / folder)
-        del task
+
+def finetune_one(folder: str, style: str) -> str:
+    """One fine-tune of the shipped zero-shot model on `style` into `folder`/ (a job: it reads
+    everything it needs from disk, so it gives the same bytes in any process)."""
+    cfg = config()
+    model = CLIPModel(cfg).float().eval()
+    model.load_state_dict(load_f32(MODELS / "zs" / "model.safetensors"))
+    f = fine_tune_settings(style)
+    log(f"world: {f['images']} {style} pictures for fine-tuning ...")
+    # The same data seed for every style: the same scenes, drawn in each style.
+    task = pictures(draw(DATA_SEEDS["finetune"], [style], f["images"], balanced=True))
+    log(f"fine-tuning on {style} ({f['epochs']} epochs) -> {folder}/ ...")
+    vision = finetune(
+        model, task, world.SHAPES, TEMPLATES, epochs=f["epochs"], batch=f["batch"], lr=f["lr"],
+        weight_decay=f["weight_decay"], warmup=f["warmup"], seed=f["seed"], log=lambda m: log(f"  [{folder}]{m}"),
+    )
+    save_vision(vision, cfg, MODELS / folder)
+    log(f"{folder}/ saved")
+    return folder
+
+
+def fine_tune_settings(style: str) -> dict:
+    return {**RECIPE["finetune"], **RECIPE["finetune"]["overrides"].get(style, {})}
+
+
+class Jobs:
+    """A pool of `n` worker processes (spawned, each set up as this process by `configure`) and
+    jobs that start when the jobs they depend on have finished. A job reads its inputs from disk
+    and computes on one machine with a fixed thread count, so the bytes it writes do not depend on
+    the process it ran in or on what ran beside it."""
+
+    def __init__(self, n: int, setup: tuple):
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=configure, initargs=setup)
+        self._waiters = ThreadPoolExecutor(max_workers=16)
+
+    def submit(self, fn, *args) -> Future:
+        return self._pool.submit(fn, *args)
+
+    def after(self, deps, fn, *args) -> Future:
+        """`fn(*args)` in the pool once every future of `deps` (one, a list, or None) is done.
+        `deps` are `submit` futures: each waiting job holds one waiter thread, so jobs waiting on
+        waiting jobs could use them all up."""
+        deps = [d for d in (deps if isinstance(deps, list) else [deps]) if d is not None]
+
+        def run():
+            for d in deps:
+                d.result()  # re-raises a failed dependency's error
+            return self._pool.submit(fn, *args).result()
+
+        return self._waiters.submit(run)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            # A job failed (or the run was interrupted): stop the others now, rather than let a
+            # running fine-tune go on for minutes and then write its checkpoint beside the failure.
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=exc[0] is None, cancel_futures=exc[0] is not None)
+        self._waiters.shutdown(wait=exc[0] is None, cancel_futures=exc[0] is not None)
+        return False
+
+
+def configure(root: str, smoke: bool, threads: int) -> None:
+    """Output folders, recipe and torch settings, the same in the main process and every job's."""
+    global ROOT, MODELS, SAMPLES, DOC
+    ROOT = Path(root)
+    MODELS, SAMPLES, DOC = ROOT / "www" / "models" / "toy", ROOT / "www" / "samples", ROOT / "docs" / "TOY_WORLD.md"
+    if smoke:
+        for part, values in SMOKE.items():
+            RECIPE[part].update(values)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def evaluate_one(folder: str, style: str) -> dict:
+    """The α sweep of one fine-tune (a job), after checking that its files load in transformers."""
+    pair = Pair(MODELS / "zs", MODELS / folder, world.SHAPES, TEMPLATES)
+    check_transformers_load(pair, MODELS / folder)
+    return evaluate_sweep(pair, style)
+
+
+def evaluate_multitask() -> dict:
+    return multitask.evaluate(MODELS, world.SHAPES, TEMPLATES, log)
 
 
 def eval_sets(task_style: str) -> dict:
@@ -284,6 +364,8 @@ def check_transformers_load(pair: Pair, ft_folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, see docs/TOY_WORLD.md)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="processes for the fine-tunes and evaluations (default 2; the output does not depend on it)")
     parser.add_argument("--eval-only", action="store_true", help="keep the checkpoints, redo eval/samples/docs")
     parser.add_argument("--keep-zero-shot", action="store_true",
                         help="keep zs/ (same pre-training recipe), redo the fine-tunes, eval, samples, docs")
@@ -293,28 +375,28 @@ def main() -> None:
     if args.smoke and args.out.resolve() == REPO:
         parser.error("--smoke would overwrite the shipped models: give --out DIR")
 
-    global ROOT, MODELS, SAMPLES, DOC
-    ROOT = args.out.resolve()
-    MODELS, SAMPLES, DOC = ROOT / "www" / "models" / "toy", ROOT / "www" / "samples", ROOT / "docs" / "TOY_WORLD.md"
-    if args.smoke:
-        for part, values in SMOKE.items():
-            RECIPE[part].update(values)
-
-    torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    configure(str(args.out.resolve()), args.smoke, args.threads)
     start = time.time()
 
-    if not args.eval_only:
-        make_models(keep_zero_shot=args.keep_zero_shot)
-    log(f"models done at {time.time() - start:.0f}s")
-
-    fine_tunes = {}
-    for folder, style in FINE_TUNES.items():
-        pair = Pair(MODELS / "zs", MODELS / folder, world.SHAPES, TEMPLATES)
-        check_transformers_load(pair, MODELS / folder)
-        fine_tunes[folder] = evaluate_sweep(pair, style)
+    # The fine-tunes, their evaluations and the multi-task report are independent jobs (each
+    # reads its inputs from disk), run in --jobs processes of --threads torch threads each; the
+    # pre-training before them and the samples and documents after them run here.
+    setup = (str(ROOT), args.smoke, args.threads)
+    with Jobs(args.jobs, setup) as jobs:
+        if not args.eval_only:
+            make_zero_shot(keep_zero_shot=args.keep_zero_shot)
+            # The longest first, so that the shorter ones fill the other processes meanwhile.
+            order = sorted(FINE_TUNES.items(), key=lambda fs: -fine_tune_settings(fs[1])["epochs"])
+            trained = {folder: jobs.submit(finetune_one, folder, style) for folder, style in order}
+        else:
+            trained = {}
+        evals = {folder: jobs.after(trained.get(folder), evaluate_one, folder, style) for folder, style in FINE_TUNES.items()}
+        mt_job = jobs.after([trained.get(f) for f in multitask.FINE_TUNES], evaluate_multitask)
+        fine_tunes = {folder: job.result() for folder, job in evals.items()}
+        mt = mt_job.result()
+    log(f"models and evaluations done at {time.time() - start:.0f}s")
     default = fine_tunes["ft"]
     counts = RECIPE["eval"]
     result = {
@@ -331,7 +413,7 @@ def main() -> None:
         # Every fine-tune of the zero-shot model (the default "ft" too), on its own task and shift sets.
         "fine_tunes": fine_tunes,
         # Three task fine-tunes merged into one (issue 14): average, task arithmetic, TIES, per style.
-        "multitask": multitask.evaluate(MODELS, world.SHAPES, TEMPLATES, log),
+        "multitask": mt,
         "presets": {pid: {"fine_tuned": f"www/models/toy/{ft}", "samples": f"www/samples/{folder}",
                           "samples_expected": f"www/models/toy/{exp}"} for pid, (ft, folder, exp) in PRESETS.items()},
         "recipe": RECIPE,
