@@ -26,6 +26,7 @@ import path from 'node:path';
 
 import { FIXTURES, OUT, READY_TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
 import { offTheInternet, useBuiltSite, waitReady, watch } from './watch.mjs';
+import { compareBars, readBars, waitForColumns } from './bars.mjs';
 import { serve, sendFile } from './server.mjs';
 
 const TOLERANCE = 1e-4;
@@ -310,72 +311,9 @@ function recipeFile(preset) {
 // ---------------------------------------------------------------------------------------------
 // The page
 
-/** {image → {model → {label → {prob, setting}}}} from the result bars. */
-async function readBars(page) {
-  const bars = await page.$$eval('li.bar', (els) => els.map((e) => ({ image: e.dataset.image, model: e.dataset.model, label: e.dataset.label, prob: Number(e.dataset.prob), setting: e.dataset.setting })));
-  const out = {};
-  for (const b of bars) ((out[b.image] ??= {})[b.model] ??= {})[b.label] = b;
-  return out;
-}
 
 function compare(bars, reference, model, where, taskId = TASK) {
-  const labels = byId[taskId].labels;
-  let checked = 0;
-  for (const file of photoFiles) {
-    const image = path.basename(file);
-    const shown = bars[image]?.[model];
-    assert.ok(shown, `${where}: no ${model} bars for ${image}`);
-    for (const [label, bar] of Object.entries(shown)) {
-      const i = labels.indexOf(label);
-      assert.ok(i >= 0, `${where}: ${image} shows the label "${label}", not one of ${taskId}'s`);
-      const want = reference[image][i];
-      assert.ok(Math.abs(bar.prob - want) <= TOLERANCE, `${where}: ${image} ${model} "${label}": page ${bar.prob}, CLI ${want} (|Δ| = ${Math.abs(bar.prob - want)})`);
-      checked++;
-    }
-  }
-  return checked;
-}
-
-/** Waits until every photo shows the zero-shot column, the merged one at `setting`, and `own` columns of its own per fine-tune. */
-async function waitForColumns(page, log, setting, own) {
-  try {
-    await page.waitForFunction(
-      ({ setting, n, own }) => {
-        if (document.body.dataset.state !== 'ready' || document.querySelector('#recipe-card').dataset.pending !== '0') return false;
-        const cards = [...document.querySelectorAll('article.photo')];
-        return (
-          cards.length === n &&
-          cards.every((c) => {
-            const merged = [...c.querySelectorAll('li.bar[data-model="merged"]')];
-            const cols = [...c.querySelectorAll('.col.own-fine-tune')];
-            return (
-              c.querySelector('li.bar[data-model="zero-shot"]') &&
-              merged.length > 0 &&
-              merged.every((b) => b.dataset.setting === setting) &&
-              cols.length === own &&
-              cols.every((col) => col.querySelector('li.bar') && !col.querySelector('.wait'))
-            );
-          })
-        );
-      },
-      { setting, n: photoFiles.length, own },
-      { timeout: READY_TIMEOUT, polling: 100 },
-    );
-  } catch {
-    await page.screenshot({ path: path.join(OUT, 'failure-presets-hub.png'), fullPage: true }).catch(() => {});
-    const state = await page
-      .evaluate(() => ({
-        state: document.body.dataset.state,
-        pending: document.querySelector('#recipe-card').dataset.pending,
-        cards: document.querySelectorAll('article.photo').length,
-        own: [...document.querySelectorAll('article.photo')].map((c) => c.querySelectorAll('.col.own-fine-tune').length),
-        settings: [...new Set([...document.querySelectorAll('li.bar[data-model="merged"]')].map((b) => b.dataset.setting))],
-      }))
-      .catch(() => ({}));
-    const status = await page.locator('#model-status').textContent().catch(() => '');
-    const messages = await page.locator('#messages').textContent().catch(() => '');
-    assert.fail(`the columns never showed "${setting}" with ${own} fine-tune columns: ${JSON.stringify(state)}. Status: ${status}. Messages: ${messages}\nConsole:\n${log.join('\n')}`);
-  }
+  return compareBars(bars, reference, { files: photoFiles, labels: byId[taskId].labels, model, where, tolerance: TOLERANCE });
 }
 
 /** Opens the preset with the mirror set, on the CPU engine or WebGPU (SwiftShader), and checks it all. */
@@ -439,7 +377,7 @@ async function presetThroughTheMirror(preset, webgpu) {
 
     await page.setInputFiles('#photos', photoFiles);
     const setting = recipe.method === 'ties' ? `TIES, λ = ${recipe.lambda}, k = ${recipe.top_k} %` : `task arithmetic, λ = ${recipe.lambda}`;
-    await waitForColumns(page, log, setting, 8);
+    await waitForColumns(page, log, { setting, n: photoFiles.length, own: 8, shot: path.join(OUT, 'failure-presets-hub.png') });
     await page.screenshot({ path: path.join(OUT, `presets-hub-${preset}-${webgpu ? 'webgpu' : 'cpu'}.png`), fullPage: true });
     const bars = await readBars(page);
     let checked = compare(bars, cli(['--recipe', recipeFile(preset)]), 'merged', `${where}, merged`);
@@ -505,7 +443,7 @@ async function presetThroughTheMirror(preset, webgpu) {
       other.labels,
       { timeout: READY_TIMEOUT, polling: 100 },
     );
-    await waitForColumns(page, log, setting, 8);
+    await waitForColumns(page, log, { setting, n: photoFiles.length, own: 8, shot: path.join(OUT, 'failure-presets-hub.png') });
     const again = await readBars(page);
     checked += compare(again, cli(['--recipe', recipeFile(preset)], OTHER_TASK), 'merged', `${where}, task ${OTHER_TASK}, merged`, OTHER_TASK);
     checked += compare(again, cli(['--zero-shot', ZS_DIR, '--fine-tuned', fineTuneDirs[6], '--alpha', '1'], OTHER_TASK), 'fine-tuned-7', `${where}, task ${OTHER_TASK}, ${fineTuneRepos[6].repo}`, OTHER_TASK);

@@ -18,6 +18,7 @@ import path from 'node:path';
 
 import { OUT, READY_TIMEOUT, ROOT, WISEFT, launch } from './env.mjs';
 import { useBuiltSite, watch } from './watch.mjs';
+import { compareBars, readBars, waitForColumns } from './bars.mjs';
 
 const TOLERANCE = 1e-4;
 const TOY = path.join(ROOT, 'www/models/toy');
@@ -53,41 +54,9 @@ const recipeFlags = (method, extra) => [...FINE_TUNES.flatMap((f) => ['--fine-tu
 
 const served = useBuiltSite('www/models/toy/ft-sketch/model.safetensors');
 
-/** {image → {model → {label → {prob, setting}}}} from the result bars. */
-async function readBars(page) {
-  const bars = await page.$$eval('li.bar', (els) => els.map((e) => ({ image: e.dataset.image, model: e.dataset.model, label: e.dataset.label, prob: Number(e.dataset.prob), setting: e.dataset.setting })));
-  const out = {};
-  for (const b of bars) ((out[b.image] ??= {})[b.model] ??= {})[b.label] = b;
-  return out;
-}
 
 /** Waits until the page is idle and every sample shows zero-shot bars and merged bars of `setting`. */
-async function waitForSetting(page, log, setting) {
-  try {
-    await page.waitForFunction(
-      ({ setting, n }) => {
-        if (document.body.dataset.state !== 'ready' || document.querySelector('#recipe-card').dataset.pending !== '0') return false;
-        const cards = [...document.querySelectorAll('article.photo')];
-        return (
-          cards.length === n &&
-          cards.every((c) => {
-            const merged = [...c.querySelectorAll('li.bar[data-model="merged"]')];
-            return c.querySelector('li.bar[data-model="zero-shot"]') && merged.length > 0 && merged.every((b) => b.dataset.setting === setting);
-          })
-        );
-      },
-      { setting, n: SAMPLES.length },
-      { timeout: READY_TIMEOUT, polling: 100 },
-    );
-  } catch {
-    await page.screenshot({ path: path.join(OUT, 'failure-recipes-setting.png'), fullPage: true }).catch(() => {});
-    const state = await page.evaluate(() => ({ state: document.body.dataset.state, pending: document.querySelector('#recipe-card').dataset.pending, cards: document.querySelectorAll('article.photo').length, settings: [...new Set([...document.querySelectorAll('li.bar[data-model="merged"]')].map((b) => b.dataset.setting))] })).catch(() => ({}));
-    log.push(`page: ${JSON.stringify(state)}`);
-    const messages = await page.locator('#messages').textContent().catch(() => '');
-    const status = await page.locator('#model-status').textContent().catch(() => '');
-    assert.fail(`the merged bars never showed "${setting}". Status: ${status}. Messages: ${messages}\nConsole:\n${log.join('\n')}`);
-  }
-}
+const waitForSetting = (page, log, setting) => waitForColumns(page, log, { setting, n: SAMPLES.length, shot: path.join(OUT, 'failure-recipes-setting.png') });
 
 /** Waits until every photo shows a column of bars per fine-tune. */
 async function waitForOwnColumns(page) {
@@ -99,18 +68,7 @@ async function waitForOwnColumns(page) {
 }
 
 function compare(bars, reference, model, where) {
-  let checked = 0;
-  for (const file of SAMPLES) {
-    const image = path.basename(file);
-    const shown = bars[image]?.[model];
-    assert.ok(shown, `${where}: no ${model} bars for ${image}`);
-    for (const [label, bar] of Object.entries(shown)) {
-      const want = reference[image][LABELS.indexOf(label)];
-      assert.ok(Math.abs(bar.prob - want) <= TOLERANCE, `${where}: ${image} ${model} "${label}": page ${bar.prob}, CLI ${want} (|Δ| = ${Math.abs(bar.prob - want)})`);
-      checked++;
-    }
-  }
-  return checked;
+  return compareBars(bars, reference, { files: SAMPLES, labels: LABELS, model, where, tolerance: TOLERANCE });
 }
 
 async function recipeOnThePage(webgpu) {
