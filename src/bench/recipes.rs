@@ -7,7 +7,7 @@ use super::{median, random_tensors, vit_b32};
 use crate::error::Result;
 use crate::merge::recipe::Method;
 use crate::merge::schedule::Coefficient;
-use crate::merge::{load_recipe, Recipe};
+use crate::merge::{load_recipe_with, OwnVectors, Recipe};
 use crate::pipeline::WiseFt;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,7 +23,8 @@ pub struct RecipeReport {
     pub change_s: f64,
     /// θ₀ on the host (MB).
     pub zero_shot_mb: f64,
-    /// The merge inputs on the host (MB): one tensor set per fine-tune (one for TIES).
+    /// The merge inputs on the host (MB): one tensor set per fine-tune (TIES, as the page loads it:
+    /// one more, the merged vector).
     pub inputs_mb: f64,
     /// Device buffers (GPU only, MB).
     pub device_mb: Option<f64>,
@@ -59,7 +60,10 @@ pub async fn run(device: crate::engine::Device, method: Method, n: usize, runs: 
     let zero_shot_mb = zs.tensors.values().map(|t| t.numel() * 4).sum::<usize>() as f64 / 1e6;
     let mut recipe = Recipe::new(method);
     let t = Instant::now();
-    let loaded = load_recipe(&recipe, zs, fts)?;
+    // TIES as the page loads it: each fine-tune's own task vector kept beside the merged one (its
+    // columns), weighed 0 — and so not read — at the merged point.
+    let own = if method == Method::Ties { OwnVectors::KeptWithin(u64::MAX) } else { OwnVectors::Dropped };
+    let loaded = load_recipe_with(&recipe, zs, fts, own)?;
     let inputs_s = t.elapsed().as_secs_f64();
     let inputs_mb = loaded.pair.inputs.as_ref().map_or(0, |i| i.bytes()) as f64 / 1e6;
 

@@ -148,7 +148,8 @@ pub struct BenchArgs {
     /// With --recipes: the numbers of fine-tunes.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub fine_tunes: Vec<usize>,
-    /// With --recipes: task-arithmetic (N inputs per change) or ties (one input; k's work at load).
+    /// With --recipes: task-arithmetic (N inputs per change) or ties (as the page loads it: the N
+    /// fine-tunes' own vectors and the merged one; a change reads the merged one; k's work at load).
     #[arg(long, default_value = "task-arithmetic")]
     pub method: String,
 }
