@@ -130,6 +130,11 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The bytes its float tensors take as f32: what it holds on the host once widened.
+    pub fn float_bytes(&self) -> u64 {
+        self.tensors.values().filter(|t| t.is_float()).map(|t| t.numel() as u64 * 4).sum()
+    }
+
     /// Reads a checkpoint from the bytes of its weights file and its optional side files.
     pub fn from_bytes(weights: &[u8], name: &str, side: SideFiles) -> Result<Self> {
         let (format, list) = if pytorch::looks_like_zip(weights) {

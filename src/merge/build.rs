@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::mix::{Inputs, Kind, Mix, Point};
 use super::recipe::{Method, Recipe};
 use super::schedule::Depths;
-use super::task_vector::{self, FineTuneReport, TensorSet};
+use super::task_vector::{self, FineTuneReport};
 use super::{ties, Alpha, ModelPair};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
@@ -116,9 +116,8 @@ pub fn load_recipe_with(recipe: &Recipe, mut zero_shot: Checkpoint, fine_tuned: 
             let sets = match own {
                 OwnVectors::Dropped => vec![merged],
                 OwnVectors::KeptWithin(limit) => {
-                    let set_bytes = |s: &TensorSet| s.values().map(|v| v.len() as u64 * 4).sum::<u64>();
-                    let theta0: u64 = zero_shot.tensors.values().filter(|t| t.is_float()).map(|t| t.numel() as u64 * 4).sum();
-                    let need = theta0 + taus.iter().map(set_bytes).sum::<u64>() + set_bytes(&merged);
+                    let set_bytes = task_vector::set_bytes;
+                    let need = zero_shot.float_bytes() + taus.iter().map(set_bytes).sum::<u64>() + set_bytes(&merged);
                     if need <= limit {
                         taus.push(merged);
                         taus

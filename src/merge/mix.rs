@@ -51,7 +51,7 @@ pub struct Inputs {
 impl Inputs {
     /// Bytes of f32 values held.
     pub fn bytes(&self) -> u64 {
-        self.sets.iter().flat_map(|s| s.values()).map(|v| v.len() as u64 * 4).sum()
+        self.sets.iter().map(super::task_vector::set_bytes).sum()
     }
 
     /// How many of the sets, from the first, are one fine-tune's own input each (its task vector,

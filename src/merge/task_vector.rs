@@ -15,6 +15,11 @@ use crate::error::{Error, Result};
 /// Tensors, by name, of one merge input (a task vector, TIES's merged vector, a fine-tune).
 pub type TensorSet = BTreeMap<String, Arc<[f32]>>;
 
+/// Bytes of f32 values a tensor set holds.
+pub fn set_bytes(set: &TensorSet) -> u64 {
+    set.values().map(|v| v.len() as u64 * 4).sum()
+}
+
 /// ‖θᵢ − θ₀‖/‖θ₀‖ above which a checkpoint is flagged: fine-tunes move a few percent.
 pub const FAR: f64 = 0.5;
 

@@ -87,11 +87,6 @@ pub fn checkpoint_refused(name: &str, file_bytes: u64, available: u64) -> Option
 /// photos' files and the class embeddings).
 pub const WASM_MEMORY_BYTES: u64 = 4_096_000_000;
 
-/// The float bytes (as f32) of a checkpoint's tensors: what θ₀ takes on the host.
-pub fn float_bytes(c: &crate::checkpoint::Checkpoint) -> u64 {
-    c.tensors.values().filter(|t| t.is_float()).map(|t| t.numel() as u64 * 4).sum()
-}
-
 /// The bytes θ₀ and a recipe's merge inputs may take in the page (the limit of
 /// [`crate::merge::OwnVectors::KeptWithin`]): [`WASM_MEMORY_BYTES`] less the CPU engine's own
 /// copy of the towers it builds from them, two thirds of θ₀ — the page's measured peaks are θ₀, that

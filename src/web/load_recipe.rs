@@ -36,7 +36,7 @@ impl Loader {
         self.status(format!("Computing the merge inputs of {} …", crate::session::describe(recipe)));
         // TIES keeps each fine-tune's own task vector for its column when they fit the page's
         // memory beside the merged one (else the session shows the zero-shot model and the merge).
-        let own = merge::OwnVectors::KeptWithin(limits::recipe_inputs_limit(limits::float_bytes(&zero_shot)));
+        let own = merge::OwnVectors::KeptWithin(limits::recipe_inputs_limit(zero_shot.float_bytes()));
         let loaded = merge::load_recipe_with(recipe, zero_shot, fine_tuned, own)?;
         if let Some(why) = &loaded.dropped {
             self.notice(Level::Info, format!("{why}. WebAssembly's 4 GB must hold θ₀, the engine's copy of its towers and every merge input; load fewer fine-tunes to see each on its own, or task arithmetic, whose task vectors are its merge inputs."));
