@@ -435,3 +435,73 @@ fn ties_with_each_fine_tunes_own_vector_merges_the_same_bits() {
     lean.point = wiseft::merge::build::point_of(&recipe, &lean.pair).unwrap();
     assert_eq!(block_on(gpu_at(&lean, &lean.point, GpuOptions::default()).encode_images(&flat, k)).unwrap(), want, "the merge alone after dropping the fine-tunes' vectors");
 }
+
+/// The worker's GPU build of TIES with each fine-tune's own vector ([`build_or_lean`]): where the
+/// whole build fails, the merge alone is built next; the own vectors are freed only once that lean
+/// build succeeds, and where it fails too they are back, with the point, as loaded — so the CPU
+/// engine that takes over shows every fine-tune's column.
+#[test]
+fn a_failed_lean_gpu_build_gives_the_own_vectors_back_for_the_cpu() {
+    use wiseft::merge::lean::{build_or_lean, Build};
+    use wiseft::merge::ModelPair;
+    let r = reference();
+    let recipe = Recipe::from_value(&r.cases["ties"].recipe).unwrap();
+    let n = recipe.fine_tuned.len();
+    let fresh = |own: OwnVectors| load_recipe_with(&recipe, open(&r.zero_shot), recipe.fine_tuned.iter().map(|p| open(p)).collect(), own).unwrap();
+    let bits = |l: &ModelPair, p: &Point| -> Vec<u32> { l.merge_at(p).unwrap().values().flat_map(|t| t.as_f32().unwrap().iter().map(|x| x.to_bits())).collect() };
+    let sets_bits = |l: &ModelPair| -> Vec<Vec<(String, Vec<u32>)>> {
+        l.inputs.as_ref().unwrap().sets.iter().map(|s| s.iter().map(|(k, v)| (k.clone(), v.iter().map(|x| x.to_bits()).collect())).collect()).collect()
+    };
+    let loaded = fresh(OwnVectors::KeptWithin(u64::MAX));
+    let (want_sets, want_merge) = (sets_bits(&loaded.pair), bits(&loaded.pair, &loaded.point));
+    let lean_merge = {
+        let one = fresh(OwnVectors::Dropped);
+        bits(&one.pair, &one.point)
+    };
+    // A fake back end that holds at most `room` merge inputs, and records the inputs of each try.
+    let run = |room: usize, own: OwnVectors| {
+        let mut l = fresh(own);
+        let mut tries = Vec::new();
+        let built = block_on(build_or_lean(&recipe, &mut l.pair, &mut l.point, async |p: &ModelPair, pt: &Point| {
+            let sets = p.inputs.as_ref().unwrap().sets.len();
+            tries.push((sets, bits(p, pt)));
+            if sets <= room { Ok(sets) } else { Err(wiseft::Error::Invalid(format!("{sets} inputs, room for {room}"))) }
+        }))
+        .unwrap();
+        (l, tries, built)
+    };
+
+    // It fits: built once, with every input.
+    let (l, tries, built) = run(n + 1, OwnVectors::KeptWithin(u64::MAX));
+    assert!(matches!(built, Build::Whole(s) if s == n + 1));
+    assert_eq!(tries.len(), 1);
+    assert_eq!(l.pair.inputs.as_ref().unwrap().own(), n);
+
+    // Only the merge alone fits: the lean build, the same merged model, the own vectors gone.
+    let (l, tries, built) = run(1, OwnVectors::KeptWithin(u64::MAX));
+    match built {
+        Build::Lean { engine, why } => assert!(engine == 1 && why.contains(&format!("{} inputs, room for 1", n + 1)), "{why}"),
+        _ => panic!("expected the lean build"),
+    }
+    assert_eq!(tries.iter().map(|t| t.0).collect::<Vec<_>>(), [n + 1, 1]);
+    assert!(tries[0].1 == want_merge && tries[1].1 == lean_merge && lean_merge == want_merge, "both tries build TIES's merge");
+    assert_eq!(l.pair.inputs.as_ref().unwrap().own(), 0);
+    assert_eq!(bits(&l.pair, &l.point), want_merge);
+
+    // Nothing fits: the lean build was tried, and the pair is as loaded for the CPU engine — each
+    // fine-tune's vector before the merged one, the same bits, and a point of all n + 1 inputs.
+    let (l, tries, built) = run(0, OwnVectors::KeptWithin(u64::MAX));
+    assert!(matches!(&built, Build::Failed(e) if e.to_string().contains("1 inputs, room for 0")), "the lean build's error");
+    assert_eq!(tries.len(), 2);
+    assert_eq!(l.pair.inputs.as_ref().unwrap().own(), n, "the own vectors are back");
+    assert!(sets_bits(&l.pair) == want_sets, "restored in their order, bit for bit");
+    assert_eq!(bits(&l.pair, &l.point), want_merge);
+    let Point::Mix(mix) = &l.point else { panic!("a TIES point is a mix") };
+    assert!(mix.weights.values().all(|w| w.len() == n + 2), "the point weighs θ₀ and all n + 1 inputs");
+    CpuEngine::at(&l.pair, &l.point, Matmul::Candle).unwrap();
+
+    // TIES loaded without them has nothing to set aside: one try, then the fallback.
+    let (l, tries, built) = run(0, OwnVectors::Dropped);
+    assert!(matches!(built, Build::Failed(_)));
+    assert_eq!((tries.len(), l.pair.inputs.as_ref().unwrap().sets.len()), (1, 1));
+}

@@ -10,6 +10,7 @@
 
 mod alpha;
 pub mod build;
+pub mod lean;
 pub mod mix;
 mod pair;
 pub mod recipe;
@@ -20,7 +21,7 @@ pub mod ties;
 pub use alpha::Alpha;
 pub use build::{load_recipe, load_recipe_with, Loaded, OwnVectors};
 pub use mix::{combine_shared, Inputs, Mix, Point};
-pub use pair::ModelPair;
+pub use pair::{ModelPair, OwnVectorsAside};
 pub use recipe::{Method, Recipe};
 
 use std::collections::BTreeMap;

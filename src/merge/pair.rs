@@ -9,6 +9,22 @@ use crate::checkpoint::Checkpoint;
 use crate::clip::preprocess::PreprocessConfig;
 use crate::error::{Error, Result};
 
+/// TIES's fine-tunes' own task vectors, taken out of a [`ModelPair`] by
+/// [`ModelPair::set_own_vectors_aside`]; dropping it frees them.
+#[must_use = "dropping the vectors set aside frees them: restore them or drop them on purpose"]
+pub struct OwnVectorsAside(Vec<super::task_vector::TensorSet>);
+
+impl OwnVectorsAside {
+    /// How many fine-tunes' vectors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// The zero-shot and (optional) fine-tuned checkpoints with the plan that merges them.
 pub struct ModelPair {
     pub zero_shot: Checkpoint,
@@ -38,14 +54,31 @@ impl ModelPair {
     /// (those inputs weigh 0 there), but a [`Point`] made before must be made again: its weights
     /// are per input.
     pub fn drop_own_vectors(&mut self) -> bool {
-        let Some(inputs) = self.inputs.as_mut() else { return false };
+        self.set_own_vectors_aside().is_some()
+    }
+
+    /// [`Self::drop_own_vectors`], giving the vectors back to the caller instead of freeing them,
+    /// for [`Self::restore_own_vectors`] should the back end that could not hold them give way to
+    /// one that can; `None` when there are none.
+    pub fn set_own_vectors_aside(&mut self) -> Option<OwnVectorsAside> {
+        let inputs = self.inputs.as_mut()?;
         let own = inputs.own();
         if !matches!(inputs.kind, super::mix::Kind::Ties { .. }) || own == 0 {
-            return false;
+            return None;
         }
-        inputs.sets.drain(..own);
+        let sets = inputs.sets.drain(..own).collect();
         self.plan = MergePlan::combining(&self.zero_shot, inputs);
-        true
+        Some(OwnVectorsAside(sets))
+    }
+
+    /// Puts the vectors [`Self::set_own_vectors_aside`] took back before the merged one, as they
+    /// were loaded (a [`Point`] made in between must be made again).
+    pub fn restore_own_vectors(&mut self, aside: OwnVectorsAside) {
+        let Some(inputs) = self.inputs.as_mut() else { return };
+        let merged = std::mem::take(&mut inputs.sets);
+        inputs.sets = aside.0;
+        inputs.sets.extend(merged);
+        self.plan = MergePlan::combining(&self.zero_shot, inputs);
     }
 
     fn checked(zero_shot: Checkpoint, fine_tuned: Option<Checkpoint>, plan: MergePlan, inputs: Option<Inputs>) -> Result<Self> {

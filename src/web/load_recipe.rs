@@ -10,6 +10,7 @@ use super::protocol::{Level, LoadRequest, Role};
 use crate::engine::choice::{self, Decision};
 use crate::engine::gpu::{GpuLoader, GpuOptions};
 use crate::engine::Engine;
+use crate::merge::lean::Build;
 use crate::merge::{self, Recipe};
 use crate::pipeline::WiseFt;
 use crate::session::limits;
@@ -50,26 +51,22 @@ impl Loader {
         self.status(format!("Building the merged model ({}) …", crate::session::describe(recipe)));
         let engine = match fallback {
             Some(may_fall_back) => {
-                let mut built = build_gpu(&pair, &point).await;
                 // TIES's per-fine-tune vectors are N more sets on the GPU, and N + 2 inputs of its
                 // combine kernel: where they do not fit, the merge alone still may (as it did before
-                // the columns), which beats leaving the GPU.
-                if let Err(e) = &built {
-                    let e = e.to_string();
-                    if pair.drop_own_vectors() {
-                        self.notice(Level::Info, format!("The GPU could not hold each TIES fine-tune's own task vector beside the merged one ({e}); it runs the merge alone, so no fine-tune is shown on its own."));
-                        point = merge::build::point_of(recipe, &pair)?;
-                        built = build_gpu(&pair, &point).await;
+                // the columns), which beats leaving the GPU. Should that fail too, the vectors are
+                // back for the CPU engine, which shows every column.
+                match merge::lean::build_or_lean(recipe, &mut pair, &mut point, async |p, pt| build_gpu(p, pt).await).await? {
+                    Build::Whole(engine) => engine,
+                    Build::Lean { engine, why } => {
+                        self.notice(Level::Info, format!("The GPU could not hold each TIES fine-tune's own task vector beside the merged one ({why}); it runs the merge alone, so no fine-tune is shown on its own."));
+                        engine
                     }
-                }
-                match built {
-                    Ok(engine) => engine,
                     // Every weight is on the host: the CPU engine can take over.
-                    Err(e) if may_fall_back => {
+                    Build::Failed(e) if may_fall_back => {
                         reason = choice::fallback_reason(&e);
                         cpu_engine(&pair, &point)?
                     }
-                    Err(e) => return Err(e.into()),
+                    Build::Failed(e) => return Err(e.into()),
                 }
             }
             None => cpu_engine(&pair, &point)?,
