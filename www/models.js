@@ -26,8 +26,6 @@ let local = { 'zero-shot': null, 'fine-tuned': null };
 let backend = null;
 /** @type {import('./protocol.js').HelloEvent|null} */
 let hello = null;
-/** A preset downloading this much (MB) is "large" for a device on the CPU path (a phone). */
-const LARGE_MB = 100;
 /** @type {number|null} the address's stall=: seconds without a byte before a download retries (else 30) */
 let stall = null;
 
@@ -118,40 +116,48 @@ export function applyPreset(id, { fillLabels = true } = {}) {
   showMemoryNote();
 }
 
+/** The latest memory estimate asked for: an older answer is not shown. */
+let estimateAsked = 0;
+
 /**
  * Before anything is downloaded: on the CPU path (no WebGPU, or only a software adapter: most
  * phones today) a large preset's checkpoints and the merged model all sit in WebAssembly memory.
+ * What they need, whether TIES keeps a column per fine-tune and whether it fits are the engine's
+ * rule (src/session/limits.rs `memory_estimate`, the load's own measure), asked of the worker from
+ * the preset's sizes; this only words its answer. `data-pending` is set while it is asked.
  */
-function showMemoryNote() {
+async function showMemoryNote() {
   const p = currentPreset();
   const zs = p && presetModel(p.zero_shot);
   const rest = p ? [presetModel(p.fine_tuned), ...(p.more_fine_tuned || []).map(presetModel)].filter(Boolean) : [];
-  const download = Math.round([zs, ...rest].reduce((n, m) => n + (m?.size_mb || 0), 0));
   const cpu = backend === 'cpu' || (backend !== 'gpu' && hello !== null && (!hello.adapter || hello.adapter.software));
   const note = $('memory-note');
-  note.hidden = !(p && !p.offline && cpu && download >= LARGE_MB);
-  if (note.hidden) return;
-  // Measured peaks (docs/BENCHMARKS.md, ViT-B/32 in Chromium): the download plus about two thirds
-  // of the zero-shot model's size (the engine's own copy of the towers), for a pair and for a
-  // recipe of N fine-tunes alike (1349 MB for the pair; 3839 MB for 8 vision fine-tunes).
-  let memory = Math.round(download + (2 / 3) * (zs?.size_mb || 0));
-  // TIES holds its merged task vector (about one fine-tune's size) beside the fine-tunes' own,
-  // which give each fine-tune its column, when that fits 4096 MB; else the engine loads it
-  // without them and says so (src/session/limits.rs `recipe_inputs_limit`, the same measure).
-  const ties = recipeJson().method === 'ties' && rest.length > 0;
-  const beside = ties ? Math.round(Math.max(...rest.map((m) => m.size_mb || 0))) : 0;
-  const columns = !ties || memory + beside <= 4096;
-  if (ties && columns) memory += beside;
-  const fits = memory <= 4096;
-  note.dataset.fits = fits ? '1' : '0';
-  note.dataset.fineTuneColumns = columns ? '1' : '0';
-  const without = columns
+  const asked = ++estimateAsked;
+  if (!p || p.offline || !cpu || !engine.ready) {
+    note.hidden = true;
+    delete note.dataset.pending;
+    return;
+  }
+  note.dataset.pending = '1';
+  let e = null;
+  try {
+    e = await engine.memoryEstimate({ zero_shot_mb: zs?.size_mb || 0, fine_tunes_mb: rest.map((m) => m.size_mb || 0), method: recipeJson().method || 'wise-ft', cpu });
+  } catch {
+    // the engine stopped: nothing to say before a download it cannot make
+  }
+  if (asked !== estimateAsked) return;
+  delete note.dataset.pending;
+  note.hidden = !e?.worth_saying;
+  if (!e || note.hidden) return;
+  note.dataset.fits = e.fits ? '1' : '0';
+  note.dataset.fineTuneColumns = e.own_columns ? '1' : '0';
+  const without = e.own_columns
     ? ''
-    : ` TIES then shows no column per fine-tune: their own task vectors beside the merged one would need about ${memory + beside} MB.`;
-  note.textContent = fits
-    ? `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less).${without} On a phone, the generated-world presets need 6 MB.`
-    : `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${download} MB and needs about ${memory} MB of memory — more than the 4 GB WebAssembly allows, so it will not load here. Use a browser with WebGPU (it fits a 4 GB GPU), or merge fewer fine-tunes.`;
-  note.dataset.downloadMb = String(download);
+    : ` TIES then shows no column per fine-tune: their own task vectors beside the merged one would need about ${e.with_own_columns_mb} MB.`;
+  note.textContent = e.fits
+    ? `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${e.download_mb} MB and needs about ${e.memory_mb} MB of memory (WebAssembly allows 4 GB at most, and phones often give a page far less).${without} On a phone, the generated-world presets need 6 MB.`
+    : `This device has no WebGPU GPU, so the engine runs on the CPU: this preset downloads ${e.download_mb} MB and needs about ${e.memory_mb} MB of memory — more than the 4 GB WebAssembly allows, so it will not load here. Use a browser with WebGPU (it fits a 4 GB GPU), or merge fewer fine-tunes.`;
+  note.dataset.downloadMb = String(e.download_mb);
 }
 
 function renderLocal() {

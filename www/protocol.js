@@ -174,6 +174,19 @@
  */
 
 /**
+ * What loading these checkpoints would take in the page, asked before any is downloaded (the
+ * memory note): handled at once, not queued behind a running request; answered with
+ * `memory_estimate` (src/session/limits.rs `memory_estimate`, the load's own rule).
+ * @typedef {object} MemoryEstimateRequest
+ * @property {'memory_estimate'} type
+ * @property {number} seq
+ * @property {number} zero_shot_mb the zero-shot checkpoint's file
+ * @property {number[]} fine_tunes_mb each fine-tune's file
+ * @property {'wise-ft'|'task-arithmetic'|'average'|'ties'} method
+ * @property {boolean} cpu whether the CPU engine would run
+ */
+
+/**
  * TEST HOOK: destroy the GPU engine's device at once (handled at once, not queued; no `seq`, no
  * `done`), as a driver reset would; the engine recovers as from any lost device.
  * @typedef {object} LoseDeviceRequest
@@ -189,7 +202,7 @@
 /**
  * Page → worker. Every request but `cancel` carries a `seq`, answered by exactly one `done`
  * (after at most one `failed`) with that `seq`.
- * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|LayerwiseRequest|ExportMergedRequest|BenchRequest|StatsRequest|LoseDeviceRequest|CancelRequest} Request
+ * @typedef {LoadRequest|SetAlphaRequest|SetRecipeRequest|SetLabelsRequest|AddImagesRequest|RemoveImageRequest|ClearCacheRequest|ProbeCacheRequest|SweepRequest|LayerwiseRequest|ExportMergedRequest|BenchRequest|StatsRequest|MemoryEstimateRequest|LoseDeviceRequest|CancelRequest} Request
  */
 
 // ------------------------------------------------------------------ worker → page (events)
@@ -524,6 +537,20 @@
  */
 
 /**
+ * A `memory_estimate`'s answer, in MB.
+ * @typedef {object} MemoryEstimateEvent
+ * @property {'memory_estimate'} type
+ * @property {number} seq
+ * @property {number} download_mb every checkpoint's file
+ * @property {number} memory_mb the page's peak memory on the CPU engine, as the load will be made
+ * @property {number} with_own_columns_mb that peak with TIES's fine-tunes' own task vectors kept
+ * @property {boolean} own_columns whether each fine-tune gets its column (false: TIES drops their own vectors)
+ * @property {boolean} fits whether `memory_mb` fits WebAssembly's `limit_mb`
+ * @property {boolean} worth_saying whether to say it before the download (the CPU engine, a large download)
+ * @property {number} limit_mb WebAssembly's memory as the estimate counts it (4096)
+ */
+
+/**
  * Downloaded checkpoints deleted from Cache Storage.
  * @typedef {object} CacheClearedEvent
  * @property {'cache_cleared'} type
@@ -546,7 +573,7 @@
 
 /**
  * Worker → page.
- * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|PromptProgressEvent|SweepEvent|LayerwiseProgressEvent|LayerwiseEvent|BenchEvent|StatsEvent|DoneEvent|CachedEvent|CacheClearedEvent|MergedMessage} Event
+ * @typedef {HelloEvent|ProgressEvent|StatusEvent|NoticeEvent|LoadedEvent|ResultsEvent|ImageErrorEvent|FailedEvent|SweepProgressEvent|PromptProgressEvent|SweepEvent|LayerwiseProgressEvent|LayerwiseEvent|BenchEvent|StatsEvent|DoneEvent|CachedEvent|MemoryEstimateEvent|CacheClearedEvent|MergedMessage} Event
  */
 
 export {};

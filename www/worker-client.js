@@ -21,12 +21,15 @@ const OUT_OF_MEMORY =
   'the engine stopped, most likely out of memory: the CPU back end keeps both checkpoints and the merged model in WebAssembly memory, which ends at 4 GB — choose smaller checkpoints or a browser with WebGPU';
 
 /** The answer a request waits for before its `done`, by request type. */
-const ANSWER = { load: 'loaded', probe_cache: 'cached', clear_cache: 'cache_cleared', sweep: 'sweep', layerwise: 'layerwise', bench: 'bench', export_merged: 'merged', stats: 'stats' };
+const ANSWER = { load: 'loaded', probe_cache: 'cached', clear_cache: 'cache_cleared', sweep: 'sweep', layerwise: 'layerwise', bench: 'bench', export_merged: 'merged', stats: 'stats', memory_estimate: 'memory_estimate' };
+
+/** Requests the worker answers at once, beside the queue: they do not make the engine busy. */
+const AT_ONCE = new Set(['memory_estimate']);
 
 /** Every `type` the worker posts (protocol.js `Event`). */
 const EVENT_TYPES = new Set([
   'hello', 'progress', 'status', 'notice', 'loaded', 'results', 'image_error', 'failed',
-  'sweep_progress', 'prompt_progress', 'sweep', 'layerwise_progress', 'layerwise', 'bench', 'stats', 'done', 'cached', 'cache_cleared', 'merged',
+  'sweep_progress', 'prompt_progress', 'sweep', 'layerwise_progress', 'layerwise', 'bench', 'stats', 'done', 'cached', 'cache_cleared', 'merged', 'memory_estimate',
 ]);
 
 /** A request that failed: the worker's `failed` event, or the engine gone. */
@@ -84,9 +87,10 @@ export class WorkerClient {
     return this.#failure;
   }
 
-  /** Requests are pending (sent, no `done` yet). */
+  /** Requests are pending (sent, no `done` yet), those answered at once aside. */
   get busy() {
-    return this.#pending.size > 0;
+    for (const p of this.#pending.values()) if (!AT_ONCE.has(p.type)) return true;
+    return false;
   }
 
   /**
@@ -152,6 +156,10 @@ export class WorkerClient {
         const p = this.#pending.get(ev.seq);
         this.#pending.delete(ev.seq);
         if (p && !p.settled) p.resolve(p.answer ?? null);
+        if (p && AT_ONCE.has(p.type)) {
+          this.#emit('done', ev);
+          return;
+        }
         break;
       }
       case 'failed': {
@@ -172,7 +180,7 @@ export class WorkerClient {
       default: {
         if (!EVENT_TYPES.has(ev.type)) console.warn('wiseft: unknown event', ev);
         // The worker runs its queue in order: an answer without a seq is the oldest pending request's.
-        const p = 'seq' in ev ? this.#pending.get(ev.seq) : this.#pending.values().next().value;
+        const p = 'seq' in ev ? this.#pending.get(ev.seq) : [...this.#pending.values()].find((q) => !AT_ONCE.has(q.type));
         if (p && ANSWER[p.type] === ev.type) p.answer = ev;
       }
     }
@@ -205,7 +213,7 @@ export class WorkerClient {
     const seq = ++this.#seq;
     const done = new Promise((resolve, reject) => this.#pending.set(seq, { type, resolve, reject, settled: false }));
     this.#worker.postMessage({ type, ...fields, seq });
-    this.#emit('busy', true);
+    if (!AT_ONCE.has(type)) this.#emit('busy', true);
     return done;
   }
 
@@ -302,6 +310,16 @@ export class WorkerClient {
   /** What the engine holds now (wasm memory, the GPU engine's live buffer bytes, photos). @returns {Promise<import('./protocol.js').StatsEvent|null>} */
   stats() {
     return this.#request('stats');
+  }
+
+  /**
+   * What loading these checkpoints would take in the page (answered at once, also while a
+   * request runs; src/session/limits.rs `memory_estimate`).
+   * @param {{zero_shot_mb: number, fine_tunes_mb: number[], method: string, cpu: boolean}} sizes
+   * @returns {Promise<import('./protocol.js').MemoryEstimateEvent|null>}
+   */
+  memoryEstimate({ zero_shot_mb, fine_tunes_mb, method, cpu }) {
+    return this.#request('memory_estimate', { zero_shot_mb, fine_tunes_mb, method, cpu });
   }
 
   /**

@@ -98,6 +98,60 @@ pub fn recipe_inputs_limit(zero_shot_bytes: u64) -> u64 {
     WASM_MEMORY_BYTES.saturating_sub(zero_shot_bytes / 3 * 2)
 }
 
+/// A download this large is large for a page on the CPU engine (a phone's): the page says what it
+/// will need before anything is downloaded ([`MemoryEstimate::worth_saying`]).
+pub const LARGE_DOWNLOAD_BYTES: u64 = 100_000_000;
+
+/// What a load will take in the page, told from the checkpoints' file sizes before any is
+/// downloaded (the page's memory note; `www/models.js` only words it). The measure is the load's:
+/// θ₀, the CPU engine's copy of the towers (two thirds of θ₀, [`recipe_inputs_limit`]) and the
+/// merge inputs — the fine-tunes' files, as large as their task vectors for a file in f32, and
+/// for TIES its merged vector, about the largest fine-tune's, where the fine-tunes' own are kept.
+/// A pair and a recipe of N fine-tunes alike peak at the download plus that copy (measured,
+/// docs/BENCHMARKS.md: 1349 MB for the ViT-B/32 pair, 3839 MB for 8 vision fine-tunes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryEstimate {
+    /// Every checkpoint's file.
+    pub download_bytes: u64,
+    /// The page's memory at its peak on the CPU engine, as the load will be made.
+    pub memory_bytes: u64,
+    /// Whether each fine-tune gets a column of its own: false only for TIES whose fine-tunes' own
+    /// task vectors do not fit beside the merged one (the load then drops them and says so).
+    pub own_columns: bool,
+    /// The peak with TIES's fine-tunes' own vectors kept ([`Self::memory_bytes`] when they are,
+    /// or the method needs none): what not keeping them saves.
+    pub with_own_columns_bytes: u64,
+    /// Whether [`Self::memory_bytes`] fits WebAssembly's memory ([`WASM_MEMORY_BYTES`]).
+    pub fits: bool,
+    /// Whether the page should say it before the download: the CPU engine (the GPU's holds the
+    /// weights on the GPU) and a large download ([`LARGE_DOWNLOAD_BYTES`]).
+    pub worth_saying: bool,
+}
+
+/// [`MemoryEstimate`] of loading θ₀'s file of `zero_shot_bytes` with fine-tunes' files of
+/// `fine_tune_bytes`, merged by `method` (a WiSE-FT pair included), on the CPU engine or not.
+pub fn memory_estimate(zero_shot_bytes: u64, fine_tune_bytes: &[u64], method: crate::merge::Method, cpu: bool) -> MemoryEstimate {
+    let fine_tunes: u64 = fine_tune_bytes.iter().sum();
+    let download_bytes = zero_shot_bytes + fine_tunes;
+    let peak = download_bytes + zero_shot_bytes / 3 * 2;
+    // TIES's merged vector beside the fine-tunes' own, kept within the limit the load keeps them
+    // in (merge::OwnVectors::KeptWithin): θ₀ and every merge input.
+    let merged = match method {
+        crate::merge::Method::Ties => fine_tune_bytes.iter().copied().max().unwrap_or(0),
+        _ => 0,
+    };
+    let own_columns = merged == 0 || zero_shot_bytes + fine_tunes + merged <= recipe_inputs_limit(zero_shot_bytes);
+    let memory_bytes = if own_columns { peak + merged } else { peak };
+    MemoryEstimate {
+        download_bytes,
+        memory_bytes,
+        own_columns,
+        with_own_columns_bytes: peak + merged,
+        fits: memory_bytes <= WASM_MEMORY_BYTES,
+        worth_saying: cpu && download_bytes >= LARGE_DOWNLOAD_BYTES,
+    }
+}
+
 /// The memory the system says is available to a new allocation (Linux's `MemAvailable`), or
 /// `None` where it does not say.
 pub fn host_memory_available() -> Option<u64> {
@@ -142,6 +196,39 @@ mod tests {
         assert!(theta0 + 8 * tau <= limit, "task arithmetic over 8");
         assert!(theta0 + 9 * tau > limit, "TIES over 8 with its merged vector");
         assert!(theta0 + 8 * tau <= limit, "TIES over 7 with its merged vector");
+    }
+
+    #[test]
+    fn the_pages_memory_estimate_is_the_loads_rule() {
+        use crate::merge::Method;
+        const MB: u64 = 1_000_000;
+        // The ViT-B/32 pair: 605 + 605 MB, and the CPU engine's copy of the towers.
+        let pair = memory_estimate(605 * MB, &[605 * MB], Method::WiseFt, true);
+        assert_eq!((pair.download_bytes / MB, pair.memory_bytes / MB), (1210, 1613));
+        assert!(pair.own_columns && pair.fits && pair.worth_saying);
+        assert_eq!(pair.with_own_columns_bytes, pair.memory_bytes);
+        // Eight vision fine-tunes of 351 MB (the tasks8 presets): task arithmetic fits; TIES's merged
+        // vector beside their own would not (the load's limit, recipe_inputs_limit), so it drops them.
+        let eight = [351 * MB; 8];
+        let ta = memory_estimate(605 * MB, &eight, Method::TaskArithmetic, true);
+        assert_eq!((ta.download_bytes / MB, ta.memory_bytes / MB), (3413, 3816));
+        assert!(ta.own_columns && ta.fits);
+        let ties = memory_estimate(605 * MB, &eight, Method::Ties, true);
+        assert_eq!((ties.memory_bytes / MB, ties.with_own_columns_bytes / MB), (3816, 4167));
+        assert!(!ties.own_columns && ties.fits);
+        assert!(605 * MB + 9 * 351 * MB > recipe_inputs_limit(605 * MB), "the same verdict as the load's");
+        // Seven: their own vectors and the merged one fit, and count.
+        let seven = memory_estimate(605 * MB, &eight[..7], Method::Ties, true);
+        assert!(seven.own_columns && seven.fits);
+        assert_eq!(seven.memory_bytes / MB, 3062 + 403 + 351);
+        // Past WebAssembly's 4 GB, with or without the columns.
+        let big = memory_estimate(605 * MB, &[351 * MB; 10], Method::Average, true);
+        assert!(big.own_columns && !big.fits);
+        // Said only on the CPU engine and for a large download.
+        assert!(!memory_estimate(605 * MB, &eight, Method::Ties, false).worth_saying);
+        assert!(!memory_estimate(4_200_000, &[900_000], Method::WiseFt, true).worth_saying);
+        // θ₀ alone.
+        assert!(memory_estimate(605 * MB, &[], Method::Ties, true).own_columns);
     }
 
     #[test]

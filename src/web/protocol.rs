@@ -241,6 +241,49 @@ pub struct SeqOnly {
     pub seq: u32,
 }
 
+/// What loading these checkpoints would take in the page, asked before any is downloaded (the
+/// page's memory note): their files' sizes in MB (a preset's `size_mb`), the recipe's method
+/// (`wise-ft` for a pair) and whether the CPU engine would run. Answered at once, not queued
+/// behind a running request, with [`Event::MemoryEstimate`]
+/// ([`crate::session::limits::memory_estimate`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemoryEstimateRequest {
+    pub seq: u32,
+    pub zero_shot_mb: f64,
+    #[serde(default)]
+    pub fine_tunes_mb: Vec<f64>,
+    pub method: String,
+    pub cpu: bool,
+}
+
+impl MemoryEstimateRequest {
+    /// The answer, or why the request cannot be answered (a size that is not a size, an unknown method).
+    pub fn answer(&self) -> Result<Event, String> {
+        let bytes = |what: &str, mb: f64| {
+            if mb.is_finite() && mb >= 0.0 && mb < 1e9 {
+                Ok((mb * 1e6).round() as u64)
+            } else {
+                Err(format!("message `memory_estimate`: `{what}` is {mb} MB"))
+            }
+        };
+        let zero_shot = bytes("zero_shot_mb", self.zero_shot_mb)?;
+        let fine_tunes = self.fine_tunes_mb.iter().map(|&mb| bytes("fine_tunes_mb", mb)).collect::<Result<Vec<_>, _>>()?;
+        let method = crate::merge::Method::parse(&self.method).map_err(|e| format!("message `memory_estimate`: {e}"))?;
+        let e = crate::session::limits::memory_estimate(zero_shot, &fine_tunes, method, self.cpu);
+        let mb = |b: u64| (b + 500_000) / 1_000_000;
+        Ok(Event::MemoryEstimate {
+            seq: self.seq,
+            download_mb: mb(e.download_bytes),
+            memory_mb: mb(e.memory_bytes),
+            with_own_columns_mb: mb(e.with_own_columns_bytes),
+            own_columns: e.own_columns,
+            fits: e.fits,
+            worth_saying: e.worth_saying,
+            limit_mb: mb(crate::session::limits::WASM_MEMORY_BYTES),
+        })
+    }
+}
+
 /// The `type` of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,6 +301,7 @@ enum RequestType {
     ExportMerged,
     Bench,
     Stats,
+    MemoryEstimate,
     LoseDevice,
     Cancel,
 }
@@ -275,7 +319,7 @@ impl RequestType {
             Self::Layerwise => Operation::Layerwise,
             Self::ExportMerged => Operation::Export,
             Self::Bench => Operation::Bench,
-            Self::Stats | Self::LoseDevice | Self::AddImages | Self::RemoveImage | Self::Cancel => Operation::Message,
+            Self::Stats | Self::MemoryEstimate | Self::LoseDevice | Self::AddImages | Self::RemoveImage | Self::Cancel => Operation::Message,
         }
     }
 }
@@ -311,6 +355,9 @@ pub enum Request {
     /// What the engine holds now (answered with [`Event::Stats`]): for the long-session test
     /// and for reports.
     Stats(SeqOnly),
+    /// What loading some checkpoints would take in the page (answered at once, not queued, with
+    /// [`Event::MemoryEstimate`]).
+    MemoryEstimate(MemoryEstimateRequest),
     /// TEST HOOK: destroys the GPU engine's device at once (not queued, like `cancel`), as a
     /// driver reset or the browser reclaiming the GPU would, so that the e2e test can lose it in
     /// the middle of a forward or a merge. Harmless: what follows is the recovery every lost
@@ -345,6 +392,7 @@ impl Request {
             Request::ExportMerged(r) => Some(r.seq),
             Request::Bench(r) => Some(r.seq),
             Request::Stats(r) => Some(r.seq),
+            Request::MemoryEstimate(r) => Some(r.seq),
             Request::LoseDevice | Request::Cancel => None,
         }
     }
@@ -383,6 +431,7 @@ impl Request {
             RequestType::ExportMerged => de(data).map(Request::ExportMerged),
             RequestType::Bench => de(data).map(Request::Bench),
             RequestType::Stats => de(data).map(Request::Stats),
+            RequestType::MemoryEstimate => de(data).map(Request::MemoryEstimate),
             RequestType::LoseDevice => Ok(Request::LoseDevice),
             RequestType::Cancel => Ok(Request::Cancel),
         };
@@ -517,6 +566,11 @@ pub enum Event {
     Done { seq: u32 },
     /// The URLs of a `probe_cache` that are stored.
     Cached { urls: Vec<String> },
+    /// A `memory_estimate`'s answer, in MB ([`crate::session::limits::MemoryEstimate`]): the
+    /// download, the page's peak memory on the CPU engine, that peak with TIES's fine-tunes' own
+    /// task vectors kept, whether they are kept (a column per fine-tune), whether the peak fits
+    /// WebAssembly's `limit_mb`, and whether the page should say so before the download.
+    MemoryEstimate { seq: u32, download_mb: u64, memory_mb: u64, with_own_columns_mb: u64, own_columns: bool, fits: bool, worth_saying: bool, limit_mb: u64 },
     /// Downloaded checkpoints deleted from Cache Storage.
     CacheCleared { entries: u32, usage_before: Option<f64>, usage_after: Option<f64> },
 }

@@ -205,6 +205,15 @@ impl Worker {
             }
             return;
         }
+        if let Request::MemoryEstimate(r) = &request {
+            // At once: the page asks before a download, while a request may be running.
+            match r.answer() {
+                Ok(answer) => self.post(answer),
+                Err(message) => self.fail(r.seq, Operation::Message, message, false),
+            }
+            self.post(Event::Done { seq: r.seq });
+            return;
+        }
         if let Request::LoseDevice = request {
             // The test hook: at once, so that it can land in the middle of a running request.
             if let Some(switch) = self.switch.borrow().as_ref() {
@@ -332,7 +341,7 @@ impl Worker {
                 });
                 Ok(())
             }
-            Request::LoseDevice | Request::Cancel => Ok(()),
+            Request::LoseDevice | Request::Cancel | Request::MemoryEstimate(_) => Ok(()),
         }
     }
 

@@ -149,6 +149,8 @@ test('share: the QR code decodes to the page address, which restores the setup o
     // A large preset on the CPU path: its size and memory said before anything is downloaded.
     await phone.page.locator('#preset').selectOption('eurosat');
     const note = phone.page.locator('#memory-note');
+    // The engine's answer (src/session/limits.rs `memory_estimate`, asked of the worker).
+    await phone.page.waitForSelector('#memory-note:not([data-pending])', { state: 'attached' });
     assert.ok(await note.isVisible(), 'a memory notice for a large preset on the CPU path');
     assert.match(await note.textContent(), /downloads \d+ MB and needs about \d+ MB of memory/);
     assert.ok(Number(await note.getAttribute("data-download-mb")) >= 600);

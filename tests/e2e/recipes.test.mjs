@@ -300,7 +300,9 @@ test('CPU fallback: the same, the recipe\'s merge exported = wiseft merge --reci
     assert.equal(shared.get('preset'), 'tasks8-ties');
     assert.equal(shared.get('task'), 'eurosat');
     assert.equal(shared.get('labels'), null, 'the task\'s own labels stay out of the address');
-    // Without WebGPU, eight ViT-B/32 fine-tunes need most of WebAssembly's 4 GB: said before any download.
+    // Without WebGPU, eight ViT-B/32 fine-tunes need most of WebAssembly's 4 GB: said before any
+    // download (the engine's rule, src/session/limits.rs, asked of the worker).
+    await page.waitForSelector('#memory-note:not([data-pending])', { state: 'attached', timeout: READY_TIMEOUT });
     assert.ok(await page.locator('#memory-note').isVisible(), 'the CPU path states the memory first');
     assert.equal(await page.locator('#memory-note').getAttribute('data-fits'), '1');
     assert.match(await page.locator('#memory-note').textContent(), /downloads 3413 MB and needs about 38\d\d MB of memory \(WebAssembly allows 4 GB at most/);
