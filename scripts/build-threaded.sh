@@ -29,7 +29,7 @@ target="$root/target/threaded"
 # RUSTFLAGS replaces .cargo/config.toml's flags, so they are repeated here (simd128, getrandom's
 # backend). The shared memory's maximum is the 4 GiB a wasm32 module can address (rustc's default
 # for atomics is 1 GiB, too little for ViT-B/32 and a merge).
-flags='-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals --cfg getrandom_backend="wasm_js" -C link-arg=--max-memory=4294967296'
+flags='-C target-feature=+simd128,+relaxed-simd,+atomics,+bulk-memory,+mutable-globals --cfg getrandom_backend="wasm_js" -C link-arg=--max-memory=4294967296'
 set -- --bin wiseft-worker --target wasm32-unknown-unknown -Z build-std=panic_abort,std --target-dir "$target"
 [ "$profile" = release ] && set -- "$@" --release
 # The shared memory itself is the final link's business (wasm-ld: shared, imported so that every

@@ -6,10 +6,14 @@ import { setModelStatus } from './messages.js';
 
 /**
  * Resolved against the page (index.html), like every fetch of the page. The page's `threads=N`
- * (N = 1: the single-threaded build; otherwise at most N CPU threads) goes on to the worker.
+ * (N = 1: the single-threaded build; otherwise at most N CPU threads) and `build=threaded` (the
+ * threaded build even where it would not be chosen: the benchmark at one thread) go on to the worker.
  */
-const threads = new URLSearchParams(location.search).get('threads');
-const workerUrl = `www/worker-loader.js${threads && /^\d+$/.test(threads) ? `?threads=${threads}` : ''}`;
+const pageParams = new URLSearchParams(location.search);
+const workerParams = new URLSearchParams();
+if (/^\d+$/.test(pageParams.get('threads') || '')) workerParams.set('threads', pageParams.get('threads'));
+if (pageParams.get('build') === 'threaded') workerParams.set('build', 'threaded');
+const workerUrl = `www/worker-loader.js${workerParams.size ? `?${workerParams}` : ''}`;
 export const engine = new WorkerClient(workerUrl, { helloTimeoutMs: 60000 });
 
 /**

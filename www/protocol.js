@@ -327,7 +327,7 @@
  * @property {string} gpu_note
  * @property {boolean} cache_available
  * @property {number} cpu_threads the CPU engine's threads (the threaded build's pool; 1 otherwise)
- * @property {string} threads_note why that many, e.g. "2 threads (2 cores reported, cross-origin isolated)"
+ * @property {string} threads_note why that many, e.g. "2 threads (2 cores reported, cross-origin isolated), with relaxed SIMD's fused multiply-add"
  */
 
 /**

@@ -270,6 +270,8 @@ function caseTable(opts) {
     'ort-wasm': { ok: ortOk, why: 'needs <model-dir>/onnx/vision.onnx and bench/browser/node_modules', url: ort('wasm') },
     'ort-wasm-nt': { ok: ortOk, why: 'needs <model-dir>/onnx/vision.onnx and bench/browser/node_modules', url: `${ort('wasm')}&threads=${cores}` },
     'wiseft-cpu-1t': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: `${wiseft('cpu')}&threads=1` },
+    // The threaded build (relaxed SIMD's fused multiply-add) on one thread: our engine at ORT's one.
+    'wiseft-cpu-t1': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: `${wiseft('cpu')}&threads=1&build=threaded` },
     'ort-webgpu': { ok: ortOk, why: 'needs <model-dir>/onnx/vision.onnx and bench/browser/node_modules', url: ort('webgpu') },
     // The threaded build, one thread per reported core (issue 18).
     'wiseft-cpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('cpu') },

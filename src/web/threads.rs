@@ -1,9 +1,10 @@
 //! The CPU engine's threads in the browser. The threaded build (`scripts/build-threaded.sh`:
 //! nightly, `+atomics,+bulk-memory`, one shared `WebAssembly.Memory`) starts a rayon pool of its own on
 //! Web Workers (`www/thread-worker.js`), each an instance of this same module on the same memory,
-//! so the weights exist once. `www/worker-loader.js` picks that build only where the page is
-//! cross-origin isolated and the browser reports more than one core; otherwise the single-threaded
-//! build runs and this module only says why.
+//! so the weights exist once. The build also has relaxed SIMD (its GEMM's fused multiply-add).
+//! `www/worker-loader.js` picks it only where the page is cross-origin isolated, the browser has
+//! relaxed SIMD and reports more than one core (or the address says `build=threaded`); otherwise
+//! the single-threaded build runs and this module only says why.
 
 use std::cell::RefCell;
 
@@ -149,6 +150,7 @@ mod pool {
             return Threads { count: 1, note: "one thread: a thread pool was set up twice".into() };
         }
         let cores = if cores == 1 { "1 core".to_string() } else { format!("{cores} cores") };
-        Threads { count: n, note: format!("{n} threads ({cores} reported, cross-origin isolated)") }
+        let what = if n == 1 { "1 thread of the threaded build".to_string() } else { format!("{n} threads") };
+        Threads { count: n, note: format!("{what} ({cores} reported, cross-origin isolated), with relaxed SIMD's fused multiply-add") }
     }
 }

@@ -1,13 +1,16 @@
 //! The product of a Linear layer, y = x·Wᵀ + b, with 4-lane SIMD: the browser's CPU fallback, where
-//! candle's generic GEMM reaches 35–40 GFLOP/s on ViT-B/32's shapes and this kernel about 60 per
-//! thread (docs/BENCHMARKS.md).
+//! candle's generic GEMM reaches 35–40 GFLOP/s on ViT-B/32's shapes. This kernel runs at about 40
+//! GFLOP/s per thread in Chromium on a Zen 4 core, and 50 in the threaded build, whose relaxed SIMD
+//! fuses each multiply-add into one instruction (docs/BENCHMARKS.md, 2026-12-04).
 //!
 //! W stays as PyTorch stores it, [out, in] row-major, so every output is the dot product of an x row
 //! and a W row, both contiguous. Nothing is repacked: the merge only interpolates, and tensors α does
 //! not change are used from the checkpoint without a copy. A block of [`R`] x rows × [`C`] W rows
 //! keeps eight 4-lane accumulators over the whole k loop (x64 has sixteen SIMD registers and V8
-//! spills larger blocks), summed across lanes at the end. Rows go through in blocks of [`MC`] so
-//! that C rows of W are reused from cache by every row block before the next C are read.
+//! spills larger blocks: 3×4 and 4×3 blocks, an outer-product kernel over packed panels of W and an
+//! unrolled k loop were each 15–35 % slower, measured the same way), summed across lanes at the end.
+//! Rows go through in blocks of [`MC`] so that C rows of W are reused from cache by every row block
+//! before the next C are read.
 //!
 //! Threads ([`crate::parallel`]: the threaded wasm build's Web Workers, or native threads) take tiles
 //! of whole cache blocks of rows × a band of output columns, so each W row is read by one thread
@@ -127,7 +130,7 @@ impl SimdLinear {
                 for r in 0..RB {
                     let a = F32x4::load(xp[r].add(kk));
                     for c in 0..CB {
-                        acc[r][c] = acc[r][c].add_mul(a, w[c]);
+                        acc[r][c] = acc[r][c].add_mul_relaxed(a, w[c]);
                     }
                 }
             }
