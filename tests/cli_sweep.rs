@@ -1,6 +1,7 @@
 //! `wiseft sweep` end to end on the shipped samples with the built-in pair: its accuracies equal
-//! `wiseft classify` at each α, its CSV and JSON carry the same rules, and bad folders or
-//! arguments are refused with a message.
+//! `wiseft classify` at each α, its CSV and JSON carry the same rules, the multi-task samples'
+//! named sets (task/<name>/<label>/) get a curve each, and bad folders or arguments are refused
+//! with a message.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,14 +36,18 @@ fn photos_of(dir: &str) -> Vec<(String, String)> {
 
 /// Correct top-1 count of `classify --json --alpha` on a set's photos.
 fn classify_correct(dir: &str, alpha: &str) -> usize {
-    let photos = photos_of(dir);
+    correct_of(&photos_of(dir), alpha)
+}
+
+/// Correct top-1 count of `classify --json --alpha` on (path, true label) pairs.
+fn correct_of(photos: &[(String, String)], alpha: &str) -> usize {
     let mut args = vec!["classify", "--json", "--device", "cpu", "--alpha", alpha];
     args.extend(photos.iter().map(|(p, _)| p.as_str()));
     let out = wiseft(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let results = json["results"].as_array().unwrap();
-    results.iter().zip(&photos).filter(|(r, (_, label))| r["top"].as_str() == Some(label)).count()
+    results.iter().zip(photos).filter(|(r, (_, label))| r["top"].as_str() == Some(label)).count()
 }
 
 #[test]
@@ -75,6 +80,8 @@ fn sweep_on_the_samples_equals_classify_and_its_csv_carries_the_rules() {
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let count = |kind: &str| rows.iter().filter(|r| r[0] == kind).count();
     assert_eq!((count("set"), count("photo"), count("alpha"), count("rule")), (6, 3 * (n_task + n_shift), 3, 5));
+    assert!(!head.contains(&"named_set") && count("best") == 0, "no named sets, no named-set column or rows: {head:?}");
+    assert!(json.get("curves").is_none() && json["photos"][0].get("named_set").is_none(), "nor keys in the JSON");
     let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
     for (r, want) in rows.iter().filter(|r| r[0] == "rule").zip(rules["rules"].as_array().unwrap()) {
         assert_eq!(r[col("rule")], want["rule"].as_str().unwrap());
@@ -90,6 +97,77 @@ fn sweep_on_the_samples_equals_classify_and_its_csv_carries_the_rules() {
     let table = text(&out.stdout);
     for want in ["best on the task set", "lowest entropy (label-free)", "agreement-on-the-line", "oracle", "For this audience"] {
         assert!(table.contains(want), "{want}: {table}");
+    }
+}
+
+const MULTI_TASK: &str = "www/samples/toy-multitask/task";
+const MULTI_SHIFT: &str = "www/samples/toy-multitask/shift";
+
+/// The multi-task samples' named sets: name → (path, true label) of its photos.
+fn named_sets_of(dir: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for set in std::fs::read_dir(root().join(dir)).unwrap() {
+        let set = set.unwrap().path();
+        let name = set.file_name().unwrap().to_string_lossy().into_owned();
+        // A named set holds label folders only (a label folder holds photos; an empty one neither).
+        let entries: Vec<_> = std::fs::read_dir(&set).unwrap().map(|e| e.unwrap().path()).collect();
+        if !entries.is_empty() && entries.iter().all(|e| e.is_dir()) {
+            out.push((name.clone(), photos_of(&format!("{dir}/{name}"))));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One curve per named set: at each α its counts equal `wiseft classify` on that named set's
+/// photos; the CSV has its rows and best α; the table prints them.
+#[test]
+fn each_named_set_of_the_multi_task_samples_equals_classify() {
+    let named = named_sets_of(MULTI_TASK);
+    assert_eq!(named.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["pixelated", "sketch", "striped"]);
+    let base = ["sweep", "--task", MULTI_TASK, "--shift", MULTI_SHIFT, "--alphas", "0,0.5,1", "--device", "cpu"];
+    let out = wiseft(&[&base[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let curves = json["curves"].as_array().expect("curves with named sets");
+    let sets: Vec<(&str, Option<&str>)> = curves.iter().map(|c| (c["set"].as_str().unwrap(), c["name"].as_str())).collect();
+    assert_eq!(sets, [("task", None), ("shift", None), ("task", Some("pixelated")), ("task", Some("sketch")), ("task", Some("striped"))]);
+    for (c, (name, photos)) in curves[2..].iter().zip(&named) {
+        assert_eq!(c["label"], name.as_str());
+        for (k, alpha) in ["0", "0.5", "1"].iter().enumerate() {
+            let p = &c["points"][k];
+            assert_eq!(p["n"], photos.len(), "{name}: every photo counted");
+            assert_eq!(p["correct"].as_u64().unwrap() as usize, correct_of(photos, alpha), "{name} at α = {alpha}");
+        }
+    }
+    let photo = json["photos"].as_array().unwrap().iter().find(|p| p["path"].as_str().unwrap().contains("/striped/")).unwrap();
+    assert_eq!(photo["named_set"], "striped");
+
+    let out = wiseft(&[&base[..], &["--csv"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(head.last(), Some(&"named_set"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    for (c, (name, _)) in curves[2..].iter().zip(&named) {
+        let set_rows: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "set" && r[col("named_set")] == name).collect();
+        let correct: Vec<u64> = set_rows.iter().map(|r| r[col("correct")].parse().unwrap()).collect();
+        let want: Vec<u64> = c["points"].as_array().unwrap().iter().map(|p| p["correct"].as_u64().unwrap()).collect();
+        assert_eq!(correct, want, "{name}: the CSV's set rows are the curve's");
+        let best: Vec<f64> = rows.iter().filter(|r| r[0] == "best" && r[col("named_set")] == name).map(|r| r[col("alpha")].parse().unwrap()).collect();
+        let want: Vec<f64> = c["best"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap()).collect();
+        assert_eq!(best, want, "{name}: the CSV's best rows");
+    }
+
+    let out = wiseft(&base);
+    let table = text(&out.stdout);
+    assert!(table.contains("named sets, accuracy %"), "{table}");
+    for (c, (name, _)) in curves[2..].iter().zip(&named) {
+        let at: Vec<String> = c["best"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap().to_string()).collect();
+        let want = format!("best α for “{name}” (16 photos, fine-tuning task): {}", at.join(", "));
+        assert!(table.contains(&want), "{want}: {table}");
     }
 }
 
@@ -117,6 +195,12 @@ fn bad_folders_and_arguments_say_what_is_wrong() {
         assert!(err.contains(want), "{args:?}: want {want:?} in: {err}");
     };
     fails(&["sweep", "--task", &p("odd")], "folder `banana` is none of the labels");
+    // A named set's folders are labels too; a photo directly in a named set has no label.
+    folder(t, "named/striped/banana", "www/samples/toy/task/circle/photo-0.png");
+    fails(&["sweep", "--task", &p("named")], "named/striped: folder `banana` is none of the labels");
+    folder(t, "loose/striped/circle", "www/samples/toy/task/circle/photo-0.png");
+    folder(t, "loose/striped", "www/samples/toy/task/circle/photo-0.png");
+    fails(&["sweep", "--task", &p("loose")], "named set `striped` holds photo `photo-0.png` outside its label folders");
     fails(&["sweep", "--task", &p("empty")], "no photos");
     fails(&["sweep", "--task", &p("nowhere")], "not a folder");
     fails(&["sweep", "--task", &p("task"), "--alphas", "0:1:x"], "`x` is not a number");

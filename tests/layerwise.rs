@@ -163,7 +163,7 @@ fn the_session_searches_its_own_pair_as_the_library_searches_a_recipe() {
     let list: Vec<SweepPhoto> = files.iter().enumerate().map(|(i, f)| SweepPhoto::new(i as u32, f.label, f.set)).collect();
 
     // Only task photos: nothing to measure the entropy on.
-    let task_only: Vec<SweepPhoto> = list.iter().filter(|p| p.set == SweepSet::Task).copied().collect();
+    let task_only: Vec<SweepPhoto> = list.iter().filter(|p| p.set == SweepSet::Task).cloned().collect();
     let e = block_on(session.layerwise(&task_only, 0.5, &search, &clock)).unwrap_err();
     assert!(e.to_string().contains("no label-free photos"), "{e}");
 

@@ -159,6 +159,47 @@ fn a_sweep_equals_classify_at_each_alpha() {
     assert_eq!((kinds("set"), kinds("photo"), kinds("alpha"), kinds("rule")), (10, 20, 5, 5), "{}", done.csv);
 }
 
+/// Photos in two named sets of the task set and the name `a` in the shift set too: the session's
+/// curves count each named set at each α as the reference classifier's top labels do, and its CSV
+/// has the named sets' rows.
+#[test]
+fn a_sweep_counts_each_named_set_at_each_alpha() {
+    let (mut s, log) = session();
+    block_on(s.add_photos(IMAGES.iter().enumerate().map(|(i, r)| photo(i as PhotoId, r)).collect())).unwrap();
+    results(&log);
+    let truth = [0usize, 1, 3, 4];
+    let (t, sh) = (SweepSet::Task, SweepSet::Shift);
+    let photos = vec![
+        SweepPhoto::new(0, Some(truth[0]), t).in_group("a"),
+        SweepPhoto::new(1, Some(truth[1]), t).in_group("b"),
+        SweepPhoto::new(2, Some(truth[2]), t).in_group("b"),
+        SweepPhoto::new(3, Some(truth[3]), sh).in_group("a"),
+    ];
+    let alphas = [0.0, 0.5, 1.0].map(a);
+    let SweepOutcome::Done(done) = block_on(s.sweep(&alphas, &photos)).unwrap() else { panic!("cancelled") };
+    // The shift set's `a` is its whole set: left out; the task set's `a` keeps its bare name.
+    let names: Vec<(SweepSet, Option<&str>, &str)> = done.curves.iter().map(|c| (c.set, c.name.as_deref(), c.label.as_str())).collect();
+    assert_eq!(names, [(t, None, "fine-tuning task"), (sh, None, "everything else"), (t, Some("a"), "a"), (t, Some("b"), "b")]);
+    for (k, alpha) in alphas.iter().enumerate() {
+        // By hand: which photos the reference classifier gets right at this α.
+        let right: Vec<bool> = reference_batch(&IMAGES, alpha.get()).iter().zip(truth).map(|(p, l)| wiseft::clip::head::argmax(p) == l).collect();
+        let count = |members: &[usize]| (members.iter().filter(|&&i| right[i]).count(), members.len());
+        for (curve, members) in done.curves.iter().zip([&[0, 1, 2][..], &[3], &[0], &[1, 2]]) {
+            let p = &curve.points[k];
+            assert_eq!(p.alpha, *alpha);
+            assert_eq!((p.correct, p.n), count(members), "{} at α = {alpha} (right: {right:?})", curve.label);
+            assert_eq!(p.accuracy, p.correct as f64 / p.n as f64);
+        }
+    }
+    let head = done.csv.lines().next().unwrap();
+    assert!(head.ends_with(",note,named_set"), "{head}");
+    let named_rows = done.csv.lines().filter(|l| l.starts_with("set,") && (l.ends_with(",a") || l.ends_with(",b"))).count();
+    assert_eq!(named_rows, 2 * alphas.len(), "a set row per named set and α: {}", done.csv);
+    let best_rows = done.csv.lines().filter(|l| l.starts_with("best,")).count();
+    let want: usize = done.curves.iter().filter(|c| c.name.is_some()).map(|c| c.best.len()).sum();
+    assert_eq!(best_rows, want, "a best row per named set and α of its top: {}", done.csv);
+}
+
 #[test]
 fn cancel_stops_a_sweep_between_steps() {
     let cancel = Cancel::default();
@@ -521,4 +562,19 @@ fn a_recipe_session_sweeps_lambda() {
     block_on(s.set_recipe(avg)).unwrap();
     let f = block_on(s.sweep(&lambdas, &photos)).unwrap_err();
     assert!(f.to_string().contains("no coefficient to sweep"), "{f}");
+}
+
+#[test]
+fn the_benchmark_times_the_change_alone_when_asked_and_every_step_otherwise() {
+    let (mut s, _log) = session();
+    let clock = std::time::Instant::now();
+    let now = || clock.elapsed().as_secs_f64();
+    let change = block_on(s.bench(2, 3, false, &now)).unwrap();
+    assert!(change.merge_s > 0.0 && change.encodes.is_none(), "{change:?}");
+    let json = serde_json::to_value(&change).unwrap();
+    assert!(json.get("image_batch1_s").is_none() && json["merge_s"].as_f64().is_some(), "the page reads absent steps as not measured: {json}");
+    let all = block_on(s.bench(1, 3, true, &now)).unwrap();
+    let e = all.encodes.clone().expect("the encoders' steps");
+    assert!(e.image_batch1_s > 0.0 && e.image_batch8_s > 0.0 && e.text_s > 0.0 && e.prompts == 3, "{e:?}");
+    assert!(serde_json::to_value(&all).unwrap()["image_batch8_s"].as_f64().is_some(), "flattened as before");
 }

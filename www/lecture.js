@@ -107,7 +107,8 @@ function startSweep() {
   const unlabeled = allPhotos().filter((p) => !p.error && !labelled.has(p.id));
   /** @type {import('./protocol.js').SweepPhoto[]} */
   const photos = [
-    ...list.map((p) => ({ id: p.id, label: labels.indexOf(p.truth), set: /** @type {const} */ (p.set === 'task' ? 'task' : 'shift') })),
+    // The named set goes too: the session counts each one's curve (src/session/table.rs).
+    ...list.map((p) => ({ id: p.id, label: labels.indexOf(p.truth), set: /** @type {const} */ (p.set === 'task' ? 'task' : 'shift'), group: p.group })),
     ...unlabeled.map((p) => ({ id: p.id, label: null, set: /** @type {const} */ ('unlabeled') })),
   ];
   sweptRequest = photos;

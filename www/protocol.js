@@ -46,12 +46,14 @@
  */
 
 /**
- * A photo of an α sweep: its true label (an index into the current labels; null: unlabeled) and
- * the set it counts in. A photo without a label counts as unlabeled whatever `set` says.
+ * A photo of an α sweep: its true label (an index into the current labels; null: unlabeled), the
+ * set it counts in, and its named set within that set (one task of several), which gets its own
+ * accuracy curve. A photo without a label counts as unlabeled whatever `set` says.
  * @typedef {object} SweepPhoto
  * @property {number} id
  * @property {number|null} label
  * @property {'task'|'shift'|'unlabeled'} set
+ * @property {string|null} [group] the named set's name
  */
 
 /**
@@ -166,6 +168,7 @@
  * @property {number} [prompts] prompts through the text tower, default 10
  */
 
+ * @property {boolean} [encodes] false: the coefficient change alone (no image batches, no prompts)
 /**
  * What the engine holds now (answered with `stats`).
  * @typedef {object} StatsRequest
@@ -274,6 +277,18 @@
 /** @typedef {{alpha: number, scores: SweepScore[]}} SweepPoint */
 
 /**
+ * A labelled set's accuracy along a sweep, or a named set's within one (src/session `Curve`). A
+ * named set that holds its whole set is left out; a name in both sets is two curves.
+ * @typedef {object} Curve
+ * @property {'task'|'shift'} set
+ * @property {string|null} name the named set; null for the whole set
+ * @property {string} label the set's name, or the named set's (with its set's where the name is in both)
+ * @property {{alpha: number, correct: number, n: number, accuracy: number}[]} points one per swept value
+ * @property {number} top the highest accuracy
+ * @property {number[]} best the swept values that reach it
+ */
+
+/**
  * The per-α columns the α rules read (src/choose `AlphaRow`).
  * @typedef {object} RulesAlphaRow
  * @property {number} alpha
@@ -307,7 +322,8 @@
  */
 
 /**
- * The timed steps of `wiseft bench` (src/bench.rs `Timings`).
+ * The timed steps of `wiseft bench` (src/bench.rs `Timings`); the encoders' steps are absent when
+ * the request had `encodes: false`.
  * @typedef {object} Timings
  * @property {number} merge_s one α change
  * @property {number} image_batch1_s
@@ -467,6 +483,8 @@
  * @property {'α'|'λ'} coefficient what was swept: α, or a recipe's λ (the points' `alpha` holds its values)
  * @property {string[]} labels
  * @property {SweepPoint[]} points
+ * @property {Curve[]} curves the task set's accuracy, the shift set's (each when it has labelled
+ *   photos), then each named set's within them, in the order its first photo was sent
  * @property {Rules|null} rules null when the rules cannot run on these photos (`rules_error` says why)
  * @property {string|null} rules_error
  * @property {string} csv the sweep's CSV, as `wiseft sweep --csv` prints it

@@ -1,5 +1,6 @@
-// The α sweep's numbers: accuracy per set and α, each photo's true-label probability along α, the
-// best α. Pure functions of a sweep, no DOM. (The CSV comes from the session: src/session/table.rs.)
+// The α sweep as the page draws it: the session's accuracy curves per set and named set with their
+// best α (counted in Rust, src/session/table.rs, the same numbers as the CSV and `wiseft sweep`),
+// each photo's true-label probability along α, and the words. Pure functions of a sweep, no DOM.
 
 import { fmtAlpha } from './dom.js';
 import { SETS } from './truth.js';
@@ -10,10 +11,12 @@ export const SWEEP_ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
 /** @typedef {{id: number, name: string, set: 'task'|'other', group: string|null, truth: string}} SweptPhoto */
 /** @typedef {{alpha: number, correct: number, n: number, accuracy: number}} SetPoint */
 /** @typedef {{alpha: number, p: number, predicted: string}} PhotoPoint */
-/** @typedef {{name: string, label?: string, set: 'task'|'other', points: SetPoint[]}} NamedSet label: the name, with its set where the name is in both */
+/** @typedef {{top: number, at: number[]}} Best the highest accuracy and the values that reach it */
+/** @typedef {{name: string, label: string, set: 'task'|'other', points: SetPoint[], best: Best}} NamedSet label: the name, with its set where the name is in both */
 /**
  * @typedef {object} Summary
  * @property {{task: SetPoint[], other: SetPoint[]}} sets per set, one point per α
+ * @property {{task: Best|null, other: Best|null}} best per set (null: no photo in it)
  * @property {NamedSet[]} named the named sets within them (one task of several), in the order their
  *   first photo was swept, one point per α each
  * @property {Map<number, PhotoPoint[]>} perPhoto by photo id
@@ -21,47 +24,37 @@ export const SWEEP_ALPHAS = Array.from({ length: 21 }, (_, k) => k / 20);
  * @property {'α'|'λ'} coefficient what was swept: α, or a recipe's λ
  */
 
+/** The page calls the session's shift set `other`. @param {'task'|'shift'} set */
+const pageSet = (set) => (set === 'task' ? 'task' : 'other');
+
 /**
  * @param {import('./protocol.js').SweepEvent} ev
  * @param {SweptPhoto[]} photos the photos as they were when the sweep started
  * @returns {Summary}
  */
 export function summarise(ev, photos) {
-  const byId = new Map(photos.map((p) => [p.id, p]));
   const sets = { task: [], other: [] };
-  const perPhoto = new Map(photos.map((p) => [p.id, []]));
-  // A named set is its set and its name (the same name in both sets is two curves).
-  const key = (p) => `${p.set}\u0000${p.group}`;
-  /** @type {Map<string, NamedSet>} */
-  const named = new Map();
-  for (const p of photos) if (p.group && !named.has(key(p))) named.set(key(p), { name: p.group, set: p.set, points: [] });
-  for (const point of ev.points) {
-    const count = { task: [0, 0], other: [0, 0] };
-    const countNamed = new Map([...named.keys()].map((k) => [k, [0, 0]]));
-    for (const s of point.scores) {
-      const p = byId.get(s.image);
-      if (!p) continue;
-      const right = s.predicted === p.truth ? 1 : 0;
-      count[p.set][1]++;
-      count[p.set][0] += right;
-      if (p.group) {
-        const c = countNamed.get(key(p));
-        c[1]++;
-        c[0] += right;
-      }
-      perPhoto.get(p.id).push({ alpha: point.alpha, p: s.p_true ?? 0, predicted: s.predicted });
+  const best = { task: null, other: null };
+  /** @type {NamedSet[]} */
+  const named = [];
+  for (const c of ev.curves) {
+    const set = pageSet(c.set);
+    const b = { top: c.top, at: c.best };
+    if (c.name == null) {
+      sets[set] = c.points;
+      best[set] = b;
+    } else {
+      named.push({ name: c.name, label: c.label, set, points: c.points, best: b });
     }
-    for (const set of Object.keys(sets)) {
-      const [correct, n] = count[set];
-      if (n) sets[set].push({ alpha: point.alpha, correct, n, accuracy: correct / n });
-    }
-    for (const [k, [correct, n]] of countNamed) if (n) named.get(k).points.push({ alpha: point.alpha, correct, n, accuracy: correct / n });
   }
-  // A named set that is its whole set draws the set's curve again: left out. A name in both sets
-  // is told apart by its set.
-  const kept = [...named.values()].filter((g) => g.points.length && g.points[0].n < sets[g.set][0]?.n);
-  for (const g of kept) g.label = kept.some((o) => o !== g && o.name === g.name) ? `${g.name} (${SETS[g.set]})` : g.name;
-  return { sets, named: kept, perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
+  const byId = new Map(photos.map((p) => [p.id, p]));
+  const perPhoto = new Map(photos.map((p) => [p.id, []]));
+  for (const point of ev.points) {
+    for (const s of point.scores) {
+      if (byId.has(s.image)) perPhoto.get(s.image).push({ alpha: point.alpha, p: s.p_true ?? 0, predicted: s.predicted });
+    }
+  }
+  return { sets, best, named, perPhoto, photos, coefficient: ev.coefficient ?? 'α' };
 }
 
 /** The mean accuracy of the two sets at each α (empty unless both have photos). @param {Summary} sweep */
@@ -71,7 +64,7 @@ export function averageSeries(sweep) {
   return task.map((t, i) => ({ alpha: t.alpha, accuracy: (t.accuracy + other[i].accuracy) / 2 }));
 }
 
-/** The highest accuracy and the α values that reach it. */
+/** The highest accuracy and the α values that reach it (for the average; the sets' come from the session). */
 function bestOf(points) {
   if (!points.length) return null;
   const top = Math.max(...points.map((p) => p.accuracy));
@@ -98,8 +91,8 @@ export function bestAlphas(sweep) {
   const measured = [];
   for (const set of /** @type {const} */ (['task', 'other'])) {
     const pts = sweep.sets[set];
-    const b = bestOf(pts);
-    if (!b) continue;
+    const b = sweep.best[set];
+    if (!b || !pts.length) continue;
     const zs = pts[0];
     const who = set === 'task' ? 'the fine-tuning task' : 'everything else';
     parts.push(`Best ${c} for ${who} (${zs.n} photos): ${alphaList(b.at, c)}, ${(b.top * 100).toFixed(1)}% accuracy.`);
@@ -109,7 +102,7 @@ export function bestAlphas(sweep) {
   if (b) parts.push(`Best ${c} for their average: ${alphaList(b.at, c)}, ${(b.top * 100).toFixed(1)}%.`);
   // Each named set (one task of several): where its own curve peaks, and its three points.
   for (const g of sweep.named) {
-    const bg = bestOf(g.points);
+    const bg = g.best;
     const zs = g.points[0];
     parts.push(`Best ${c} for “${g.label}” (${zs.n} photos): ${alphaList(bg.at, c)}, ${(bg.top * 100).toFixed(1)}%.`);
     measured.push([`${SETS[g.set]} · ${g.name}`, zs, g.points[g.points.length - 1], g.points.find((p) => p.alpha === 0.5)]);

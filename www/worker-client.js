@@ -303,8 +303,8 @@ export class WorkerClient {
    * @param {{runs?: number, prompts?: number}} [options]
    * @returns {Promise<import('./protocol.js').BenchEvent|null>}
    */
-  bench({ runs = 1, prompts = 10 } = {}) {
-    return this.#request('bench', { runs, prompts });
+  bench({ runs = 1, prompts = 10, encodes = true } = {}) {
+    return this.#request('bench', { runs, prompts, encodes });
   }
 
   /** What the engine holds now (wasm memory, the GPU engine's live buffer bytes, photos). @returns {Promise<import('./protocol.js').StatsEvent|null>} */

@@ -276,17 +276,22 @@ function caseTable(opts) {
     // The threaded build, one thread per reported core (issue 18).
     'wiseft-cpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('cpu') },
     'wiseft-gpu': { ok: siteOk, why: 'needs <site>/index.html (trunk build) and <model-dir>/zs', url: wiseft('gpu') },
-    // Merge recipes over N vision fine-tunes (issue 14): task arithmetic, a λ change per run; the
-    // fine-tunes ft/, ft2/ … come from make_vitb32.py --fine-tunes 8. Not in the default set.
+    // Merge recipes over N vision fine-tunes (issue 14): task arithmetic (`-taN`) and TIES
+    // (`-tiesN`, k = 20 %, each fine-tune's own vector kept where it fits), a λ change per run; the
+    // fine-tunes ft/, ft2/ … come from make_vitb32.py --fine-tunes 8. Not in the default set. On
+    // the GPU (SwiftShader here: minutes per ViT-B/32 batch of 8) the λ change alone (encodes=0).
     ...Object.fromEntries(
-      [1, 2, 4, 8].flatMap((n) =>
-        ['cpu', 'gpu'].map((backend) => {
-          const dirs = Array.from({ length: n }, (_, i) => (i ? `ft${i + 1}` : 'ft'));
-          const ok = siteOk && dirs.every((d) => fs.existsSync(path.join(opts.modelDir, d, 'model.safetensors')));
-          const fts = dirs.map((d) => `&ft=${encodeURIComponent(`/model/${d}/model.safetensors`)}`).join('');
-          const url = `/index.html?zs=${encodeURIComponent('/model/zs/model.safetensors')}${fts}&method=task-arithmetic&lambda=0.3&bench=1&backend=${backend}&runs=${opts.runs}&prompts=${opts.prompts}`;
-          return [`wiseft-${backend}-ta${n}`, { ok, why: `needs <model-dir>/${dirs.at(-1)} (make_vitb32.py --fine-tunes ${n})`, url, optional: true }];
-        }),
+      [1, 2, 4, 7, 8].flatMap((n) =>
+        ['cpu', 'gpu'].flatMap((backend) =>
+          [['ta', 'method=task-arithmetic&lambda=0.3'], ['ties', 'method=ties&lambda=0.3&k=20']].map(([short, recipe]) => {
+            const dirs = Array.from({ length: n }, (_, i) => (i ? `ft${i + 1}` : 'ft'));
+            const ok = siteOk && dirs.every((d) => fs.existsSync(path.join(opts.modelDir, d, 'model.safetensors')));
+            const fts = dirs.map((d) => `&ft=${encodeURIComponent(`/model/${d}/model.safetensors`)}`).join('');
+            const encodes = backend === 'gpu' ? '&encodes=0' : '';
+            const url = `/index.html?zs=${encodeURIComponent('/model/zs/model.safetensors')}${fts}&${recipe}&bench=1&backend=${backend}&runs=${opts.runs}&prompts=${opts.prompts}${encodes}`;
+            return [`wiseft-${backend}-${short}${n}`, { ok, why: `needs <model-dir>/${dirs.at(-1)} (make_vitb32.py --fine-tunes ${n})`, url, optional: true }];
+          }),
+        ),
       ),
     ),
   };

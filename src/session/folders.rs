@@ -1,6 +1,8 @@
 //! Photos from folders for `wiseft sweep` (native): `DIR/<label>/*.png|jpg|…` gives each photo its
-//! label by its folder's name, as a folder upload does on the page; photos directly in `DIR` have
-//! no label. And the α grid of `--alphas`.
+//! label by its folder's name, as a folder upload does on the page; `DIR/<name>/<label>/*` also
+//! puts it in the named set `<name>` (one task of several, with its own accuracy curve, as the
+//! page's folders and samples laid out so); photos directly in `DIR` have no label. And the α grid
+//! of `--alphas`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,8 @@ pub struct FolderPhoto {
     /// Index into the labels, from the folder's name; `None` directly in the set's folder.
     pub label: Option<usize>,
     pub set: SweepSet,
+    /// The named set, from `DIR/<name>/<label>/`.
+    pub group: Option<String>,
 }
 
 const PHOTO_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "jfif"];
@@ -51,37 +55,85 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(list)
 }
 
-/// The folder names of a set's directory (label candidates when none are given).
-pub fn folder_names(dir: &Path) -> Result<Vec<String>> {
-    Ok(sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()).filter_map(|p| p.file_name()?.to_str().map(str::to_string)).collect())
+fn sub_folders(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()).collect())
 }
 
-/// The photos of one set, sorted by folder then file name. A folder that is none of the labels is
-/// an error naming it (the page asks the person to add it to the labels); `set` = unlabeled
-/// ignores the folders' names.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The label folders' names of a set's directory (label candidates when none are given): its
+/// folders, and for a folder that holds folders (a named set, `DIR/<name>/<label>/`) those.
+pub fn folder_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for folder in sub_folders(dir)? {
+        let inner = sub_folders(&folder)?;
+        if inner.is_empty() {
+            names.push(file_name(&folder));
+        } else {
+            names.extend(inner.iter().map(|p| file_name(p)));
+        }
+    }
+    Ok(names)
+}
+
+/// The photos of one set, sorted by folder then file name. A folder named as a label holds that
+/// label's photos; one that is none of the labels but holds folders is a named set whose folders
+/// are labels; any other folder is an error naming it (the page asks the person to add it to the
+/// labels). `set` = unlabeled ignores the folders' names (and named sets: their photos have no
+/// label to count).
 pub fn read_set(dir: &Path, set: SweepSet, labels: &[String]) -> Result<Vec<FolderPhoto>> {
     if !dir.is_dir() {
         return Err(Error::Invalid(format!("{}: not a folder", dir.display())));
     }
     let mut photos = Vec::new();
-    let mut add = |path: PathBuf, label: Option<usize>| {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        photos.push(FolderPhoto { path, name, label, set });
+    let mut add = |path: PathBuf, label: Option<usize>, group: Option<&str>| {
+        let name = file_name(&path);
+        photos.push(FolderPhoto { path, name, label, set, group: group.map(str::to_string) });
+    };
+    let photos_in = |folder: &Path| -> Result<Vec<PathBuf>> { Ok(sorted_entries(folder)?.into_iter().filter(|p| p.is_file() && is_photo(p)).collect()) };
+    let none_of_the_labels = |at: &Path, folder: &str| {
+        Error::Invalid(format!("{}: folder `{folder}` is none of the labels ({})", at.display(), labels.join(", ")))
     };
     for entry in sorted_entries(dir)? {
         if entry.is_dir() {
-            let folder = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let label = match set {
-                SweepSet::Unlabeled => None,
-                _ => Some(match_label(&folder, labels).ok_or_else(|| {
-                    Error::Invalid(format!("{}: folder `{folder}` is none of the labels ({})", dir.display(), labels.join(", ")))
-                })?),
-            };
-            for file in sorted_entries(&entry)?.into_iter().filter(|p| p.is_file() && is_photo(p)) {
-                add(file, label);
+            let folder = file_name(&entry);
+            if set == SweepSet::Unlabeled {
+                for file in photos_in(&entry)? {
+                    add(file, None, None);
+                }
+                continue;
+            }
+            if let Some(label) = match_label(&folder, labels) {
+                for file in photos_in(&entry)? {
+                    add(file, Some(label), None);
+                }
+                continue;
+            }
+            let inner = sub_folders(&entry)?;
+            if inner.is_empty() {
+                return Err(none_of_the_labels(dir, &folder));
+            }
+            // A named set: its photos are in label folders; a photo directly in it has no label
+            // the set could count, so it is refused rather than silently dropped.
+            if let Some(loose) = photos_in(&entry)?.first() {
+                return Err(Error::Invalid(format!(
+                    "{}: named set `{folder}` holds photo `{}` outside its label folders (lay it out {folder}/<label>/{})",
+                    dir.display(),
+                    file_name(loose),
+                    file_name(loose)
+                )));
+            }
+            for sub in inner {
+                let name = file_name(&sub);
+                let label = match_label(&name, labels).ok_or_else(|| none_of_the_labels(&entry, &name))?;
+                for file in photos_in(&sub)? {
+                    add(file, Some(label), Some(&folder));
+                }
             }
         } else if is_photo(&entry) {
-            add(entry, None);
+            add(entry, None, None);
         }
     }
     if photos.is_empty() {

@@ -76,8 +76,8 @@ impl Session {
         search.check().map_err(|e| Failure::new(Operation::Layerwise, e))?;
         let labels = &self.prompts.labels;
         let usable: Vec<SweepPhoto> =
-            photos.iter().filter(|p| p.label.is_none_or(|l| l < labels.len()) && self.photos.has_pixels(p.id)).copied().collect();
-        let in_set = |set: SweepSet| -> Vec<SweepPhoto> { usable.iter().filter(|p| p.counted_in() == set).copied().collect() };
+            photos.iter().filter(|p| p.label.is_none_or(|l| l < labels.len()) && self.photos.has_pixels(p.id)).cloned().collect();
+        let in_set = |set: SweepSet| -> Vec<SweepPhoto> { usable.iter().filter(|p| p.counted_in() == set).cloned().collect() };
         let free_set = if in_set(SweepSet::Unlabeled).is_empty() { SweepSet::Shift } else { SweepSet::Unlabeled };
         // The shift photos' labels are hidden: only their pixels are read.
         let free: Vec<_> = usable.iter().filter(|p| p.counted_in() == free_set).map(|p| p.id).collect();

@@ -37,7 +37,7 @@ pub use export::MergedFile;
 pub use layerwise::{LayerwiseOutcome, LayerwiseResult};
 pub use prompts::{clean_labels, resolve_templates, Prompts, TemplateSet};
 pub use target::{coefficients, describe};
-pub use sweep_data::{SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};
+pub use sweep_data::{AccuracyPoint, Curve, SweepOutcome, SweepPhoto, SweepPoint, SweepResult, SweepScore, SweepSet};
 
 use crate::bench::{self, Timings};
 use crate::clip::preprocess::PreprocessConfig;
@@ -255,8 +255,9 @@ impl Session {
         self.scores.retain_photos(&self.photos.ids());
     }
 
-    /// Times the loaded model as `wiseft bench` does; scores are recomputed afterwards.
-    pub async fn bench(&mut self, runs: usize, prompts: usize, now: &dyn Fn() -> f64) -> Result<Timings, Failure> {
+    /// Times the loaded model as `wiseft bench` does (without `encodes`, the coefficient change
+    /// alone); scores are recomputed afterwards.
+    pub async fn bench(&mut self, runs: usize, prompts: usize, encodes: bool, now: &dyn Fn() -> f64) -> Result<Timings, Failure> {
         let fail = |e| Failure::new(Operation::Bench, e);
         let model = self.model.as_mut().ok_or_else(|| Failure::invalid(Operation::Bench, "load the models first"))?;
         // A recipe's coefficient change: its main coefficient between 0.3 and 0.7 (an average's
@@ -266,8 +267,8 @@ impl Session {
             _ => None,
         };
         let what = if change.is_some() { "coefficient change" } else { "α change" };
-        self.out.status(format!("Benchmark: {what}, image batches of 1 and 8, {prompts} prompts …"));
-        let timings = bench::measure(model, runs, &bench::bench_prompts(prompts), change, now).await;
+        self.out.status(if encodes { format!("Benchmark: {what}, image batches of 1 and 8, {prompts} prompts …") } else { format!("Benchmark: {what} …") });
+        let timings = bench::measure(model, runs, &bench::bench_prompts(prompts), encodes, change, now).await;
         self.scores.clear();
         self.return_engine().map_err(|f| Failure { during: Operation::Bench, ..f })?;
         timings.map_err(fail)

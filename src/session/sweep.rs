@@ -1,7 +1,7 @@
 //! The α sweep of lecture mode: every photo of the sweep at every α of a list, reusing the scores
 //! the session already has, with a progress event and a chance to cancel after each step. A
-//! finished sweep comes with the α rules ([`crate::choose`]) and its CSV, so that the page and the
-//! CLI show the same numbers from the same code. A session over a recipe sweeps the recipe's main
+//! finished sweep comes with the α rules ([`crate::choose`]), the accuracy curves of its sets and
+//! named sets, and its CSV, so that the page and the CLI show the same numbers from the same code. A session over a recipe sweeps the recipe's main
 //! coefficient the same way (λ of task arithmetic and TIES, α of a wise-ft schedule), flat over
 //! depth and tensor families.
 
@@ -74,7 +74,7 @@ impl Session {
         let photos: Vec<SweepPhoto> = photos
             .iter()
             .filter(|p| p.label.is_none_or(|l| l < labels.len()) && self.photos.has_pixels(p.id))
-            .copied()
+            .cloned()
             .collect();
         if photos.is_empty() {
             return fail("no photo to sweep (photos with a true label among the current labels, or unlabeled ones)");
@@ -134,7 +134,8 @@ impl Session {
         }
         let rules = crate::choose::choose(&table::rules_input(alphas, &photos, &probs)).map(|r| r.worded_for(coefficient)).map_err(|e| e.to_string().replace('α', coefficient));
         let names: Vec<&str> = photos.iter().map(|p| self.photos.name(p.id).unwrap_or("")).collect();
-        let csv = table::csv(&self.prompts.labels, &photos, &names, &points, rules.as_ref().ok());
-        Ok(SweepOutcome::Done(SweepResult { coefficient, points, rules, csv }))
+        let curves = table::curves(&photos, &points);
+        let csv = table::csv(&self.prompts.labels, &photos, &names, &points, &curves, rules.as_ref().ok());
+        Ok(SweepOutcome::Done(SweepResult { coefficient, points, curves, rules, csv }))
     }
 }

@@ -1,5 +1,5 @@
-//! What a sweep takes and gives: the photos with their sets and labels, one score per photo and
-//! α, the points, the result with its rules and CSV. Apart from [`super::sweep`] (which runs a
+//! What a sweep takes and gives: the photos with their sets, labels and named sets, one score per
+//! photo and α, the points, the accuracy curves, the result with its rules and CSV. Apart from [`super::sweep`] (which runs a
 //! sweep) and [`super::table`] (which turns one into rules and CSV), so that both read them.
 
 use serde::{Deserialize, Serialize};
@@ -34,20 +34,30 @@ impl SweepSet {
     }
 }
 
-/// A photo of a sweep: its true label (an index into the session's labels) when it has one, and
-/// its set. A photo without a label counts as unlabeled whatever its set says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// A photo of a sweep: its true label (an index into the session's labels) when it has one, its
+/// set, and the named set it belongs to within that set, if any (one task of several: a folder
+/// laid out `<name>/<label>/…`), which gets its own accuracy curve. A photo without a label counts
+/// as unlabeled whatever its set says.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SweepPhoto {
     pub id: PhotoId,
     #[serde(default)]
     pub label: Option<usize>,
     #[serde(default)]
     pub set: SweepSet,
+    /// The named set's name (the page's `group`).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl SweepPhoto {
     pub fn new(id: PhotoId, label: Option<usize>, set: SweepSet) -> Self {
-        Self { id, label, set }
+        Self { id, label, set, group: None }
+    }
+
+    /// The same photo in the named set `name` (within its set).
+    pub fn in_group(self, name: impl Into<String>) -> Self {
+        Self { group: Some(name.into()), ..self }
     }
 
     /// The set it counts in.
@@ -83,6 +93,34 @@ pub struct SweepPoint {
     pub scores: Vec<SweepScore>,
 }
 
+/// One labelled set's accuracy at one value of the swept coefficient.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AccuracyPoint {
+    pub alpha: Alpha,
+    pub correct: usize,
+    pub n: usize,
+    /// `correct / n`.
+    pub accuracy: f64,
+}
+
+/// The accuracy of a labelled set along a sweep (task or shift), or of a named set within one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Curve {
+    /// [`SweepSet::Task`] or [`SweepSet::Shift`].
+    pub set: SweepSet,
+    /// The named set; `None` for the whole set.
+    pub name: Option<String>,
+    /// How the page's legend and the CLI call it: the set's name for a whole set; a named set's
+    /// name, followed by its set's in brackets where the same name is in both sets.
+    pub label: String,
+    /// One per swept value, in the sweep's order.
+    pub points: Vec<AccuracyPoint>,
+    /// The highest accuracy along the curve.
+    pub top: f64,
+    /// The swept values that reach it, in the sweep's order (ties are all listed).
+    pub best: Vec<Alpha>,
+}
+
 /// A finished sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepResult {
@@ -90,6 +128,9 @@ pub struct SweepResult {
     /// arithmetic or TIES recipe's); the points' `alpha` holds its values.
     pub coefficient: &'static str,
     pub points: Vec<SweepPoint>,
+    /// The task set's curve, the shift set's (each when it has labelled photos), then one per named
+    /// set in the order its first photo was swept ([`super::table::curves`]).
+    pub curves: Vec<Curve>,
     /// What each α rule picks, or why the rules cannot run on these photos.
     pub rules: Result<Rules, String>,
     /// The sweep as CSV (the page's export, `wiseft sweep --csv`).

@@ -20,7 +20,7 @@ use crate::engine::gpu::GpuStats;
 use crate::engine::Device;
 use crate::merge::task_vector::FineTuneReport;
 use crate::merge::{Alpha, MergeReport, Recipe};
-use crate::session::{ColumnInfo, LayerwiseResult, Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
+use crate::session::{ColumnInfo, Curve, LayerwiseResult, Operation, Score, SweepPhoto, SweepPoint, TemplateSet};
 
 /// Which checkpoint of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -226,6 +226,14 @@ pub struct BenchRequest {
     /// Prompts through the text tower (a software GPU takes minutes for CLIP's 800).
     #[serde(default = "ten")]
     pub prompts: usize,
+    /// `false`: the coefficient change alone, no image batches or prompts (on a software GPU one
+    /// ViT-B/32 batch of 8 takes minutes).
+    #[serde(default = "yes")]
+    pub encodes: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> usize {
@@ -535,9 +543,20 @@ pub enum Event {
     /// A large prompt set is being encoded: `k` of `n` prompts done, about `eta_s` seconds left.
     PromptProgress { seq: u32, k: u32, n: u32, eta_s: Option<f64> },
     /// The whole sweep (only sent when it was not cancelled), with what each α rule picks (or why
-    /// the rules cannot run on these photos) and the sweep's CSV, as `wiseft sweep --csv` prints it.
-    /// `coefficient`: what was swept, `α` or a recipe's `λ` (the points' `alpha` holds its values).
-    Sweep { seq: u32, coefficient: String, labels: Vec<String>, points: Vec<SweepPoint>, rules: Option<Rules>, rules_error: Option<String>, csv: String },
+    /// the rules cannot run on these photos), the accuracy curves of the two sets and of the named
+    /// sets within them (counted by the session, so the page draws what the CSV says) and the
+    /// sweep's CSV, as `wiseft sweep --csv` prints it. `coefficient`: what was swept, `α` or a
+    /// recipe's `λ` (the points' `alpha` holds its values).
+    Sweep {
+        seq: u32,
+        coefficient: String,
+        labels: Vec<String>,
+        points: Vec<SweepPoint>,
+        curves: Vec<Curve>,
+        rules: Option<Rules>,
+        rules_error: Option<String>,
+        csv: String,
+    },
     /// A forward pass of the layer-wise search: `done` of at most `most`, the lowest entropy so far,
     /// the whole search's estimated seconds here and on ViT-B/32.
     LayerwiseProgress { seq: u32, done: u32, most: u32, photos: u32, best: f64, estimate_s: f64, vit_b32_s: f64 },

@@ -300,7 +300,16 @@ impl Worker {
                         Err(e) => (None, Some(e)),
                     };
                     let labels = session.prompts().labels.clone();
-                    self.post(Event::Sweep { seq: r.seq, coefficient: done.coefficient.into(), labels, points: done.points, rules, rules_error, csv: done.csv });
+                    self.post(Event::Sweep {
+                        seq: r.seq,
+                        coefficient: done.coefficient.into(),
+                        labels,
+                        points: done.points,
+                        curves: done.curves,
+                        rules,
+                        rules_error,
+                        csv: done.csv,
+                    });
                     Ok(())
                 }
                 SweepOutcome::Cancelled(_) => {
@@ -318,7 +327,7 @@ impl Worker {
             }
             Request::ExportMerged(r) => self.export(session, r).await,
             Request::Bench(r) => {
-                let timings = session.bench(r.runs, r.prompts, &load::now_s).await?;
+                let timings = session.bench(r.runs, r.prompts, r.encodes, &load::now_s).await?;
                 let loaded = self.loaded.borrow();
                 self.post(Event::Bench {
                     seq: r.seq,

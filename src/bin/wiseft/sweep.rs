@@ -11,7 +11,7 @@ use wiseft::error::{Error, Result};
 use wiseft::merge::ModelPair;
 use wiseft::pipeline::WiseFt;
 use wiseft::session::folders::{self, FolderPhoto};
-use wiseft::session::{resolve_templates, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
+use wiseft::session::{resolve_templates, Curve, Prompts, Session, SessionEvent, SweepOutcome, SweepPhoto, SweepSet};
 
 use crate::checkpoints::{load_pair, print_report};
 use crate::commands::labels_of;
@@ -84,7 +84,17 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     }
     eprintln!("sweep: {} photos at {} α values …", files.len(), alphas.len());
     pollster::block_on(session.add_photos(photos)).map_err(fail)?;
-    let list: Vec<SweepPhoto> = files.iter().enumerate().map(|(i, f)| SweepPhoto::new(i as u32, f.label, f.set)).collect();
+    let list: Vec<SweepPhoto> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let photo = SweepPhoto::new(i as u32, f.label, f.set);
+            match &f.group {
+                Some(name) => photo.in_group(name.clone()),
+                None => photo,
+            }
+        })
+        .collect();
     let SweepOutcome::Done(done) = pollster::block_on(session.sweep(&alphas, &list)).map_err(fail)? else {
         return Err(Error::Invalid("sweep cancelled".into()));
     };
@@ -100,20 +110,33 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode> {
     if args.csv {
         print!("{}", done.csv);
     } else if args.json {
+        // The named sets' keys only where there are named sets: the output is otherwise as before.
+        let named = done.curves.iter().any(|c| c.name.is_some());
         let photos: Vec<_> = files
             .iter()
-            .map(|f| json!({"name": f.name, "path": f.path, "set": f.set, "label": f.label.map(|l| &labels[l])}))
+            .map(|f| {
+                let mut p = json!({"name": f.name, "path": f.path, "set": f.set, "label": f.label.map(|l| &labels[l])});
+                if named {
+                    p["named_set"] = json!(f.group);
+                }
+                p
+            })
             .collect();
         let (rules, error) = match &done.rules {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e)),
         };
-        println!("{}", json!({"labels": labels, "alphas": alphas, "photos": photos, "points": done.points, "rules": rules, "rules_error": error, "layerwise": layerwise}));
+        let mut out = json!({"labels": labels, "alphas": alphas, "photos": photos, "points": done.points, "rules": rules, "rules_error": error, "layerwise": layerwise});
+        if named {
+            out["curves"] = json!(done.curves);
+        }
+        println!("{out}");
     } else {
         match &done.rules {
             Ok(rules) => print_table(rules),
             Err(e) => println!("α rules: {e}"),
         }
+        print_named(&done.curves, done.coefficient);
         if let Some(l) = &layerwise {
             print_layerwise(l);
         }
@@ -166,6 +189,34 @@ fn print_table(rules: &Rules) {
     }
     println!();
     println!("{}", rules.verdict);
+}
+
+/// Each named set's accuracy per swept value and where it peaks (nothing without named sets).
+fn print_named(curves: &[Curve], coefficient: &str) {
+    let named: Vec<&Curve> = curves.iter().filter(|c| c.name.is_some()).collect();
+    if named.is_empty() {
+        return;
+    }
+    println!();
+    println!("named sets, accuracy % (correct/photos):");
+    let widths: Vec<usize> = named.iter().map(|c| c.label.chars().count().max(12)).collect();
+    let mut head = format!("{coefficient:>6}");
+    for (c, w) in named.iter().zip(&widths) {
+        head += &format!(" {:>w$}", c.label);
+    }
+    println!("{head}");
+    for (k, p) in named[0].points.iter().enumerate() {
+        let mut line = format!("{:>6}", p.alpha.to_string());
+        for (c, w) in named.iter().zip(&widths) {
+            let p = &c.points[k];
+            line += &format!(" {:>w$}", format!("{:.1} ({}/{})", p.accuracy * 100.0, p.correct, p.n));
+        }
+        println!("{line}");
+    }
+    for c in &named {
+        let at: Vec<String> = c.best.iter().map(|a| a.to_string()).collect();
+        println!("best {coefficient} for “{}” ({} photos, {}): {} ({:.1} %)", c.label, c.points[0].n, c.set.name(), at.join(", "), c.top * 100.0);
+    }
 }
 
 fn print_layerwise(l: &wiseft::session::LayerwiseResult) {
