@@ -166,9 +166,9 @@
  * @property {number} seq
  * @property {number} [runs] default 1
  * @property {number} [prompts] prompts through the text tower, default 10
+ * @property {boolean} [encodes] false: the coefficient change alone (no image batches, no prompts)
  */
 
- * @property {boolean} [encodes] false: the coefficient change alone (no image batches, no prompts)
 /**
  * What the engine holds now (answered with `stats`).
  * @typedef {object} StatsRequest
@@ -326,12 +326,12 @@
  * the request had `encodes: false`.
  * @typedef {object} Timings
  * @property {number} merge_s one α change
- * @property {number} image_batch1_s
- * @property {number} image_batch8_s
- * @property {number} prompts
- * @property {number} text_s
- * @property {number} image_gflops_per_s
- * @property {number} text_gflops_per_s
+ * @property {number} [image_batch1_s]
+ * @property {number} [image_batch8_s]
+ * @property {number} [prompts]
+ * @property {number} [text_s]
+ * @property {number} [image_gflops_per_s]
+ * @property {number} [text_gflops_per_s]
  */
 
 /**
