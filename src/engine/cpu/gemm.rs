@@ -63,37 +63,63 @@ impl SimdLinear {
 
     /// `x`: rows of `in_features` values → rows of `out_features` values.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (k, n) = (self.in_features, self.out_features);
+        let mut ys = Self::forward_many(&[self], x, None)?;
+        Ok(ys.pop().expect("one layer, one output"))
+    }
+
+    /// Several layers over the same input (the attention's q, k and v), in one parallel region:
+    /// the threads are woken once for all of them and take tiles of any layer, so the short
+    /// products at batch 1 wait less for each other. `then` (an activation) runs on each tile's
+    /// outputs as soon as they are written — on the thread that wrote them, while they are in its
+    /// cache — instead of over the whole output afterwards on one thread. The outputs are those
+    /// of [`Self::forward`] on each layer, then `then` over each, bit for bit.
+    pub fn forward_many(layers: &[&SimdLinear], x: &[f32], then: Option<fn(&mut [f32])>) -> Result<Vec<Vec<f32>>> {
+        let Some(first) = layers.first() else { return Ok(Vec::new()) };
+        let k = first.in_features;
+        if let Some(other) = layers.iter().find(|l| l.in_features != k) {
+            return Err(Error::Invalid(format!("layers of {k} and {} inputs cannot share one input", other.in_features)));
+        }
         if k == 0 || !x.len().is_multiple_of(k) {
             return Err(Error::Invalid(format!("{} input values are not rows of {k}", x.len())));
         }
         let m = x.len() / k;
-        let mut y = vec![0f32; m * n];
-        let threads = if m * n * k >= PARALLEL_FROM { crate::parallel::threads() } else { 1 };
-        let tiles = Tiles::new(m, n, threads);
-        let out = Out { ptr: y.as_mut_ptr(), len: y.len() };
-        let run = |t: usize| {
-            let (rows, cols) = tiles.get(t);
-            for m0 in rows.clone().step_by(MC) {
-                let m1 = (m0 + MC).min(rows.end);
-                let mut col = cols.start;
-                while col < cols.end {
-                    match cols.end - col {
-                        1 => self.columns::<1>(x, m0..m1, col, &out),
-                        2 => self.columns::<2>(x, m0..m1, col, &out),
-                        3 => self.columns::<3>(x, m0..m1, col, &out),
-                        _ => self.columns::<C>(x, m0..m1, col, &out),
-                    }
-                    col += C;
-                }
-            }
-        };
-        if tiles.count() == 1 {
-            run(0);
+        let mut ys: Vec<Vec<f32>> = layers.iter().map(|l| vec![0f32; m * l.out_features]).collect();
+        let work: usize = layers.iter().map(|l| m * l.out_features * k).sum();
+        let threads = if work >= PARALLEL_FROM { crate::parallel::threads() } else { 1 };
+        let tiles: Vec<Tiles> = layers.iter().map(|l| Tiles::new(m, l.out_features, threads)).collect();
+        // Every tile of every layer, numbered in one sequence for the threads.
+        let jobs: Vec<(usize, usize)> = tiles.iter().enumerate().flat_map(|(l, t)| (0..t.count()).map(move |i| (l, i))).collect();
+        let outs: Vec<Out> = ys.iter_mut().map(|y| Out { ptr: y.as_mut_ptr(), len: y.len() }).collect();
+        let run = |&(l, t): &(usize, usize)| layers[l].tile(x, tiles[l].get(t), &outs[l], then);
+        if jobs.len() == 1 {
+            run(&jobs[0]);
         } else {
-            crate::parallel::install(|| (0..tiles.count()).into_par_iter().for_each(run));
+            crate::parallel::install(|| jobs.par_iter().for_each(run));
         }
-        Ok(y)
+        Ok(ys)
+    }
+
+    /// One tile's outputs (rows × a band of columns), then `then` on each of its rows' band.
+    fn tile(&self, x: &[f32], (rows, cols): (std::ops::Range<usize>, std::ops::Range<usize>), out: &Out, then: Option<fn(&mut [f32])>) {
+        for m0 in rows.clone().step_by(MC) {
+            let m1 = (m0 + MC).min(rows.end);
+            let mut col = cols.start;
+            while col < cols.end {
+                match cols.end - col {
+                    1 => self.columns::<1>(x, m0..m1, col, out),
+                    2 => self.columns::<2>(x, m0..m1, col, out),
+                    3 => self.columns::<3>(x, m0..m1, col, out),
+                    _ => self.columns::<C>(x, m0..m1, col, out),
+                }
+                col += C;
+            }
+        }
+        if let Some(then) = then {
+            for row in rows {
+                // SAFETY: this tile is the only writer (and now reader) of these values (`Tiles`).
+                then(unsafe { out.span(row * self.out_features + cols.start, cols.len()) });
+            }
+        }
     }
 
     /// Outputs `col..col+CB` of rows `rows`. Not inlined: one function per block shape keeps V8's
@@ -272,6 +298,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn several_layers_at_once_and_an_activation_per_tile_equal_one_layer_at_a_time() {
+        // Batch 1 and past one cache block of rows; layers of different widths over one input.
+        for &(m, k) in &[(50, 64), (600, 24)] {
+            let x = values(m * k, 7);
+            let layers: Vec<SimdLinear> = [(96, 8u64), (37, 9), (200, 10)]
+                .iter()
+                .map(|&(n, seed)| SimdLinear::new(values(n * k, seed).into(), Some(values(n, seed + 1).into()), n, k).unwrap())
+                .collect();
+            let refs: Vec<&SimdLinear> = layers.iter().collect();
+            let double: fn(&mut [f32]) = |v| v.iter_mut().for_each(|x| *x = 2.0 * *x + 1.0);
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (plain, activated) = pool.install(|| (SimdLinear::forward_many(&refs, &x, None).unwrap(), SimdLinear::forward_many(&refs, &x, Some(double)).unwrap()));
+                for (i, layer) in layers.iter().enumerate() {
+                    let one = layer.forward(&x).unwrap();
+                    assert!(plain[i].iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits()), "{m}×{k}, layer {i}, {threads} threads");
+                    let mut want = one.clone();
+                    double(&mut want);
+                    assert!(activated[i].iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{m}×{k}, layer {i} activated, {threads} threads");
+                }
+            }
+        }
+        let a = SimdLinear::new(values(8, 1).into(), None, 2, 4).unwrap();
+        let b = SimdLinear::new(values(10, 1).into(), None, 2, 5).unwrap();
+        assert!(SimdLinear::forward_many(&[&a, &b], &values(8, 2), None).unwrap_err().to_string().contains("share one input"));
+        assert!(SimdLinear::forward_many(&[], &values(8, 2), None).unwrap().is_empty());
     }
 
     #[test]

@@ -94,7 +94,9 @@ impl CpuEngine {
         for chunk in pixels.chunks(per_image * BATCH) {
             let b = chunk.len() / per_image;
             let x = Tensor::from_slice(chunk, (b, channels, side, side), &self.device)?;
-            out.extend(to_rows(&vision.forward(&x)?)?);
+            // The whole forward on a pool thread: each GEMM then starts on it at once, and only the
+            // other threads are woken (from the calling thread, every GEMM waited for a wake-up).
+            out.extend(to_rows(&crate::parallel::install(|| vision.forward(&x))?)?);
         }
         Ok(out)
     }
@@ -120,7 +122,7 @@ impl CpuEngine {
             let flat: Vec<u32> = batch.iter().flat_map(|&i| ids[i].iter().copied().chain(std::iter::repeat(0)).take(len)).collect();
             let pos: Vec<usize> = batch.iter().map(|&i| pooled[i]).collect();
             let x = Tensor::from_vec(flat, (batch.len(), len), &self.device)?;
-            for (&i, row) in batch.iter().zip(to_rows(&text.forward(&x, &pos)?)?) {
+            for (&i, row) in batch.iter().zip(to_rows(&crate::parallel::install(|| text.forward(&x, &pos))?)?) {
                 out[i] = row;
             }
         }

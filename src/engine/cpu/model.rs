@@ -108,7 +108,7 @@ impl Dense {
     /// The layer, then `act`. On the SIMD path CLIP's `quick_gelu` runs in place on the output.
     fn forward_activated(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
         match (self, act) {
-            (Self::Simd(layer), Activation::QuickGelu) => simd_forward(layer, x, quick_gelu_in_place),
+            (Self::Simd(layer), Activation::QuickGelu) => simd_forward(layer, x, Some(quick_gelu_in_place)),
             _ => activate(&self.forward(x)?, act),
         }
     }
@@ -118,29 +118,40 @@ impl Module for Dense {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::Candle(l) => l.forward(x),
-            Self::Simd(layer) => simd_forward(layer, x, |_| {}),
+            Self::Simd(layer) => simd_forward(layer, x, None),
         }
     }
 }
 
 /// `layer` on a candle tensor's values (read in place), `then` applied to the output values.
-fn simd_forward(layer: &SimdLinear, x: &Tensor, then: fn(&mut [f32])) -> candle_core::Result<Tensor> {
+fn simd_forward(layer: &SimdLinear, x: &Tensor, then: Option<fn(&mut [f32])>) -> candle_core::Result<Tensor> {
+    let mut ys = simd_forward_many(&[layer], x, then)?;
+    Ok(ys.pop().expect("one layer, one output"))
+}
+
+/// Several layers over one input in one parallel region ([`SimdLinear::forward_many`]).
+fn simd_forward_many(layers: &[&SimdLinear], x: &Tensor, then: Option<fn(&mut [f32])>) -> candle_core::Result<Vec<Tensor>> {
     let x = x.contiguous()?;
-    let mut y = {
+    let ys = {
         let (storage, layout) = x.storage_and_layout();
         let values = match &*storage {
             Storage::Cpu(s) => s.as_slice::<f32>()?,
             _ => candle_core::bail!("the SIMD GEMM runs on the CPU only"),
         };
         let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("not contiguous".into()))?;
-        layer.forward(&values[start..end]).map_err(|e| candle_core::Error::Msg(e.to_string()))?
+        SimdLinear::forward_many(layers, &values[start..end], then).map_err(|e| candle_core::Error::Msg(e.to_string()))?
     };
-    then(&mut y);
-    let mut shape = x.dims().to_vec();
-    if let Some(last) = shape.last_mut() {
-        *last = layer.out_features();
-    }
-    Tensor::from_vec(y, shape, x.device())
+    layers
+        .iter()
+        .zip(ys)
+        .map(|(layer, y)| {
+            let mut shape = x.dims().to_vec();
+            if let Some(last) = shape.last_mut() {
+                *last = layer.out_features();
+            }
+            Tensor::from_vec(y, shape, x.device())
+        })
+        .collect()
 }
 
 fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
@@ -185,9 +196,18 @@ impl EncoderLayer {
         let (b, t, h) = x.dims3()?;
         let d = h / self.heads;
         let split = |y: Tensor| y.reshape((b, t, self.heads, d))?.transpose(1, 2)?.contiguous();
-        let q = split((self.q.forward(x)? * (d as f64).powf(-0.5))?)?;
-        let k = split(self.k.forward(x)?)?;
-        let v = split(self.v.forward(x)?)?;
+        let (q, k, v) = match (&self.q, &self.k, &self.v) {
+            // One parallel region for the three products (see `SimdLinear::forward_many`).
+            (Dense::Simd(q), Dense::Simd(k), Dense::Simd(v)) => {
+                let mut qkv = simd_forward_many(&[q, k, v], x, None)?.into_iter();
+                let mut next = || qkv.next().ok_or_else(|| candle_core::Error::Msg("q, k and v: an output is missing".into()));
+                (next()?, next()?, next()?)
+            }
+            _ => (self.q.forward(x)?, self.k.forward(x)?, self.v.forward(x)?),
+        };
+        let q = split((q * (d as f64).powf(-0.5))?)?;
+        let k = split(k)?;
+        let v = split(v)?;
         let scores = q.matmul(&k.t()?)?;
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
