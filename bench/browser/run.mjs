@@ -41,6 +41,9 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // BENCH_JS_FLAGS='--prof': V8 writes a tick log per isolate (each worker) into the working
+  // folder; bench/browser/wasm_profile.py names the wasm functions in it.
+  ...(process.env.BENCH_JS_FLAGS ? [`--js-flags=${process.env.BENCH_JS_FLAGS}`] : []),
 ];
 
 // Same key names as the WiSE-FT page's bench mode, so one table prints both.
