@@ -429,9 +429,9 @@ fn ties_with_each_fine_tunes_own_vector_merges_the_same_bits() {
     // Where a GPU cannot hold the fine-tunes' own vectors, the worker drops them and builds the
     // merge alone: the same merged model as TIES loaded with one set, bit for bit.
     let mut lean = load_recipe_with(&recipe, open(&r.zero_shot), recipe.fine_tuned.iter().map(|p| open(p)).collect(), OwnVectors::KeptWithin(u64::MAX)).unwrap();
-    assert!(lean.pair.drop_own_vectors(), "TIES with its fine-tunes' vectors has some to drop");
+    assert!(lean.pair.set_own_vectors_aside().is_some(), "TIES with its fine-tunes' vectors has some to drop");
     assert_eq!(lean.pair.inputs.as_ref().unwrap().own(), 0);
-    assert!(!lean.pair.drop_own_vectors(), "nothing left to drop");
+    assert!(lean.pair.set_own_vectors_aside().is_none(), "nothing left to drop");
     lean.point = wiseft::merge::build::point_of(&recipe, &lean.pair).unwrap();
     assert_eq!(block_on(gpu_at(&lean, &lean.point, GpuOptions::default()).encode_images(&flat, k)).unwrap(), want, "the merge alone after dropping the fine-tunes' vectors");
 }

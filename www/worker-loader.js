@@ -10,6 +10,7 @@
 // one whatever the cores (with threads=N, its N threads: one for the benchmark at one thread).
 const params = new URLSearchParams(self.location.search);
 const asked = params.get('threads');
+const threadedAsked = params.get('build') === 'threaded';
 const cores = self.navigator.hardwareConcurrency || 1;
 // wasm-feature-detect's relaxed-SIMD probe: a function of i8x16.relaxed_swizzle, which validates
 // only where the browser has the proposal (Chrome 114+; not every browser yet).
@@ -21,9 +22,9 @@ if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') {
   // Said by src/web/threads.rs in the badge.
 } else if (!relaxedSimd) {
   self.wiseftThreadsNote = 'this browser lacks WebAssembly relaxed SIMD, which the threaded build uses';
-} else if (params.get('build') !== 'threaded' && cores <= 1) {
+} else if (!threadedAsked && cores <= 1) {
   // One core: nothing to gain.
-} else if (params.get('build') !== 'threaded' && asked === '1') {
+} else if (!threadedAsked && asked === '1') {
   // Asked for.
 } else {
   try {

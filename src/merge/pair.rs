@@ -14,17 +14,6 @@ use crate::error::{Error, Result};
 #[must_use = "dropping the vectors set aside frees them: restore them or drop them on purpose"]
 pub struct OwnVectorsAside(Vec<super::task_vector::TensorSet>);
 
-impl OwnVectorsAside {
-    /// How many fine-tunes' vectors.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// The zero-shot and (optional) fine-tuned checkpoints with the plan that merges them.
 pub struct ModelPair {
     pub zero_shot: Checkpoint,
@@ -48,18 +37,12 @@ impl ModelPair {
         Self::checked(zero_shot, None, plan, Some(inputs))
     }
 
-    /// Drops the inputs that only the per-fine-tune columns read (TIES's fine-tunes' own task
+    /// Takes out the inputs that only the per-fine-tune columns read (TIES's fine-tunes' own task
     /// vectors, before its merged one), for a back end that cannot hold them (a GPU's memory, or
-    /// its combine kernel's input count); false when there are none. The merged point is the same
-    /// (those inputs weigh 0 there), but a [`Point`] made before must be made again: its weights
-    /// are per input.
-    pub fn drop_own_vectors(&mut self) -> bool {
-        self.set_own_vectors_aside().is_some()
-    }
-
-    /// [`Self::drop_own_vectors`], giving the vectors back to the caller instead of freeing them,
-    /// for [`Self::restore_own_vectors`] should the back end that could not hold them give way to
-    /// one that can; `None` when there are none.
+    /// its combine kernel's input count); `None` when there are none. Dropping what it returns
+    /// frees them; [`Self::restore_own_vectors`] puts them back, should that back end give way to
+    /// one that can hold them. The merged point is the same (those inputs weigh 0 there), but a
+    /// [`Point`] made before must be made again: its weights are per input.
     pub fn set_own_vectors_aside(&mut self) -> Option<OwnVectorsAside> {
         let inputs = self.inputs.as_mut()?;
         let own = inputs.own();
