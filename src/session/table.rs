@@ -125,33 +125,24 @@ pub fn csv(labels: &[String], photos: &[SweepPhoto], names: &[&str], points: &[S
     let named = curves.iter().any(|c| c.name.is_some());
     let row = |cells: &[(&str, String)]| row(named, cells);
     let mut out = vec![if named { format!("{},{NAMED_SET}", HEADER.join(",")) } else { HEADER.join(",") }];
+    // One curve's point as a row of `kind`.
+    let point_row = |kind: &str, c: &Curve, p: &AccuracyPoint| {
+        row(&[
+            ("kind", kind.into()),
+            ("alpha", p.alpha.to_string()),
+            ("set", c.set.name().into()),
+            ("accuracy", p.accuracy.to_string()),
+            ("correct", p.correct.to_string()),
+            ("n", p.n.to_string()),
+            (NAMED_SET, c.name.clone().unwrap_or_default()),
+        ])
+    };
     for c in curves {
-        let name = c.name.clone().unwrap_or_default();
-        for p in &c.points {
-            out.push(row(&[
-                ("kind", "set".into()),
-                ("alpha", p.alpha.to_string()),
-                ("set", c.set.name().into()),
-                ("accuracy", p.accuracy.to_string()),
-                ("correct", p.correct.to_string()),
-                ("n", p.n.to_string()),
-                (NAMED_SET, name.clone()),
-            ]));
-        }
+        out.extend(c.points.iter().map(|p| point_row("set", c, p)));
     }
     // Where each named set's curve peaks (the whole sets' peaks are the rules' oracle rows).
     for c in curves.iter().filter(|c| c.name.is_some()) {
-        for p in c.points.iter().filter(|p| c.best.contains(&p.alpha)) {
-            out.push(row(&[
-                ("kind", "best".into()),
-                ("alpha", p.alpha.to_string()),
-                ("set", c.set.name().into()),
-                ("accuracy", p.accuracy.to_string()),
-                ("correct", p.correct.to_string()),
-                ("n", p.n.to_string()),
-                (NAMED_SET, c.name.clone().unwrap_or_default()),
-            ]));
-        }
+        out.extend(c.points.iter().filter(|p| c.best.contains(&p.alpha)).map(|p| point_row("best", c, p)));
     }
     for set in SweepSet::ALL {
         for i in (0..photos.len()).filter(|&i| photos[i].counted_in() == set) {
