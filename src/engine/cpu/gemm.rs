@@ -61,7 +61,9 @@ impl SimdLinear {
         self.out_features
     }
 
-    /// `x`: rows of `in_features` values → rows of `out_features` values.
+    /// `x`: rows of `in_features` values → rows of `out_features` values. The towers call
+    /// [`Self::forward_many`] (with the activation); the tests compare it with this.
+    #[cfg(test)]
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>> {
         let mut ys = Self::forward_many(&[self], x, None)?;
         Ok(ys.pop().expect("one layer, one output"))
@@ -72,7 +74,7 @@ impl SimdLinear {
     /// products at batch 1 wait less for each other. `then` (an activation) runs on each tile's
     /// outputs as soon as they are written — on the thread that wrote them, while they are in its
     /// cache — instead of over the whole output afterwards on one thread. The outputs are those
-    /// of [`Self::forward`] on each layer, then `then` over each, bit for bit.
+    /// of `forward` on each layer (one at a time), then `then` over each, bit for bit.
     pub fn forward_many(layers: &[&SimdLinear], x: &[f32], then: Option<fn(&mut [f32])>) -> Result<Vec<Vec<f32>>> {
         let Some(first) = layers.first() else { return Ok(Vec::new()) };
         let k = first.in_features;
